@@ -1,0 +1,238 @@
+"""The ``nofei`` command line. Every command drives the same use cases as the API.
+
+Running a command on the server's machine is an admin act: commands run as the ``system`` actor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+from nofei.access import SYSTEM
+from nofei.errors import NofeiError
+from nofei.storage.uow import UnitOfWork
+
+
+class Ctx:
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self._app: Flask | None = None
+
+    def app(self, **extra: Any) -> Flask:
+        if self._app is None:
+            from api.app import create_app
+
+            settings: dict[str, Any] = dict(extra)
+            if self.database_url:
+                settings["DATABASE_URL"] = self.database_url
+            self._app = create_app(settings)
+        return self._app
+
+    def uow(self) -> UnitOfWork:
+        app = self.app()
+        return UnitOfWork(app.extensions["nofei.sessions"], catalogue=app.extensions["nofei.catalogue"],
+                          settings=dict(app.config), request_id="cli")
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def fail(exc: NofeiError) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    for p in exc.problems:
+        where = " ".join(str(x) for x in (p.field, p.sheet, p.row, p.column) if x)
+        click.echo(f"  - [{p.code}] {where} {p.message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.option("--database-url", envvar="NOFEI_DATABASE_URL", default=None, help="defaults to sqlite:///nofei.db")
+@click.pass_context
+def cli(ctx: click.Context, database_url: str | None) -> None:
+    """nofei (无废): the material-flow ledger of a zero-waste city."""
+    ctx.obj = Ctx(database_url)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@pass_ctx
+def serve(ctx: Ctx, host: str, port: int, threads: int) -> None:
+    """Serve with waitress (a production WSGI server), migrating the database first."""
+    import waitress
+
+    app = ctx.app()
+    click.echo(f"nofei serving on http://{host}:{port}/  (database: {app.extensions['nofei.engine'].url.render_as_string()})")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="nofei",
+                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Ctx) -> None:
+    """Apply all Alembic migrations."""
+    from nofei.storage.migrate import current_heads
+
+    app = ctx.app(AUTO_MIGRATE=True)
+    click.echo("database at " + ", ".join(sorted(current_heads(app.extensions["nofei.engine"]))))
+
+
+@cli.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice(["admin", "regulator", "enterprise"]), required=True)
+@click.option("--unit", "units", multiple=True, help="credit code (enterprise); repeatable")
+@click.option("--district", default=None, help="district code (regulator); 630100 = the city")
+@click.option("--name", default="", help="who holds it")
+@pass_ctx
+def token_create(ctx: Ctx, role: str, units: tuple[str, ...], district: str | None, name: str) -> None:
+    """Create a token; it is printed alone on the last line."""
+    from ledgers import registry
+
+    try:
+        with ctx.uow() as uow:
+            t = registry.create_token(uow=uow, actor=SYSTEM, role=role, units=list(units), district=district, name=name)
+    except NofeiError as e:
+        fail(e)
+    click.echo(f"token {t.id} ({t.role}{' ' + t.district if t.district else ''}{' ' + ','.join(t.units) if t.units else ''})")
+    click.echo(t.token)
+
+
+@token.command("list")
+@pass_ctx
+def token_list(ctx: Ctx) -> None:
+    """List tokens (never their secrets)."""
+    from ledgers import registry
+
+    with ctx.uow() as uow:
+        for t in registry.list_tokens(uow=uow, actor=SYSTEM):
+            state = "revoked" if t["revoked_at"] else "active"
+            click.echo(f"{t['id']}\t{t['role']}\t{t['district'] or ''}\t{','.join(t['units'])}\t{t['name']}\t{t['prefix']}…\t{state}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@pass_ctx
+def token_revoke(ctx: Ctx, token_id: int) -> None:
+    """Revoke a token by id."""
+    from ledgers import registry
+
+    try:
+        with ctx.uow() as uow:
+            registry.revoke_token(uow=uow, actor=SYSTEM, token_id=token_id)
+    except NofeiError as e:
+        fail(e)
+    click.echo(f"revoked {token_id}")
+
+
+@cli.group()
+def units() -> None:
+    """Units registry."""
+
+
+def read_units_file(path: Path) -> list[dict[str, Any]]:
+    """A JSON list of unit objects, or an xlsx whose first sheet has columns credit_code, name,
+    district, park, roles (comma-separated)."""
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, list):
+            raise click.BadParameter("the JSON file must hold a list of units")
+        return data
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=True)
+    if not rows:
+        return []
+    head = [str(h).strip() for h in rows[0]]
+    out = []
+    for r in rows[1:]:
+        d = {h: (str(v).strip() if v is not None else "") for h, v in zip(head, r, strict=False)}
+        if not any(d.values()):
+            continue
+        out.append({"credit_code": d.get("credit_code", ""), "name": d.get("name", ""), "district": d.get("district", ""),
+                    "park": d.get("park") or None,
+                    "roles": [x.strip() for x in d.get("roles", "").split(",") if x.strip()], "permits": []})
+    return out
+
+
+@units.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def units_import(ctx: Ctx, file: Path) -> None:
+    """Register or update units in bulk from a JSON list or an xlsx (all or nothing)."""
+    from ledgers import registry
+
+    items = read_units_file(file)
+    try:
+        with ctx.uow() as uow:
+            res = registry.import_units(uow=uow, actor=SYSTEM, items=items)
+    except NofeiError as e:
+        fail(e)
+    click.echo(f"created {res['created']}, updated {res['updated']}")
+
+
+@cli.group()
+def catalogue() -> None:
+    """Code catalogue."""
+
+
+@catalogue.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_ctx
+def catalogue_load(ctx: Ctx, file: Path) -> None:
+    """Load waste codes (the full 名录) from a CSV with columns code, name_zh[, category]."""
+    import csv
+
+    from ledgers import registry
+    from nofei.catalogue import parse_code_list
+
+    with ctx.uow() as uow:
+        codes, bad = parse_code_list(csv.DictReader(file.read_text(encoding="utf-8-sig").splitlines()), uow.catalogue)
+    for b in bad:
+        click.echo(f"skipped {b}", err=True)
+    with ctx.uow() as uow:
+        n = registry.load_catalogue_codes(uow=uow, actor=SYSTEM, codes=codes)
+    click.echo(f"loaded {n} codes")
+    if bad:
+        sys.exit(1)
+
+
+def _load_command_modules() -> None:
+    from api import commands
+
+    for m in sorted(x.name for x in pkgutil.iter_modules(commands.__path__)):
+        mod = importlib.import_module(f"api.commands.{m}")
+        if hasattr(mod, "register"):
+            mod.register(cli)
+
+
+_loaded = False
+
+
+def main() -> None:
+    global _loaded
+    if not _loaded:
+        _load_command_modules()
+        _loaded = True
+    cli(prog_name="nofei")
+
+
+if __name__ == "__main__":
+    main()

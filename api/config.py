@@ -1,0 +1,44 @@
+"""Configuration: defaults, overridden by ``NOFEI_*`` environment variables, then by ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": "sqlite:///nofei.db",
+    "AUTO_MIGRATE": True,
+    "MAX_UPLOAD_BYTES": 20 * 1024 * 1024,       # 413 above this
+    "MAX_UNCOMPRESSED_BYTES": 200 * 1024 * 1024,  # zip bomb: total uncompressed size
+    "MAX_COMPRESSION_RATIO": 100,                # zip bomb: per-member ratio
+    "MAX_SHEETS": 20,
+    "MAX_ROWS_PER_SHEET": 200_000,
+    "MAX_CELL_CHARS": 2_000,
+    "BALANCE_TOLERANCE_KG": 1,                   # 0.001 t (ledger-workbook.md)
+    "C1_CLASS": "disposal",                      # 水泥窑协同处置: utilisation or disposal (indicators.md)
+    "RATE_LIMIT_PER_MINUTE": 0,                  # 0 = off
+    "DISCREPANCY_RATIO": "0.05",                 # manifests: > 5 % ...
+    "DISCREPANCY_MIN_KG": 100,                   # ... and > 0.1 t
+    "RECEIPT_WORKING_DAYS": 5,
+    "STORAGE_LIMIT_DAYS": 365,
+    "SECRET_KEY": None,
+    "LOG_LEVEL": "INFO",
+}
+
+
+def load_settings(overrides: dict[str, Any] | None = None, *, env: bool = True) -> dict[str, Any]:
+    """Merge defaults, ``NOFEI_*`` environment variables (JSON-parsed when possible) and overrides."""
+    import json
+    import os
+
+    cfg = dict(DEFAULTS)
+    if env:
+        for key in list(DEFAULTS) + ["TEST_DATABASE_URL"]:
+            raw = os.environ.get(f"NOFEI_{key}")
+            if raw is None:
+                continue
+            try:
+                cfg[key] = json.loads(raw)
+            except ValueError:
+                cfg[key] = raw
+    cfg.update(overrides or {})
+    return cfg

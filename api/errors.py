@@ -1,0 +1,105 @@
+"""One JSON error envelope under ``/api``: ``{code, status, message, errors: [...], request_id}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from nofei import errors as E  # noqa: N812
+from nofei.problems import Problem
+
+log = logging.getLogger("nofei.api")
+
+STATUS: dict[type[E.NofeiError], int] = {
+    E.Unauthenticated: 401,
+    E.PermissionDenied: 403,
+    E.NotFound: 404,
+    E.Conflict: 409,
+    E.TooLarge: 413,
+    E.UnsupportedFile: 415,
+    E.InputRejected: 422,
+    E.Unavailable: 503,
+}
+
+HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+              406: "not_acceptable", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
+              422: "invalid_input", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+
+
+def envelope(status: int, code: str, message: str, errors: list[dict[str, Any]] | None = None, **extra: Any):
+    body = {"code": code, "status": status, "message": message, "errors": errors or [],
+            "request_id": getattr(g, "request_id", None), **extra}
+    resp = jsonify(body)
+    resp.status_code = status
+    if status == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="nofei"'
+    return resp
+
+
+def status_for(exc: E.NofeiError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+def _webargs_errors(messages: Any) -> list[dict[str, Any]]:
+    """Flatten webargs/marshmallow ``{location: {field: [msgs]}}`` into problem dicts naming the field."""
+    out: list[dict[str, Any]] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(node, list) and node and all(isinstance(x, str) for x in node):
+            for msg in node:
+                out.append(Problem(code="invalid_field", message=f"字段 {prefix} 无效：{msg}", message_en=msg,
+                                   field=prefix).to_dict())
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(f"{prefix}[{i}]", v)
+        else:
+            out.append(Problem(code="invalid_field", message=str(node), message_en=str(node), field=prefix).to_dict())
+
+    for location, fields in (messages or {}).items():
+        if isinstance(fields, dict):
+            for k, v in fields.items():
+                walk(str(k), v)
+        else:
+            walk(str(location), fields)
+    return out
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(E.NofeiError)
+    def _nofei(exc: E.NofeiError):
+        status = status_for(exc)
+        return envelope(status, exc.code, exc.message, [p.to_dict() for p in exc.problems])
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        if not request.path.startswith("/api"):
+            return exc
+        errors: list[dict[str, Any]] = []
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict) and "messages" in data:
+            errors = _webargs_errors(data["messages"])
+        return envelope(status, HTTP_CODES.get(status, "error"), exc.description or exc.name, errors)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _db(exc: Exception):
+        log.error("database error", exc_info=exc, extra={"request_id": getattr(g, "request_id", None)})
+        return envelope(503, "unavailable", "数据库暂时不可用，请稍后重试 (database unavailable, retry later)")
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return _http(exc)
+        log.exception("unhandled error", extra={"request_id": getattr(g, "request_id", None)})
+        return envelope(500, "internal_error", "服务器内部错误，请凭 request_id 联系管理员 (internal error)")

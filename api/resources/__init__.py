@@ -1,0 +1,1 @@
+"""One module per resource; every module that defines ``blp`` is registered by ``create_app``."""

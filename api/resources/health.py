@@ -1,0 +1,33 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+from sqlalchemy import text
+
+from nofei import __version__
+
+blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health (no token needed)")
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    version = fields.String()
+    database = fields.String()
+
+
+@blp.route("/health")
+@blp.doc(security=[])
+@blp.response(200, HealthSchema)
+@blp.alt_response(503, schema=HealthSchema)
+def health():
+    """Health: 200 with ``status: ok`` when the database answers."""
+    engine = current_app.extensions["nofei.engine"]
+    try:
+        with engine.connect() as c:
+            c.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return {"status": "unavailable", "version": __version__, "database": engine.dialect.name}, 503

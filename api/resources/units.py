@@ -1,0 +1,159 @@
+"""The units registry (admin writes; reads by role) and API tokens and regional statistics."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api import deps
+from api.schemas import PageArgs, page_schema
+from ledgers import registry
+from nofei.access import ACTOR_ROLES
+from nofei.domain.units import ROLES
+
+blp = Blueprint("units", __name__, url_prefix="/api/v1", description="Units registry, tokens, statistics")
+
+
+class PermitSchema(Schema):
+    number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    waste_codes = fields.List(fields.String(validate=validate.Length(max=32)), load_default=list,
+                              metadata={"description": "codes or HW categories (HW08)"})
+    methods = fields.List(fields.String(validate=validate.Length(max=8)), load_default=list)
+    capacity_t = fields.Decimal(load_default=0, as_string=True, validate=validate.Range(min=0, max=10**9))
+    valid_from = fields.Date(allow_none=True, load_default=None)
+    valid_to = fields.Date(allow_none=True, load_default=None)
+
+
+class UnitIn(Schema):
+    credit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    district = fields.String(required=True, validate=validate.Length(max=6))
+    park = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=32))
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), load_default=list)
+    permits = fields.List(fields.Nested(PermitSchema), load_default=list)
+
+
+class UnitPatch(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    district = fields.String(validate=validate.Length(max=6))
+    park = fields.String(allow_none=True, validate=validate.Length(max=32))
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)))
+    permits = fields.List(fields.Nested(PermitSchema))
+
+
+class UnitOut(Schema):
+    credit_code = fields.String()
+    name = fields.String()
+    district = fields.String()
+    park = fields.String(allow_none=True)
+    roles = fields.List(fields.String())
+    permits = fields.List(fields.Nested(PermitSchema))
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class UnitQuery(PageArgs):
+    district = fields.String(validate=validate.Length(max=32))
+    role = fields.String(validate=validate.OneOf(ROLES))
+    q = fields.String(validate=validate.Length(max=100))
+
+
+class TokenIn(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(ACTOR_ROLES))
+    units = fields.List(fields.String(validate=validate.Length(max=40)), load_default=list)
+    district = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=6))
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class TokenOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+    district = fields.String(allow_none=True)
+    units = fields.List(fields.String())
+    prefix = fields.String()
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+    token = fields.String(metadata={"description": "shown once, at creation"})
+
+
+class StatisticIn(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
+    region = fields.String(required=True, validate=validate.Length(max=32))
+    industrial_value_added = fields.Decimal(required=True, as_string=True, validate=validate.Range(min=0, max=10**12),
+                                            metadata={"description": "工业增加值, 万元"})
+
+
+@blp.route("/units", methods=["GET"])
+@blp.arguments(UnitQuery, location="query")
+@blp.response(200, page_schema(UnitOut, "UnitPage"))
+def list_units(args):
+    """Units the caller may see: all (admin), its district (regulator), its own (enterprise)."""
+    with deps.uow() as uow:
+        items, total = registry.list_units(uow=uow, actor=deps.actor(), district=args.get("district"),
+                                           role=args.get("role"), q=args.get("q"),
+                                           page=args["page"], per_page=args["per_page"])
+        return deps.page(items, total, args["page"], args["per_page"])
+
+
+@blp.route("/units", methods=["POST"])
+@blp.arguments(UnitIn)
+@blp.response(201, UnitOut)
+@blp.alt_response(409, description="duplicate credit code")
+def create_unit(data):
+    """Register a unit with its roles and permits (admin). 409 duplicate; 422 bad credit code or district."""
+    with deps.uow() as uow:
+        return registry.register_unit(uow=uow, actor=deps.actor(), data=data)
+
+
+@blp.route("/units/<string:credit_code>", methods=["GET"])
+@blp.response(200, UnitOut)
+def get_unit(credit_code: str):
+    """One unit (404 also when the caller may not see it, so ids cannot be probed)."""
+    with deps.uow() as uow:
+        return registry.get_unit(uow=uow, actor=deps.actor(), credit_code=credit_code)
+
+
+@blp.route("/units/<string:credit_code>", methods=["PATCH"])
+@blp.arguments(UnitPatch)
+@blp.response(200, UnitOut)
+def patch_unit(data, credit_code: str):
+    """Change a unit (admin)."""
+    with deps.uow() as uow:
+        return registry.update_unit(uow=uow, actor=deps.actor(), credit_code=credit_code, data=data)
+
+
+@blp.route("/tokens", methods=["GET"])
+@blp.response(200, TokenOut(many=True))
+def list_tokens():
+    """API tokens (admin); hashes are never shown."""
+    with deps.uow() as uow:
+        return registry.list_tokens(uow=uow, actor=deps.actor())
+
+
+@blp.route("/tokens", methods=["POST"])
+@blp.arguments(TokenIn)
+@blp.response(201, TokenOut)
+def create_token(data):
+    """Issue a token (admin); the clear token is in the answer once and stored only hashed."""
+    with deps.uow() as uow:
+        t = registry.create_token(uow=uow, actor=deps.actor(), **data)
+    return {"id": t.id, "token": t.token, "role": t.role, "name": t.name, "district": t.district, "units": t.units,
+            "prefix": t.token[:10]}
+
+
+@blp.route("/tokens/<int:token_id>", methods=["DELETE"])
+@blp.response(204)
+def revoke_token(token_id: int):
+    """Revoke a token (admin)."""
+    with deps.uow() as uow:
+        registry.revoke_token(uow=uow, actor=deps.actor(), token_id=token_id)
+
+
+@blp.route("/statistics", methods=["PUT"])
+@blp.arguments(StatisticIn)
+@blp.response(200, StatisticIn)
+def put_statistic(data):
+    """工业增加值 (万元) per region and year (admin); feeds ``general_industrial_intensity``."""
+    with deps.uow() as uow:
+        return registry.put_statistic(uow=uow, actor=deps.actor(), **data)

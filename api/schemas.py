@@ -1,0 +1,40 @@
+"""Marshmallow schemas shared across resources (the HTTP edge only)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class ProblemSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "stable machine-readable code"})
+    message = fields.String(metadata={"description": "Chinese message"})
+    message_en = fields.String()
+    sheet = fields.String(allow_none=True)
+    row = fields.Integer(allow_none=True)
+    column = fields.String(allow_none=True, metadata={"description": "column letter"})
+    header = fields.String(allow_none=True)
+    value = fields.Raw(allow_none=True)
+    field = fields.String(allow_none=True, metadata={"description": "JSON field, for API bodies"})
+    severity = fields.String()
+
+
+class ErrorSchema(Schema):
+    """The one error envelope under /api."""
+
+    code = fields.String(required=True)
+    status = fields.Integer(required=True)
+    message = fields.String(required=True)
+    errors = fields.List(fields.Nested(ProblemSchema), required=True)
+    request_id = fields.String(allow_none=True)
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=1000))
+
+
+def page_schema(item: type[Schema] | Schema, name: str) -> type[Schema]:
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item)),
+        "total": fields.Integer(), "page": fields.Integer(), "per_page": fields.Integer(),
+    }, name=name)

@@ -1,0 +1,1 @@
+"""Pure domain values: units, ledgers, manifests. No database, no web, no Excel."""

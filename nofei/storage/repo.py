@@ -1,0 +1,90 @@
+"""Small repository helpers shared by the use-case packages: units, permits, catalogue, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nofei.access import Actor
+from nofei.catalogue import Catalogue, WasteCode
+from nofei.domain.units import Permit, Unit
+from nofei.errors import NotFound
+from nofei.storage.tables import CatalogueCodeRow, PermitRow, TokenRow, UnitRow
+
+TOKEN_PREFIX = "nf_"  # noqa: S105 - a visible prefix, not a secret
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def unit_row(session: Session, credit_code: str) -> UnitRow:
+    row = session.execute(select(UnitRow).where(UnitRow.credit_code == credit_code)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
+    return row
+
+
+def unit_rows_by_code(session: Session, codes: Iterable[str]) -> dict[str, UnitRow]:
+    codes = list(set(codes))
+    out: dict[str, UnitRow] = {}
+    for i in range(0, len(codes), 900):
+        chunk = codes[i : i + 900]
+        for r in session.execute(select(UnitRow).where(UnitRow.credit_code.in_(chunk))).scalars():  # type: ignore[attr-defined]
+            out[r.credit_code] = r
+    return out
+
+
+def permits_of(session: Session, unit_id: int) -> list[PermitRow]:
+    return list(session.execute(select(PermitRow).where(PermitRow.unit_id == unit_id)).scalars())
+
+
+def to_domain_unit(row: UnitRow, permits: Iterable[PermitRow]) -> Unit:
+    return Unit(
+        credit_code=row.credit_code,
+        name=row.name,
+        district=row.district,
+        park=row.park,
+        roles=tuple(row.roles),  # type: ignore[arg-type]
+        permits=tuple(
+            Permit(p.number, tuple(p.waste_codes), tuple(p.methods), p.capacity_kg, p.valid_from, p.valid_to)
+            for p in permits
+        ),
+    )
+
+
+def catalogue_with_loaded(session: Session, base: Catalogue) -> Catalogue:
+    """The package catalogue plus codes an admin loaded (``nofei catalogue load``)."""
+    rows = list(session.execute(select(CatalogueCodeRow)).scalars())
+    if not rows:
+        return base
+    return base.with_codes(WasteCode(r.code, r.name_zh, r.stream, r.category, "loaded") for r in rows)  # type: ignore[arg-type]
+
+
+# --- tokens ----------------------------------------------------------------------------
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def actor_for_token(session: Session, token: str) -> Actor | None:
+    """Resolve a bearer token to an Actor, or None when unknown or revoked.
+
+    Lookup is by the SHA-256 of the token (an index, so no timing signal about stored values),
+    then the digests are compared in constant time."""
+    if not token or len(token) > 200:
+        return None
+    h = hash_token(token)
+    row = session.execute(select(TokenRow).where(TokenRow.token_hash == h)).scalar_one_or_none()
+    if row is None or not hmac.compare_digest(row.token_hash, h) or row.revoked_at is not None:
+        return None
+    return Actor(role=row.role, name=row.name, units=frozenset(row.units), district=row.district, token_id=row.id)  # type: ignore[arg-type]

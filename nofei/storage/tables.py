@@ -1,0 +1,251 @@
+"""SQLModel tables (persistence only). Quantities are integer kilograms (BigInteger), never floats.
+
+Every table lives here so that one Alembic history describes the whole schema.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _kg() -> Column:  # type: ignore[type-arg]
+    return Column(BigInteger, nullable=False, default=0)
+
+
+class UnitRow(SQLModel, table=True):
+    """A registered unit (单位)."""
+
+    __tablename__ = "unit"
+    id: int | None = Field(default=None, primary_key=True)
+    credit_code: str = Field(max_length=18, unique=True, index=True)
+    name: str = Field(max_length=200)
+    district: str = Field(max_length=6, index=True)
+    park: str | None = Field(default=None, max_length=32, index=True)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+
+
+class PermitRow(SQLModel, table=True):
+    """A permit of a unit: codes (or HW categories), methods, yearly capacity."""
+
+    __tablename__ = "permit"
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    number: str = Field(max_length=64)
+    waste_codes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    methods: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    capacity_kg: int = Field(sa_column=_kg())
+    valid_from: date | None = None
+    valid_to: date | None = None
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token, stored as a SHA-256 hash; the clear token is shown once at creation."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(max_length=16)
+    district: str | None = Field(default=None, max_length=6)
+    units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=12)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class CatalogueCodeRow(SQLModel, table=True):
+    """A waste code loaded by an admin (the full 名录), on top of the package catalogue."""
+
+    __tablename__ = "catalogue_code"
+    code: str = Field(primary_key=True, max_length=16)
+    name_zh: str = Field(default="", max_length=500)
+    category: str | None = Field(default=None, max_length=4)
+    stream: str = Field(max_length=24)
+    loaded_at: datetime
+
+
+class LedgerRow(SQLModel, table=True):
+    """One accepted version of a unit's monthly ledger (月度台账). Never updated but for ``is_current``."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "month", "version", name="uq_ledger_unit_month_version"),
+        Index("ix_ledger_year_current", "year", "is_current"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    month: str = Field(max_length=7)
+    year: int
+    version: int
+    is_current: bool = True
+    sha256: str = Field(max_length=64)
+    filename: str = Field(default="", max_length=255)
+    size: int = 0
+    uploaded_at: datetime
+    uploaded_by: str = Field(default="", max_length=200)
+    reporter: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=64)
+    unit_name: str = Field(default="", max_length=200)
+    row_counts: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    totals: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    warnings: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class LedgerFileRow(SQLModel, table=True):
+    """The original uploaded bytes of a ledger version, so it can be downloaded again."""
+
+    __tablename__ = "ledger_file"
+    ledger_id: int = Field(foreign_key="ledger.id", primary_key=True)
+    content_type: str = Field(default="", max_length=120)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class StockEntryRow(SQLModel, table=True):
+    """A 产生贮存 row of a ledger version."""
+
+    __tablename__ = "stock_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    ledger_id: int = Field(foreign_key="ledger.id", index=True)
+    row: int | None = None
+    code: str = Field(max_length=16)
+    stream: str = Field(max_length=24)
+    name: str = Field(default="", max_length=500)
+    open_kg: int = Field(sa_column=_kg())
+    generated_kg: int = Field(sa_column=_kg())
+    close_kg: int = Field(sa_column=_kg())
+    note: str = Field(default="", max_length=500)
+
+
+class TreatmentEntryRow(SQLModel, table=True):
+    """A 利用处置 row of a ledger version."""
+
+    __tablename__ = "treatment_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    ledger_id: int = Field(foreign_key="ledger.id", index=True)
+    row: int | None = None
+    code: str = Field(max_length=16)
+    stream: str = Field(max_length=24)
+    method: str = Field(max_length=8)
+    qty_kg: int = Field(sa_column=_kg())
+    product: str = Field(default="", max_length=500)
+    note: str = Field(default="", max_length=500)
+
+
+class TransferEntryRow(SQLModel, table=True):
+    """A 转出 (direction ``out``) or 转入 (``in``) row of a ledger version."""
+
+    __tablename__ = "transfer_entry"
+    __table_args__ = (Index("ix_transfer_manifest", "manifest_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ledger_id: int = Field(foreign_key="ledger.id", index=True)
+    row: int | None = None
+    direction: str = Field(max_length=3)
+    day: date
+    code: str = Field(max_length=16)
+    stream: str = Field(max_length=24)
+    qty_kg: int = Field(sa_column=_kg())
+    counterpart: str = Field(max_length=18, index=True)
+    counterpart_name: str = Field(default="", max_length=200)
+    manifest_no: str | None = Field(default=None, max_length=32)
+    carrier: str | None = Field(default=None, max_length=18)
+    planned_method: str | None = Field(default=None, max_length=8)
+    note: str = Field(default="", max_length=500)
+
+
+class ManifestRow(SQLModel, table=True):
+    """A transfer manifest (转移联单). ``number`` is 14 digits; a correction is a new version row."""
+
+    __tablename__ = "manifest"
+    __table_args__ = (UniqueConstraint("number", "version", name="uq_manifest_number_version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(max_length=14, index=True)
+    version: int = 1
+    is_current: bool = True
+    shipper_id: int = Field(foreign_key="unit.id", index=True)
+    receiver_code: str = Field(max_length=18, index=True)
+    carrier_code: str | None = Field(default=None, max_length=18)
+    status: str = Field(max_length=24, index=True)
+    planned_date: date
+    shipped_at: datetime | None = None
+    received_at: datetime | None = None
+    vehicle: str | None = Field(default=None, max_length=32)
+    driver: str | None = Field(default=None, max_length=64)
+    parent_number: str | None = Field(default=None, max_length=14)
+    reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime
+    created_by: str = Field(default="", max_length=200)
+    updated_at: datetime
+
+
+class ManifestLineRow(SQLModel, table=True):
+    """A line of a manifest: code, shipped and received quantity, method, discrepancy flag."""
+
+    __tablename__ = "manifest_line"
+    id: int | None = Field(default=None, primary_key=True)
+    manifest_id: int = Field(foreign_key="manifest.id", index=True)
+    line_no: int
+    waste_code: str = Field(max_length=16, index=True)
+    quantity_kg: int = Field(sa_column=_kg())
+    packaging: str | None = Field(default=None, max_length=64)
+    planned_method: str | None = Field(default=None, max_length=8)
+    received_kg: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    method: str | None = Field(default=None, max_length=8)
+    rejected_kg: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    discrepancy: bool = False
+
+
+class ManifestEventRow(SQLModel, table=True):
+    """One step in a manifest's history (created, shipped, received, rejected, corrected)."""
+
+    __tablename__ = "manifest_event"
+    id: int | None = Field(default=None, primary_key=True)
+    manifest_id: int = Field(foreign_key="manifest.id", index=True)
+    time: datetime
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=24)
+    from_status: str | None = Field(default=None, max_length=24)
+    to_status: str = Field(max_length=24)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ManifestSerialRow(SQLModel, table=True):
+    """The last serial used for (year, region prefix); incremented under a row lock for unique numbers."""
+
+    __tablename__ = "manifest_serial"
+    key: str = Field(primary_key=True, max_length=8)
+    last: int = 0
+
+
+class StatisticRow(SQLModel, table=True):
+    """Per region and year statistics entered by an admin (工业增加值, 万元, exact decimal text)."""
+
+    __tablename__ = "statistic"
+    year: int = Field(primary_key=True)
+    region: str = Field(primary_key=True, max_length=32)
+    industrial_value_added: str = Field(max_length=40)
+    updated_at: datetime
+
+
+class AuditRow(SQLModel, table=True):
+    """An audit entry; ``digest`` = SHA-256 over the entry and the previous digest (a hash chain)."""
+
+    __tablename__ = "audit_entry"
+    seq: int | None = Field(default=None, primary_key=True)
+    time: datetime
+    actor: str = Field(max_length=200, index=True)
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=64)
+    object: str = Field(max_length=200, index=True)
+    district: str | None = Field(default=None, max_length=6)
+    request_id: str = Field(default="", max_length=64)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_digest: str = Field(max_length=64)
+    digest: str = Field(max_length=64)
+
+
+metadata = SQLModel.metadata
