@@ -45,3 +45,19 @@ def test_catalogue_load(database_url, tmp_path):
     f.write_text("code,name_zh\n900-999-08,测试油泥\n", encoding="utf-8")
     r = run(database_url, "catalogue", "load", str(f))
     assert r.exit_code == 0 and "loaded 1" in r.output
+
+
+def test_units_import_xlsx(database_url, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["credit_code", "name", "district", "park", "roles"])
+    a, b = unit_payload(), unit_payload("630106")
+    ws.append([a["credit_code"], "甲厂", "630104", None, "producer, collector"])
+    ws.append([None, None, None, None, None])
+    ws.append([b["credit_code"], "乙厂", "630106", "GANHE", "utiliser"])
+    f = tmp_path / "units.xlsx"
+    wb.save(f)
+    r = run(database_url, "units", "import", str(f))
+    assert r.exit_code == 0 and "created 2" in r.output, r.output
