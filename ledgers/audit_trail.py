@@ -1,0 +1,69 @@
+"""Reading the audit trail (审计日志): who may see which entries, and the chain check.
+
+Writes never come through here: entries are appended by ``uow.audit`` inside the transaction of the
+write they record, and the application never updates or deletes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from nofei.access import Actor
+from nofei.catalogue import CITY
+from nofei.errors import PermissionDenied
+from nofei.storage import audit
+from nofei.storage.tables import AuditRow
+from nofei.storage.uow import UnitOfWork
+
+
+def _require_reader(actor: Actor) -> None:
+    """Admins and regulators read the trail; enterprises do not (it names other units' acts)."""
+    if actor.role not in ("admin", "regulator"):
+        raise PermissionDenied("仅管理员和监管部门可查看审计日志 (admins and regulators only)")
+
+
+def entry_dict(r: AuditRow) -> dict[str, Any]:
+    return {"seq": r.seq, "time": r.time, "actor": r.actor, "role": r.role, "action": r.action,
+            "object": r.object, "district": r.district, "request_id": r.request_id, "detail": r.detail,
+            "prev_digest": r.prev_digest, "digest": r.digest}
+
+
+def list_entries(*, uow: UnitOfWork, actor: Actor, object: str | None = None, actor_label: str | None = None,  # noqa: A002
+                 time_from: datetime | None = None, time_to: datetime | None = None,
+                 page: int = 1, per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """Entries in chain order. Admins and city regulators see all; a district regulator only entries
+    recorded against its district (entries without a district — tokens, catalogue — are city-level).
+
+    ``object`` matches exactly (``unit:9163…``) or, ending in ``*``, as a prefix (``manifest:*``);
+    ``time_to`` is exclusive."""
+    _require_reader(actor)
+    conds: list[Any] = []
+    if not (actor.is_admin or actor.district == CITY):
+        conds.append(AuditRow.district == actor.district)
+    if object:
+        if object.endswith("*"):
+            prefix = object[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(AuditRow.object.like(prefix + "%", escape="\\"))  # type: ignore[attr-defined]
+        else:
+            conds.append(AuditRow.object == object)
+    if actor_label:
+        conds.append(AuditRow.actor == actor_label)
+    if time_from is not None:
+        conds.append(AuditRow.time >= time_from)
+    if time_to is not None:
+        conds.append(AuditRow.time < time_to)
+    s = uow.session
+    total = s.execute(select(func.count()).select_from(AuditRow).where(*conds)).scalar_one()
+    rows = s.execute(select(AuditRow).where(*conds).order_by(AuditRow.seq)  # type: ignore[arg-type]
+                     .offset((page - 1) * per_page).limit(per_page)).scalars().all()
+    return [entry_dict(r) for r in rows], int(total)
+
+
+def verify_chain(*, uow: UnitOfWork, actor: Actor) -> dict[str, Any]:
+    """Walk the whole chain: ``{ok, entries, broken_at, reason}`` naming the first broken link."""
+    _require_reader(actor)
+    return asdict(audit.verify(uow.session))
