@@ -1,0 +1,166 @@
+"""The annual report's own parts: completeness, region checks, and faithful rendering of the engine's figures."""
+
+from __future__ import annotations
+
+import io
+import types
+from datetime import UTC, date, datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from ledgers import registry
+from nofei.access import SYSTEM, Actor
+from nofei.errors import InputRejected, PermissionDenied
+from nofei.storage.tables import LedgerRow, UnitRow
+from reports import annual
+from reports.excel import write_annual_xlsx
+from reports.html import render_annual_html
+from tests.factories import unit_payload
+
+
+def _unit(uow_factory, district: str, **kw) -> str:
+    with uow_factory() as uow:
+        return registry.register_unit(uow=uow, actor=SYSTEM, data=unit_payload(district, **kw))["credit_code"]
+
+
+def _ledger(uow_factory, credit_code: str, month: str, *, version: int = 1, current: bool = True) -> None:
+    """A bare ledger version row: completeness looks only at which (unit, month) have a current version."""
+    with uow_factory() as uow:
+        uid = uow.session.query(UnitRow).filter_by(credit_code=credit_code).one().id
+        uow.session.add(LedgerRow(unit_id=uid, month=month, year=int(month[:4]), version=version, is_current=current,
+                                  sha256=f"{credit_code}{month}{version}".ljust(64, "0")[:64],
+                                  uploaded_at=datetime.now(UTC)))
+        uow.commit()
+
+
+def _backdate_units(uow_factory, when: datetime) -> None:
+    with uow_factory() as uow:
+        for u in uow.session.query(UnitRow).all():
+            u.created_at = when
+        uow.commit()
+
+
+def test_completeness_lists_the_missing_months_of_each_unit_in_the_region(uow_factory):
+    a = _unit(uow_factory, "630104")
+    b = _unit(uow_factory, "630102")
+    _backdate_units(uow_factory, datetime(2023, 6, 1, tzinfo=UTC))
+    for m in range(1, 13):
+        if m != 5:
+            _ledger(uow_factory, a, f"2024-{m:02d}")
+    _ledger(uow_factory, b, "2024-01")
+    _ledger(uow_factory, b, "2024-02", current=False)  # an old version only does not count
+
+    with uow_factory() as uow:
+        rows = annual.completeness(uow=uow, actor=SYSTEM, year=2024, region="630100", today=date(2025, 3, 1))
+    by = {r["unit"]: r for r in rows}
+    assert by[a]["missing_months"] == ["2024-05"]
+    assert by[a]["reported"] == 11 and by[a]["expected"] == 12
+    assert by[b]["missing_months"] == [f"2024-{m:02d}" for m in range(2, 13)]
+
+    with uow_factory() as uow:
+        only_west = annual.completeness(uow=uow, actor=SYSTEM, year=2024, region="630104", today=date(2025, 3, 1))
+    assert [r["unit"] for r in only_west] == [a]
+
+
+def test_months_that_are_not_over_are_not_missing():
+    assert annual.months_due(2025, date(2025, 4, 10)) == ["2025-01", "2025-02", "2025-03"]
+    assert annual.months_due(2026, date(2025, 4, 10)) == []
+
+
+def test_a_unit_registered_mid_year_is_expected_from_its_registration_month(uow_factory):
+    a = _unit(uow_factory, "630104")
+    _backdate_units(uow_factory, datetime(2024, 10, 15, tzinfo=UTC))
+    with uow_factory() as uow:
+        rows = annual.completeness(uow=uow, actor=SYSTEM, year=2024, region="630100", today=date(2025, 3, 1))
+    assert rows[0]["unit"] == a and rows[0]["missing_months"] == ["2024-10", "2024-11", "2024-12"]
+
+
+def test_enterprise_sees_only_its_own_units_in_completeness(uow_factory):
+    a = _unit(uow_factory, "630104")
+    _unit(uow_factory, "630104")
+    ent = Actor(role="enterprise", units=frozenset({a}))
+    with uow_factory() as uow:
+        rows = annual.completeness(uow=uow, actor=ent, year=2024, region="630100", today=date(2025, 3, 1))
+    assert [r["unit"] for r in rows] == [a]
+
+
+def test_unknown_region_is_rejected_and_foreign_district_forbidden(uow_factory):
+    with pytest.raises(InputRejected) as e:
+        annual.build_annual_report(uow=uow_factory(), actor=SYSTEM, year=2024, region="999999")
+    assert e.value.problems[0].field == "region"
+    reg = Actor(role="regulator", district="630102")
+    with pytest.raises(PermissionDenied):
+        annual.build_annual_report(uow=uow_factory(), actor=reg, year=2024, region="630104")
+
+
+def _fake_engine(values: dict[str, dict[str, float | None]]):
+    """Stands in for reports.indicators: returns given figures per region, so rendering can be checked."""
+
+    def compute_indicators(*, uow, actor, year, region):
+        out = []
+        for key, (name, unit) in annual.INDICATOR_NAMES.items():
+            v = values.get(region, {}).get(key)
+            target = 90.0 if key == "agricultural_film_recovery_rate" else None
+            out.append({"key": key, "name": name, "value": v, "unit": unit, "numerator": None, "denominator": None,
+                        "target": target, "meets_target": None if target is None or v is None else v >= target,
+                        "units_count": 1, "ledgers_count": 2, "note": None if v is not None else "分母为 0"})
+        return {"year": year, "region": region, "indicators": out}
+
+    def stream_totals(*, uow, actor, year, region):
+        if region != "630104":
+            return {}
+        return {"hazardous": {"generated_t": 10.0, "utilised_t": 6.0, "disposed_t": 3.0, "stored_t": 0.5,
+                              "unresolved_t": 0.5}}
+
+    def sankey(*, uow, actor, year, stream, region):
+        if stream != "hazardous":
+            return {"nodes": [], "links": []}
+        return {"nodes": [{"id": "p", "label": "城西区 产生者"}, {"id": "U", "label": "利用"}, {"id": "X", "label": "去向不明"}],
+                "links": [{"source": "p", "target": "U", "value_t": 6.0}, {"source": "p", "target": "X", "value_t": 0.5}]}
+
+    return types.SimpleNamespace(compute_indicators=compute_indicators, stream_totals=stream_totals, sankey=sankey)
+
+
+def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, monkeypatch):
+    fake = _fake_engine({"630100": {"agricultural_film_recovery_rate": 92.5, "hazardous_utilisation_rate": 60.0},
+                         "630104": {"agricultural_film_recovery_rate": 80.0}})
+    monkeypatch.setattr(annual, "_engine", lambda: fake)
+    anomalies = [{"kind": "overdue_receipt", "message": "接收未确认 <script>", "units": ["X1"], "mass_t": 1.25}]
+    rep = annual.build_annual_report(uow=uow_factory(), actor=SYSTEM, year=2024, region="630100", anomalies=anomalies)
+
+    film = next(i for i in rep["indicators"] if i["key"] == "agricultural_film_recovery_rate")
+    assert film["value"] == 92.5 and film["meets_target"] is True
+    assert [i["key"] for i in rep["indicators"]] == list(annual.INDICATOR_NAMES)
+    assert rep["summary"]["indicators_meeting_target"] == 1
+    west = next(d for d in rep["districts"] if d["district"] == "630104")
+    assert west["values"]["agricultural_film_recovery_rate"] == 80.0
+    assert rep["tonnage"] == [{"stream": "hazardous", "stream_name": "危险废物", "district": "630104",
+                               "district_name": "城西区", "generated_t": 10.0, "utilised_t": 6.0, "disposed_t": 3.0,
+                               "stored_t": 0.5, "unresolved_t": 0.5}]
+
+    wb = load_workbook(io.BytesIO(write_annual_xlsx(rep)))
+    assert wb.sheetnames == ["说明", "指标", "分类分区吨数", "产生者去向", "异常", "填报完整性", "历年趋势"]
+    ws = wb["指标"]
+    assert ws.freeze_panes == "A2"
+    assert [c.value for c in ws[1]][:6] == ["指标键 key", "指标名称", "数值", "单位", "目标值", "是否达标"]
+    film_row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "agricultural_film_recovery_rate")
+    assert film_row[2] == 92.5 and film_row[4] == 90 and film_row[5] == "是"
+    t = wb["分类分区吨数"]
+    assert [c.value for c in t[2]][3:] == [10, 6, 3, 0.5, 0.5]
+    assert t["D2"].number_format == "#,##0.000"
+    assert wb["异常"]["B2"].value == "接收未确认 <script>"
+
+    page = render_annual_html(rep, lineage_base="/lineage")
+    assert "<script>" not in page and "接收未确认 &lt;script&gt;" in page
+    assert page.count('class="chart sankey"') == 1 and page.count("暂无流向数据") == 4
+    assert 'class="link"' in page  # the hazardous Sankey drew its bands
+    assert 'href="/lineage/agricultural_film_recovery_rate?year=2024&amp;region=630100"' in page
+    assert "92.50" in page and "达标" in page
+
+
+def test_without_the_engine_indicators_are_null_with_a_note(uow_factory, monkeypatch):
+    monkeypatch.setattr(annual, "_engine", lambda: None)
+    rep = annual.build_annual_report(uow=uow_factory(), actor=SYSTEM, year=2024, region="630100")
+    assert all(i["value"] is None and i["note"] for i in rep["indicators"])
+    assert rep["engine"] == "unavailable"
