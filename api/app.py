@@ -105,9 +105,10 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
         g.request_id = rid if _REQ_ID.match(rid) else uuid.uuid4().hex
         g.t0 = time.perf_counter()
 
-    from api import auth, docs
+    from api import auth, docs, ratelimit
 
     docs.init_app(app)
+    ratelimit.init_app(app)  # before auth, so that refused tokens count too
     auth.init_app(app)
     register_error_handlers(app)
 
