@@ -1,0 +1,375 @@
+"""Transfer manifests (电子转移联单): create, ship, receive, reject, correct, read, list/export, import (xlsx)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api import deps
+from api.schemas import PageArgs, page_schema
+from ledgers import manifests as svc
+from nofei.domain.manifests import STATUSES
+from nofei.errors import InputRejected, TooLarge, UnsupportedFile
+from nofei.problems import Problem
+
+blp = Blueprint("manifests", __name__, url_prefix="/api/v1/manifests",
+                description="Transfer manifests (电子转移联单): lifecycle, history, export, import")
+
+NUMBER = "<string(length=14):number>"
+_T = {"validate": validate.Range(min=0, max=10**7)}
+
+
+class LineIn(Schema):
+    waste_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    quantity_t = fields.Decimal(required=True, as_string=True, validate=validate.Range(min=0, min_inclusive=False,
+                                                                                       max=10**7))
+    packaging = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
+    planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8))
+
+
+class ManifestIn(Schema):
+    shipper = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
+                            metadata={"description": "credit code; defaults to the enterprise's single unit"})
+    receiver = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    carrier = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
+                            metadata={"description": "none: the shipper carries"})
+    planned_date = fields.Date(required=True)
+    lines = fields.List(fields.Nested(LineIn), required=True, validate=validate.Length(min=1, max=100))
+
+
+class ShipIn(Schema):
+    vehicle = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "车牌号"})
+    driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+
+
+class ReceiveLineIn(Schema):
+    line_no = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
+    received_t = fields.Decimal(as_string=True, load_default=None, allow_none=True, **_T)
+    rejected_t = fields.Decimal(as_string=True, load_default=None, allow_none=True, **_T)
+    method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8))
+
+
+class ReceiveIn(Schema):
+    lines = fields.List(fields.Nested(ReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
+    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+
+
+class RejectIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
+    lines = fields.List(fields.Nested(ReceiveLineIn), load_default=list,
+                        metadata={"description": "accepted part per line (partial); absent: everything refused"})
+    destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
+                                metadata={"description": "where the refused waste goes; default back to the shipper"})
+    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+
+
+class CorrectIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
+    receiver = fields.String(validate=validate.Length(min=1, max=40))
+    carrier = fields.String(allow_none=True, validate=validate.Length(max=40))
+    planned_date = fields.Date()
+    lines = fields.List(fields.Nested(LineIn), validate=validate.Length(min=1, max=100))
+    vehicle = fields.String(validate=validate.Length(min=1, max=32))
+    driver = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class PartyOut(Schema):
+    credit_code = fields.String()
+    name = fields.String(allow_none=True)
+    district = fields.String(allow_none=True)
+    registered = fields.Boolean()
+
+
+class LineOut(Schema):
+    line_no = fields.Integer()
+    waste_code = fields.String()
+    quantity_t = fields.Float()
+    packaging = fields.String(allow_none=True)
+    planned_method = fields.String(allow_none=True)
+    received_t = fields.Float(allow_none=True)
+    method = fields.String(allow_none=True)
+    rejected_t = fields.Float(allow_none=True)
+    discrepancy = fields.Boolean()
+
+
+class EventOut(Schema):
+    version = fields.Integer()
+    time = fields.DateTime()
+    actor = fields.String()
+    action = fields.String()
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    detail = fields.Dict()
+
+
+class VersionOut(Schema):
+    version = fields.Integer()
+    is_current = fields.Boolean()
+    status = fields.String()
+    updated_at = fields.DateTime()
+    reason = fields.String(allow_none=True)
+
+
+class ManifestOut(Schema):
+    number = fields.String()
+    version = fields.Integer()
+    is_current = fields.Boolean()
+    status = fields.String()
+    status_zh = fields.String()
+    shipper = fields.Nested(PartyOut)
+    receiver = fields.Nested(PartyOut)
+    carrier = fields.Nested(PartyOut, allow_none=True)
+    planned_date = fields.Date()
+    shipped_at = fields.DateTime(allow_none=True)
+    received_at = fields.DateTime(allow_none=True)
+    vehicle = fields.String(allow_none=True)
+    driver = fields.String(allow_none=True)
+    parent_number = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    lines = fields.List(fields.Nested(LineOut))
+    discrepancy = fields.Boolean()
+    created_at = fields.DateTime()
+    created_by = fields.String()
+    updated_at = fields.DateTime()
+    history = fields.List(fields.Nested(EventOut))
+    versions = fields.List(fields.Nested(VersionOut))
+    follow_ons = fields.List(fields.String())
+
+
+class ManifestQuery(PageArgs):
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    unit = fields.String(validate=validate.Length(max=40))
+    code = fields.String(validate=validate.Length(max=32))
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    region = fields.String(validate=validate.Length(max=32))
+    format = fields.String(validate=validate.OneOf(["json", "csv", "xlsx"]), load_default="json")
+
+
+class ImportOut(Schema):
+    created = fields.Integer()
+    numbers = fields.List(fields.String())
+
+
+def _filters(args: dict[str, Any]) -> dict[str, Any]:
+    return {"status": args.get("status"), "unit": args.get("unit"), "code": args.get("code"),
+            "date_from": args.get("from_"), "date_to": args.get("to"), "region": args.get("region")}
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(ManifestIn)
+@blp.response(201, ManifestOut)
+@blp.alt_response(403, description="not the shipper")
+def create(data):
+    """Create a manifest (the shipper, or an admin): a 14-digit number and status ``submitted``."""
+    with deps.uow() as uow:
+        return svc.create_manifest(uow=uow, actor=deps.actor(), data=data)
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(ManifestQuery, location="query")
+@blp.response(200, page_schema(ManifestOut, "ManifestPage"))
+@blp.alt_response(200, description="CSV or XLSX export (format=csv|xlsx): one row per manifest line",
+                  content_type="text/csv")
+def list_(args):
+    """Manifests the caller may see; ``from``/``to`` bound the planned date; ``region`` either end's district or
+    park. ``format=csv|xlsx`` exports every matching line instead of a page."""
+    actor = deps.actor()
+    if args["format"] in ("csv", "xlsx"):
+        with deps.uow() as uow:
+            rows = list(svc.export_rows(uow=uow, actor=actor, **_filters(args)))
+        return _export(rows, args["format"])
+    with deps.uow() as uow:
+        items, total = svc.list_manifests(uow=uow, actor=actor, page=args["page"], per_page=args["per_page"],
+                                          **_filters(args))
+        return deps.page(items, total, args["page"], args["per_page"])
+
+
+def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
+    keys = [k for k, _ in svc.EXPORT_COLUMNS]
+    heads = [h for _, h in svc.EXPORT_COLUMNS]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(heads)
+        for r in rows:
+            w.writerow([_csv_safe(r[k]) for k in keys])
+        return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=manifests.csv"})
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("联单")
+    ws.append(heads)
+    for r in rows:
+        ws.append([_csv_safe(r[k]) for k in keys])
+    out = io.BytesIO()
+    wb.save(out)
+    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": "attachment; filename=manifests.xlsx"})
+
+
+def _csv_safe(v: Any) -> Any:
+    """Neutralise spreadsheet formula injection in text cells (a name starting with = + - @)."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
+        return "'" + v
+    return v
+
+
+@blp.route(f"/{NUMBER}", methods=["GET"])
+@blp.response(200, ManifestOut)
+def get(number: str):
+    """One manifest with its history, versions and follow-on manifests."""
+    with deps.uow() as uow:
+        return svc.get_manifest(uow=uow, actor=deps.actor(), number=number)
+
+
+def _step(fn, number: str, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+    with deps.uow() as uow:
+        return fn(uow=uow, actor=deps.actor(), number=number, data=data)
+
+
+@blp.route(f"/{NUMBER}/ship", methods=["POST"])
+@blp.arguments(ShipIn)
+@blp.response(200, ManifestOut)
+@blp.alt_response(403, description="not the carrier")
+@blp.alt_response(409, description="step out of order (names the current status)")
+def ship(data, number: str):
+    """The carrier (the shipper when none is named) picks up: vehicle, driver, time → ``in_transit``."""
+    return _step(svc.ship_manifest, number, data)
+
+
+@blp.route(f"/{NUMBER}/receive", methods=["POST"])
+@blp.arguments(ReceiveIn)
+@blp.response(200, ManifestOut)
+@blp.alt_response(403, description="not the receiver")
+@blp.alt_response(409, description="step out of order")
+def receive(data, number: str):
+    """The receiver confirms received quantity and method per line → ``received`` (discrepancies flagged)."""
+    return _step(svc.receive_manifest, number, data)
+
+
+@blp.route(f"/{NUMBER}/reject", methods=["POST"])
+@blp.arguments(RejectIn)
+@blp.response(200, ManifestOut)
+@blp.alt_response(403, description="not the receiver")
+@blp.alt_response(409, description="step out of order")
+def reject(data, number: str):
+    """The receiver refuses all (``rejected``) or part (``partially_received``); a follow-on manifest carries the
+    refused waste back to the shipper or to ``destination``."""
+    return _step(svc.reject_manifest, number, data)
+
+
+@blp.route(f"/{NUMBER}/correct", methods=["POST"])
+@blp.arguments(CorrectIn)
+@blp.response(200, ManifestOut)
+@blp.alt_response(403, description="not the shipper")
+@blp.alt_response(409, description="step out of order")
+def correct(data, number: str):
+    """The shipper corrects a manifest before it arrives: a new version; the old one is kept in ``versions``."""
+    return _step(svc.correct_manifest, number, data)
+
+
+# --- bulk import (xlsx) -------------------------------------------------------------------------------
+IMPORT_COLUMNS: dict[str, str] = {
+    "分组": "group", "移出单位统一社会信用代码": "shipper", "接收单位统一社会信用代码": "receiver",
+    "承运单位统一社会信用代码": "carrier", "计划转移日期": "planned_date", "废物代码": "waste_code",
+    "数量": "quantity_t", "包装方式": "packaging", "拟利用处置方式": "planned_method",
+}
+_LINE_FIELDS = ("waste_code", "quantity_t", "packaging", "planned_method")
+
+
+def _norm_header(h: Any) -> str:
+    s = str(h or "").strip().replace(" ", "").replace("（", "(").replace("）", ")")
+    for suffix in ("(吨)", "(t)"):
+        s = s.removesuffix(suffix)
+    return s
+
+
+def _col(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, datetime):
+        return v.date().isoformat()
+    if isinstance(v, date):
+        return v.isoformat()
+    return "" if v is None else str(v).strip()
+
+
+def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, Any]]:
+    """xlsx → manifest items (rows with the same 分组 and parties are one manifest), each field's cell in ``_refs``."""
+    from python_calamine import CalamineWorkbook
+
+    if not data.startswith(b"PK"):
+        raise UnsupportedFile("请上传 .xlsx 文件 (not an xlsx file)")
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheet = wb.sheet_names[0]
+        rows = wb.get_sheet_by_name(sheet).to_python()
+    except Exception as e:  # noqa: BLE001 - any parser failure is the client's file
+        raise UnsupportedFile(f"无法读取工作簿 (unreadable workbook): {type(e).__name__}") from e
+    if len(rows) > max_rows + 1:
+        raise TooLarge(f"最多 {max_rows} 行 (at most {max_rows} rows)")
+    if not rows:
+        raise InputRejected("工作簿为空 (empty workbook)", problems=[Problem("empty", "工作簿为空", "empty", sheet=sheet)])
+    heads = {IMPORT_COLUMNS[_norm_header(h)]: (i, str(h)) for i, h in enumerate(rows[0])
+             if _norm_header(h) in IMPORT_COLUMNS}
+    missing = [k for k, f in IMPORT_COLUMNS.items() if f not in heads and f in ("receiver", "planned_date",
+                                                                               "waste_code", "quantity_t")]
+    if missing:
+        raise InputRejected("缺少列 (missing columns)", problems=[
+            Problem("missing_column", f"缺少列 {m}", f"missing column {m}", sheet=sheet, row=1, header=m)
+            for m in missing])
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r, raw in enumerate(rows[1:], start=2):
+        vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
+        if not any(vals.values()):
+            continue
+        refs = {f: {"sheet": sheet, "row": r, "column": _col(i), "header": h} for f, (i, h) in heads.items()}
+        key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
+               vals.get("planned_date"))
+        item = groups.get(key)
+        if item is None:
+            item = {"shipper": vals.get("shipper") or None, "receiver": vals.get("receiver"),
+                    "carrier": vals.get("carrier") or None, "planned_date": vals.get("planned_date"), "lines": [],
+                    "_refs": {k: refs[k] for k in ("shipper", "receiver", "carrier", "planned_date") if k in refs}}
+            item["_refs"]["*"] = {"sheet": sheet, "row": r}
+            groups[key] = item
+        n = len(item["lines"])
+        item["lines"].append({f: vals.get(f) or None for f in _LINE_FIELDS})
+        for f in _LINE_FIELDS:
+            if f in refs:
+                item["_refs"][f"lines.{n}.{f}"] = refs[f]
+        item["_refs"]["lines"] = item["_refs"].get("lines") or {"sheet": sheet, "row": r}
+    return list(groups.values())
+
+
+@blp.route("/import", methods=["POST"])
+@blp.response(201, ImportOut)
+@blp.alt_response(422, description="every bad row pinned to its cell (sheet, row, column)")
+def import_(**_kw):
+    """Bulk create from an xlsx (multipart field ``file`` or the raw body): columns 分组, 移出单位统一社会信用代码,
+    接收单位统一社会信用代码, 承运单位统一社会信用代码, 计划转移日期, 废物代码, 数量（吨）, 包装方式, 拟利用处置方式.
+    All or nothing."""
+    actor = deps.actor()
+    f = request.files.get("file")
+    data = f.read() if f is not None else request.get_data()
+    items = read_import_workbook(data)
+    with deps.uow() as uow:
+        return svc.import_manifests(uow=uow, actor=actor, items=items)

@@ -1,0 +1,649 @@
+"""Use cases on transfer manifests (电子转移联单): create, ship, receive, reject, correct, read, list, import.
+
+Every step is taken only by the party the manifest names (regulations.md §2.2): the carrier ships (the shipper
+when no carrier is named), the receiver receives or rejects, the shipper corrects; admins may take any step.
+A step out of order is a Conflict naming the current status; anyone else is PermissionDenied. Each step writes
+its history event and its audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from nofei.access import Actor
+from nofei.catalogue import CITY
+from nofei.domain import manifests as M  # noqa: N812
+from nofei.domain.units import is_valid_credit_code, normalise_credit_code
+from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied, Unavailable
+from nofei.problems import Problem
+from nofei.quantity import kg_to_t_float, tonnes_to_kg
+from nofei.storage.repo import unit_rows_by_code
+from nofei.storage.tables import (
+    ManifestEventRow,
+    ManifestLineRow,
+    ManifestRow,
+    ManifestSerialRow,
+    UnitRow,
+)
+from nofei.storage.uow import UnitOfWork
+
+CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+"""Manifest times without an offset are Beijing time; working days are counted on Beijing dates."""
+
+HAZ_STREAMS = ("hazardous", "medical")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_aware(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=CST) if t.tzinfo is None else t
+
+
+def local_date(t: datetime) -> date:
+    """The Beijing calendar date of a stored time (stored times are UTC)."""
+    aware = t if t.tzinfo else t.replace(tzinfo=UTC)
+    return aware.astimezone(CST).date()
+
+
+def calendar(settings: dict[str, Any]) -> M.WorkCalendar:
+    return M.WorkCalendar.from_settings(settings.get("HOLIDAYS"), settings.get("EXTRA_WORKDAYS"))
+
+
+def discrepancy_rule(settings: dict[str, Any]) -> tuple[Decimal, int]:
+    return Decimal(str(settings.get("DISCREPANCY_RATIO", "0.05"))), int(settings.get("DISCREPANCY_MIN_KG", 100))
+
+
+def _p(field: str, code: str, zh: str, en: str, value: Any = None) -> Problem:
+    return Problem(code=code, message=zh, message_en=en, field=field, value=value)
+
+
+# --- reading helpers ---------------------------------------------------------------------------
+def _current(uow: UnitOfWork, number: str, *, lock: bool = False) -> ManifestRow:
+    stmt = select(ManifestRow).where(ManifestRow.number == number, ManifestRow.is_current.is_(True))  # type: ignore[attr-defined]
+    if lock:
+        stmt = stmt.with_for_update()
+    row = uow.session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"联单 {number} 不存在 (no such manifest)", code="unknown_manifest")
+    return row
+
+
+def _lines(uow: UnitOfWork, manifest_id: int) -> list[ManifestLineRow]:
+    return list(uow.session.execute(
+        select(ManifestLineRow).where(ManifestLineRow.manifest_id == manifest_id).order_by(ManifestLineRow.line_no)
+    ).scalars())
+
+
+def _shipper(uow: UnitOfWork, row: ManifestRow) -> UnitRow:
+    u = uow.session.get(UnitRow, row.shipper_id)
+    assert u is not None
+    return u
+
+
+def _districts(uow: UnitOfWork, row: ManifestRow) -> tuple[str, str | None, UnitRow, UnitRow | None]:
+    shipper = _shipper(uow, row)
+    receiver = unit_rows_by_code(uow.session, [row.receiver_code]).get(row.receiver_code)
+    return shipper.district, receiver.district if receiver else None, shipper, receiver
+
+
+def _in_region(unit: UnitRow | None, region: str | None) -> bool:
+    return unit is not None and region is not None and (region == CITY or unit.district == region or unit.park == region)
+
+
+def can_read(actor: Actor, row: ManifestRow, shipper: UnitRow, receiver: UnitRow | None) -> bool:
+    """Admins all; regulators when either end is in their district; enterprises when they are a party."""
+    if actor.is_admin:
+        return True
+    if actor.role == "regulator":
+        return _in_region(shipper, actor.district) or _in_region(receiver, actor.district)
+    return bool(M.parties_of_actor(actor.units, shipper=shipper.credit_code, receiver=row.receiver_code,
+                                   carrier=row.carrier_code))
+
+
+def _authorise_step(actor: Actor, action: str, row: ManifestRow, shipper: UnitRow) -> None:
+    """403 unless the actor is the party the step belongs to (or an admin); then 409 if out of order."""
+    if not actor.is_admin:
+        parties = M.parties_of_actor(actor.units, shipper=shipper.credit_code, receiver=row.receiver_code,
+                                     carrier=row.carrier_code) if actor.role == "enterprise" else set()
+        need = M.party_of(action)
+        if need not in parties:
+            raise PermissionDenied(
+                f"只有联单所列的{ {'carrier': '承运人', 'receiver': '接受人', 'shipper': '移出人'}[need] }可执行此操作 "
+                f"(only the manifest's {need} may {action} it)", code="not_your_step")
+    if not M.allowed(action, row.status):
+        raise Conflict(
+            f"联单 {row.number} 当前状态为 {row.status}（{M.STATUS_ZH.get(row.status, '')}），不能执行 {action} "
+            f"(manifest is {row.status}; {action} is not allowed)", code="wrong_status",
+            problems=[_p("status", "wrong_status", f"当前状态 {row.status}", f"current status is {row.status}",
+                         row.status)])
+
+
+def _event(uow: UnitOfWork, actor: Actor, row: ManifestRow, action: str, from_status: str | None,
+           detail: dict[str, Any] | None = None, time: datetime | None = None) -> None:
+    uow.session.add(ManifestEventRow(manifest_id=row.id or 0, time=time or _now(), actor=actor.label, action=action,
+                                     from_status=from_status, to_status=row.status, detail=detail or {}))
+
+
+def manifest_dict(uow: UnitOfWork, row: ManifestRow, *, history: bool = False) -> dict[str, Any]:
+    shipper = _shipper(uow, row)
+    others = unit_rows_by_code(uow.session, [c for c in (row.receiver_code, row.carrier_code) if c])
+    receiver = others.get(row.receiver_code)
+    carrier = others.get(row.carrier_code) if row.carrier_code else None
+    lines = _lines(uow, row.id or 0)
+
+    def t(kg: int | None) -> float | None:
+        return None if kg is None else kg_to_t_float(kg)
+
+    out: dict[str, Any] = {
+        "number": row.number, "version": row.version, "is_current": row.is_current, "status": row.status,
+        "status_zh": M.STATUS_ZH.get(row.status, ""),
+        "shipper": {"credit_code": shipper.credit_code, "name": shipper.name, "district": shipper.district},
+        "receiver": {"credit_code": row.receiver_code, "name": receiver.name if receiver else None,
+                     "district": receiver.district if receiver else None, "registered": receiver is not None},
+        "carrier": None if not row.carrier_code else {
+            "credit_code": row.carrier_code, "name": carrier.name if carrier else None},
+        "planned_date": row.planned_date, "shipped_at": as_aware(row.shipped_at),
+        "received_at": as_aware(row.received_at), "vehicle": row.vehicle, "driver": row.driver,
+        "parent_number": row.parent_number, "reason": row.reason,
+        "lines": [{"line_no": ln.line_no, "waste_code": ln.waste_code, "quantity_t": t(ln.quantity_kg),
+                   "packaging": ln.packaging, "planned_method": ln.planned_method, "received_t": t(ln.received_kg),
+                   "method": ln.method, "rejected_t": t(ln.rejected_kg), "discrepancy": ln.discrepancy}
+                  for ln in lines],
+        "discrepancy": any(ln.discrepancy for ln in lines),
+        "created_at": as_aware(row.created_at), "created_by": row.created_by, "updated_at": as_aware(row.updated_at),
+    }
+    if history:
+        versions = list(uow.session.execute(
+            select(ManifestRow).where(ManifestRow.number == row.number).order_by(ManifestRow.version)).scalars())
+        ids = {v.id: v.version for v in versions}
+        events = uow.session.execute(
+            select(ManifestEventRow).where(ManifestEventRow.manifest_id.in_(list(ids)))  # type: ignore[attr-defined]
+            .order_by(ManifestEventRow.time, ManifestEventRow.id)).scalars()
+        out["history"] = [{"version": ids[e.manifest_id], "time": as_aware(e.time), "actor": e.actor,
+                           "action": e.action, "from_status": e.from_status, "to_status": e.to_status,
+                           "detail": e.detail} for e in events]
+        out["versions"] = [{"version": v.version, "is_current": v.is_current, "status": v.status,
+                            "updated_at": as_aware(v.updated_at), "reason": v.reason} for v in versions]
+        out["follow_ons"] = list(uow.session.execute(
+            select(ManifestRow.number).where(ManifestRow.parent_number == row.number,
+                                             ManifestRow.is_current.is_(True)).order_by(ManifestRow.number)).scalars())
+    return out
+
+
+# --- numbers -------------------------------------------------------------------------------------
+def next_number(uow: UnitOfWork, year: int, prefix: str) -> str:
+    """Allocate the next serial for (year, prefix) in this transaction.
+
+    ``UPDATE … SET last = last + 1 … RETURNING last`` takes the row lock, so concurrent transactions queue on
+    PostgreSQL until the first commits (SQLite serialises writers with BEGIN IMMEDIATE). The row is created
+    once, under a savepoint so that a concurrent creator's IntegrityError does not spoil the transaction."""
+    key = f"{year:04d}{prefix}"
+    s = uow.session
+    stmt = update(ManifestSerialRow).where(ManifestSerialRow.key == key).values(
+        last=ManifestSerialRow.last + 1).returning(ManifestSerialRow.last)
+    got = s.execute(stmt).scalar_one_or_none()
+    if got is None:
+        try:
+            with s.begin_nested():
+                s.execute(insert(ManifestSerialRow).values(key=key, last=0))
+        except IntegrityError:
+            pass
+        got = s.execute(stmt).scalar_one()
+    if got > 999_999:
+        raise Unavailable(f"联单流水号已用尽 {key} (serials exhausted)")
+    return M.format_number(year, prefix, int(got))
+
+
+# --- create --------------------------------------------------------------------------------------
+def _check_lines(uow: UnitOfWork, lines: list[dict[str, Any]], problems: list[Problem]) -> list[dict[str, Any]]:
+    cat = uow.catalogue
+    out: list[dict[str, Any]] = []
+    if not lines:
+        problems.append(_p("lines", "no_lines", "联单至少需要一行废物", "a manifest needs at least one line"))
+    for i, ln in enumerate(lines):
+        chk = cat.classify(ln.get("waste_code"))
+        code = chk.code
+        if chk.error or code is None:
+            problems.append(_p(f"lines.{i}.waste_code", "unknown_code", f"未知的废物代码 {ln.get('waste_code')}",
+                               "unknown waste code", ln.get("waste_code")))
+        elif chk.stream not in HAZ_STREAMS:
+            problems.append(_p(f"lines.{i}.waste_code", "not_hazardous", "转移联单仅用于危险废物和医疗废物",
+                               "manifests are for hazardous and medical waste", ln.get("waste_code")))
+        kg = 0
+        try:
+            kg = tonnes_to_kg(Decimal(str(ln.get("quantity_t"))))
+        except (ValueError, ArithmeticError):
+            kg = 0
+        if kg <= 0:
+            problems.append(_p(f"lines.{i}.quantity_t", "bad_quantity", "数量须大于 0（吨，精确到千克）",
+                               "quantity must be > 0 t (to the kilogram)", str(ln.get("quantity_t"))))
+        pm = ln.get("planned_method")
+        pm = str(pm).strip().upper() if pm else None
+        if pm and cat.method_class(pm) is None:
+            problems.append(_p(f"lines.{i}.planned_method", "unknown_method", f"未知的方式代码 {pm}",
+                               "unknown method code", pm))
+        out.append({"waste_code": code, "quantity_kg": kg, "packaging": ln.get("packaging") or None,
+                    "planned_method": pm})
+    return out
+
+
+def _check_parties(uow: UnitOfWork, actor: Actor, data: dict[str, Any], problems: list[Problem]
+                   ) -> tuple[UnitRow | None, str, str | None]:
+    shipper_code = normalise_credit_code(data.get("shipper")) if data.get("shipper") else None
+    if shipper_code is None:
+        if actor.role == "enterprise" and len(actor.units) == 1:
+            shipper_code = next(iter(actor.units))
+        else:
+            problems.append(_p("shipper", "missing_shipper", "请指定移出单位", "name the shipper"))
+    shipper = None
+    if shipper_code:
+        shipper = unit_rows_by_code(uow.session, [shipper_code]).get(shipper_code)
+        if shipper is None:
+            problems.append(_p("shipper", "unknown_unit", f"移出单位 {shipper_code} 未注册",
+                               "the shipper is not a registered unit", shipper_code))
+    receiver = normalise_credit_code(data.get("receiver"))
+    if not is_valid_credit_code(receiver):
+        problems.append(_p("receiver", "bad_credit_code", "接受单位统一社会信用代码校验失败",
+                           "receiver credit code fails the GB 32100-2015 check", data.get("receiver")))
+    elif shipper_code and receiver == shipper_code:
+        problems.append(_p("receiver", "same_party", "接受单位不能是移出单位", "receiver is the shipper", receiver))
+    carrier = normalise_credit_code(data.get("carrier")) if data.get("carrier") else None
+    if carrier and not is_valid_credit_code(carrier):
+        problems.append(_p("carrier", "bad_credit_code", "承运单位统一社会信用代码校验失败",
+                           "carrier credit code fails the GB 32100-2015 check", data.get("carrier")))
+    return shipper, receiver, carrier
+
+
+def _write_manifest(uow: UnitOfWork, actor: Actor, *, shipper: UnitRow, receiver: str, carrier: str | None,
+                    planned_date: date, lines: list[dict[str, Any]], status: str = "submitted",
+                    parent: str | None = None, reason: str | None = None, number: str | None = None,
+                    version: int = 1, extra: dict[str, Any] | None = None) -> ManifestRow:
+    now = _now()
+    if number is None:
+        number = next_number(uow, planned_date.year, M.region_prefix(shipper.credit_code, shipper.district))
+    row = ManifestRow(number=number, version=version, is_current=True, shipper_id=shipper.id or 0,
+                      receiver_code=receiver, carrier_code=carrier, status=status, planned_date=planned_date,
+                      parent_number=parent, reason=reason, created_at=now, created_by=actor.label, updated_at=now,
+                      **(extra or {}))
+    uow.session.add(row)
+    uow.session.flush()
+    uow.session.execute(insert(ManifestLineRow), [
+        {"manifest_id": row.id, "line_no": i + 1, "waste_code": ln["waste_code"], "quantity_kg": ln["quantity_kg"],
+         "packaging": ln.get("packaging"), "planned_method": ln.get("planned_method"),
+         "received_kg": ln.get("received_kg"), "method": ln.get("method"), "rejected_kg": ln.get("rejected_kg"),
+         "discrepancy": bool(ln.get("discrepancy", False))}
+        for i, ln in enumerate(lines)])
+    return row
+
+
+def validate_new_manifest(uow: UnitOfWork, actor: Actor, data: dict[str, Any]
+                          ) -> tuple[list[Problem], dict[str, Any]]:
+    """All problems of a create request (field-named), and the cleaned values when there are none."""
+    problems: list[Problem] = []
+    shipper, receiver, carrier = _check_parties(uow, actor, data, problems)
+    lines = _check_lines(uow, list(data.get("lines") or []), problems)
+    pd = data.get("planned_date")
+    if not isinstance(pd, date):
+        try:
+            pd = date.fromisoformat(str(pd))
+        except ValueError:
+            problems.append(_p("planned_date", "bad_date", "计划转移日期无效", "planned_date is not a date", str(pd)))
+    return problems, {"shipper": shipper, "receiver": receiver, "carrier": carrier, "planned_date": pd, "lines": lines}
+
+
+def _create(uow: UnitOfWork, actor: Actor, data: dict[str, Any]) -> ManifestRow:
+    problems, v = validate_new_manifest(uow, actor, data)
+    shipper: UnitRow | None = v["shipper"]
+    if shipper is not None and not actor.can_submit_for(shipper.credit_code):
+        raise PermissionDenied("只有移出单位可创建联单 (only the shipper may create its manifest)", code="not_your_unit")
+    if problems:
+        raise InputRejected("联单信息有误 (invalid manifest)", problems=problems)
+    assert shipper is not None
+    row = _write_manifest(uow, actor, shipper=shipper, receiver=v["receiver"], carrier=v["carrier"],
+                          planned_date=v["planned_date"], lines=v["lines"])
+    _event(uow, actor, row, "create", None, {"lines": len(v["lines"])})
+    uow.audit(actor, "manifest.create", f"manifest:{row.number}",
+              detail={"receiver": row.receiver_code, "carrier": row.carrier_code,
+                      "kg": sum(ln["quantity_kg"] for ln in v["lines"])}, district=shipper.district)
+    return row
+
+
+def create_manifest(*, uow: UnitOfWork, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    """Create a manifest (status ``submitted``) with a fresh 14-digit number; the shipper or an admin."""
+    row = _create(uow, actor, data)
+    out = manifest_dict(uow, row)
+    uow.commit()
+    return out
+
+
+def import_manifests(*, uow: UnitOfWork, actor: Actor, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bulk create, all or nothing. Each item may carry ``_refs``: {field path → Problem location dict}
+    so that every problem is pinned to the workbook cell it came from."""
+    problems: list[Problem] = []
+    for item in items:
+        ps, v = validate_new_manifest(uow, actor, item)
+        sh = v["shipper"]
+        if sh is not None and not actor.can_submit_for(sh.credit_code):
+            ps.append(_p("shipper", "not_your_unit", "只能为本单位创建联单", "not one of your units", sh.credit_code))
+        refs = item.get("_refs") or {}
+        for p in ps:
+            loc = refs.get(p.field) or refs.get((p.field or "").split(".")[0]) or refs.get("*") or {}
+            problems.append(Problem(code=p.code, message=p.message, message_en=p.message_en, value=p.value,
+                                    field=p.field, sheet=loc.get("sheet"), row=loc.get("row"),
+                                    column=loc.get("column"), header=loc.get("header")))
+    if problems:
+        raise InputRejected("联单导入失败 (manifest import rejected)", problems=problems)
+    numbers = [_create(uow, actor, {k: v for k, v in item.items() if k != "_refs"}).number for item in items]
+    uow.commit()
+    return {"created": len(numbers), "numbers": numbers}
+
+
+# --- steps -----------------------------------------------------------------------------------------
+def _step_time(data: dict[str, Any], field: str = "time") -> datetime:
+    t = as_aware(data.get(field)) or _now()
+    return t
+
+
+def ship_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The carrier picks up: vehicle plate, driver, time → ``in_transit``."""
+    row = _current(uow, number, lock=True)
+    shipper = _shipper(uow, row)
+    _authorise_step(actor, "ship", row, shipper)
+    problems = [_p(f, "required", f"{f} 必填", f"{f} is required") for f in ("vehicle", "driver")
+                if not str(data.get(f) or "").strip()]
+    if problems:
+        raise InputRejected("运输信息不完整 (vehicle and driver are required)", problems=problems)
+    t = _step_time(data)
+    before = row.status
+    row.vehicle, row.driver = str(data["vehicle"]).strip(), str(data["driver"]).strip()
+    row.shipped_at, row.status, row.updated_at = t, "in_transit", _now()
+    uow.session.add(row)
+    _event(uow, actor, row, "ship", before, {"vehicle": row.vehicle, "driver": row.driver, "time": t.isoformat()})
+    uow.audit(actor, "manifest.ship", f"manifest:{number}", detail={"vehicle": row.vehicle}, district=shipper.district)
+    out = manifest_dict(uow, row)
+    uow.commit()
+    return out
+
+
+def _line_inputs(uow: UnitOfWork, lines: list[ManifestLineRow], given: list[dict[str, Any]], *, require_all: bool,
+                 require_method: bool) -> tuple[dict[int, dict[str, Any]], list[Problem]]:
+    problems: list[Problem] = []
+    by_no = {ln.line_no: ln for ln in lines}
+    got: dict[int, dict[str, Any]] = {}
+    for i, g in enumerate(given):
+        no = g.get("line_no")
+        if no not in by_no:
+            problems.append(_p(f"lines.{i}.line_no", "unknown_line", f"联单没有第 {no} 行", f"no line {no}", no))
+            continue
+        if no in got:
+            problems.append(_p(f"lines.{i}.line_no", "duplicate_line", f"第 {no} 行重复", f"line {no} twice", no))
+        rec: dict[str, Any] = {}
+        for key in ("received_t", "rejected_t"):
+            if g.get(key) is None:
+                continue
+            try:
+                kg = tonnes_to_kg(Decimal(str(g[key])))
+            except (ValueError, ArithmeticError):
+                kg = -1
+            if kg < 0:
+                problems.append(_p(f"lines.{i}.{key}", "bad_quantity", "数量须不小于 0", "must be ≥ 0", str(g[key])))
+            rec[key[:-2] + "_kg"] = kg
+        m = str(g.get("method") or "").strip().upper() or None
+        if m and uow.catalogue.method_class(m) is None:
+            problems.append(_p(f"lines.{i}.method", "unknown_method", f"未知的方式代码 {m}", "unknown method code", m))
+        if require_method and not m and rec.get("received_kg", 0) > 0:
+            problems.append(_p(f"lines.{i}.method", "required", "请填写利用处置方式代码", "method is required"))
+        rec["method"] = m
+        got[no] = rec
+    if require_all:
+        for no in by_no:
+            if no not in got:
+                problems.append(_p("lines", "missing_line", f"缺少第 {no} 行的接收量", f"line {no} is missing", no))
+    return got, problems
+
+
+def receive_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The receiver confirms: received quantity and method per line → ``received``; discrepancies are flagged."""
+    row = _current(uow, number, lock=True)
+    shipper = _shipper(uow, row)
+    _authorise_step(actor, "receive", row, shipper)
+    lines = _lines(uow, row.id or 0)
+    got, problems = _line_inputs(uow, lines, list(data.get("lines") or []), require_all=True, require_method=True)
+    for i, g in enumerate(data.get("lines") or []):
+        if g.get("received_t") is None:
+            problems.append(_p(f"lines.{i}.received_t", "required", "请填写接收量", "received_t is required"))
+    if problems:
+        raise InputRejected("接收信息有误 (invalid receipt)", problems=problems)
+    t = _step_time(data)
+    if row.shipped_at and t < as_aware(row.shipped_at):  # type: ignore[operator]
+        raise InputRejected("接收时间早于运输时间", problems=[_p("time", "before_shipping", "接收时间早于运输时间",
+                                                                 "receipt time is before shipping", t.isoformat())])
+    ratio, min_kg = discrepancy_rule(uow.settings)
+    flagged = []
+    for ln in lines:
+        g = got[ln.line_no]
+        ln.received_kg, ln.method, ln.rejected_kg = g["received_kg"], g["method"], 0
+        ln.discrepancy = M.is_discrepancy(ln.quantity_kg, ln.received_kg or 0, ratio=ratio, min_kg=min_kg)
+        if ln.discrepancy:
+            flagged.append(ln.line_no)
+        uow.session.add(ln)
+    before = row.status
+    row.status, row.received_at, row.updated_at = "received", t, _now()
+    uow.session.add(row)
+    _event(uow, actor, row, "receive", before, {"time": t.isoformat(), "discrepancy_lines": flagged})
+    uow.audit(actor, "manifest.receive", f"manifest:{number}", detail={"discrepancy_lines": flagged},
+              district=shipper.district)
+    out = manifest_dict(uow, row)
+    uow.commit()
+    return out
+
+
+def reject_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The receiver refuses all (``rejected``) or part (``partially_received``) with a reason.
+
+    ``lines`` (optional) gives, per line, what is accepted (``received_t``, ``method``) and optionally what is
+    refused (``rejected_t``, default the rest); unlisted lines are refused in full. What is refused goes on a
+    follow-on manifest (``parent_number`` = this one) from the same shipper to ``destination`` (default: back
+    to the shipper), already ``in_transit`` on the same vehicle."""
+    row = _current(uow, number, lock=True)
+    shipper = _shipper(uow, row)
+    _authorise_step(actor, "reject", row, shipper)
+    reason = str(data.get("reason") or "").strip()
+    problems: list[Problem] = []
+    if not reason:
+        problems.append(_p("reason", "required", "请填写拒收原因", "reason is required"))
+    dest = normalise_credit_code(data.get("destination")) if data.get("destination") else shipper.credit_code
+    if not is_valid_credit_code(dest):
+        problems.append(_p("destination", "bad_credit_code", "去向单位统一社会信用代码校验失败",
+                           "destination credit code fails the check", data.get("destination")))
+    lines = _lines(uow, row.id or 0)
+    got, ps = _line_inputs(uow, lines, list(data.get("lines") or []), require_all=False, require_method=True)
+    problems += ps
+    for ln in lines:
+        g = got.get(ln.line_no, {})
+        rec = g.get("received_kg") or 0
+        rej = g.get("rejected_kg")
+        if rej is None:
+            rej = max(0, ln.quantity_kg - rec)
+        if rec > ln.quantity_kg and g.get("rejected_kg") is None:
+            rej = 0
+        g["received_kg"], g["rejected_kg"] = rec, rej
+        got[ln.line_no] = g
+    if not problems and all(g["rejected_kg"] == 0 for g in got.values()):
+        problems.append(_p("lines", "nothing_rejected", "没有拒收任何数量，请用接收", "nothing is rejected: use receive"))
+    if problems:
+        raise InputRejected("拒收信息有误 (invalid rejection)", problems=problems)
+    t = _step_time(data)
+    ratio, min_kg = discrepancy_rule(uow.settings)
+    partial = any(g["received_kg"] > 0 for g in got.values())
+    follow_lines = []
+    for ln in lines:
+        g = got[ln.line_no]
+        ln.received_kg, ln.rejected_kg, ln.method = g["received_kg"], g["rejected_kg"], g.get("method")
+        ln.discrepancy = M.is_discrepancy(ln.quantity_kg, (ln.received_kg or 0) + (ln.rejected_kg or 0),
+                                          ratio=ratio, min_kg=min_kg)
+        uow.session.add(ln)
+        if (ln.rejected_kg or 0) > 0:
+            follow_lines.append({"waste_code": ln.waste_code, "quantity_kg": ln.rejected_kg,
+                                 "packaging": ln.packaging, "planned_method": ln.planned_method})
+    before = row.status
+    row.status = "partially_received" if partial else "rejected"
+    row.received_at, row.reason, row.updated_at = t, reason, _now()
+    uow.session.add(row)
+    follow = _write_manifest(uow, actor, shipper=shipper, receiver=dest, carrier=row.carrier_code,
+                             planned_date=local_date(t), lines=follow_lines, status="in_transit", parent=row.number,
+                             reason=f"拒收退回/转移 ({reason})",
+                             extra={"shipped_at": t, "vehicle": row.vehicle, "driver": row.driver})
+    _event(uow, actor, follow, "create", None, {"parent": row.number, "follow_on": True})
+    _event(uow, actor, row, "reject", before, {"reason": reason, "follow_on": follow.number, "time": t.isoformat()})
+    uow.audit(actor, "manifest.reject", f"manifest:{number}",
+              detail={"reason": reason, "partial": partial, "follow_on": follow.number}, district=shipper.district)
+    uow.audit(actor, "manifest.create", f"manifest:{follow.number}", detail={"parent": number, "follow_on": True},
+              district=shipper.district)
+    out = manifest_dict(uow, row)
+    out["follow_ons"] = [follow.number]
+    uow.commit()
+    return out
+
+
+def correct_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The shipper corrects a manifest not yet arrived: a new version becomes current, the old one is kept."""
+    row = _current(uow, number, lock=True)
+    shipper = _shipper(uow, row)
+    _authorise_step(actor, "correct", row, shipper)
+    problems: list[Problem] = []
+    reason = str(data.get("reason") or "").strip()
+    if not reason:
+        problems.append(_p("reason", "required", "请填写更正原因", "reason is required"))
+    merged = {"shipper": shipper.credit_code, "receiver": data.get("receiver") or row.receiver_code,
+              "carrier": data.get("carrier", row.carrier_code), "planned_date": data.get("planned_date") or row.planned_date,
+              "lines": data.get("lines") if data.get("lines") is not None else [
+                  {"waste_code": ln.waste_code, "quantity_t": str(Decimal(ln.quantity_kg) / 1000),
+                   "packaging": ln.packaging, "planned_method": ln.planned_method} for ln in _lines(uow, row.id or 0)]}
+    ps, v = validate_new_manifest(uow, actor, merged)
+    problems += ps
+    if problems:
+        raise InputRejected("更正信息有误 (invalid correction)", problems=problems)
+    changed = sorted(k for k in ("receiver", "carrier", "planned_date", "lines", "vehicle", "driver") if k in data)
+    row.is_current = False
+    uow.session.add(row)
+    uow.session.flush()
+    extra = {"shipped_at": row.shipped_at, "vehicle": data.get("vehicle") or row.vehicle,
+             "driver": data.get("driver") or row.driver}
+    new = _write_manifest(uow, actor, shipper=shipper, receiver=v["receiver"], carrier=v["carrier"],
+                          planned_date=v["planned_date"], lines=v["lines"], status=row.status,
+                          parent=row.parent_number, reason=reason, number=row.number, version=row.version + 1,
+                          extra=extra)
+    _event(uow, actor, new, "correct", row.status, {"reason": reason, "fields": changed, "from_version": row.version})
+    uow.audit(actor, "manifest.correct", f"manifest:{number}",
+              detail={"version": new.version, "fields": changed, "reason": reason}, district=shipper.district)
+    out = manifest_dict(uow, new, history=True)
+    uow.commit()
+    return out
+
+
+# --- reads ---------------------------------------------------------------------------------------------
+def get_manifest(*, uow: UnitOfWork, actor: Actor, number: str) -> dict[str, Any]:
+    """One manifest (current version) with its history, versions and follow-ons; 404 if the caller may not see it."""
+    row = _current(uow, number)
+    _d1, _d2, shipper, receiver = _districts(uow, row)
+    if not can_read(actor, row, shipper, receiver):
+        raise NotFound(f"联单 {number} 不存在 (no such manifest)", code="unknown_manifest")
+    return manifest_dict(uow, row, history=True)
+
+
+def _list_stmt(actor: Actor, *, status: str | None, unit: str | None, code: str | None, date_from: date | None,
+               date_to: date | None, region: str | None) -> Any:
+    S = aliased(UnitRow)  # noqa: N806
+    R = aliased(UnitRow)  # noqa: N806
+    stmt = (select(ManifestRow).join(S, S.id == ManifestRow.shipper_id)
+            .outerjoin(R, R.credit_code == ManifestRow.receiver_code).where(ManifestRow.is_current.is_(True)))  # type: ignore[attr-defined]
+    if actor.role == "enterprise":
+        us = sorted(actor.units)
+        stmt = stmt.where(or_(S.credit_code.in_(us), ManifestRow.receiver_code.in_(us),  # type: ignore[attr-defined]
+                              ManifestRow.carrier_code.in_(us)))  # type: ignore[union-attr]
+    elif actor.role == "regulator" and actor.district != CITY:
+        stmt = stmt.where(or_(S.district == actor.district, R.district == actor.district))
+    if status:
+        stmt = stmt.where(ManifestRow.status == status)
+    if unit:
+        u = normalise_credit_code(unit)
+        stmt = stmt.where(or_(S.credit_code == u, ManifestRow.receiver_code == u, ManifestRow.carrier_code == u))
+    if code:
+        stmt = stmt.where(exists().where(ManifestLineRow.manifest_id == ManifestRow.id,
+                                         ManifestLineRow.waste_code == code))
+    if date_from:
+        stmt = stmt.where(ManifestRow.planned_date >= date_from)
+    if date_to:
+        stmt = stmt.where(ManifestRow.planned_date <= date_to)
+    if region and region != CITY:
+        stmt = stmt.where(or_(S.district == region, S.park == region, R.district == region, R.park == region))
+    return stmt
+
+
+def list_manifests(*, uow: UnitOfWork, actor: Actor, status: str | None = None, unit: str | None = None,
+                   code: str | None = None, date_from: date | None = None, date_to: date | None = None,
+                   region: str | None = None, page: int = 1, per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """Current manifests the caller may see, filtered (planned date range, either end in ``region``), paged."""
+    stmt = _list_stmt(actor, status=status, unit=unit, code=code, date_from=date_from, date_to=date_to,
+                      region=region)
+    total = int(uow.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+    rows = uow.session.execute(stmt.order_by(ManifestRow.number.desc()).offset((page - 1) * per_page)  # type: ignore[attr-defined]
+                               .limit(per_page)).scalars()
+    return [manifest_dict(uow, r) for r in rows], total
+
+
+EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("number", "联单编号"), ("version", "版本"), ("status", "状态"), ("shipper", "移出单位统一社会信用代码"),
+    ("shipper_name", "移出单位名称"), ("receiver", "接受单位统一社会信用代码"), ("carrier", "承运单位统一社会信用代码"),
+    ("planned_date", "计划转移日期"), ("shipped_at", "运输时间"), ("received_at", "接收时间"), ("vehicle", "车牌号"),
+    ("driver", "驾驶员"), ("line_no", "行号"), ("waste_code", "废物代码"), ("quantity_t", "转移量（吨）"),
+    ("received_t", "接收量（吨）"), ("rejected_t", "拒收量（吨）"), ("method", "利用处置方式"),
+    ("discrepancy", "差异"), ("parent_number", "原联单编号"),
+)
+
+
+def export_rows(*, uow: UnitOfWork, actor: Actor, limit: int = 200_000, **filters: Any) -> Iterable[dict[str, Any]]:
+    """One flat row per manifest line, for CSV/XLSX export (same filters and visibility as the list)."""
+    S = aliased(UnitRow)  # noqa: N806
+    sub = _list_stmt(actor, **filters).with_only_columns(ManifestRow.id).subquery()
+    stmt = (select(ManifestRow, ManifestLineRow, S.credit_code, S.name)
+            .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
+            .join(S, S.id == ManifestRow.shipper_id)
+            .where(ManifestRow.id.in_(select(sub.c.id)))  # type: ignore[union-attr]
+            .order_by(ManifestRow.number, ManifestLineRow.line_no).limit(limit))
+    out = []
+    for m, ln, sc, sn in uow.session.execute(stmt):
+        out.append({
+            "number": m.number, "version": m.version, "status": m.status, "shipper": sc, "shipper_name": sn,
+            "receiver": m.receiver_code, "carrier": m.carrier_code or "", "planned_date": m.planned_date.isoformat(),
+            "shipped_at": as_aware(m.shipped_at).isoformat() if m.shipped_at else "",  # type: ignore[union-attr]
+            "received_at": as_aware(m.received_at).isoformat() if m.received_at else "",  # type: ignore[union-attr]
+            "vehicle": m.vehicle or "", "driver": m.driver or "", "line_no": ln.line_no, "waste_code": ln.waste_code,
+            "quantity_t": str(Decimal(ln.quantity_kg) / 1000),
+            "received_t": "" if ln.received_kg is None else str(Decimal(ln.received_kg) / 1000),
+            "rejected_t": "" if ln.rejected_kg is None else str(Decimal(ln.rejected_kg) / 1000),
+            "method": ln.method or "", "discrepancy": "是" if ln.discrepancy else "",
+            "parent_number": m.parent_number or "",
+        })
+    return out
+
+
+def receipt_late(shipped_at: datetime, received_at: datetime | None, as_of: datetime, cal: M.WorkCalendar,
+                 days: int) -> tuple[bool, date]:
+    """Whether receipt was (or is still) not confirmed within ``days`` working days of shipping, and the deadline."""
+    due = M.receipt_deadline(local_date(shipped_at), cal, days)
+    seen = received_at if received_at is not None else as_of
+    return local_date(seen) > due, due
+
