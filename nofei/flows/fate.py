@@ -1,0 +1,395 @@
+# ruff: noqa: N803, N806, N815  (Q, R, B are the matrix names of indicators.md §2)
+"""Fate attribution on the yearly flow graph (indicators.md §2): an absorbing Markov chain.
+
+With ``P = weight / O`` split into the node-to-node block ``Q`` and the node-to-fate block ``R``,
+the absorption matrix is ``B = (I − Q)⁻¹ R``; ``B[n, k]`` is the share of what leaves node *n*
+that ends in fate *k* (U, D, S, X). A producer node is answerable for ``A_n = G_n + drawn_n``,
+of which ``A_n · B[n, k]`` ends in *k*.
+
+How it is computed (and how exact it is):
+
+* Nodes that cannot reach any fate (a closed loop with no exit, or a node with no outflow that
+  still receives waste) are **trapped**: they are reported (``loops``, ``trapped``) and made
+  absorbing into ``X`` — waste that circulates without a recorded end is unresolved. This keeps
+  ``I − Q`` non-singular, so there is never a hang or a singular-matrix crash, and every row of
+  ``B`` still sums to 1 (Σ fates = Σ A).
+* On an **acyclic** graph of at most ``exact_limit`` edges, ``B`` is computed exactly with
+  ``fractions.Fraction`` in one reverse-topological pass; region totals are exact sums of
+  ``A_i · B_i,k`` rounded once, half-even, to whole kilograms.
+* Otherwise ``B`` is computed in float64: the strongly connected components are ordered into
+  levels of the condensation DAG; singleton levels are one sparse mat-vec each, and each cyclic
+  component is one small linear solve (dense, or scipy SuperLU when large). Region totals are
+  float sums of ``A_i · B_i,k`` rounded half-even to whole kilograms (error far below 1 kg for
+  city-scale masses).
+
+Rates are then computed exactly (``Decimal``) from those integer kilograms.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.sparse.linalg import splu
+
+from nofei.flows.model import NodeKey, StreamYearData
+
+U, D, S, X, L = 0, 1, 2, 3, 4  # L: trapped (folded into X in results)
+EXACT_LIMIT = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class RegionFate:
+    """Fate totals over a set of producer nodes, in integer kg (indicators.md §2 "Region totals")."""
+
+    generated: int  # G
+    drawn: int
+    attributable: int  # Σ A_i
+    utilised: int  # U
+    disposed: int  # D
+    stored: int  # S
+    unresolved: int  # X (includes trapped mass)
+    utilised_prior: int  # U_prior
+    disposed_prior: int  # D_prior
+    central: int  # Σ A_i Σ_j≠i P_ij (B_jU + B_jD)  (medical)
+    producers: int  # producer nodes summed
+    trapped: int  # part of X that is stuck in closed loops / dead ends
+
+
+@dataclass
+class FateResult:
+    """``B`` per node (U, D, S, X), ``A`` per producer node, and what could not be resolved."""
+
+    keys: list[NodeKey]
+    index: dict[NodeKey, int]
+    generated: np.ndarray
+    drawn: np.ndarray
+    outflow: np.ndarray
+    B: np.ndarray  # (n, 5) float64: U, D, S, X, trapped
+    central: np.ndarray  # (n,) float64
+    Q: sparse.csr_matrix  # transition probabilities node -> node (trapped rows zeroed)
+    trapped: list[NodeKey] = field(default_factory=list)
+    loops: list[list[NodeKey]] = field(default_factory=list)
+    method: str = "sparse"
+    exact_B: list[tuple[Fraction, ...]] | None = None
+    exact_central: list[Fraction] | None = None
+
+    @property
+    def attributable(self) -> np.ndarray:
+        return self.generated + self.drawn
+
+    def producers(self, units: set[str] | None = None) -> np.ndarray:
+        """Indices of producer nodes (``G > 0``), optionally only of the given units."""
+        idx = np.nonzero(self.generated > 0)[0]
+        if units is None:
+            return idx
+        return np.array([i for i in idx if self.keys[i][0] in units], dtype=np.int64)
+
+    def shares(self, i: int) -> dict[str, float]:
+        """``B`` row of node ``i`` as floats (X includes trapped)."""
+        b = self.B[i]
+        return {"U": float(b[U]), "D": float(b[D]), "S": float(b[S]), "X": float(b[X] + b[L])}
+
+    def node_fates_kg(self, i: int, mass: int | None = None) -> dict[str, int]:
+        """``mass`` (default ``A_i``) of node ``i`` split over U/D/S/X, each rounded half-even to kg."""
+        m = int(self.generated[i] + self.drawn[i]) if mass is None else mass
+        if self.exact_B is not None:
+            eb = self.exact_B[i]
+            return {"U": round(m * eb[U]), "D": round(m * eb[D]), "S": round(m * eb[S]),
+                    "X": round(m * (eb[X] + eb[L]))}
+        b = self.B[i]
+        return {"U": round(m * float(b[U])), "D": round(m * float(b[D])), "S": round(m * float(b[S])),
+                "X": round(m * float(b[X] + b[L]))}
+
+    def totals(self, idx: np.ndarray | list[int]) -> RegionFate:
+        """Region totals over producer node indices ``idx`` (each total rounded once to kg)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        g = self.generated[idx]
+        dr = self.drawn[idx]
+        a = g + dr
+        if self.exact_B is not None and self.exact_central is not None:
+            eb, ec = self.exact_B, self.exact_central
+            tot = [Fraction(0)] * 5
+            pu = pd = cen = Fraction(0)
+            for i, ai, di in zip(idx.tolist(), a.tolist(), dr.tolist(), strict=True):
+                row = eb[i]
+                for k in range(5):
+                    tot[k] += ai * row[k]
+                pu += di * row[U]
+                pd += di * row[D]
+                cen += ai * ec[i]
+            vals = [round(t) for t in tot]
+            prior_u, prior_d, central = round(pu), round(pd), round(cen)
+        else:
+            af = a.astype(np.float64)
+            bsub = self.B[idx]
+            fl = af @ bsub if len(idx) else np.zeros(5)
+            vals = [round(float(v)) for v in fl]
+            dfl = dr.astype(np.float64)
+            prior_u = round(float(dfl @ bsub[:, U])) if len(idx) else 0
+            prior_d = round(float(dfl @ bsub[:, D])) if len(idx) else 0
+            central = round(float(af @ self.central[idx])) if len(idx) else 0
+        return RegionFate(
+            generated=int(g.sum()), drawn=int(dr.sum()), attributable=int(a.sum()),
+            utilised=vals[U], disposed=vals[D], stored=vals[S], unresolved=vals[X] + vals[L],
+            utilised_prior=prior_u, disposed_prior=prior_d, central=central, producers=len(idx),
+            trapped=vals[L],
+        )
+
+    def reachable(self, idx: np.ndarray | list[int]) -> np.ndarray:
+        """Boolean mask of nodes reached (downstream, including themselves) from nodes ``idx``."""
+        n = len(self.keys)
+        mask = np.zeros(n, dtype=bool)
+        idx = np.asarray(idx, dtype=np.int64)
+        if n == 0 or len(idx) == 0:
+            return mask
+        pat = self.Q.tocoo()
+        rows = np.concatenate([pat.row, np.full(len(idx), n)])
+        cols = np.concatenate([pat.col, idx])
+        g = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
+        order = csgraph.breadth_first_order(g, n, directed=True, return_predecessors=False)
+        mask[order[order < n]] = True
+        return mask
+
+    def throughput(self, a: np.ndarray, *, tol: float = 1e-9, max_iter: int = 100_000) -> np.ndarray:
+        """``x = a + Qᵀ x``: the mass that passes through each node when ``a`` enters (kg, float).
+
+        Neumann iteration: exact after (longest path + 1) steps on a DAG, geometric on cycles
+        (trapped rows of Q are zero, so the series converges)."""
+        a = np.asarray(a, dtype=np.float64)
+        qt = self.Q.T.tocsr()
+        x = a.copy()
+        eps = tol * max(1.0, float(np.abs(a).sum()))
+        for _ in range(max_iter):
+            nx_ = a + qt @ x
+            if float(np.abs(nx_ - x).max(initial=0.0)) <= eps:
+                return nx_
+            x = nx_
+        return x
+
+
+# --- building the chain ------------------------------------------------------------------
+@dataclass
+class _Chain:
+    keys: list[NodeKey]
+    generated: np.ndarray
+    drawn: np.ndarray
+    outflow: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    w: np.ndarray  # int64 kg, node -> node
+    rw: np.ndarray  # (n, 4) int64 kg to U, D, S, X
+
+
+def _chain_from_data(data: StreamYearData) -> _Chain:
+    keys = list(data.nodes)
+    index = {k: i for i, k in enumerate(keys)}
+    n = len(keys)
+    gen = np.zeros(n, dtype=np.int64)
+    drawn = np.zeros(n, dtype=np.int64)
+    rw = np.zeros((n, 4), dtype=np.int64)
+    src: list[int] = []
+    dst: list[int] = []
+    w: list[int] = []
+    for i, k in enumerate(keys):
+        nd = data.nodes[k]
+        gen[i] = nd.generated
+        drawn[i] = nd.drawn
+        rw[i, U], rw[i, D], rw[i, S] = nd.own_u, nd.own_d, nd.stored
+        code = nd.code
+        for recv, kg in nd.transfers.items():
+            if kg <= 0:
+                continue
+            j = index.get((recv, code))
+            if j is None:
+                rw[i, X] += kg
+            else:
+                src.append(i)
+                dst.append(j)
+                w.append(kg)
+    wa = np.asarray(w, dtype=np.int64)
+    sa = np.asarray(src, dtype=np.int64)
+    out = rw.sum(axis=1) + (np.bincount(sa, weights=wa, minlength=n).astype(np.int64) if len(wa) else 0)
+    return _Chain(keys, gen, drawn, np.asarray(out, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+
+
+def _chain_from_graph(g: nx.DiGraph) -> _Chain:
+    keys = [k for k, d in g.nodes(data=True) if not d.get("fate")]
+    index = {k: i for i, k in enumerate(keys)}
+    n = len(keys)
+    gen = np.array([g.nodes[k].get("generated", 0) for k in keys], dtype=np.int64)
+    drawn = np.array([g.nodes[k].get("drawn", 0) for k in keys], dtype=np.int64)
+    rw = np.zeros((n, 4), dtype=np.int64)
+    fate_col = {"U": U, "D": D, "S": S, "X": X}
+    src: list[int] = []
+    dst: list[int] = []
+    w: list[int] = []
+    for a, b, d in g.edges(data=True):
+        if a not in index:
+            continue
+        kg = int(d.get("kg", round(d.get("weight", 0) * 1000)))
+        if isinstance(b, str):
+            rw[index[a], fate_col[b]] += kg
+        else:
+            src.append(index[a])
+            dst.append(index[b])
+            w.append(kg)
+    wa = np.asarray(w, dtype=np.int64)
+    sa = np.asarray(src, dtype=np.int64)
+    out = rw.sum(axis=1) + (np.bincount(sa, weights=wa, minlength=n).astype(np.int64) if len(wa) else 0)
+    return _Chain(keys, gen, drawn, np.asarray(out, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+
+
+def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_LIMIT) -> FateResult:
+    """Fate attribution for one (stream, year) from its data or its graph (see module docstring)."""
+    ch = _chain_from_graph(source) if isinstance(source, nx.DiGraph) else _chain_from_data(source)
+    keys = ch.keys
+    n = len(keys)
+    index = {k: i for i, k in enumerate(keys)}
+    out_f = ch.outflow.astype(np.float64)
+
+    # Trapped nodes: cannot reach a fate edge. Reverse BFS from a virtual sink fed by every exit.
+    has_exit = ch.rw.sum(axis=1) > 0
+    exits = np.nonzero(has_exit)[0]
+    rows = np.concatenate([ch.dst, np.full(len(exits), n)])
+    cols = np.concatenate([ch.src, exits])
+    rev = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
+    ok = np.zeros(n, dtype=bool)
+    if n:
+        order = csgraph.breadth_first_order(rev, n, directed=True, return_predecessors=False)
+        ok[order[order < n]] = True
+    trapped_idx = np.nonzero(~ok)[0]
+
+    keep = ok[ch.src]  # edges out of trapped nodes are cut
+    src, dst, w = ch.src[keep], ch.dst[keep], ch.w[keep]
+    denom = np.where(out_f > 0, out_f, 1.0)
+    Q = sparse.csr_matrix((w / denom[src], (src, dst)), shape=(n, n))
+    R = np.zeros((n, 5), dtype=np.float64)
+    R[:, :4] = ch.rw / denom[:, None]
+    R[trapped_idx, :] = 0.0
+    R[trapped_idx, L] = 1.0
+
+    loops: list[list[NodeKey]] = []
+    if len(trapped_idx):
+        sub = sparse.csr_matrix((np.ones(len(ch.src)), (ch.src, ch.dst)), shape=(n, n))[trapped_idx][:, trapped_idx]
+        nc, lab = csgraph.connected_components(sub, directed=True, connection="strong")
+        diag = sub.diagonal()
+        for c in range(nc):
+            members = np.nonzero(lab == c)[0]
+            if len(members) > 1 or diag[members[0]] > 0:
+                loops.append(sorted(keys[trapped_idx[m]] for m in members))
+
+    self_loops = bool(np.any(src == dst))
+    ncomp, comp = (csgraph.connected_components(Q, directed=True, connection="strong") if n else (0, np.zeros(0)))
+    acyclic = ncomp == n and not self_loops
+
+    res = FateResult(keys=keys, index=index, generated=ch.generated, drawn=ch.drawn, outflow=ch.outflow,
+                     B=np.zeros((n, 5)), central=np.zeros(n), Q=Q,
+                     trapped=[keys[i] for i in trapped_idx], loops=loops)
+    if acyclic and len(src) <= exact_limit:
+        _exact_pass(res, ch, ok, src, dst, w)
+        res.method = "exact"
+    else:
+        res.B = _level_solve(Q, R, comp, ncomp)
+        res.method = "levels"
+    if res.exact_B is None:
+        off = src != dst
+        Qoff = sparse.csr_matrix((w[off] / denom[src[off]], (src[off], dst[off])), shape=(n, n))
+        res.central = Qoff @ (res.B[:, U] + res.B[:, D]) if n else np.zeros(0)
+    return res
+
+
+def _exact_pass(res: FateResult, ch: _Chain, ok: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                w: np.ndarray) -> None:
+    """Reverse-topological pass with Fractions (acyclic graph only)."""
+    n = len(ch.keys)
+    succ: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for a, b, kg in zip(src.tolist(), dst.tolist(), w.tolist(), strict=True):
+        succ[a].append((b, kg))
+        indeg[b] += 1
+    order: list[int] = []
+    dq = deque(i for i in range(n) if indeg[i] == 0)
+    while dq:
+        i = dq.popleft()
+        order.append(i)
+        for j, _ in succ[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                dq.append(j)
+    zero = Fraction(0)
+    eb: list[tuple[Fraction, ...]] = [(zero,) * 5] * n
+    ec: list[Fraction] = [zero] * n
+    rw = ch.rw.tolist()
+    outs = ch.outflow.tolist()
+    for i in reversed(order):
+        if not ok[i]:
+            eb[i] = (zero, zero, zero, zero, Fraction(1))
+            continue
+        o = outs[i]
+        acc = [Fraction(rw[i][k], o) for k in range(4)] + [zero]
+        cen = zero
+        for j, kg in succ[i]:
+            p = Fraction(kg, o)
+            bj = eb[j]
+            for k in range(5):
+                acc[k] += p * bj[k]
+            cen += p * (bj[U] + bj[D])
+        eb[i] = tuple(acc)
+        ec[i] = cen
+    res.exact_B = eb
+    res.exact_central = ec
+    res.B = np.array([[float(v) for v in row] for row in eb], dtype=np.float64).reshape(n, 5)
+    res.central = np.array([float(v) for v in ec], dtype=np.float64)
+
+
+def _level_solve(Q: sparse.csr_matrix, R: np.ndarray, comp: Any, ncomp: int) -> np.ndarray:
+    """``B = (I − Q)⁻¹ R`` by levels of the condensation DAG (sinks first)."""
+    n = Q.shape[0]
+    B = np.zeros((n, R.shape[1]), dtype=np.float64)
+    if n == 0:
+        return B
+    coo = Q.tocoo()
+    cs, cd = comp[coo.row], comp[coo.col]
+    cross = cs != cd
+    es, ed = cs[cross], cd[cross]
+    level = np.zeros(ncomp, dtype=np.int64)
+    for _ in range(ncomp + 1):
+        new = level.copy()
+        if len(es):
+            np.maximum.at(new, es, level[ed] + 1)
+        if np.array_equal(new, level):
+            break
+        level = new
+    node_level = level[comp]
+    sizes = np.bincount(comp, minlength=ncomp)
+    diag = Q.diagonal()
+    cyclic_comp = (sizes > 1) | np.bincount(comp, weights=(diag > 0).astype(np.float64), minlength=ncomp).astype(bool)
+    by_level = np.argsort(node_level, kind="stable")
+    bounds = np.searchsorted(node_level[by_level], np.arange(int(level.max()) + 2))
+    for lv in range(int(level.max()) + 1):
+        nodes = by_level[bounds[lv]:bounds[lv + 1]]
+        if len(nodes) == 0:
+            continue
+        cyc = cyclic_comp[comp[nodes]]
+        single = nodes[~cyc]
+        if len(single):
+            B[single] = Q[single] @ B + R[single]
+        multi = nodes[cyc]
+        if len(multi):
+            for c in np.unique(comp[multi]):
+                members = multi[comp[multi] == c]
+                qcc = Q[members][:, members]
+                rhs = Q[members] @ B + R[members]  # B of members is still 0, so only lower levels count
+                m = sparse.identity(len(members), format="csc") - qcc.tocsc()
+                if len(members) <= 400:
+                    B[members] = np.linalg.solve(m.toarray(), rhs)
+                else:
+                    B[members] = splu(m).solve(rhs)
+    return B
