@@ -1,0 +1,416 @@
+"""``read_monthly_ledger``: a workbook's bytes → a ``LedgerDraft``, or every error pinned to its cell.
+
+python-calamine reads .xlsx, .xls and .ods (``to_python()`` per sheet, the fastest reader measured in
+perf-baselines.md §1); sheets are found by name and columns by header text (``imports.spec``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from python_calamine import CalamineWorkbook, PasswordError
+
+from imports import coerce as C  # noqa: N812
+from imports.safety import ReadLimits, _too_large, _unsupported, sniff
+from imports.spec import (
+    COVER,
+    DATA_SHEETS,
+    KNOWN_EXTRA_SHEETS,
+    OUT,
+    STOCK,
+    TREAT,
+    Col,
+    SheetSpec,
+    norm_header,
+)
+from nofei.catalogue import Catalogue, CodeCheck
+from nofei.domain.ledger import (
+    SHEET_COVER,
+    LedgerDraft,
+    StockLine,
+    TransferLine,
+    TreatmentLine,
+    balance_problems,
+)
+from nofei.domain.units import is_valid_credit_code, normalise_credit_code
+from nofei.errors import LedgerRejected
+from nofei.problems import Problem, SourceRef
+
+MAX_PROBLEMS = 1000
+
+
+def col_letter(j: int) -> str:
+    """0-based column index → Excel letter (0 → A, 26 → AA)."""
+    s = ""
+    j += 1
+    while j:
+        j, r = divmod(j - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+class _Book:
+    """The opened workbook and the problems found so far."""
+
+    def __init__(self, data: bytes, kind: str, limits: ReadLimits) -> None:
+        self.data = data
+        self.kind = kind
+        self.limits = limits
+        try:
+            self.wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+            names = list(self.wb.sheet_names)
+        except PasswordError as e:
+            raise _unsupported("encrypted", "文件设置了密码，请取消密码后重新上传", "the file is password-protected") from e
+        except Exception as e:  # calamine raises several error types for broken files
+            raise _unsupported("corrupt_file", "文件已损坏或无法读取", f"the workbook cannot be read ({type(e).__name__})") from e
+        if len(names) > limits.max_sheets:
+            raise _too_large("too_many_sheets", f"工作表过多（最多 {limits.max_sheets} 个）",
+                             f"{len(names)} sheets, over the limit of {limits.max_sheets}")
+        self.names = {n.strip(): n for n in names}
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
+    def rows(self, name: str) -> list[list[Any]]:
+        try:
+            sheet = self.wb.get_sheet_by_name(self.names[name])
+        except PasswordError as e:
+            raise _unsupported("encrypted", "文件设置了密码", "the file is password-protected") from e
+        except Exception as e:  # noqa: BLE001 - calamine's error types vary by format
+            raise _unsupported("corrupt_file", f"工作表“{name}”无法读取", f"sheet {name} cannot be read ({type(e).__name__})") from e
+        if sheet.total_height > self.limits.max_rows_per_sheet + 1:
+            raise _too_large("too_many_rows", f"工作表“{name}”行数过多（最多 {self.limits.max_rows_per_sheet} 行）",
+                             f"sheet {name} has more than {self.limits.max_rows_per_sheet} rows")
+        try:
+            return sheet.to_python(skip_empty_area=False)
+        except Exception as e:  # noqa: BLE001
+            raise _unsupported("corrupt_file", f"工作表“{name}”无法读取", f"sheet {name} cannot be read ({type(e).__name__})") from e
+
+
+def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, limits: ReadLimits | None = None,
+                        today: date | None = None) -> LedgerDraft:
+    """Read and validate a monthly ledger workbook (ledger-workbook.md).
+
+    Raises ``TooLarge``/``UnsupportedFile`` for unsafe or unreadable files and ``LedgerRejected`` with
+    every error (cell errors and the balance check together); warnings go to ``draft.warnings``.
+    """
+    limits = limits or ReadLimits()
+    today = today or date.today()
+    kind = sniff(data, limits, filename)
+    book = _Book(data, kind, limits)
+    draft = _read_cover(book, today)
+    tainted: set[str] = set()
+    for spec in DATA_SHEETS:
+        if spec.name not in book.names:
+            if spec.required:
+                book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{spec.name}”",
+                                             message_en=f"sheet {spec.name} is missing", sheet=spec.name))
+            continue
+        _read_sheet(book, spec, draft, catalogue, tainted)
+    for n in book.names:
+        if n not in (SHEET_COVER, *(s.name for s in DATA_SHEETS)) and n not in KNOWN_EXTRA_SHEETS:
+            book.warnings.append(Problem(code="extra_sheet", message=f"工作表“{n}”不属于台账，已忽略",
+                                         message_en=f"sheet {n} is not part of the ledger and was ignored",
+                                         sheet=n, severity="warning"))
+    if draft.month:
+        bal = balance_problems(_without(draft, tainted), limits.balance_tolerance_kg) if tainted else \
+            balance_problems(draft, limits.balance_tolerance_kg)
+        book.problems.extend(bal)
+    if book.problems:
+        problems = _formula_pass(book)
+        if len(problems) >= MAX_PROBLEMS:
+            problems = problems[:MAX_PROBLEMS] + [Problem(code="too_many_errors", message=f"错误过多，仅列出前 {MAX_PROBLEMS} 条",
+                                                          message_en=f"only the first {MAX_PROBLEMS} errors are listed")]
+        exc = LedgerRejected(f"台账有 {len(problems)} 处错误，未保存 (ledger rejected: {len(problems)} errors)",
+                             problems=problems)
+        exc.warnings = book.warnings  # type: ignore[attr-defined]
+        raise exc
+    draft.warnings.extend(book.warnings)
+    return draft
+
+
+def _without(draft: LedgerDraft, codes: set[str]) -> LedgerDraft:
+    """The draft without lines of codes that have a faulty row: their balance cannot be judged yet."""
+    return LedgerDraft(draft.credit_code, draft.unit_name, draft.month,
+                       stocks=[s for s in draft.stocks if s.code not in codes],
+                       treatments=[t for t in draft.treatments if t.code not in codes],
+                       transfers=[t for t in draft.transfers if t.code not in codes])
+
+
+# --- cover ------------------------------------------------------------------------------------
+def _read_cover(book: _Book, today: date) -> LedgerDraft:
+    draft = LedgerDraft(credit_code="", unit_name="", month="")
+    if SHEET_COVER not in book.names:
+        book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{SHEET_COVER}”",
+                                     message_en=f"sheet {SHEET_COVER} is missing", sheet=SHEET_COVER))
+        return draft
+    rows = book.rows(SHEET_COVER)
+    labels = {norm_header(f.label): f for f in COVER}
+    found: dict[str, tuple[int, Any]] = {}
+    for i, r in enumerate(rows[:200]):
+        if not r:
+            continue
+        f = labels.get(norm_header(r[0]))
+        if f is not None and f.key not in found:
+            found[f.key] = (i + 1, r[1] if len(r) > 1 else "")
+    for f in COVER:
+        if f.key not in found:
+            if f.required:
+                book.problems.append(Problem(code="missing_value", message=f"封面缺少“{f.label}”",
+                                             message_en=f"the cover has no {f.label}", sheet=SHEET_COVER,
+                                             column="A", header=f.label))
+            continue
+        rownum, v = found[f.key]
+        ref = SourceRef(SHEET_COVER, rownum, "B", f.label)
+        draft.cover_refs[f.label] = ref
+        text = C.to_text(v)
+        if len(text) > min(book.limits.max_cell_chars, 200):
+            book.problems.append(Problem.at(ref, "too_long", f"{f.label}过长", f"{f.label} is too long", value=text[:50]))
+            continue
+        if not text:
+            if f.required:
+                book.problems.append(Problem.at(ref, "missing_value", f"{f.label}不能为空", f"{f.label} is required"))
+            continue
+        if f.key == "credit_code":
+            cc = normalise_credit_code(text)
+            if not is_valid_credit_code(cc):
+                book.problems.append(Problem.at(ref, "bad_credit_code", f"统一社会信用代码“{text}”校验不通过（GB 32100-2015）",
+                                                "unified social credit code fails the GB 32100-2015 check", value=text))
+            draft.credit_code = cc
+        elif f.key == "month":
+            m = C.parse_month(v)
+            if m is None:
+                book.problems.append(Problem.at(ref, "bad_month", f"填报月份“{text}”格式不正确（应为 YYYY-MM）",
+                                                "the month must be YYYY-MM", value=text))
+            elif m > f"{today.year:04d}-{today.month:02d}":
+                book.problems.append(Problem.at(ref, "future_month", f"填报月份 {m} 是将来的月份", f"month {m} is in the future",
+                                                value=m))
+            else:
+                draft.month = m
+        else:
+            setattr(draft, f.key, text)
+    return draft
+
+
+# --- data sheets -------------------------------------------------------------------------------
+def _header_map(book: _Book, spec: SheetSpec, header: Sequence[Any]) -> dict[str, tuple[int, str]]:
+    wanted = spec.by_header()
+    colmap: dict[str, tuple[int, str]] = {}
+    for j, h in enumerate(header):
+        nh = norm_header(h)
+        if not nh:
+            continue
+        col = wanted.get(nh)
+        letter = col_letter(j)
+        if col is None:
+            book.warnings.append(Problem(code="extra_column", message=f"未知列“{C.to_text(h)}”已忽略",
+                                         message_en=f"unknown column {C.to_text(h)!r} ignored", sheet=spec.name, row=1,
+                                         column=letter, header=C.to_text(h), severity="warning"))
+        elif col.key in colmap:
+            book.warnings.append(Problem(code="duplicate_column", message=f"列“{col.header}”重复，仅读取第一列",
+                                         message_en=f"column {col.header} appears twice; the first is read",
+                                         sheet=spec.name, row=1, column=letter, header=col.header, severity="warning"))
+        else:
+            colmap[col.key] = (j, letter)
+    for col in spec.columns:
+        if col.required and col.key not in colmap:
+            book.problems.append(Problem(code="missing_column", message=f"工作表“{spec.name}”缺少列“{col.header}”",
+                                         message_en=f"sheet {spec.name} has no column {col.header}", sheet=spec.name,
+                                         row=1, header=col.header))
+    return colmap
+
+
+def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str]) -> None:
+    rows = book.rows(spec.name)
+    if not rows:
+        if spec.required:
+            book.problems.append(Problem(code="missing_column", message=f"工作表“{spec.name}”没有表头",
+                                         message_en=f"sheet {spec.name} has no header row", sheet=spec.name, row=1))
+        return
+    colmap = _header_map(book, spec, rows[0])
+    body = rows[1:]
+    keep = [i for i, r in enumerate(body) if any(r) or any(v != "" and v is not None for v in r)]
+    n = len(keep)
+    if n == 0:
+        return
+    data = body if n == len(body) else [body[i] for i in keep]
+    columns = list(zip(*data, strict=True))
+    rownums = [i + 2 for i in keep]
+    ctx = C.SheetCtx(spec.name, rownums, book.problems, book.warnings, book.limits.max_cell_chars, MAX_PROBLEMS)
+
+    def col(key: str) -> tuple[Col, str | None, Sequence[Any] | None]:
+        c = next(c for c in spec.columns if c.key == key)
+        if key in colmap:
+            j, letter = colmap[key]
+            return c, letter, columns[j]
+        return c, None, None
+
+    if spec is STOCK:
+        _stock(ctx, col, n, draft, catalogue, tainted)
+    elif spec is TREAT:
+        _treat(ctx, col, n, draft, catalogue, tainted)
+    else:
+        _transfer(ctx, col, n, draft, catalogue, tainted, "out" if spec is OUT else "in")
+
+
+def _codes(ctx: C.SheetCtx, col: Any, n: int, catalogue: Catalogue) -> list[CodeCheck | None]:
+    c, letter, vals = col("code")
+    return C.code_col(ctx, c, letter, vals, n, catalogue, {})
+
+
+def _qty(ctx: C.SheetCtx, col: Any, n: int, key: str, factors: list[int], positive: bool) -> list[int]:
+    c, letter, vals = col(key)
+    return C.qty_col(ctx, c, letter, vals, factors, positive=positive)
+
+
+def _factors(ctx: C.SheetCtx, col: Any, n: int) -> list[int]:
+    c, letter, vals = col("measure")
+    return C.measure_col(ctx, c, letter, vals, n)
+
+
+def _text(ctx: C.SheetCtx, col: Any, n: int, key: str, limit: int = 500) -> list[str]:
+    c, letter, vals = col(key)
+    return C.text_col(ctx, c, letter, vals, n, limit)
+
+
+def _taint(ctx: C.SheetCtx, codes: list[CodeCheck | None], tainted: set[str]) -> None:
+    for i in ctx.bad_rows:
+        chk = codes[i]
+        if chk is not None and chk.code:
+            tainted.add(chk.code)
+
+
+def _stock(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str]) -> None:
+    codes = _codes(ctx, col, n, catalogue)
+    names = _text(ctx, col, n, "name")
+    f = _factors(ctx, col, n)
+    opens = _qty(ctx, col, n, "open", f, False)
+    gens = _qty(ctx, col, n, "generated", f, False)
+    closes = _qty(ctx, col, n, "close", f, False)
+    notes = _text(ctx, col, n, "note")
+    close_letter = col("close")[1]
+    _taint(ctx, codes, tainted)
+    bad = ctx.bad_rows
+    sheet = ctx.sheet
+    for i in range(n):
+        chk = codes[i]
+        if i in bad or chk is None:
+            continue
+        draft.stocks.append(StockLine(chk.code or "", chk.stream or "general_industrial", opens[i], gens[i], closes[i],  # type: ignore[arg-type]
+                                      names[i] or chk.name_zh or "", notes[i], SourceRef(sheet, ctx.rownums[i]),
+                                      close_letter))
+
+
+def _treat(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str]) -> None:
+    codes = _codes(ctx, col, n, catalogue)
+    c, letter, vals = col("method")
+    methods = C.method_col(ctx, c, letter, vals, n, catalogue)
+    f = _factors(ctx, col, n)
+    qtys = _qty(ctx, col, n, "qty", f, True)
+    products = _text(ctx, col, n, "product")
+    notes = _text(ctx, col, n, "note")
+    _taint(ctx, codes, tainted)
+    bad = ctx.bad_rows
+    for i in range(n):
+        chk = codes[i]
+        if i in bad or chk is None:
+            continue
+        draft.treatments.append(TreatmentLine(chk.code or "", chk.stream or "general_industrial", methods[i] or "",  # type: ignore[arg-type]
+                                              qtys[i], products[i], notes[i], SourceRef(ctx.sheet, ctx.rownums[i])))
+
+
+def _transfer(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str],
+              direction: str) -> None:
+    c, letter, vals = col("day")
+    days = C.date_col(ctx, c, letter, vals, n, draft.month or None)
+    codes = _codes(ctx, col, n, catalogue)
+    mc, mletter, mvals = col("manifest")
+    manifests = C.manifest_col(ctx, mc, mletter, mvals, n)
+    C.check_manifests(ctx, mc, mletter, manifests, codes, mvals)
+    f = _factors(ctx, col, n)
+    qtys = _qty(ctx, col, n, "qty", f, True)
+    c, letter, vals = col("counterpart")
+    parties = C.credit_col(ctx, c, letter, vals, n)
+    names = _text(ctx, col, n, "counterpart_name", 200)
+    notes = _text(ctx, col, n, "note")
+    if direction == "out":
+        c, letter, vals = col("carrier")
+        carriers = C.credit_col(ctx, c, letter, vals, n)
+        c, letter, vals = col("planned_method")
+        planned = C.method_col(ctx, c, letter, vals, n, catalogue)
+    else:
+        carriers = planned = [None] * n
+    _taint(ctx, codes, tainted)
+    bad = ctx.bad_rows
+    sheet, rownums = ctx.sheet, ctx.rownums
+    out = draft.transfers
+    for i in range(n):
+        chk = codes[i]
+        if i in bad or chk is None:
+            continue
+        out.append(TransferLine(direction, days[i], chk.code, chk.stream, qtys[i], parties[i], names[i],  # type: ignore[arg-type]
+                                manifests[i], carriers[i], planned[i], notes[i], SourceRef(sheet, rownums[i])))
+
+
+# --- formulas without a cached value (xlsx only, looked up only when a cell came back empty) -------
+_SHEET_TAG = re.compile(r'<sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]*)"', re.S)
+_SHEET_TAG2 = re.compile(r'<sheet\b[^>]*?\br:id="([^"]*)"[^>]*?\bname="([^"]*)"', re.S)
+_REL = re.compile(r'<Relationship\b[^>]*?\bId="([^"]*)"[^>]*?\bTarget="([^"]*)"|<Relationship\b[^>]*?\bTarget="([^"]*)"[^>]*?\bId="([^"]*)"', re.S)
+_FORMULA_NO_VALUE = re.compile(rb'<c\b[^>]*?\br="([A-Z]+[0-9]+)"[^>]*>\s*<f\b[^>]*?(?:/>|>[^<]*</f>)\s*(?:<v\s*/>|<v>\s*</v>)?\s*</c>')
+
+
+def formula_cells_without_value(data: bytes, sheet: str) -> set[str]:
+    """Cell references (``D7``) of formulas with no cached value in an xlsx sheet; calamine reads them as empty."""
+    import html
+
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        wbx = zf.read("xl/workbook.xml").decode("utf-8", "replace")
+        rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return set()
+    rid = None
+    for m in _SHEET_TAG.finditer(wbx):
+        if html.unescape(m.group(1)).strip() == sheet:
+            rid = m.group(2)
+    if rid is None:
+        for m in _SHEET_TAG2.finditer(wbx):
+            if html.unescape(m.group(2)).strip() == sheet:
+                rid = m.group(1)
+    target = None
+    for m in _REL.finditer(rels):
+        i, t = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        if i == rid:
+            target = t
+    if target is None:
+        return set()
+    path = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    try:
+        xml = zf.read(path)
+    except KeyError:
+        return set()
+    if b"<f" not in xml:
+        return set()
+    return {m.group(1).decode() for m in _FORMULA_NO_VALUE.finditer(xml)}
+
+
+def _formula_pass(book: _Book) -> list[Problem]:
+    """Turn ``missing_value`` at a formula cell into ``formula_without_value`` (xlsx)."""
+    if book.kind != "xlsx":
+        return book.problems
+    sheets = {p.sheet for p in book.problems if p.code == "missing_value" and p.row and p.column}
+    if not sheets:
+        return book.problems
+    refs = {s: formula_cells_without_value(book.data, s) for s in sheets if s}
+    out = []
+    for p in book.problems:
+        if p.code == "missing_value" and p.sheet in refs and f"{p.column}{p.row}" in refs[p.sheet]:
+            p = Problem(code="formula_without_value", message=f"{p.header}是公式但没有计算结果，请在 Excel/WPS 中重新计算并保存",
+                        message_en=f"{p.header} is a formula without a cached value; recalculate and save",
+                        sheet=p.sheet, row=p.row, column=p.column, header=p.header)
+        out.append(p)
+    return out

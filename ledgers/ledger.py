@@ -1,0 +1,293 @@
+"""Monthly ledger use cases: accept a read ``LedgerDraft`` as a new version, and read versions back.
+
+The workbook is read by ``imports`` (the API and CLI pass the draft in); this module checks what
+needs the database (registered units, permissions, receivers, permits, continuity) and stores the
+version in one transaction with its audit entry (ledger-workbook.md, "Outcome of an upload").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+
+from nofei.access import Actor
+from nofei.catalogue import CITY
+from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
+from nofei.errors import LedgerRejected, NotFound, PermissionDenied
+from nofei.problems import Problem, SourceRef
+from nofei.quantity import kg_to_t_float
+from nofei.storage import ledgerstore as store
+from nofei.storage.repo import permits_of, to_domain_unit, unit_rows_by_code
+from nofei.storage.tables import LedgerRow, UnitRow
+from nofei.storage.uow import UnitOfWork
+
+_TOTAL_KEYS = ("generated", "utilised", "disposed", "transferred_out", "received")
+_MAX_WARNINGS = 1000
+
+
+@contextmanager
+def _tx(uow: UnitOfWork) -> Iterator[UnitOfWork]:
+    """Enter the unit of work unless the caller already has (the API and CLI enter it themselves)."""
+    try:
+        uow.session  # noqa: B018 - raises RuntimeError outside the with-block
+    except RuntimeError:
+        with uow:
+            yield uow
+        return
+    yield uow
+
+
+def _receipt(row: LedgerRow | None, unit: UnitRow, *, month: str, version: int, duplicate: bool,
+             rows: dict[str, int], totals_kg: dict[str, dict[str, int]], warnings: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row.id if row is not None else None,
+        "unit": unit.credit_code,
+        "month": month,
+        "version": version,
+        "duplicate": duplicate,
+        "rows": rows,
+        "totals": totals_t(totals_kg),
+        "warnings": warnings,
+    }
+
+
+def totals_t(totals_kg: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
+    """Stored totals (kg) → the receipt's tonnes: ``{stream: {generated_t, …, received_t}}``."""
+    return {s: {f"{k}_t": kg_to_t_float(int(v.get(k, 0))) for k in _TOTAL_KEYS} for s, v in totals_kg.items()}
+
+
+def receipt_of(row: LedgerRow, unit: UnitRow, *, duplicate: bool = False) -> dict[str, Any]:
+    return _receipt(row, unit, month=row.month, version=row.version, duplicate=duplicate,
+                    rows=dict(row.row_counts), totals_kg=dict(row.totals), warnings=list(row.warnings))
+
+
+def _cover_ref(draft: LedgerDraft, label: str) -> SourceRef:
+    return draft.cover_refs.get(label) or SourceRef(SHEET_COVER, None, "B", label)
+
+
+def _warn(ref: SourceRef | None, code: str, zh: str, en: str, value: Any = None) -> Problem:
+    return Problem.at(ref, code, zh, en, value=value, severity="warning")
+
+
+def _ref_with(ref: SourceRef | None, sheet: str, column: str | None, header: str) -> SourceRef:
+    return SourceRef(ref.sheet if ref else sheet, ref.row if ref else None, column, header)
+
+
+def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, content: bytes, filename: str,
+                          content_type: str = "", dry_run: bool = False,
+                          column_letters: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """Accept ``draft`` as the next version of (unit, month) and return the receipt.
+
+    Regulators submit nothing and an enterprise only for its own units (PermissionDenied → 403); the
+    unit must be registered (``unknown_unit`` pinned to the cover cell, 422). A byte-identical
+    re-upload of the current version returns that version's receipt with ``duplicate: true`` and
+    stores nothing. Warnings: registered name differs, unregistered receiver, permit not covering an
+    HW code or method, opening stock ≠ last month's close. ``column_letters`` (sheet → header → letter,
+    from the reader) lets warnings name their cells.
+    """
+    if actor.role == "regulator":
+        raise PermissionDenied("监管部门不能提交台账 (regulators submit no ledgers)")
+    letters = column_letters or {}
+    with _tx(uow):
+        cc = draft.credit_code
+        unit = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == cc)).scalar_one_or_none()
+        if unit is None:
+            if actor.role == "enterprise" and cc not in actor.units:
+                raise PermissionDenied(f"无权为单位 {cc} 提交台账 (not your unit)")
+            raise LedgerRejected("单位未注册 (unit not registered)", problems=[Problem.at(
+                _cover_ref(draft, "统一社会信用代码"), "unknown_unit", f"统一社会信用代码 {cc} 不是已注册的单位",
+                f"{cc} is not a registered unit", value=cc)])
+        if not actor.can_submit_for(unit.credit_code):
+            raise PermissionDenied(f"无权为单位 {cc} 提交台账 (an enterprise submits only for its own units)")
+        sha = hashlib.sha256(content).hexdigest()
+        dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha)
+        if dup is not None:
+            return receipt_of(dup, unit, duplicate=True)
+
+        warnings = list(draft.warnings)
+        if draft.unit_name and draft.unit_name.strip() != unit.name.strip():
+            warnings.append(_warn(_cover_ref(draft, "单位名称"), "name_mismatch",
+                                  f"单位名称与登记名称“{unit.name}”不一致", f"the name differs from the registered name {unit.name!r}",
+                                  draft.unit_name))
+        warnings.extend(_counterpart_warnings(uow, draft, letters))
+        warnings.extend(_continuity_warnings(uow, unit, draft, letters))
+        if len(warnings) > _MAX_WARNINGS:
+            warnings = warnings[:_MAX_WARNINGS]
+        totals = stream_totals(draft, uow.catalogue)
+        rows = draft.row_counts()
+        wdicts = [w.to_dict() for w in warnings]
+        if dry_run:
+            nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
+            return _receipt(None, unit, month=draft.month, version=nxt, duplicate=False, rows=rows, totals_kg=totals,
+                            warnings=wdicts)
+        row = store.insert_ledger_version(
+            uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
+            content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
+        )
+        uow.audit(actor, "ledger.submit", f"ledger:{row.id}", district=unit.district,
+                  detail={"unit": unit.credit_code, "month": draft.month, "version": row.version, "sha256": sha,
+                          "rows": rows, "warnings": len(warnings), "filename": filename[:255]})
+        uow.commit()
+        return _receipt(row, unit, month=row.month, version=row.version, duplicate=False, rows=rows,
+                        totals_kg=totals, warnings=wdicts)
+
+
+def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """Unregistered receivers/senders (one warning per unit, at its first row) and, for HW and HW01
+    codes sent out, receivers whose permits do not cover the code or method (one per combination)."""
+    out: list[Problem] = []
+    parties = {t.counterpart for t in draft.transfers if t.counterpart}
+    registered = unit_rows_by_code(uow.session, parties)
+    seen: set[tuple[str, str]] = set()
+    permits_cache: dict[int, Any] = {}
+    checked: set[tuple[str, str, str | None]] = set()
+    for t in draft.transfers:
+        sheet = SHEET_OUT if t.direction == "out" else SHEET_IN
+        header = "接收单位统一社会信用代码" if t.direction == "out" else "移出单位统一社会信用代码"
+        r = registered.get(t.counterpart)
+        if r is None:
+            if (sheet, t.counterpart) not in seen:
+                seen.add((sheet, t.counterpart))
+                n = sum(1 for x in draft.transfers if x.counterpart == t.counterpart and x.direction == t.direction)
+                out.append(_warn(_ref_with(t.ref, sheet, letters.get(sheet, {}).get(header), header), "unregistered_unit",
+                                 f"单位 {t.counterpart} 未在系统登记（共 {n} 行）",
+                                 f"unit {t.counterpart} is not registered ({n} rows)", t.counterpart))
+            continue
+        if t.direction != "out" or t.stream not in ("hazardous", "medical"):
+            continue
+        key = (t.counterpart, t.code, t.planned_method)
+        if key in checked:
+            continue
+        checked.add(key)
+        uid = int(r.id or 0)
+        if uid not in permits_cache:
+            permits_cache[uid] = to_domain_unit(r, permits_of(uow.session, uid))
+        unit = permits_cache[uid]
+        if not any(p.covers(t.code, t.planned_method, t.day) for p in unit.permits):
+            what = f"{t.code}" + (f" / {t.planned_method}" if t.planned_method else "")
+            out.append(_warn(_ref_with(t.ref, sheet, letters.get(sheet, {}).get("废物代码"), "废物代码"), "permit_not_covering",
+                             f"接收单位 {unit.name} 的经营许可证不涵盖 {what}",
+                             f"the receiver's permit does not cover {what}", t.code))
+    return out
+
+
+def _continuity_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
+                         letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """期初贮存量 should equal last month's accepted 期末贮存量 (warning, ledger-workbook.md)."""
+    prev = store.previous_month_close(uow.session, int(unit.id or 0), draft.month)
+    if prev is None:
+        return []
+    out = []
+    col = letters.get(SHEET_STOCK, {}).get("期初贮存量")
+    have = set()
+    for s in draft.stocks:
+        have.add(s.code)
+        before = prev.get(s.code, 0)
+        if before != s.open_kg:
+            out.append(_warn(_ref_with(s.ref, SHEET_STOCK, col, "期初贮存量"), "continuity",
+                             f"废物代码 {s.code} 期初贮存量 {kg_to_t_float(s.open_kg)} 吨与上月期末贮存量 {kg_to_t_float(before)} 吨不一致",
+                             f"{s.code}: opening stock {kg_to_t_float(s.open_kg)} t differs from last month's close "
+                             f"{kg_to_t_float(before)} t", kg_to_t_float(s.open_kg)))
+    for code, kg in sorted(prev.items()):
+        if code not in have and kg:
+            out.append(_warn(SourceRef(SHEET_STOCK, None, None, "废物代码"), "continuity",
+                             f"上月期末贮存 {code} {kg_to_t_float(kg)} 吨，本月未填报", f"{code}: last month closed with "
+                             f"{kg_to_t_float(kg)} t but has no row this month", code))
+    return out
+
+
+# --- reads -----------------------------------------------------------------------------------
+def _visible(actor: Actor, unit: UnitRow) -> bool:
+    return actor.can_view_unit(unit.credit_code, unit.district) or (
+        actor.role == "regulator" and unit.park is not None and actor.district == unit.park)
+
+
+def _ledger_dict(row: LedgerRow, unit: UnitRow) -> dict[str, Any]:
+    return {
+        **receipt_of(row, unit), "is_current": row.is_current, "sha256": row.sha256, "filename": row.filename,
+        "size": row.size, "uploaded_at": row.uploaded_at, "uploaded_by": row.uploaded_by, "unit_name": row.unit_name,
+        "reporter": row.reporter, "phone": row.phone, "year": row.year,
+    }
+
+
+def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool = True) -> dict[str, Any]:
+    """One version with its rows (quantities in tonnes) and warnings; 404 when not visible."""
+    with _tx(uow):
+        lw = store.ledger_with_rows(uow.session, ledger_id, with_rows=with_rows)
+        if lw is None or not _visible(actor, lw.unit):
+            raise NotFound(f"台账 {ledger_id} 不存在 (no such ledger)")
+        out = _ledger_dict(lw.ledger, lw.unit)
+        if with_rows:
+            out["stocks"] = [{"row": r["row"], "code": r["code"], "stream": r["stream"], "name": r["name"],
+                              "open_t": kg_to_t_float(r["open_kg"]), "generated_t": kg_to_t_float(r["generated_kg"]),
+                              "close_t": kg_to_t_float(r["close_kg"]), "note": r["note"]} for r in lw.stocks]
+            out["treatments"] = [{"row": r["row"], "code": r["code"], "stream": r["stream"], "method": r["method"],
+                                  "qty_t": kg_to_t_float(r["qty_kg"]), "product": r["product"], "note": r["note"]}
+                                 for r in lw.treatments]
+            out["transfers"] = [{"row": r["row"], "direction": r["direction"], "day": r["day"], "code": r["code"],
+                                 "stream": r["stream"], "qty_t": kg_to_t_float(r["qty_kg"]),
+                                 "counterpart": r["counterpart"], "counterpart_name": r["counterpart_name"],
+                                 "manifest_no": r["manifest_no"], "carrier": r["carrier"],
+                                 "planned_method": r["planned_method"], "note": r["note"]} for r in lw.transfers]
+        return out
+
+
+def ledger_file(*, uow: UnitOfWork, actor: Actor, ledger_id: int) -> tuple[bytes, str, str]:
+    """The original upload of a version: (bytes, filename, content type)."""
+    with _tx(uow):
+        lw = store.ledger_with_rows(uow.session, ledger_id, with_rows=False)
+        if lw is None or not _visible(actor, lw.unit):
+            raise NotFound(f"台账 {ledger_id} 不存在 (no such ledger)")
+        f = store.ledger_file(uow.session, ledger_id)
+        if f is None:
+            raise NotFound("原始文件不存在 (file missing)")
+        return bytes(f.content), lw.ledger.filename, f.content_type
+
+
+def _unit_scope(uow: UnitOfWork, actor: Actor, unit: str | None) -> tuple[list[int] | None, str | None]:
+    ids: list[int] | None = None
+    district: str | None = None
+    if unit:
+        r = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == unit.strip().upper())).scalar_one_or_none()
+        if r is None or not _visible(actor, r):
+            return [], None
+        ids = [int(r.id or 0)]
+    if actor.role == "enterprise":
+        mine = [int(i) for i in uow.session.execute(
+            select(UnitRow.id).where(UnitRow.credit_code.in_(sorted(actor.units) or [""]))).scalars()]
+        ids = [i for i in ids if i in mine] if ids is not None else mine
+    elif actor.role == "regulator" and actor.district != CITY:
+        district = actor.district
+    return ids, district
+
+
+def list_ledgers(*, uow: UnitOfWork, actor: Actor, unit: str | None = None, month: str | None = None,
+                 year: int | None = None, current_only: bool = False, page: int = 1,
+                 per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
+    """Ledger versions the actor may see, newest month first, paged (without rows)."""
+    with _tx(uow):
+        ids, district = _unit_scope(uow, actor, unit)
+        rows, total = store.list_ledgers(uow.session, unit_ids=ids, district=district, month=month, year=year,
+                                         current_only=current_only, page=page, per_page=per_page)
+        return [_ledger_dict(r, u) for r, u in rows], total
+
+
+def versions(*, uow: UnitOfWork, actor: Actor, unit: str, month: str) -> list[dict[str, Any]]:
+    """Every version of (unit, month), oldest first; 404 when the unit is unknown or not visible."""
+    with _tx(uow):
+        r = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == unit.strip().upper())).scalar_one_or_none()
+        if r is None or not _visible(actor, r):
+            raise NotFound(f"单位 {unit} 未注册 (unit not registered)", code="unknown_unit")
+        return [_ledger_dict(v, r) for v in store.versions_of(uow.session, int(r.id or 0), month)]
+
+
+def registered_name(*, uow: UnitOfWork, actor: Actor, codes: Iterable[str]) -> dict[str, str]:
+    """Names of the actor's units (to pre-fill the template's cover)."""
+    with _tx(uow):
+        return {c: r.name for c, r in unit_rows_by_code(uow.session, codes).items() if _visible(actor, r)}
+
+
