@@ -58,15 +58,9 @@ def _engine() -> ModuleType | None:
 
 
 def _call(fn: Any, uow: UnitOfWork, **kw: Any) -> Any:
-    """Call a use case of the flows feature: use cases open their own ``with uow``; if one expects
-    an open unit of work instead, give it one."""
+    """Call a use case of the flows feature inside an open unit of work (the caller's, or a new one)."""
     if getattr(uow, "_session", None) is not None:
         return fn(uow=uow, **kw)
-    try:
-        return fn(uow=uow, **kw)
-    except RuntimeError as e:
-        if "outside its with-block" not in str(e):
-            raise
     with uow:
         return fn(uow=uow, **kw)
 
@@ -267,11 +261,17 @@ def build_annual_report(*, uow: UnitOfWork, actor: Actor, year: int, region: str
 
     Reads only (no audit entry: nothing is written). 403 when the caller may not see the region."""
     with uow:
-        check_region(uow, actor, region)
-        cat = uow.catalogue
-        years = sorted(set(years_present(uow)) | {year})
-        comp = completeness(uow=uow, actor=actor, year=year, region=region, today=today)
-        districts = districts_of(uow, region)
+        return _build(uow=uow, actor=actor, year=year, region=region, anomalies=anomalies, today=today,
+                      with_trends=with_trends)
+
+
+def _build(*, uow: UnitOfWork, actor: Actor, year: int, region: str, anomalies: list[dict[str, Any]] | None,
+           today: date | None, with_trends: bool) -> dict[str, Any]:
+    check_region(uow, actor, region)
+    cat = uow.catalogue
+    years = sorted(set(years_present(uow)) | {year})
+    comp = completeness(uow=uow, actor=actor, year=year, region=region, today=today)
+    districts = districts_of(uow, region)
     indicators = indicators_for(uow=uow, actor=actor, year=year, region=region)
     trends: dict[str, list[dict[str, Any]]] = {i["key"]: [] for i in indicators}
     if with_trends:

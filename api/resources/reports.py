@@ -34,7 +34,8 @@ def fetch_anomalies(*, uow_factory: Any, actor: Actor, year: int, region: str) -
             raise
         return []
     region_arg = None if region == CITY else region
-    return list(mod.list_anomalies(uow=uow_factory(), actor=actor, year=year, region=region_arg))
+    with uow_factory() as uow:
+        return list(mod.list_anomalies(uow=uow, actor=actor, year=year, region=region_arg))
 
 
 def annual_report(*, uow_factory: Any, actor: Actor, year: int, region: str) -> dict[str, Any]:

@@ -1,0 +1,219 @@
+"""The enterprise's pages: download the template, upload a month, see every error (table and annotated
+workbook), see the receipt, the versions of each month, and download an original file again."""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from flask import Response, abort, current_app, render_template, request, session, url_for
+
+from api.web import actor, bp, require_roles, uow
+from api.web.views import optional
+from nofei.errors import LedgerRejected, NofeiError, TooLarge, UnsupportedFile
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class AnnotatedCache:
+    """Annotated error workbooks kept briefly in memory for the clerk who uploaded them.
+
+    The browser cannot re-send a file, so the annotated copy is made at upload time and fetched by a
+    random key bound to the session; bounded in count and age so memory stays small."""
+
+    def __init__(self, size: int = 32, ttl: float = 1800) -> None:
+        self._d: OrderedDict[str, tuple[float, str, bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.size, self.ttl = size, ttl
+
+    def put(self, owner: str, data: bytes, filename: str) -> str:
+        key = secrets.token_urlsafe(16)
+        with self._lock:
+            self._d[key] = (time.monotonic(), owner, data, filename)
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+        return key
+
+    def get(self, owner: str, key: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            item = self._d.get(key)
+        if item is None or item[1] != owner or time.monotonic() - item[0] > self.ttl:
+            return None
+        return item[2], item[3]
+
+
+def _cache() -> AnnotatedCache:
+    c = current_app.extensions.get("nofei.web.annotated")
+    if c is None:
+        c = current_app.extensions["nofei.web.annotated"] = AnnotatedCache()
+    return c
+
+
+def _owner() -> str:
+    sid = session.get("owner")
+    if not sid:
+        sid = session["owner"] = secrets.token_urlsafe(16)
+    return sid
+
+
+def _call(fn: Any, **kw: Any) -> Any:
+    """Call a use case with the keyword arguments it declares (the ledger feature's exact signature)."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn(**kw)
+    return fn(**{k: v for k, v in kw.items() if k in params})
+
+
+def _my_units() -> list[dict[str, Any]]:
+    from ledgers import registry
+
+    with uow() as u:
+        units, _ = registry.list_units(uow=u, actor=actor(), per_page=200)
+    return units
+
+
+def _ledger_list(unit: str | None, year: int | None) -> tuple[list[dict[str, Any]], int, bool]:
+    fn = optional("ledgers.ledger", "list_ledgers")
+    if fn is None:
+        return [], 0, False
+    with uow() as u:
+        res = _call(fn, uow=u, actor=actor(), unit=unit, year=year, page=1, per_page=200)
+    items, total = res if isinstance(res, tuple) else (res.get("items", []), res.get("total", 0))
+    return list(items), int(total), True
+
+
+@bp.route("/ledgers")
+@require_roles("enterprise", "admin")
+def ledgers() -> Any:
+    units = _my_units()
+    unit = request.args.get("unit") or None
+    year = request.args.get("year", type=int)
+    items, total, available = _ledger_list(unit, year)
+    return render_template("ledgers.html", units=units, items=items, total=total, available=available,
+                           unit=unit, year=year, result=None)
+
+
+@bp.route("/ledgers/template")
+@require_roles("enterprise", "admin")
+def ledger_template() -> Any:
+    """The blank template; pre-filled for the enterprise's unit (the one chosen, or its only one)."""
+    from imports import write_template
+
+    code = request.args.get("unit") or (sorted(actor().units)[0] if actor().units else None)
+    name = None
+    if code:
+        from ledgers import registry
+
+        with uow() as u:
+            name = registry.get_unit(uow=u, actor=actor(), credit_code=code)["name"]
+    cat = current_app.extensions["nofei.catalogue"]
+    body = write_template(code, name, cat)
+    resp = Response(body, mimetype=XLSX)
+    resp.headers["Content-Disposition"] = f'attachment; filename="ledger-template{"-" + code if code else ""}.xlsx"'
+    return resp
+
+
+@bp.route("/ledgers/upload", methods=["POST"])
+@require_roles("enterprise", "admin")
+def ledger_upload() -> Any:
+    """Read the workbook and submit it: a receipt, or every error as a table and an annotated workbook."""
+    from imports import ReadLimits, annotate_workbook, read_monthly_ledger
+
+    f = request.files.get("file")
+    units = _my_units()
+    items, total, available = _ledger_list(None, None)
+    ctx = {"units": units, "items": items, "total": total, "available": available, "unit": None, "year": None}
+    if f is None or not f.filename:
+        return render_template("ledgers.html", result={"kind": "error", "message": "请选择要上传的台账文件。",
+                                                        "problems": []}, **ctx), 400
+    data = f.read()
+    filename = f.filename
+    dry_run = request.form.get("dry_run") == "1"
+    submit = optional("ledgers.ledger", "submit_monthly_ledger")
+    limits = ReadLimits.from_settings(current_app.config)
+    try:
+        with uow() as u:
+            draft = read_monthly_ledger(data, filename=filename, catalogue=u.catalogue, limits=limits)
+            if dry_run or submit is None:
+                receipt = None
+            else:
+                receipt = _call(submit, uow=u, actor=actor(), draft=draft, content=data, data=data,
+                                filename=filename, content_type=f.mimetype or "", dry_run=False)
+    except LedgerRejected as e:
+        key = None
+        try:
+            key = _cache().put(_owner(), annotate_workbook(data, e.problems), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
+        except Exception:  # noqa: BLE001 - the table is the answer; the annotated copy is a convenience
+            current_app.logger.warning("could not annotate workbook", exc_info=True)
+        result = {"kind": "rejected", "message": e.message, "problems": [p.to_dict() for p in e.problems],
+                  "annotated": url_for("web.ledger_annotated", key=key) if key else None, "filename": filename}
+        return render_template("ledgers.html", result=result, **ctx), 422
+    except (TooLarge, UnsupportedFile) as e:
+        result = {"kind": "error", "message": e.message, "problems": [p.to_dict() for p in e.problems]}
+        return render_template("ledgers.html", result=result, **ctx), 413 if isinstance(e, TooLarge) else 415
+    except NofeiError as e:
+        from api.errors import status_for
+
+        result = {"kind": "error", "message": e.message, "problems": [p.to_dict() for p in e.problems]}
+        return render_template("ledgers.html", result=result, **ctx), status_for(e)
+    if receipt is None:
+        result = {"kind": "checked", "filename": filename, "month": draft.month, "unit": draft.credit_code,
+                  "rows": draft.row_counts(), "warnings": [w.to_dict() for w in draft.warnings],
+                  "stored": False, "available": submit is not None}
+        return render_template("ledgers.html", result=result, **ctx), 200
+    ctx["items"], ctx["total"], _ = _ledger_list(None, None)
+    result = {"kind": "receipt", "receipt": receipt, "filename": filename}
+    return render_template("ledgers.html", result=result, **ctx), 200 if receipt.get("duplicate") else 201
+
+
+@bp.route("/ledgers/annotated/<key>")
+@require_roles("enterprise", "admin")
+def ledger_annotated(key: str) -> Any:
+    item = _cache().get(_owner(), key)
+    if item is None:
+        abort(404)
+    data, name = item
+    from urllib.parse import quote
+
+    resp = Response(data, mimetype=XLSX)
+    resp.headers["Content-Disposition"] = f"attachment; filename=\"annotated.xlsx\"; filename*=UTF-8''{quote(name)}"
+    return resp
+
+
+@bp.route("/ledgers/<int:ledger_id>")
+def ledger(ledger_id: int) -> Any:
+    """One version: its receipt (rows, totals, warnings), its rows, and the other versions of its month."""
+    get = optional("ledgers.ledger", "get_ledger")
+    versions_fn = optional("ledgers.ledger", "list_versions") or optional("ledgers.ledger", "ledger_versions")
+    if get is None:
+        abort(404)
+    with uow() as u:
+        led = _call(get, uow=u, actor=actor(), ledger_id=ledger_id, id=ledger_id)
+        versions = []
+        if versions_fn is not None and led.get("unit") and led.get("month"):
+            res = _call(versions_fn, uow=u, actor=actor(), unit=led["unit"], credit_code=led["unit"], month=led["month"])
+            versions = list(res.get("items", res) if isinstance(res, dict) else res)
+    return render_template("ledger.html", led=led, versions=versions)
+
+
+@bp.route("/ledgers/<int:ledger_id>/file")
+def ledger_file(ledger_id: int) -> Any:
+    """The original uploaded file of a version."""
+    fn = optional("ledgers.ledger", "ledger_file") or optional("ledgers.ledger", "get_ledger_file")
+    if fn is None:
+        abort(404)
+    with uow() as u:
+        res = _call(fn, uow=u, actor=actor(), ledger_id=ledger_id, id=ledger_id)
+    if isinstance(res, tuple):
+        content, media, name = (list(res) + ["", ""])[:3]
+    else:
+        content, media, name = res["content"], res.get("content_type"), res.get("filename")
+    from urllib.parse import quote
+
+    resp = Response(content, mimetype=media or "application/octet-stream")
+    resp.headers["Content-Disposition"] = f"attachment; filename=\"ledger-{ledger_id}\"; filename*=UTF-8''{quote(name or 'ledger')}"
+    return resp
