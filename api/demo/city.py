@@ -175,6 +175,7 @@ class City:
     statistics: dict[str, Decimal]  # 工业增加值 (万元) per region
     faults: dict[str, list[str]]
     unregistered: list[str]  # valid credit codes that appear as counterparts but are not registered
+    showcase: str = ""  # the enterprise whose token the demo prints (a chemical plant with manifests)
 
     def unit(self, code: str) -> DemoUnit:
         return next(u for u in self.units if u.credit_code == code)
@@ -290,6 +291,8 @@ class _Planner:
                                   "waste_codes": list(cats), "methods": sorted(set(methods.values())),
                                   "capacity_t": "0", "valid_from": date(self.year - 2, 1, 1),
                                   "valid_to": date(self.year + 3, 12, 31)}]
+        for u in self.by_kind["hw_collector"]:  # a collector names the method its waste will finally meet
+            u.methods = {c: self.by_kind[ROUTES[c]][0].methods[c] for c in ("900-214-08", "900-052-31", "900-041-49")}
         n_prod = max(len(PRODUCERS), self.size - len(self.units))
         counts = [max(1, round(p.share * n_prod)) for p in PRODUCERS]
         for p, n in zip(PRODUCERS, counts, strict=True):
@@ -536,9 +539,19 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
         month = f"{year}-{m:02d}"
         # a unit reports once it holds or handles any waste (carriers and idle collection points do not)
         drafts.extend(_draft(u, month, books, cat) for u in ordered if books.codes.get(u.credit_code))
+    # a shipment the disposal centre refuses at the gate (packaging broken): nothing moves in the ledgers,
+    # the registry keeps the rejected manifest and its follow-on back to the shipper
+    chem = p.by_kind["chemical"][-1]
+    centre = p.by_kind["hw_centre"][0]
+    shipped = date(year, 7, 14)
+    p.manifests.append(PlannedManifest(
+        p.manifest_no(chem), chem.credit_code, centre.credit_code, p.pick("carrier", chem.credit_code).credit_code,
+        7, shipped, None, [ManifestLine("900-349-34", 1500, None, "D9")], status="rejected", reason="包装破损，拒收退回"))
+    p.faults["rejected"].append(p.manifests[-1].number)
     _set_capacities(p, drafts)
     stats = _statistics(p, drafts, cat)
-    return City(seed, units, year, p.units, drafts, p.manifests, stats, dict(p.faults), p.unregistered)
+    return City(seed, units, year, p.units, drafts, p.manifests, stats, dict(p.faults), p.unregistered,
+                showcase=p.by_kind["chemical"][0].credit_code)
 
 
 def _set_capacities(p: _Planner, drafts: list[LedgerDraft]) -> None:
