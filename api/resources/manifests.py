@@ -25,7 +25,7 @@ NUMBER = "<string(length=14):number>"
 _T = {"validate": validate.Range(min=0, max=10**7)}
 
 
-class LineIn(Schema):
+class ManifestLineIn(Schema):
     waste_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
     quantity_t = fields.Decimal(required=True, as_string=True, validate=validate.Range(min=0, min_inclusive=False,
                                                                                        max=10**7))
@@ -40,54 +40,54 @@ class ManifestIn(Schema):
     carrier = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                             metadata={"description": "none: the shipper carries"})
     planned_date = fields.Date(required=True)
-    lines = fields.List(fields.Nested(LineIn), required=True, validate=validate.Length(min=1, max=100))
+    lines = fields.List(fields.Nested(ManifestLineIn), required=True, validate=validate.Length(min=1, max=100))
 
 
-class ShipIn(Schema):
+class ManifestShipIn(Schema):
     vehicle = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "车牌号"})
     driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
     time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
-class ReceiveLineIn(Schema):
+class ManifestReceiveLineIn(Schema):
     line_no = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
     received_t = fields.Decimal(as_string=True, load_default=None, allow_none=True, **_T)
     rejected_t = fields.Decimal(as_string=True, load_default=None, allow_none=True, **_T)
     method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8))
 
 
-class ReceiveIn(Schema):
-    lines = fields.List(fields.Nested(ReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
+class ManifestReceiveIn(Schema):
+    lines = fields.List(fields.Nested(ManifestReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
     time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
-class RejectIn(Schema):
+class ManifestRejectIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
-    lines = fields.List(fields.Nested(ReceiveLineIn), load_default=list,
+    lines = fields.List(fields.Nested(ManifestReceiveLineIn), load_default=list,
                         metadata={"description": "accepted part per line (partial); absent: everything refused"})
     destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                                 metadata={"description": "where the refused waste goes; default back to the shipper"})
     time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
-class CorrectIn(Schema):
+class ManifestCorrectIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
     receiver = fields.String(validate=validate.Length(min=1, max=40))
     carrier = fields.String(allow_none=True, validate=validate.Length(max=40))
     planned_date = fields.Date()
-    lines = fields.List(fields.Nested(LineIn), validate=validate.Length(min=1, max=100))
+    lines = fields.List(fields.Nested(ManifestLineIn), validate=validate.Length(min=1, max=100))
     vehicle = fields.String(validate=validate.Length(min=1, max=32))
     driver = fields.String(validate=validate.Length(min=1, max=64))
 
 
-class PartyOut(Schema):
+class ManifestPartyOut(Schema):
     credit_code = fields.String()
     name = fields.String(allow_none=True)
     district = fields.String(allow_none=True)
     registered = fields.Boolean()
 
 
-class LineOut(Schema):
+class ManifestLineOut(Schema):
     line_no = fields.Integer()
     waste_code = fields.String()
     quantity_t = fields.Float()
@@ -99,7 +99,7 @@ class LineOut(Schema):
     discrepancy = fields.Boolean()
 
 
-class EventOut(Schema):
+class ManifestEventOut(Schema):
     version = fields.Integer()
     time = fields.DateTime()
     actor = fields.String()
@@ -109,7 +109,7 @@ class EventOut(Schema):
     detail = fields.Dict()
 
 
-class VersionOut(Schema):
+class ManifestVersionOut(Schema):
     version = fields.Integer()
     is_current = fields.Boolean()
     status = fields.String()
@@ -123,9 +123,9 @@ class ManifestOut(Schema):
     is_current = fields.Boolean()
     status = fields.String()
     status_zh = fields.String()
-    shipper = fields.Nested(PartyOut)
-    receiver = fields.Nested(PartyOut)
-    carrier = fields.Nested(PartyOut, allow_none=True)
+    shipper = fields.Nested(ManifestPartyOut)
+    receiver = fields.Nested(ManifestPartyOut)
+    carrier = fields.Nested(ManifestPartyOut, allow_none=True)
     planned_date = fields.Date()
     shipped_at = fields.DateTime(allow_none=True)
     received_at = fields.DateTime(allow_none=True)
@@ -133,13 +133,13 @@ class ManifestOut(Schema):
     driver = fields.String(allow_none=True)
     parent_number = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
-    lines = fields.List(fields.Nested(LineOut))
+    lines = fields.List(fields.Nested(ManifestLineOut))
     discrepancy = fields.Boolean()
     created_at = fields.DateTime()
     created_by = fields.String()
     updated_at = fields.DateTime()
-    history = fields.List(fields.Nested(EventOut))
-    versions = fields.List(fields.Nested(VersionOut))
+    history = fields.List(fields.Nested(ManifestEventOut))
+    versions = fields.List(fields.Nested(ManifestVersionOut))
     follow_ons = fields.List(fields.String())
 
 
@@ -153,7 +153,7 @@ class ManifestQuery(PageArgs):
     format = fields.String(validate=validate.OneOf(["json", "csv", "xlsx"]), load_default="json")
 
 
-class ImportOut(Schema):
+class ManifestImportOut(Schema):
     created = fields.Integer()
     numbers = fields.List(fields.String())
 
@@ -237,7 +237,7 @@ def _step(fn, number: str, data: dict[str, Any]):  # type: ignore[no-untyped-def
 
 
 @blp.route(f"/{NUMBER}/ship", methods=["POST"])
-@blp.arguments(ShipIn)
+@blp.arguments(ManifestShipIn)
 @blp.response(200, ManifestOut)
 @blp.alt_response(403, description="not the carrier")
 @blp.alt_response(409, description="step out of order (names the current status)")
@@ -247,7 +247,7 @@ def ship(data, number: str):
 
 
 @blp.route(f"/{NUMBER}/receive", methods=["POST"])
-@blp.arguments(ReceiveIn)
+@blp.arguments(ManifestReceiveIn)
 @blp.response(200, ManifestOut)
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
@@ -257,7 +257,7 @@ def receive(data, number: str):
 
 
 @blp.route(f"/{NUMBER}/reject", methods=["POST"])
-@blp.arguments(RejectIn)
+@blp.arguments(ManifestRejectIn)
 @blp.response(200, ManifestOut)
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
@@ -268,7 +268,7 @@ def reject(data, number: str):
 
 
 @blp.route(f"/{NUMBER}/correct", methods=["POST"])
-@blp.arguments(CorrectIn)
+@blp.arguments(ManifestCorrectIn)
 @blp.response(200, ManifestOut)
 @blp.alt_response(403, description="not the shipper")
 @blp.alt_response(409, description="step out of order")
@@ -361,7 +361,7 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
 
 
 @blp.route("/import", methods=["POST"])
-@blp.response(201, ImportOut)
+@blp.response(201, ManifestImportOut)
 @blp.alt_response(422, description="every bad row pinned to its cell (sheet, row, column)")
 def import_(**_kw):
     """Bulk create from an xlsx (multipart field ``file`` or the raw body): columns 分组, 移出单位统一社会信用代码,

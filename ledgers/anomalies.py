@@ -1,0 +1,517 @@
+"""Anomalies for regulators (异常联单 and ledger findings), as plain dicts for the API and the annual report.
+
+Kinds (issue 5 §2–§4):
+- ``receipt_overdue``: receipt not confirmed within 5 working days of shipping (regulations.md §2.3 ★);
+- ``discrepancy``: a received line differs from the shipped one by > 5 % and > 0.1 t (ledger-workbook.md);
+- ``storage_over_year``: hazardous waste held in stock over a year, aged FIFO over the monthly ledgers
+  (固废法 第八十一条, regulations.md §2.5);
+- ``missing_manifest_number``: 转出 rows of hazardous/medical codes without a well-formed 联单编号;
+- ``permit_not_covering``: a receiver whose permits do not cover the code or method;
+- ``over_capacity``: a receiver that took more than its permitted yearly capacity;
+- ``reconciliation``: 转出 rows, the manifest and 转入 rows disagree by number and code (ledger-workbook.md
+  "Counterparts"): quantity mismatch, one side missing after the following month, a row citing an unknown number;
+- ``unresolved_mass``: 转出 to a unit that is unregistered or reported no ledger of that code in the year
+  (fate ``X``, indicators.md §1).
+
+Everything is aggregated in SQL so that a city-wide year of a million manifests lists in seconds.
+Each anomaly names its units, manifests, ledger rows and the mass at stake (integer kg; tonnes for show).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, column, func, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from nofei.access import Actor
+from nofei.catalogue import CITY
+from nofei.domain import manifests as M  # noqa: N812
+from nofei.domain.units import Permit
+from nofei.errors import InputRejected, PermissionDenied
+from nofei.problems import Problem
+from nofei.quantity import kg_to_t_float
+from nofei.storage.tables import (
+    LedgerRow,
+    ManifestLineRow,
+    ManifestRow,
+    PermitRow,
+    StockEntryRow,
+    TransferEntryRow,
+    UnitRow,
+)
+from nofei.storage.uow import UnitOfWork
+
+from .manifests import CST, HAZ_STREAMS, calendar, discrepancy_rule, local_date
+
+KINDS: tuple[str, ...] = ("receipt_overdue", "discrepancy", "storage_over_year", "missing_manifest_number",
+                          "permit_not_covering", "over_capacity", "reconciliation", "unresolved_mass")
+TITLES: dict[str, str] = {
+    "receipt_overdue": "超过5个工作日未确认接收", "discrepancy": "接收量与转移量差异",
+    "storage_over_year": "危险废物贮存超过一年", "missing_manifest_number": "转移未填联单编号",
+    "permit_not_covering": "接受单位许可证未覆盖该代码或方式", "over_capacity": "接受单位超过许可年经营规模",
+    "reconciliation": "转出、联单、转入三方核对不一致", "unresolved_mass": "去向不明（X）",
+}
+MAX_NAMED = 50  # manifests / ledger rows named per anomaly; ``*_count`` says how many there are
+
+
+class _Units:
+    """All registered units (id, credit code, district, park), loaded once per call."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        rows = uow.session.execute(select(UnitRow.id, UnitRow.credit_code, UnitRow.district, UnitRow.park)).all()
+        self.by_id = {r.id: r.credit_code for r in rows}
+        self.region = {r.credit_code: (r.district, r.park) for r in rows}
+
+    def in_region(self, cc: str | None, region: str) -> bool:
+        if cc is None or cc not in self.region:
+            return False
+        d, p = self.region[cc]
+        return region == CITY or region == d or region == p
+
+
+def _year_bounds(year: int) -> tuple[datetime, datetime]:
+    return (datetime(year, 1, 1, tzinfo=CST).astimezone(UTC), datetime(year + 1, 1, 1, tzinfo=CST).astimezone(UTC))
+
+
+def _anomaly(kind: str, *, units: list[str], mass_kg: int, message: str, manifests: list[str] | None = None,
+             ledger_rows: list[dict[str, Any]] | None = None, waste_code: str | None = None,
+             detail: dict[str, Any] | None = None, manifest_count: int | None = None,
+             ledger_row_count: int | None = None) -> dict[str, Any]:
+    ms = manifests or []
+    lr = ledger_rows or []
+    return {
+        "kind": kind, "title": TITLES[kind], "message": message, "units": list(dict.fromkeys(u for u in units if u)),
+        "manifests": ms[:MAX_NAMED], "manifest_count": manifest_count if manifest_count is not None else len(ms),
+        "ledger_rows": lr[:MAX_NAMED], "ledger_row_count": ledger_row_count if ledger_row_count is not None else len(lr),
+        "waste_code": waste_code, "mass_kg": int(mass_kg), "mass_t": kg_to_t_float(int(mass_kg)),
+        "detail": detail or {},
+    }
+
+
+def _ledger_rows(uow: UnitOfWork, ids: list[int], units: _Units) -> dict[int, dict[str, Any]]:
+    """Where each transfer row is: ledger version, unit, month, sheet, row number."""
+    out: dict[int, dict[str, Any]] = {}
+    ids = sorted({i for i in ids if i is not None})
+    for k in range(0, len(ids), 900):
+        chunk = ids[k:k + 900]
+        for r in uow.session.execute(
+            select(TransferEntryRow.id, TransferEntryRow.row, TransferEntryRow.direction, LedgerRow.id.label("lid"),
+                   LedgerRow.unit_id, LedgerRow.month, LedgerRow.version)
+            .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id).where(TransferEntryRow.id.in_(chunk))):
+            out[r.id] = {"entry_id": r.id, "ledger_id": r.lid, "version": r.version, "unit": units.by_id.get(r.unit_id),
+                         "month": r.month, "sheet": "转出" if r.direction == "out" else "转入", "row": r.row}
+    return out
+
+
+# --- manifest-based kinds -----------------------------------------------------------------------------
+def _manifest_year(stmt: Any, year: int) -> Any:
+    return stmt.where(ManifestRow.is_current.is_(True), ManifestRow.planned_date >= date(year, 1, 1),
+                      ManifestRow.planned_date <= date(year, 12, 31))
+
+
+def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) -> list[dict[str, Any]]:
+    cal = calendar(uow.settings)
+    days = int(uow.settings.get("RECEIPT_WORKING_DAYS", 5))
+    dialect = uow.session.get_bind().dialect.name
+    # Late by n working days needs more than n calendar days: a cheap SQL pre-filter before the exact calendar.
+    if dialect == "sqlite":
+        gap = func.julianday(ManifestRow.received_at) - func.julianday(ManifestRow.shipped_at) > days
+    else:
+        gap = ManifestRow.received_at > ManifestRow.shipped_at + timedelta(days=days)
+    kg = select(func.sum(ManifestLineRow.quantity_kg)).where(
+        ManifestLineRow.manifest_id == ManifestRow.id).scalar_subquery()
+    S = aliased(UnitRow)  # noqa: N806
+    stmt = _manifest_year(select(ManifestRow.number, S.credit_code, ManifestRow.receiver_code, ManifestRow.carrier_code,
+                                 ManifestRow.status, ManifestRow.shipped_at, ManifestRow.received_at, kg.label("kg"))
+                          .join(S, S.id == ManifestRow.shipper_id), year).where(
+        ManifestRow.shipped_at.is_not(None),  # type: ignore[union-attr]
+        or_(and_(ManifestRow.status == "in_transit", ManifestRow.shipped_at < as_of - timedelta(days=days)),
+            and_(ManifestRow.received_at.is_not(None), gap)))  # type: ignore[union-attr]
+    out = []
+    for r in uow.session.execute(stmt):
+        seen = r.received_at if r.received_at is not None else as_of
+        due = M.receipt_deadline(local_date(r.shipped_at), cal, days)
+        if local_date(seen) <= due:
+            continue
+        late = cal.working_days_between(due, local_date(seen))
+        what = "仍未确认接收" if r.received_at is None else f"于 {local_date(r.received_at)} 才确认接收"
+        out.append(_anomaly(
+            "receipt_overdue", units=[r.credit_code, r.receiver_code, r.carrier_code], mass_kg=r.kg or 0,
+            manifests=[r.number],
+            message=f"联单 {r.number} {local_date(r.shipped_at)} 起运，应在 {due} 前确认接收，{what}（逾期 {late} 个工作日）",
+            detail={"shipped_on": local_date(r.shipped_at).isoformat(), "due": due.isoformat(), "status": r.status,
+                    "received_on": local_date(r.received_at).isoformat() if r.received_at else None,
+                    "working_days_late": late}))
+    return out
+
+
+def _discrepancies(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
+    S = aliased(UnitRow)  # noqa: N806
+    stmt = _manifest_year(select(ManifestRow.number, S.credit_code, ManifestRow.receiver_code, ManifestLineRow.line_no,
+                                 ManifestLineRow.waste_code, ManifestLineRow.quantity_kg, ManifestLineRow.received_kg,
+                                 ManifestLineRow.rejected_kg)
+                          .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
+                          .join(S, S.id == ManifestRow.shipper_id), year).where(ManifestLineRow.discrepancy.is_(True))  # type: ignore[attr-defined]
+    out = []
+    for r in uow.session.execute(stmt):
+        got = (r.received_kg or 0) + (r.rejected_kg or 0)
+        out.append(_anomaly(
+            "discrepancy", units=[r.credit_code, r.receiver_code], mass_kg=abs(got - r.quantity_kg), manifests=[r.number],
+            waste_code=r.waste_code,
+            message=f"联单 {r.number} 第 {r.line_no} 行 {r.waste_code}：转移 {kg_to_t_float(r.quantity_kg)} t，"
+                    f"接收 {kg_to_t_float(got)} t",
+            detail={"line_no": r.line_no, "shipped_kg": r.quantity_kg, "received_kg": r.received_kg,
+                    "rejected_kg": r.rejected_kg}))
+    return out
+
+
+# --- storage age (FIFO) -----------------------------------------------------------------------------------
+def _month_end(month: str) -> date:
+    y, m = int(month[:4]), int(month[5:7])
+    return (date(y + (m == 12), m % 12 + 1, 1) - timedelta(days=1))
+
+
+def fifo_over_limit(months: list[tuple[str, int, int, int, int]], limit_days: int) -> tuple[int, str | None, date | None]:
+    """FIFO age of a stock over monthly ledgers: ``months`` = (YYYY-MM, open, arrivals, close, ledger_id) in order.
+
+    Arrivals (generated + received) are a batch dated the month's last day; what leaves comes from the oldest
+    batch first; an opening stock not explained by the previous close is a batch dated the month's first day
+    (its real age is unknown, so this is the youngest it can be). Returns the mass older than ``limit_days`` at
+    the end of the last month, the month the oldest such batch dates from, and the evaluation date."""
+    q: deque[list[Any]] = deque()
+    held = 0
+    last_end: date | None = None
+    for month, open_kg, arrivals, close_kg, _lid in months:
+        if open_kg > held:
+            q.append([date(int(month[:4]), int(month[5:7]), 1), open_kg - held])
+        else:
+            _take(q, held - open_kg)
+        q.append([_month_end(month), arrivals])
+        _take(q, open_kg + arrivals - close_kg)
+        held = close_kg
+        last_end = _month_end(month)
+    if last_end is None:
+        return 0, None, None
+    old = [b for b in q if b[1] > 0 and (last_end - b[0]).days > limit_days]
+    return sum(b[1] for b in old), (old[0][0].strftime("%Y-%m") if old else None), last_end
+
+
+def _take(q: deque[list[Any]], kg: int) -> None:
+    while kg > 0 and q:
+        if q[0][1] <= kg:
+            kg -= q[0][1]
+            q.popleft()
+        else:
+            q[0][1] -= kg
+            kg = 0
+
+
+def _storage_over_year(uow: UnitOfWork, year: int, units: _Units, scope: set[str] | None) -> list[dict[str, Any]]:
+    limit = int(uow.settings.get("STORAGE_LIMIT_DAYS", 365))
+    ins = (select(TransferEntryRow.ledger_id, TransferEntryRow.code, func.sum(TransferEntryRow.qty_kg).label("kg"))
+           .where(TransferEntryRow.direction == "in").group_by(TransferEntryRow.ledger_id, TransferEntryRow.code)
+           .subquery())
+    stmt = (select(LedgerRow.unit_id, LedgerRow.month, LedgerRow.id, StockEntryRow.code, StockEntryRow.open_kg,
+                   StockEntryRow.generated_kg, StockEntryRow.close_kg, func.coalesce(ins.c.kg, 0).label("in_kg"))
+            .join(StockEntryRow, StockEntryRow.ledger_id == LedgerRow.id)
+            .outerjoin(ins, and_(ins.c.ledger_id == LedgerRow.id, ins.c.code == StockEntryRow.code))
+            .where(LedgerRow.is_current.is_(True), LedgerRow.year <= year, LedgerRow.year >= year - 3,  # type: ignore[attr-defined]
+                   StockEntryRow.stream.in_(HAZ_STREAMS))  # type: ignore[attr-defined]
+            .order_by(LedgerRow.unit_id, StockEntryRow.code, LedgerRow.month))
+    series: dict[tuple[int, str], list[tuple[str, int, int, int, int]]] = defaultdict(list)
+    for r in uow.session.execute(stmt):
+        if scope is not None and units.by_id.get(r.unit_id) not in scope:
+            continue
+        series[(r.unit_id, r.code)].append((r.month, r.open_kg, r.generated_kg + r.in_kg, r.close_kg, r.id))
+    out = []
+    for (uid, code), months in series.items():
+        if not months or int(months[-1][0][:4]) != year:
+            continue
+        kg, since, at = fifo_over_limit(months, limit)
+        if kg <= 0:
+            continue
+        cc = units.by_id.get(uid, "")
+        out.append(_anomaly(
+            "storage_over_year", units=[cc], mass_kg=kg, waste_code=code,
+            ledger_rows=[{"ledger_id": months[-1][4], "unit": cc, "month": months[-1][0], "sheet": "产生贮存"}],
+            message=f"{cc} 的 {code} 有 {kg_to_t_float(kg)} t 自 {since} 起贮存至 {at}，超过 {limit} 天",
+            detail={"oldest_month": since, "as_of": at.isoformat() if at else None, "limit_days": limit}))
+    return out
+
+
+# --- ledger-based kinds -----------------------------------------------------------------------------------
+def _transfer_rows(year: int, direction: str) -> Any:
+    return (select(TransferEntryRow.id, TransferEntryRow.code, TransferEntryRow.qty_kg, TransferEntryRow.counterpart,
+                   TransferEntryRow.manifest_no, LedgerRow.unit_id, LedgerRow.month)
+            .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id)
+            .where(LedgerRow.is_current.is_(True), LedgerRow.year == year, TransferEntryRow.direction == direction))  # type: ignore[attr-defined]
+
+
+def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
+    bad = or_(TransferEntryRow.manifest_no.is_(None), func.length(TransferEntryRow.manifest_no) != 14)  # type: ignore[union-attr]
+    stmt = _transfer_rows(year, "out").where(TransferEntryRow.stream.in_(HAZ_STREAMS), bad)  # type: ignore[attr-defined]
+    groups: dict[tuple[int, str], list[Any]] = defaultdict(list)
+    for r in uow.session.execute(stmt):
+        groups[(r.unit_id, r.code)].append(r)
+    # a 14-character number that is not all digits is caught by the reconciliation (unknown number)
+    where = _ledger_rows(uow, [r.id for rs in groups.values() for r in rs[:MAX_NAMED]], units)
+    out = []
+    for (uid, code), rs in groups.items():
+        cc = units.by_id.get(uid, "")
+        kg = sum(r.qty_kg for r in rs)
+        out.append(_anomaly(
+            "missing_manifest_number", units=[cc, *sorted({r.counterpart for r in rs})], mass_kg=kg, waste_code=code,
+            ledger_rows=[where[r.id] for r in rs[:MAX_NAMED] if r.id in where], ledger_row_count=len(rs),
+            message=f"{cc} 有 {len(rs)} 条 {code} 转出记录没有有效的联单编号，共 {kg_to_t_float(kg)} t",
+            detail={"values": sorted({r.manifest_no or "" for r in rs})[:10]}))
+    return out
+
+
+def _unresolved(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
+    """转出 to (j, c) that is no node of the year's graph: j unregistered, or no ledger of j in the year naming c."""
+    node = (select(StockEntryRow.id).join(LedgerRow, LedgerRow.id == StockEntryRow.ledger_id)
+            .join(UnitRow, UnitRow.id == LedgerRow.unit_id)
+            .where(LedgerRow.is_current.is_(True), LedgerRow.year == year,  # type: ignore[attr-defined]
+                   UnitRow.credit_code == TransferEntryRow.counterpart, StockEntryRow.code == TransferEntryRow.code))
+    stmt = _transfer_rows(year, "out").where(~node.exists())
+    groups: dict[tuple[int, str, str], list[Any]] = defaultdict(list)
+    for r in uow.session.execute(stmt):
+        groups[(r.unit_id, r.counterpart, r.code)].append(r)
+    where = _ledger_rows(uow, [r.id for rs in groups.values() for r in rs[:MAX_NAMED]], units)
+    out = []
+    for (uid, cp, code), rs in groups.items():
+        cc = units.by_id.get(uid, "")
+        kg = sum(r.qty_kg for r in rs)
+        why = "未注册" if cp not in units.region else f"{year} 年没有报送含 {code} 的台账"
+        out.append(_anomaly(
+            "unresolved_mass", units=[cc, cp], mass_kg=kg, waste_code=code,
+            manifests=sorted({r.manifest_no for r in rs if r.manifest_no}),
+            ledger_rows=[where[r.id] for r in rs[:MAX_NAMED] if r.id in where], ledger_row_count=len(rs),
+            message=f"{cc} 转出 {kg_to_t_float(kg)} t {code} 给 {cp}，接收方{why}，去向不明",
+            detail={"receiver_registered": cp in units.region}))
+    return out
+
+
+# --- permits ----------------------------------------------------------------------------------------------
+def _permits(uow: UnitOfWork, year: int) -> dict[str, list[Permit]]:
+    out: dict[str, list[Permit]] = defaultdict(list)
+    y0, y1 = date(year, 1, 1), date(year, 12, 31)
+    for p, cc in uow.session.execute(select(PermitRow, UnitRow.credit_code).join(UnitRow, UnitRow.id == PermitRow.unit_id)):
+        if (p.valid_from and p.valid_from > y1) or (p.valid_to and p.valid_to < y0):
+            continue
+        out[cc].append(Permit(p.number, tuple(p.waste_codes), tuple(p.methods), p.capacity_kg, None, None))
+    return out
+
+
+def _permit_kinds(uow: UnitOfWork, year: int, units: _Units, want: set[str]) -> list[dict[str, Any]]:
+    permits = _permits(uow, year)
+    method = func.coalesce(ManifestLineRow.method, ManifestLineRow.planned_method)
+    qty = func.coalesce(ManifestLineRow.received_kg, ManifestLineRow.quantity_kg)
+    S = aliased(UnitRow)  # noqa: N806
+    mstmt = _manifest_year(select(ManifestRow.receiver_code, ManifestLineRow.waste_code, method.label("method"),
+                                  func.sum(qty).label("kg"), func.count().label("n"),
+                                  func.min(ManifestRow.number).label("first"), func.min(S.credit_code).label("shipper"))
+                           .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
+                           .join(S, S.id == ManifestRow.shipper_id), year).where(
+        ManifestRow.status != "submitted").group_by(ManifestRow.receiver_code, ManifestLineRow.waste_code, method)
+    tstmt = (select(TransferEntryRow.counterpart, TransferEntryRow.code, TransferEntryRow.planned_method,
+                    func.sum(TransferEntryRow.qty_kg).label("kg"), func.count().label("n"),
+                    func.min(TransferEntryRow.id).label("first"))
+             .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id)
+             .where(LedgerRow.is_current.is_(True), LedgerRow.year == year, TransferEntryRow.direction == "out",  # type: ignore[attr-defined]
+                    TransferEntryRow.stream.in_(HAZ_STREAMS))  # type: ignore[attr-defined]
+             .group_by(TransferEntryRow.counterpart, TransferEntryRow.code, TransferEntryRow.planned_method))
+    uncovered: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    taken: dict[str, int] = defaultdict(int)
+    taken_ledger: dict[str, int] = defaultdict(int)
+    for r in uow.session.execute(mstmt):
+        if r.receiver_code not in units.region:
+            continue
+        taken[r.receiver_code] += r.kg or 0
+        if not any(p.covers(r.waste_code, r.method) for p in permits.get(r.receiver_code, [])):
+            u = uncovered.setdefault((r.receiver_code, r.waste_code, r.method),
+                                     {"kg": 0, "manifests": [], "n": 0, "rows": [], "senders": set()})
+            u["kg"] += r.kg or 0
+            u["n"] += r.n
+            u["manifests"].append(r.first)
+            u["senders"].add(r.shipper)
+    for r in uow.session.execute(tstmt):
+        if r.counterpart not in units.region:
+            continue
+        taken_ledger[r.counterpart] += r.kg or 0
+        if not any(p.covers(r.code, r.planned_method) for p in permits.get(r.counterpart, [])):
+            u = uncovered.setdefault((r.counterpart, r.code, r.planned_method),
+                                     {"kg": 0, "manifests": [], "n": 0, "rows": [], "senders": set()})
+            u["kg"] = max(u["kg"], r.kg or 0)
+            u["rows"].append(r.first)
+    out = []
+    if "permit_not_covering" in want:
+        where = _ledger_rows(uow, [i for u in uncovered.values() for i in u["rows"]], units)
+        for (rc, code, meth), u in uncovered.items():
+            has = bool(permits.get(rc))
+            out.append(_anomaly(
+                "permit_not_covering", units=[rc, *sorted(s for s in u["senders"] if s)], mass_kg=u["kg"],
+                waste_code=code, manifests=u["manifests"], manifest_count=u["n"],
+                ledger_rows=[where[i] for i in u["rows"] if i in where],
+                message=(f"{rc} 的许可证不含 {code}" + (f" / {meth}" if meth else "") if has
+                         else f"{rc} 没有有效的经营许可证") + f"，接收 {kg_to_t_float(u['kg'])} t",
+                detail={"method": meth, "has_permit": has}))
+    if "over_capacity" in want:
+        for rc, ps in permits.items():
+            cap = sum(p.capacity_kg for p in ps)
+            got = max(taken.get(rc, 0), taken_ledger.get(rc, 0))
+            if cap > 0 and got > cap:
+                out.append(_anomaly(
+                    "over_capacity", units=[rc], mass_kg=got - cap,
+                    message=f"{rc} {year} 年接收危险废物 {kg_to_t_float(got)} t，超过许可年经营规模 {kg_to_t_float(cap)} t",
+                    detail={"received_kg": got, "capacity_kg": cap, "permits": [p.number for p in ps]}))
+    return out
+
+
+# --- three-way reconciliation -------------------------------------------------------------------------------
+def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) -> list[dict[str, Any]]:
+    ratio, min_kg = discrepancy_rule(uow.settings)
+    p, q = M.ratio_fraction(ratio)
+
+    def side(direction: str) -> Any:
+        return (select(TransferEntryRow.manifest_no.label("no"), TransferEntryRow.code.label("code"),
+                       func.sum(TransferEntryRow.qty_kg).label("kg"), func.min(TransferEntryRow.id).label("row"),
+                       func.count().label("n"), func.min(LedgerRow.unit_id).label("unit_id"))
+                .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id)
+                .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
+                       TransferEntryRow.direction == direction, func.length(TransferEntryRow.manifest_no) == 14)  # type: ignore[arg-type]
+                .group_by(TransferEntryRow.manifest_no, TransferEntryRow.code).subquery())
+
+    o, i = side("out"), side("in")
+    lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
+    S = aliased(UnitRow)  # noqa: N806
+    m = (select(ManifestRow.number.label("no"), ManifestLineRow.waste_code.label("code"),
+                func.sum(ManifestLineRow.quantity_kg).label("shipped"),
+                func.sum(func.coalesce(ManifestLineRow.received_kg, 0)).label("received"),
+                func.min(ManifestRow.status).label("status"), func.min(ManifestRow.shipped_at).label("shipped_at"),
+                func.min(ManifestRow.received_at).label("received_at"), func.min(S.credit_code).label("shipper"),
+                func.min(ManifestRow.receiver_code).label("receiver"), func.min(ManifestRow.planned_date).label("pd"))
+         .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id).join(S, S.id == ManifestRow.shipper_id)
+         .where(ManifestRow.is_current.is_(True), ManifestRow.number >= lo, ManifestRow.number <= hi)  # type: ignore[attr-defined]
+         .group_by(ManifestRow.number, ManifestLineRow.waste_code).subquery())
+
+    def differs(a: Any, b: Any) -> Any:
+        d = func.abs(a - b)
+        return and_(d > min_kg, d * q > b * p)
+
+    # the month after the one in which a side should have been written must be over (ledger-workbook.md)
+    a = as_of.astimezone(CST)
+    first_prev = (date(a.year, a.month, 1) - timedelta(days=1)).replace(day=1)
+    cutoff = datetime(first_prev.year, first_prev.month, 1, tzinfo=CST)
+    y0, y1 = date(year, 1, 1), date(year, 12, 31)
+    in_year = and_(m.c.pd >= y0, m.c.pd <= y1)
+    shipped = m.c.status != "submitted"
+    arrived = m.c.status.in_(["received", "partially_received"])
+    no = func.coalesce(m.c.no, o.c.no, i.c.no)
+    code = func.coalesce(m.c.code, o.c.code, i.c.code)
+    reason = case(
+        (and_(m.c.no.is_(None), or_(o.c.no.is_not(None), i.c.no.is_not(None))), literal("unknown_number")),
+        (and_(m.c.no.is_not(None), o.c.no.is_not(None), shipped, differs(o.c.kg, m.c.shipped)), literal("out_vs_manifest")),
+        (and_(m.c.no.is_not(None), i.c.no.is_not(None), arrived, differs(i.c.kg, m.c.received)), literal("in_vs_manifest")),
+        (and_(m.c.no.is_not(None), o.c.no.is_(None), in_year, shipped, m.c.shipped_at < cutoff), literal("out_missing")),
+        (and_(m.c.no.is_not(None), i.c.no.is_(None), in_year, arrived, m.c.received > 0, m.c.received_at < cutoff),
+         literal("in_missing")),
+        else_=literal(None))
+    j = m.join(o, and_(o.c.no == m.c.no, o.c.code == m.c.code), full=True)
+    j = j.join(i, and_(i.c.no == func.coalesce(m.c.no, o.c.no), i.c.code == func.coalesce(m.c.code, o.c.code)), full=True)
+    stmt = select(no.label("no"), code.label("code"), reason.label("reason"), m.c.shipped, m.c.received, m.c.shipper,
+                  m.c.receiver, m.c.pd, o.c.kg.label("out_kg"), o.c.row.label("out_row"), o.c.unit_id.label("out_unit"),
+                  i.c.kg.label("in_kg"), i.c.row.label("in_row"), i.c.unit_id.label("in_unit")).select_from(j)
+    rows = [r for r in uow.session.execute(select(stmt.subquery()).where(column("reason").is_not(None)))]
+    where = _ledger_rows(uow, [x for r in rows for x in (r.out_row, r.in_row) if x is not None], units)
+    out = []
+    zh = {"unknown_number": "台账引用了不存在的联单编号", "out_vs_manifest": "移出方转出量与联单转移量不符",
+          "in_vs_manifest": "接受方转入量与联单接收量不符", "out_missing": "联单已运输，移出方台账次月结束后仍无转出记录",
+          "in_missing": "联单已接收，接受方台账次月结束后仍无转入记录"}
+    for r in rows:
+        if r.reason == "unknown_number" and not (r.no.startswith(str(year))):
+            # a row citing an unknown number is listed in the year the number claims (or its ledger's year)
+            lr = where.get(r.out_row or r.in_row) or {}
+            if not str(lr.get("month", "")).startswith(str(year)):
+                continue
+        sides = {"out": r.out_kg, "manifest_shipped": r.shipped, "manifest_received": r.received, "in": r.in_kg}
+        present = [v for v in sides.values() if v is not None]
+        mass = {"unknown_number": max(present or [0]), "out_vs_manifest": abs((r.out_kg or 0) - (r.shipped or 0)),
+                "in_vs_manifest": abs((r.in_kg or 0) - (r.received or 0)), "out_missing": r.shipped or 0,
+                "in_missing": r.received or 0}[r.reason]
+        us = [r.shipper, r.receiver, units.by_id.get(r.out_unit), units.by_id.get(r.in_unit)]
+        out.append(_anomaly(
+            "reconciliation", units=[u for u in us if u], mass_kg=mass, waste_code=r.code,
+            manifests=[r.no] if r.shipped is not None else [],
+            ledger_rows=[where[x] for x in (r.out_row, r.in_row) if x in where],
+            message=f"联单 {r.no} {r.code}：{zh[r.reason]}",
+            detail={"reason": r.reason, "sides_kg": sides, "number_cited": r.no}))
+    return out
+
+
+# --- the list ---------------------------------------------------------------------------------------------
+def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | None = None, kind: str | None = None,
+                   as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Every anomaly of ``year`` touching a unit in ``region`` (default: the caller's whole view).
+
+    Regulators see anomalies with a unit in their district; enterprises those of their own units; admins all.
+    ``as_of`` (default now) is the day against which "overdue" and "after the following month" are judged.
+    Plain dicts, so the annual report can embed them without importing ``ledgers``."""
+    problems = []
+    if kind is not None and kind not in KINDS:
+        problems.append(Problem("unknown_kind", f"未知的异常类型 {kind}", f"unknown kind {kind}", field="kind", value=kind))
+    if region is not None and not uow.catalogue.is_region(region):
+        problems.append(Problem("unknown_region", "未知的区域代码", "unknown region", field="region", value=region))
+    if not 1990 <= year <= 2100:
+        problems.append(Problem("bad_year", "年份超出范围", "year out of range", field="year", value=year))
+    if problems:
+        raise InputRejected("查询参数有误 (invalid query)", problems=problems)
+    if actor.role == "regulator" and region and not actor.can_view_region(region, None):
+        district = uow.catalogue.parks[region].district if region in uow.catalogue.parks else None  # type: ignore[attr-defined]
+        if not actor.can_view_region(region, district):
+            raise PermissionDenied("无权查看该区域 (region outside your district)")
+    as_of = as_of or datetime.now(UTC)
+    units = _Units(uow)
+    scope: set[str] | None = None
+    if actor.role == "enterprise":
+        scope = set(actor.units)
+    elif actor.role == "regulator" and actor.district != CITY:
+        scope = {cc for cc in units.region if units.in_region(cc, actor.district or "")}
+    if region and region != CITY:
+        inr = {cc for cc in units.region if units.in_region(cc, region)}
+        scope = inr if scope is None else scope & inr
+    want = set(KINDS) if kind is None else {kind}
+    found: list[dict[str, Any]] = []
+    if "receipt_overdue" in want:
+        found += _receipt_overdue(uow, year, units, as_of)
+    if "discrepancy" in want:
+        found += _discrepancies(uow, year, units)
+    if "storage_over_year" in want:
+        found += _storage_over_year(uow, year, units, scope)
+    if "missing_manifest_number" in want:
+        found += _missing_numbers(uow, year, units)
+    if want & {"permit_not_covering", "over_capacity"}:
+        found += _permit_kinds(uow, year, units, want)
+    if "reconciliation" in want:
+        found += _reconciliation(uow, year, units, as_of)
+    if "unresolved_mass" in want:
+        found += _unresolved(uow, year, units)
+    if scope is not None:
+        found = [a for a in found if any(u in scope for u in a["units"])]
+    found.sort(key=lambda a: (KINDS.index(a["kind"]), -a["mass_kg"]))
+    return found
+
+
+def summary(anomalies: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Count and mass per kind (for the report and the API header)."""
+    out: dict[str, dict[str, Any]] = {k: {"count": 0, "mass_kg": 0} for k in KINDS}
+    for a in anomalies:
+        out[a["kind"]]["count"] += 1
+        out[a["kind"]]["mass_kg"] += a["mass_kg"]
+    for v in out.values():
+        v["mass_t"] = kg_to_t_float(v["mass_kg"])
+    return out
+

@@ -1,0 +1,218 @@
+"""Each anomaly kind on a real SQLite unit of work, with ledgers written row by row."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from ledgers import anomalies as svc
+from ledgers import manifests as man
+from ledgers import registry
+from nofei.access import SYSTEM, Actor
+from nofei.errors import InputRejected
+from nofei.storage.tables import LedgerRow, StockEntryRow, TransferEntryRow, TreatmentEntryRow
+from tests.factories import credit_code, unit_payload
+
+HW = "900-200-08"
+HW2 = "900-201-08"
+AS_OF = datetime(2024, 12, 31, 12, tzinfo=UTC)
+
+
+def unit(uow_factory, district="630104", permits=None):
+    with uow_factory() as uow:
+        return registry.register_unit(uow=uow, actor=SYSTEM, data=unit_payload(district, permits=permits))["credit_code"]
+
+
+def ledger(uow_factory, cc, month, *, stock=(), out=(), inn=(), treat=()):
+    """Write one current ledger version directly: stock (code, open, gen, close) kg; out/inn (code, kg,
+    counterpart, manifest_no[, method]); treat (code, method, kg)."""
+    with uow_factory() as uow:
+        from nofei.storage.repo import unit_row
+
+        u = unit_row(uow.session, cc)
+        lr = LedgerRow(unit_id=u.id, month=month, year=int(month[:4]), version=1, is_current=True, sha256="x" * 64,
+                       uploaded_at=datetime.now(UTC))
+        uow.session.add(lr)
+        uow.session.flush()
+        stream = uow.catalogue.stream_of
+        for i, (code, o, g, c) in enumerate(stock):
+            uow.session.add(StockEntryRow(ledger_id=lr.id, row=i + 2, code=code, stream=stream(code), open_kg=o,
+                                          generated_kg=g, close_kg=c))
+        for d, rows in (("out", out), ("in", inn)):
+            for i, t in enumerate(rows):
+                code, kg, cp, no = t[:4]
+                uow.session.add(TransferEntryRow(ledger_id=lr.id, row=i + 2, direction=d, day=date.fromisoformat(month + "-15"),
+                                                 code=code, stream=stream(code), qty_kg=kg, counterpart=cp, manifest_no=no,
+                                                 planned_method=t[4] if len(t) > 4 else None))
+        for i, (code, m, kg) in enumerate(treat):
+            uow.session.add(TreatmentEntryRow(ledger_id=lr.id, row=i + 2, code=code, stream=stream(code), method=m,
+                                              qty_kg=kg))
+        uow.commit()
+        return lr.id
+
+
+def manifest(uow_factory, s, r, *, qty="10", code=HW, shipped=None, received=None, received_t=None, method="D10",
+             planned=date(2024, 3, 4)):
+    with uow_factory() as uow:
+        no = man.create_manifest(uow=uow, actor=SYSTEM, data={"shipper": s, "receiver": r, "planned_date": planned,
+                                                              "lines": [{"waste_code": code, "quantity_t": qty}]})["number"]
+    if shipped:
+        with uow_factory() as uow:
+            man.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={"vehicle": "青A1", "driver": "王", "time": shipped})
+    if received:
+        with uow_factory() as uow:
+            man.receive_manifest(uow=uow, actor=SYSTEM, number=no, data={"time": received, "lines": [
+                {"line_no": 1, "received_t": received_t or qty, "method": method}]})
+    return no
+
+
+def anomalies(uow_factory, kind, actor=SYSTEM, year=2024, as_of=AS_OF, **kw):
+    with uow_factory() as uow:
+        return svc.list_anomalies(uow=uow, actor=actor, year=year, kind=kind, as_of=as_of, **kw)
+
+
+def cst(s):
+    return datetime.fromisoformat(s + "+08:00")
+
+
+PERMIT = [{"number": "P1", "waste_codes": ["HW08"], "methods": ["D10"], "capacity_t": "1000"}]
+
+
+@pytest.fixture
+def sr(uow_factory):
+    return unit(uow_factory, "630104"), unit(uow_factory, "630102", PERMIT)
+
+
+def test_receipt_overdue_open_and_late(uow_factory, sr):
+    s, r = sr
+    still = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-11T17:00"))  # day 5: in time
+    late = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-12T08:00"))
+    manifest(uow_factory, s, r)  # never shipped: not overdue
+    got = {a["manifests"][0]: a for a in anomalies(uow_factory, "receipt_overdue")}
+    assert set(got) == {still, late}
+    assert got[late]["detail"]["due"] == "2024-03-11" and got[late]["detail"]["working_days_late"] == 1
+    assert got[still]["mass_kg"] == 10_000 and set(got[still]["units"]) == {s, r}
+    # judged as of the due day itself, the open one is not overdue yet
+    early = anomalies(uow_factory, "receipt_overdue", as_of=cst("2024-03-11T23:00"))
+    assert [a["manifests"][0] for a in early] == [late]
+
+
+def test_receipt_deadline_skips_holidays(uow_factory, sr):
+    s, r = sr  # shipped Mon 30 Sep 2024: 国庆 → due Sat 12 Oct (a swapped working day)
+    ok = manifest(uow_factory, s, r, shipped=cst("2024-09-30T09:00"), received=cst("2024-10-12T09:00"),
+                  planned=date(2024, 9, 30))
+    assert ok not in {a["manifests"][0] for a in anomalies(uow_factory, "receipt_overdue")}
+
+
+def test_discrepancy_is_listed(uow_factory, sr):
+    s, r = sr
+    no = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"), received_t="9.4")
+    manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"), received_t="9.6")
+    (a,) = anomalies(uow_factory, "discrepancy")
+    assert a["manifests"] == [no] and a["mass_kg"] == 600 and a["waste_code"] == HW
+
+
+def test_fifo_age_over_the_monthly_ledgers():
+    # Jan 5 t arrive, Jun 2 t, Sep 3 t leave (from January's batch first), nothing else until Feb next year.
+    months = [("2023-01", 0, 5000, 5000, 1), ("2023-06", 5000, 2000, 7000, 2), ("2023-09", 7000, 0, 4000, 3),
+              ("2024-02", 4000, 0, 4000, 4)]
+    kg, since, at = svc.fifo_over_limit(months, 365)
+    assert (kg, since, at) == (2000, "2023-01", date(2024, 2, 29))
+    assert svc.fifo_over_limit(months[:3], 365)[0] == 0
+    # stock turned over every month never ages
+    assert svc.fifo_over_limit([(f"2023-{m:02d}", 100, 100, 100, m) for m in range(1, 13)], 365)[0] == 0
+
+
+def test_storage_over_a_year(uow_factory, sr):
+    s, _ = sr
+    other = unit(uow_factory, "630105")
+    ledger(uow_factory, s, "2023-01", stock=[(HW, 0, 5000, 5000)])
+    ledger(uow_factory, s, "2024-03", stock=[(HW, 5000, 0, 5000)])
+    ledger(uow_factory, other, "2023-01", stock=[(HW, 0, 5000, 5000)])
+    ledger(uow_factory, other, "2024-03", stock=[(HW, 5000, 1000, 1000)], treat=[(HW, "D10", 5000)])
+    (a,) = anomalies(uow_factory, "storage_over_year")
+    assert a["units"] == [s] and a["mass_kg"] == 5000 and a["detail"]["oldest_month"] == "2023-01"
+
+
+def test_transfers_without_a_manifest_number(uow_factory, sr):
+    s, r = sr
+    ledger(uow_factory, s, "2024-05", stock=[(HW, 0, 9000, 0), ("SW01", 0, 100, 0)],
+           out=[(HW, 4000, r, None), (HW, 5000, r, "123"), ("SW01", 100, r, None)])
+    (a,) = anomalies(uow_factory, "missing_manifest_number")
+    assert a["mass_kg"] == 9000 and a["ledger_row_count"] == 2 and {x["row"] for x in a["ledger_rows"]} == {2, 3}
+    assert a["ledger_rows"][0]["sheet"] == "转出" and a["ledger_rows"][0]["month"] == "2024-05"
+
+
+def test_permit_not_covering_code_or_method_and_no_permit(uow_factory, sr):
+    s, r = sr
+    bare = unit(uow_factory, "630103")
+    manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"), method="R9")
+    manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"), method="D10")
+    nb = manifest(uow_factory, s, bare, shipped=cst("2024-03-04T09:00"))
+    got = anomalies(uow_factory, "permit_not_covering")
+    assert {(a["units"][0], a["detail"]["method"], a["detail"]["has_permit"]) for a in got} == {
+        (r, "R9", True), (bare, None, False)}
+    assert next(a for a in got if a["units"][0] == bare)["manifests"] == [nb]
+
+
+def test_over_capacity(uow_factory):
+    s = unit(uow_factory, "630104")
+    r = unit(uow_factory, "630102", [{**PERMIT[0], "capacity_t": "15"}])
+    for _ in range(2):
+        manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"))
+    (a,) = anomalies(uow_factory, "over_capacity")
+    assert a["units"] == [r] and a["mass_kg"] == 5000 and a["detail"]["capacity_kg"] == 15000
+
+
+def test_three_way_reconciliation(uow_factory, sr):
+    s, r = sr
+    ok = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"))
+    short = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"))
+    nothing_in = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"))
+    ledger(uow_factory, s, "2024-03", stock=[(HW, 0, 40_000, 0)],
+           out=[(HW, 10_000, r, ok), (HW, 10_000, r, short), (HW, 10_000, r, nothing_in), (HW, 10_000, r, "20246301999999")])
+    ledger(uow_factory, r, "2024-03", stock=[(HW, 0, 0, 0)], inn=[(HW, 10_000, s, ok), (HW, 8_000, s, short)],
+           treat=[(HW, "D10", 18_000)])
+    got = {(a["detail"]["reason"], a["detail"]["number_cited"]): a for a in anomalies(uow_factory, "reconciliation")}
+    assert set(got) == {("in_vs_manifest", short), ("in_missing", nothing_in), ("unknown_number", "20246301999999")}
+    assert got[("in_vs_manifest", short)]["mass_kg"] == 2000
+    assert got[("in_vs_manifest", short)]["detail"]["sides_kg"] == {"out": 10_000, "manifest_shipped": 10_000,
+                                                                   "manifest_received": 10_000, "in": 8_000}
+    assert {x["sheet"] for x in got[("in_vs_manifest", short)]["ledger_rows"]} == {"转出", "转入"}
+    assert got[("unknown_number", "20246301999999")]["manifests"] == []
+    # before the following month (April) is over, a missing side is not yet an anomaly
+    early = anomalies(uow_factory, "reconciliation", as_of=cst("2024-04-20T00:00"))
+    assert {a["detail"]["reason"] for a in early} == {"in_vs_manifest", "unknown_number"}
+
+
+def test_shipper_side_missing(uow_factory, sr):
+    s, r = sr
+    no = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    (a,) = anomalies(uow_factory, "reconciliation")
+    assert a["detail"]["reason"] == "out_missing" and a["manifests"] == [no] and a["mass_kg"] == 10_000
+
+
+def test_unresolved_mass(uow_factory, sr):
+    s, r = sr
+    stranger = credit_code("632100")
+    silent = unit(uow_factory, "630105")
+    ledger(uow_factory, s, "2024-06", stock=[(HW, 0, 6000, 0), (HW2, 0, 1000, 0)],
+           out=[(HW, 1000, stranger, None), (HW, 2000, silent, None), (HW, 3000, r, None), (HW2, 1000, r, None)])
+    ledger(uow_factory, r, "2024-06", stock=[(HW, 0, 0, 0)], inn=[(HW, 3000, s, None)], treat=[(HW, "D10", 3000)])
+    got = {(a["units"][1], a["waste_code"]): a for a in anomalies(uow_factory, "unresolved_mass")}
+    assert set(got) == {(stranger, HW), (silent, HW), (r, HW2)}
+    assert got[(stranger, HW)]["detail"]["receiver_registered"] is False and got[(silent, HW)]["mass_kg"] == 2000
+
+
+def test_scoping_by_role_and_region(uow_factory, sr):
+    s, r = sr
+    manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    assert anomalies(uow_factory, "receipt_overdue", actor=Actor("regulator", district="630104"))
+    assert anomalies(uow_factory, "receipt_overdue", actor=Actor("regulator", district="630102"))
+    assert not anomalies(uow_factory, "receipt_overdue", actor=Actor("regulator", district="630103"))
+    assert not anomalies(uow_factory, "receipt_overdue", region="630105")
+    assert anomalies(uow_factory, "receipt_overdue", actor=Actor("enterprise", units=frozenset({s})))
+    assert not anomalies(uow_factory, "receipt_overdue", actor=Actor("enterprise", units=frozenset({credit_code()})))
+    with pytest.raises(InputRejected):
+        anomalies(uow_factory, "nonsense")
+    assert {a["kind"] for a in anomalies(uow_factory, None)} == {"receipt_overdue", "reconciliation"}
