@@ -1,0 +1,318 @@
+"""Use cases of the indicator figures: the nine indicators, their lineage, fate tables, stream totals
+and unit balances (issue 4; formulas in ``nofei.flows.indicators`` after indicators.md).
+
+All are reads: one unit of work, no writes, no audit entries. They also run inside a unit of work
+the caller already opened (the annual report calls them that way). Access (nofei.access):
+admins and regulators see the regions of their district (630100 = all); enterprises see the
+city-wide published indicators and the fates and balances of their own units; anything else is
+403 (regions) or 404 (a unit the caller may not see, so ids cannot be probed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from nofei.access import Actor
+from nofei.catalogue import CITY, STREAMS
+from nofei.errors import InputRejected, NotFound, PermissionDenied
+from nofei.flows.fate import FateResult
+from nofei.flows.indicators import BY_KEY, NEEDED_STREAMS, compute, stream_view
+from nofei.flows.model import StreamYearData
+from nofei.problems import Problem
+from nofei.quantity import kg_to_t_float
+from nofei.storage import flowdata
+from nofei.storage.repo import unit_row
+from nofei.storage.uow import UnitOfWork
+
+
+@contextmanager
+def reading(uow: UnitOfWork) -> Iterator[UnitOfWork]:
+    """Use the caller's open unit of work, or open (and close) one."""
+    if getattr(uow, "_session", None) is not None:
+        yield uow
+    else:
+        with uow:
+            yield uow
+
+
+def _bad(field: str, code: str, zh: str, en: str, value: Any) -> InputRejected:
+    return InputRejected(f"{zh} ({en})", problems=[Problem(code=code, message=zh, message_en=en, field=field,
+                                                            value=value)])
+
+
+def check_region(uow: UnitOfWork, actor: Actor, region: str) -> str:
+    """422 for an unknown region, 403 when the caller may not see it; returns the region's district."""
+    cat = uow.catalogue
+    if not cat.is_region(region):
+        raise _bad("region", "unknown_region", f"未知的区域代码 {region}", f"unknown region {region}", region)
+    district = cat.parks[region].district if region in cat.parks else region
+    if not actor.can_view_region(region, district):
+        raise PermissionDenied("无权查看该区域的数据 (this region is not visible to the caller)")
+    return district
+
+
+def check_stream(stream: str) -> str:
+    if stream not in STREAMS:
+        raise _bad("stream", "unknown_stream", f"未知的废物类别 {stream}", f"unknown stream {stream}", stream)
+    return stream
+
+
+def check_year(year: int) -> int:
+    if not 1990 <= year <= 2100:
+        raise _bad("year", "bad_year", "年份超出范围", "year out of range", year)
+    return year
+
+
+def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, FateResult]]:
+    out = {}
+    for s in NEEDED_STREAMS:
+        data, _graph, fate = flowdata.stream_year(uow.session, s, year, catalogue=uow.catalogue)
+        out[s] = (data, fate)
+    return out
+
+
+def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[str, Any]]:
+    streams = _streams(uow, year)
+    figs = compute(streams, region=region, year=year, catalogue=uow.catalogue,
+                   value_added=flowdata.value_added(uow.session, year, region))
+    return figs, streams
+
+
+# --- GET /indicators ---------------------------------------------------------------------
+def compute_indicators(*, uow: UnitOfWork, actor: Actor, year: int, region: str = CITY) -> dict[str, Any]:
+    """The nine indicators of indicators.md §3 for a year and region:
+    ``{year, region, indicators: [{key, name, value, unit, numerator, denominator, target,
+    meets_target, units_count, ledgers_count, note}]}``."""
+    check_year(year)
+    with reading(uow):
+        check_region(uow, actor, region)
+        figs, _ = _figures(uow, year, region)
+        return {"year": year, "region": region, "indicators": [f.as_dict() for f in figs]}
+
+
+# --- GET /indicators/{key}/lineage --------------------------------------------------------
+def _contrib(key: str, data: StreamYearData, fate: FateResult, i: int) -> tuple[int, int | None]:
+    """Numerator and denominator (kg) of one producer node, per the formula of ``key``."""
+    nd = data.nodes[fate.keys[i]]
+    a, g, dr = nd.attributable, nd.generated, nd.drawn
+    f = fate.node_fates_kg(i)
+    p = fate.node_fates_kg(i, dr)
+    if key in ("general_industrial_utilisation_rate", "hazardous_utilisation_rate"):
+        return f["U"], g + p["U"]
+    if key == "hazardous_utilisation_disposal_rate":
+        return f["U"] + f["D"], g + p["U"] + p["D"]
+    if key == "general_industrial_storage_disposal":
+        return f["S"] + f["D"], None
+    if key == "general_industrial_intensity":
+        return g, None
+    if key == "medical_central_disposal_rate":
+        c = fate.exact_central[i] if fate.exact_central is not None else float(fate.central[i])
+        return round(a * c), a
+    if key == "agricultural_film_recovery_rate":
+        return nd.transferred + nd.own_u + nd.own_d, g
+    if key == "kitchen_waste_utilisation_rate":
+        return f["U"], g
+    raise KeyError(key)
+
+
+def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, region: str = CITY) -> dict[str, Any]:
+    """From a figure to what made it (indicators.md §4): every unit and ledger version behind it,
+    each unit's contribution to numerator and denominator (producers; tonnes, or rows for the
+    manifest rate) and, for units downstream, the tonnes of the region's waste they handled and
+    where it ended there. Admins and regulators only (enterprises: 403)."""
+    if key not in BY_KEY:
+        raise NotFound(f"未知的指标 {key} (unknown indicator)", code="unknown_indicator")
+    check_year(year)
+    if actor.role == "enterprise":
+        raise PermissionDenied("企业用户无权查看指标溯源 (lineage is for regulators)")
+    with reading(uow):
+        check_region(uow, actor, region)
+        figs, streams = _figures(uow, year, region)
+        fig = next(f for f in figs if f.key == key)
+        d = BY_KEY[key]
+        units: dict[str, dict[str, Any]] = {}
+
+        def entry(data: StreamYearData, u: str) -> dict[str, Any]:
+            if u not in units:
+                info = data.unit(u)
+                units[u] = {"credit_code": u, "name": info.name, "district": info.district, "park": info.park,
+                            "roles": list(info.roles), "producer": False, "numerator": 0, "denominator": 0,
+                            "handled": 0, "realised": {"U": 0, "D": 0, "S": 0, "X": 0}, "ledger_ids": set()}
+            return units[u]
+
+        if key == "manifest_execution_rate":
+            for s in ("hazardous", "medical"):
+                data, fate = streams[s]
+                view = stream_view(data, fate, region)
+                for u, (rows, good) in data.manifest_rows.items():
+                    if rows and (region == CITY or u in view.region_units):
+                        e = entry(data, u)
+                        e["producer"] = True
+                        e["numerator"] += good
+                        e["denominator"] += rows
+                        e["ledger_ids"] |= data.ledgers.get(u, set())
+        else:
+            data, fate = streams[d.streams[0]]
+            view = stream_view(data, fate, region)
+            for i in view.idx.tolist():
+                u = fate.keys[i][0]
+                e = entry(data, u)
+                e["producer"] = True
+                num, den = _contrib(key, data, fate, i)
+                e["numerator"] += num
+                e["denominator"] += den or 0
+                e["ledger_ids"] |= data.ledgers.get(u, set())
+            if key not in ("general_industrial_intensity", "agricultural_film_recovery_rate"):
+                a = np.zeros(len(fate.keys))
+                a[view.idx] = fate.attributable[view.idx]
+                x = fate.throughput(a)
+                for j in np.nonzero(x > 0.5)[0].tolist():
+                    nd = data.nodes[fate.keys[j]]
+                    e = entry(data, nd.unit)
+                    e["handled"] += x[j]
+                    if nd.outflow:
+                        share = x[j] / nd.outflow
+                        e["realised"]["U"] += share * nd.own_u
+                        e["realised"]["D"] += share * nd.own_d
+                        e["realised"]["S"] += share * nd.stored
+                        e["realised"]["X"] += share * sum(kg for r, kg in nd.transfers.items()
+                                                          if (r, nd.code) not in data.nodes)
+                    e["ledger_ids"] |= data.ledgers.get(nd.unit, set())
+        all_ids = set().union(*(e["ledger_ids"] for e in units.values())) if units else set()
+        refs = flowdata.ledger_refs(uow.session, all_ids)
+        by_rows = key == "manifest_execution_rate"
+        out_units = []
+        for u in sorted(units, key=lambda c: (not units[c]["producer"], -units[c]["numerator"], c)):
+            e = units[u]
+            visible = actor.can_view_unit(u, e["district"])
+            row = {k: e[k] for k in ("credit_code", "name", "district", "park", "roles", "producer")}
+            row["numerator"] = e["numerator"] if by_rows else kg_to_t_float(e["numerator"])
+            if d.unit != "%":
+                row["denominator"] = None  # an amount (S + D) or a regional denominator (工业增加值)
+            else:
+                row["denominator"] = e["denominator"] if by_rows else kg_to_t_float(e["denominator"])
+            if not by_rows:
+                row["handled_t"] = kg_to_t_float(round(e["handled"]))
+                row["realised_t"] = {k: kg_to_t_float(round(v)) for k, v in e["realised"].items()}
+            row["ledgers"] = [_ref(refs[i]) for i in sorted(e["ledger_ids"]) if i in refs] if visible else []
+            row["ledgers_hidden"] = 0 if visible else len(e["ledger_ids"])
+            out_units.append(row)
+        res = fig.as_dict()
+        res.update({"year": year, "region": region, "formula": d.formula, "streams": list(d.streams),
+                    "units": out_units})
+        return res
+
+
+def _ref(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, "uploaded_at": r["uploaded_at"].isoformat() if r.get("uploaded_at") else None}
+
+
+# --- fate table and stream totals -----------------------------------------------------------
+def _t(kg: int) -> float:
+    return kg_to_t_float(kg)
+
+
+def fate_table(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region: str = CITY) -> dict[str, Any]:
+    """Per producer and code: attributed tonnes (A = G + drawn) and where they ended (U/D/S/X),
+    with region totals and the unresolved transfers (indicators.md §4 "Fate table").
+    Enterprises get only their own units' rows (and the totals of those)."""
+    check_year(year)
+    check_stream(stream)
+    with reading(uow):
+        check_region(uow, actor, region)
+        data, _g, fate = flowdata.stream_year(uow.session, stream, year, catalogue=uow.catalogue)
+        view = stream_view(data, fate, region)
+        idx = view.idx
+        if actor.role == "enterprise":
+            idx = np.array([i for i in idx.tolist() if fate.keys[i][0] in actor.units], dtype=np.int64)
+        rows = []
+        for i in idx.tolist():
+            u, code = fate.keys[i]
+            nd = data.nodes[(u, code)]
+            info = data.unit(u)
+            f = fate.node_fates_kg(i)
+            p = fate.node_fates_kg(i, nd.drawn)
+            rows.append({"stream": stream, "unit": u, "unit_name": info.name, "district": info.district,
+                         "park": info.park, "code": code, "generated_t": _t(nd.generated), "drawn_t": _t(nd.drawn),
+                         "attributed_t": _t(nd.attributable), "utilised_t": _t(f["U"]), "disposed_t": _t(f["D"]),
+                         "stored_t": _t(f["S"]), "unresolved_t": _t(f["X"]), "utilised_prior_t": _t(p["U"]),
+                         "disposed_prior_t": _t(p["D"]),
+                         "shares": fate.shares(i)})
+        tot = fate.totals(idx)
+        unresolved = []
+        shown = {fate.keys[i] for i in idx.tolist()}
+        for k in sorted(shown):
+            for recv, kg in sorted(data.nodes[k].transfers.items()):
+                if (recv, k[1]) not in data.nodes and kg > 0:
+                    unresolved.append({"unit": k[0], "code": k[1], "receiver": recv,
+                                       "receiver_registered": recv in data.units, "tonnes": _t(kg)})
+        return {"year": year, "stream": stream, "region": region, "method": fate.method,
+                "totals": _totals_dict(tot), "producers": rows, "unresolved_transfers": unresolved,
+                "loops": [[{"unit": u, "code": c} for u, c in loop] for loop in fate.loops
+                          if actor.role != "enterprise"]}
+
+
+def _totals_dict(t: Any) -> dict[str, Any]:
+    return {"generated_t": _t(t.generated), "drawn_t": _t(t.drawn), "attributed_t": _t(t.attributable),
+            "utilised_t": _t(t.utilised), "disposed_t": _t(t.disposed), "stored_t": _t(t.stored),
+            "unresolved_t": _t(t.unresolved), "utilised_prior_t": _t(t.utilised_prior),
+            "disposed_prior_t": _t(t.disposed_prior), "trapped_t": _t(t.trapped), "producers": t.producers}
+
+
+def stream_totals(*, uow: UnitOfWork, actor: Actor, year: int, region: str = CITY) -> dict[str, Any]:
+    """Fate-attributed tonnes per stream for the region (``streams``) and per district inside it
+    (``districts``): generated, utilised, disposed, stored, unresolved (indicators.md §2)."""
+    check_year(year)
+    with reading(uow):
+        check_region(uow, actor, region)
+        streams = _streams(uow, year)
+        cat = uow.catalogue
+        districts = [d for d in cat.districts if d != CITY and (region == CITY or d == region
+                                                                  or (region in cat.parks and d == cat.parks[region].district))]
+        out: dict[str, Any] = {"year": year, "region": region, "streams": {}, "districts": {}}
+        for s, (data, fate) in streams.items():
+            out["streams"][s] = _totals_dict(stream_view(data, fate, region).totals)
+        for dcode in districts:
+            out["districts"][dcode] = {}
+            for s, (data, fate) in streams.items():
+                units = {cc for cc, u in data.units.items() if u.district == dcode
+                         and (region not in cat.parks or u.park == region)}
+                out["districts"][dcode][s] = _totals_dict(fate.totals(fate.producers(units)))
+        return out
+
+
+# --- GET /balance ---------------------------------------------------------------------------
+def unit_balance(*, uow: UnitOfWork, actor: Actor, year: int, unit: str) -> dict[str, Any]:
+    """Per code and month of one unit: open, generated, received, utilised, disposed, transferred,
+    close and the residual ``open + generated + received − utilised − disposed − transferred − close``
+    (0 for accepted ledgers), plus the year's open and close per code (indicators.md §4)."""
+    check_year(year)
+    with reading(uow):
+        try:
+            row = unit_row(uow.session, unit)
+        except NotFound:
+            row = None
+        if row is None or not actor.can_view_unit(row.credit_code, row.district):
+            raise NotFound(f"单位 {unit} 不存在 (unit not found)", code="unknown_unit")
+        months = flowdata.unit_month_rows(uow.session, int(row.id or 0), year, uow.catalogue)
+        codes: dict[str, dict[str, Any]] = {}
+        for m in months:
+            c = codes.setdefault(m["code"], {"code": m["code"], "stream": m["stream"], "months": []})
+            res = m["open"] + m["generated"] + m["received"] - m["utilised"] - m["disposed"] - m["transferred"] - m["close"]
+            c["months"].append({"month": m["month"], "ledger_id": m["ledger_id"], "version": m["version"],
+                                **{k: _t(m[k]) for k in ("open", "generated", "received", "utilised", "disposed",
+                                                         "transferred", "close")},
+                                "residual": _t(res)})
+        for c in codes.values():
+            ms = c["months"]
+            c["year_open"] = ms[0]["open"] if ms else 0.0
+            c["year_close"] = ms[-1]["close"] if ms else 0.0
+            c["stored"] = round(max(0.0, c["year_close"] - c["year_open"]), 3)
+            c["drawn"] = round(max(0.0, c["year_open"] - c["year_close"]), 3)
+        return {"year": year, "unit": row.credit_code, "name": row.name, "district": row.district,
+                "codes": list(codes.values())}
+
