@@ -41,7 +41,7 @@ def _remove_sqlite(url: str) -> None:
 def register(cli: click.Group) -> None:
     @cli.command("demo")
     @click.option("--seed", default=1, show_default=True, type=int, help="same seed → same city")
-    @click.option("--units", "size", default=DEFAULT_UNITS, show_default=True, type=click.IntRange(60, 200_000),
+    @click.option("--units", "size", default=DEFAULT_UNITS, show_default=True, type=click.IntRange(30, 200_000),
                   help="about how many units (facilities included)")
     @click.option("--year", default=None, type=int, help="the year of the ledgers [default: last year]")
     @click.option("--host", default="127.0.0.1", show_default=True)
@@ -51,10 +51,11 @@ def register(cli: click.Group) -> None:
                   help="worker processes writing workbooks [default: 2 when the machine has more than 2 CPUs, else 1]")
     @click.option("--fast", is_flag=True, help="store ledgers directly (no workbooks): for benchmark-sized cities")
     @click.option("--fresh", is_flag=True, help="delete the SQLite database first and build anew")
+    @click.option("--months", default=12, type=click.IntRange(1, 12), hidden=True, help="tests: fewer months")
     @click.option("--serve/--no-serve", default=True, show_default=True, help="serve after building")
     @pass_ctx
     def demo(ctx: Ctx, seed: int, size: int, year: int | None, host: str, port: int, threads: int,
-             jobs: int | None, fast: bool, fresh: bool, serve: bool) -> None:
+             jobs: int | None, fast: bool, fresh: bool, months: int, serve: bool) -> None:
         """Build a demo Xining (units, 12 months of ledgers, manifests) and serve it with tokens for each role.
 
         The database defaults to ./nofei-demo.db (``--database-url`` / NOFEI_DATABASE_URL to change it).
@@ -72,7 +73,7 @@ def register(cli: click.Group) -> None:
             _remove_sqlite(ctx.database_url)
         t0 = time.perf_counter()
         app = ctx.app()
-        wanted = {"seed": seed, "units": size, "year": year, "generator": load.GENERATOR_VERSION}
+        wanted = {"seed": seed, "units": size, "year": year, "generator": load.GENERATOR_VERSION, "months": months}
         with ctx.uow() as uow:
             have = load.marker(uow)
             occupied = load.holds_units(uow)
@@ -86,7 +87,8 @@ def register(cli: click.Group) -> None:
                                    "or --database-url for another database")
         else:
             click.echo(f"nofei demo: building 西宁 (seed {seed}, about {size} units, {year}) in {ctx.database_url}")
-            plan = city_mod.plan_city(seed=seed, units=size, year=year, catalogue=app.extensions["nofei.catalogue"])
+            plan = city_mod.plan_city(seed=seed, units=size, year=year, catalogue=app.extensions["nofei.catalogue"],
+                                      months=months)
             click.echo(f"  planned {len(plan.units)} units, {len(plan.drafts)} monthly ledgers, "
                        f"{len(plan.manifests)} manifests ({time.perf_counter() - t0:.1f} s)")
             n_jobs = jobs if jobs is not None else (2 if (os.cpu_count() or 1) > 2 else 1)

@@ -175,6 +175,7 @@ class City:
     statistics: dict[str, Decimal]  # 工业增加值 (万元) per region
     faults: dict[str, list[str]]
     unregistered: list[str]  # valid credit codes that appear as counterparts but are not registered
+    months: int = 12
     showcase: str = ""  # the enterprise whose token the demo prints (a chemical plant with manifests)
 
     def unit(self, code: str) -> DemoUnit:
@@ -495,8 +496,11 @@ def _draft(unit: DemoUnit, month: str, books: _Books, catalogue: Catalogue) -> L
                        stocks=stocks, treatments=treatments, transfers=transfers)
 
 
-def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: Catalogue | None = None) -> City:
-    """Build the whole synthetic city in memory. Deterministic for ``(seed, units, year)``."""
+def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: Catalogue | None = None,
+              months: int = 12) -> City:
+    """Build the whole synthetic city in memory. Deterministic for ``(seed, units, year)``.
+
+    ``months`` < 12 stops early (tests that only need the shape, not the year's calibration)."""
     cat = catalogue or Catalogue.default()
     p = _Planner(seed, units, year, cat)
     p.make_units()
@@ -531,7 +535,7 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
     ]
     drafts: list[LedgerDraft] = []
     ordered = sorted(p.units, key=lambda x: x.credit_code)
-    for m in range(1, 13):
+    for m in range(1, months + 1):
         books.reset()
         p.month(books, m)
         for key, kg in books.gen.items():
@@ -543,15 +547,15 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
     # the registry keeps the rejected manifest and its follow-on back to the shipper
     chem = p.by_kind["chemical"][-1]
     centre = p.by_kind["hw_centre"][0]
-    shipped = date(year, 7, 14)
+    shipped = date(year, min(7, months), 14)
     p.manifests.append(PlannedManifest(
         p.manifest_no(chem), chem.credit_code, centre.credit_code, p.pick("carrier", chem.credit_code).credit_code,
-        7, shipped, None, [ManifestLine("900-349-34", 1500, None, "D9")], status="rejected", reason="包装破损，拒收退回"))
+        shipped.month, shipped, None, [ManifestLine("900-349-34", 1500, None, "D9")], status="rejected", reason="包装破损，拒收退回"))
     p.faults["rejected"].append(p.manifests[-1].number)
     _set_capacities(p, drafts)
     stats = _statistics(p, drafts, cat)
     return City(seed, units, year, p.units, drafts, p.manifests, stats, dict(p.faults), p.unregistered,
-                showcase=p.by_kind["chemical"][0].credit_code)
+                months=months, showcase=p.by_kind["chemical"][0].credit_code)
 
 
 def _set_capacities(p: _Planner, drafts: list[LedgerDraft]) -> None:

@@ -68,7 +68,8 @@ def holds_units(uow: UnitOfWork) -> bool:
 
 
 def spec(city: City) -> dict[str, Any]:
-    return {"seed": city.seed, "units": city.size, "year": city.year, "generator": GENERATOR_VERSION}
+    return {"seed": city.seed, "units": city.size, "year": city.year, "generator": GENERATOR_VERSION,
+            "months": city.months}
 
 
 # --- the real path -----------------------------------------------------------------------------
