@@ -109,7 +109,7 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
     an_rows = []
     for a in report["anomalies"]:
         an_rows.append({
-            "kind": a.get("kind"), "message": a.get("message") or a.get("title") or a.get("description") or "",
+            "kind": a.get("title") or a.get("kind"), "message": a.get("message") or a.get("description") or "",
             "units": a.get("units") or a.get("unit") or "", "manifests": a.get("manifests") or a.get("manifest") or "",
             "mass_t": a.get("mass_t") if a.get("mass_t") is not None else a.get("quantity_t"),
             "district": a.get("district") or "", "detail": a.get("detail") or "",

@@ -65,14 +65,14 @@ def render(report: dict[str, Any], fmt: str, *, lineage_base: str = "/lineage") 
     return json.dumps(report, ensure_ascii=False, indent=1).encode("utf-8"), "application/json", name + ".json"
 
 
-class AnnualArgs(Schema):
+class AnnualReportArgs(Schema):
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=date.today().year + 1))
     region = fields.String(load_default=CITY, validate=validate.Length(min=1, max=32),
                            metadata={"description": "district code (630100 = the city) or park code"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx", "html"]))
 
 
-class IndicatorOut(Schema):
+class ReportIndicatorOut(Schema):
     key = fields.String()
     name = fields.String()
     value = fields.Float(allow_none=True)
@@ -86,7 +86,7 @@ class IndicatorOut(Schema):
     note = fields.String(allow_none=True)
 
 
-class TonnageOut(Schema):
+class ReportTonnageOut(Schema):
     stream = fields.String()
     stream_name = fields.String()
     district = fields.String()
@@ -98,7 +98,7 @@ class TonnageOut(Schema):
     unresolved_t = fields.Float()
 
 
-class CompletenessOut(Schema):
+class ReportCompletenessOut(Schema):
     unit = fields.String()
     unit_name = fields.String()
     district = fields.String()
@@ -116,19 +116,19 @@ class AnnualReportOut(Schema):
     generated_at = fields.String()
     engine = fields.String(metadata={"description": "ok, or unavailable when the indicator engine is missing"})
     summary = fields.Dict()
-    indicators = fields.List(fields.Nested(IndicatorOut))
+    indicators = fields.List(fields.Nested(ReportIndicatorOut))
     years = fields.List(fields.Integer())
     trends = fields.Dict(metadata={"description": "{key: [{year, value}]}"})
-    tonnage = fields.List(fields.Nested(TonnageOut))
+    tonnage = fields.List(fields.Nested(ReportTonnageOut))
     districts = fields.List(fields.Dict())
     fate = fields.List(fields.Dict(), metadata={"description": "per producer and code: attributed_t and U/D/S/X tonnes"})
     sankey = fields.Dict(metadata={"description": "{stream: {nodes: [{id,label,kind}], links: [{source,target,value}]}}"})
     anomalies = fields.List(fields.Dict())
-    completeness = fields.List(fields.Nested(CompletenessOut))
+    completeness = fields.List(fields.Nested(ReportCompletenessOut))
 
 
 @blp.route("/annual")
-@blp.arguments(AnnualArgs, location="query")
+@blp.arguments(AnnualReportArgs, location="query")
 @blp.response(200, AnnualReportOut, description="The report as JSON (format=json)")
 @blp.alt_response(200, description="format=xlsx: the workbook; format=html: a self-contained page",
                   content_type=XLSX, success=True)

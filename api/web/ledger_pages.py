@@ -3,7 +3,6 @@ workbook), see the receipt, the versions of each month, and download an original
 
 from __future__ import annotations
 
-import inspect
 import secrets
 import threading
 import time
@@ -13,7 +12,7 @@ from typing import Any
 from flask import Response, abort, current_app, render_template, request, session, url_for
 
 from api.web import actor, bp, require_roles, uow
-from api.web.views import optional
+from ledgers import ledger as ledger_uc
 from nofei.errors import LedgerRejected, NofeiError, TooLarge, UnsupportedFile
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -60,14 +59,6 @@ def _owner() -> str:
     return sid
 
 
-def _call(fn: Any, **kw: Any) -> Any:
-    """Call a use case with the keyword arguments it declares (the ledger feature's exact signature)."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(**kw)
-    return fn(**{k: v for k, v in kw.items() if k in params})
-
-
 def _my_units() -> list[dict[str, Any]]:
     from ledgers import registry
 
@@ -77,13 +68,9 @@ def _my_units() -> list[dict[str, Any]]:
 
 
 def _ledger_list(unit: str | None, year: int | None) -> tuple[list[dict[str, Any]], int, bool]:
-    fn = optional("ledgers.ledger", "list_ledgers")
-    if fn is None:
-        return [], 0, False
     with uow() as u:
-        res = _call(fn, uow=u, actor=actor(), unit=unit, year=year, page=1, per_page=200)
-    items, total = res if isinstance(res, tuple) else (res.get("items", []), res.get("total", 0))
-    return list(items), int(total), True
+        items, total = ledger_uc.list_ledgers(uow=u, actor=actor(), unit=unit, year=year, page=1, per_page=200)
+    return items, total, True
 
 
 @bp.route("/ledgers")
@@ -133,16 +120,13 @@ def ledger_upload() -> Any:
     data = f.read()
     filename = f.filename
     dry_run = request.form.get("dry_run") == "1"
-    submit = optional("ledgers.ledger", "submit_monthly_ledger")
     limits = ReadLimits.from_settings(current_app.config)
     try:
         with uow() as u:
             draft = read_monthly_ledger(data, filename=filename, catalogue=u.catalogue, limits=limits)
-            if dry_run or submit is None:
-                receipt = None
-            else:
-                receipt = _call(submit, uow=u, actor=actor(), draft=draft, content=data, data=data,
-                                filename=filename, content_type=f.mimetype or "", dry_run=False)
+            receipt = ledger_uc.submit_monthly_ledger(uow=u, actor=actor(), draft=draft, content=data,
+                                                      filename=filename, content_type=f.mimetype or "",
+                                                      dry_run=dry_run)
     except LedgerRejected as e:
         key = None
         try:
@@ -160,10 +144,8 @@ def ledger_upload() -> Any:
 
         result = {"kind": "error", "message": e.message, "problems": [p.to_dict() for p in e.problems]}
         return render_template("ledgers.html", result=result, **ctx), status_for(e)
-    if receipt is None:
-        result = {"kind": "checked", "filename": filename, "month": draft.month, "unit": draft.credit_code,
-                  "rows": draft.row_counts(), "warnings": [w.to_dict() for w in draft.warnings],
-                  "stored": False, "available": submit is not None}
+    if dry_run:
+        result = {"kind": "checked", "filename": filename, "receipt": receipt}
         return render_template("ledgers.html", result=result, **ctx), 200
     ctx["items"], ctx["total"], _ = _ledger_list(None, None)
     result = {"kind": "receipt", "receipt": receipt, "filename": filename}
@@ -185,35 +167,24 @@ def ledger_annotated(key: str) -> Any:
 
 
 @bp.route("/ledgers/<int:ledger_id>")
+@require_roles("enterprise", "admin", "regulator")
 def ledger(ledger_id: int) -> Any:
     """One version: its receipt (rows, totals, warnings), its rows, and the other versions of its month."""
-    get = optional("ledgers.ledger", "get_ledger")
-    versions_fn = optional("ledgers.ledger", "list_versions") or optional("ledgers.ledger", "ledger_versions")
-    if get is None:
-        abort(404)
     with uow() as u:
-        led = _call(get, uow=u, actor=actor(), ledger_id=ledger_id, id=ledger_id)
-        versions = []
-        if versions_fn is not None and led.get("unit") and led.get("month"):
-            res = _call(versions_fn, uow=u, actor=actor(), unit=led["unit"], credit_code=led["unit"], month=led["month"])
-            versions = list(res.get("items", res) if isinstance(res, dict) else res)
+        led = ledger_uc.get_ledger(uow=u, actor=actor(), ledger_id=ledger_id)
+        versions = ledger_uc.versions(uow=u, actor=actor(), unit=led["unit"], month=led["month"])
     return render_template("ledger.html", led=led, versions=versions)
 
 
 @bp.route("/ledgers/<int:ledger_id>/file")
 def ledger_file(ledger_id: int) -> Any:
-    """The original uploaded file of a version."""
-    fn = optional("ledgers.ledger", "ledger_file") or optional("ledgers.ledger", "get_ledger_file")
-    if fn is None:
-        abort(404)
-    with uow() as u:
-        res = _call(fn, uow=u, actor=actor(), ledger_id=ledger_id, id=ledger_id)
-    if isinstance(res, tuple):
-        content, media, name = (list(res) + ["", ""])[:3]
-    else:
-        content, media, name = res["content"], res.get("content_type"), res.get("filename")
+    """The original uploaded file of a version, byte for byte."""
     from urllib.parse import quote
 
+    with uow() as u:
+        content, name, media = ledger_uc.ledger_file(uow=u, actor=actor(), ledger_id=ledger_id)
     resp = Response(content, mimetype=media or "application/octet-stream")
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"ledger-{ledger_id}\"; filename*=UTF-8''{quote(name or 'ledger')}"
+    ext = name.rsplit(".", 1)[-1] if "." in name else "bin"
+    resp.headers["Content-Disposition"] = (f"attachment; filename=\"ledger-{ledger_id}.{ext}\"; "
+                                           f"filename*=UTF-8''{quote(name or 'ledger')}")
     return resp

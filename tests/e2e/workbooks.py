@@ -1,0 +1,46 @@
+"""Small monthly ledger workbooks for the page tests: one that balances, one with errors in known cells."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any
+
+from openpyxl import Workbook
+
+STOCK = ["废物代码", "废物名称", "期初贮存量（吨）", "本月产生量（吨）", "期末贮存量（吨）", "计量单位", "备注"]
+TREAT = ["废物代码", "方式代码", "数量（吨）", "计量单位", "利用产物", "备注"]
+OUT = ["转移日期", "转移联单编号", "废物代码", "数量（吨）", "计量单位", "接收单位统一社会信用代码", "接收单位名称",
+       "承运单位统一社会信用代码", "拟利用处置方式", "备注"]
+
+
+def _book(sheets: dict[str, list[list[Any]]]) -> bytes:
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def good(credit_code: str, name: str, month: str = "2025-03", *, receiver: str) -> bytes:
+    """SW01: 2 + 10 − 4 (own utilisation R4) − 6 (to ``receiver``) = 2 t at month end."""
+    day = date(int(month[:4]), int(month[5:]), 7)
+    return _book({
+        "填报信息": [["统一社会信用代码", credit_code], ["单位名称", name], ["填报月份", month], ["填报人", "张三"]],
+        "产生贮存": [STOCK, ["SW01", "冶炼废渣", 2, 10, 2, "吨", None]],
+        "利用处置": [TREAT, ["SW01", "R4", 4, "吨", "建材", None]],
+        "转出": [OUT, [day, None, "SW01", 6, "吨", receiver, "接收单位", None, "R4", None]],
+    })
+
+
+def bad(credit_code: str, name: str, month: str = "2025-03") -> bytes:
+    """Three errors: an unknown method (利用处置!B2), a non-number (产生贮存!D3), and SW01 unbalanced."""
+    return _book({
+        "填报信息": [["统一社会信用代码", credit_code], ["单位名称", name], ["填报月份", month]],
+        "产生贮存": [STOCK, ["SW01", "冶炼废渣", 2, 10, 3, "吨", None], ["SW02", "粉煤灰", 0, "很多", 0, "吨", None]],
+        "利用处置": [TREAT, ["SW01", "Z9", 4, "吨", None, None]],
+    })
