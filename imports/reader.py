@@ -232,6 +232,9 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
                                          message_en=f"sheet {spec.name} has no header row", sheet=spec.name, row=1))
         return
     colmap = _header_map(book, spec, rows[0])
+    for c in spec.columns:  # header cells, so later checks (ledgers) can name a column letter
+        if c.key in colmap:
+            draft.cover_refs[f"{spec.name}/{c.header}"] = SourceRef(spec.name, 1, colmap[c.key][1], c.header)
     body = rows[1:]
     keep = [i for i, r in enumerate(body) if any(r) or any(v != "" and v is not None for v in r)]
     n = len(keep)

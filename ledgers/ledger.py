@@ -77,6 +77,15 @@ def _ref_with(ref: SourceRef | None, sheet: str, column: str | None, header: str
     return SourceRef(ref.sheet if ref else sheet, ref.row if ref else None, column, header)
 
 
+def _letters_from(draft: LedgerDraft) -> dict[str, dict[str, str]]:
+    """Column letters of the headers the reader found (``cover_refs["转出/废物代码"]``)."""
+    out: dict[str, dict[str, str]] = {}
+    for key, ref in draft.cover_refs.items():
+        if "/" in key and ref.column and ref.header:
+            out.setdefault(ref.sheet, {})[ref.header] = ref.column
+    return out
+
+
 def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, content: bytes, filename: str,
                           content_type: str = "", dry_run: bool = False,
                           column_letters: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
@@ -91,7 +100,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
     """
     if actor.role == "regulator":
         raise PermissionDenied("监管部门不能提交台账 (regulators submit no ledgers)")
-    letters = column_letters or {}
+    letters = column_letters or _letters_from(draft)
     with _tx(uow):
         cc = draft.credit_code
         unit = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == cc)).scalar_one_or_none()
