@@ -138,7 +138,7 @@ def report_page() -> Any:
 @bp.route("/lineage/<key>")
 def lineage(key: str) -> Any:
     """The units and ledger versions behind one figure, with their contributions."""
-    fn = optional("reports.indicators", "lineage") or optional("reports.indicators", "indicator_lineage")
+    fn = optional("reports.indicators", "indicator_lineage")
     year = _int_arg("year", default_year())
     region = request.args.get("region") or default_region()
     data: dict[str, Any] | None = None

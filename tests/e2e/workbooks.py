@@ -38,9 +38,24 @@ def good(credit_code: str, name: str, month: str = "2025-03", *, receiver: str) 
 
 
 def bad(credit_code: str, name: str, month: str = "2025-03") -> bytes:
-    """Three errors: an unknown method (利用处置!B2), a non-number (产生贮存!D3), and SW01 unbalanced."""
+    """Three errors: an unknown method (利用处置!B2), a non-number (产生贮存!D3), SW03 unbalanced (产生贮存!E4)."""
     return _book({
         "填报信息": [["统一社会信用代码", credit_code], ["单位名称", name], ["填报月份", month]],
-        "产生贮存": [STOCK, ["SW01", "冶炼废渣", 2, 10, 3, "吨", None], ["SW02", "粉煤灰", 0, "很多", 0, "吨", None]],
+        "产生贮存": [STOCK, ["SW01", "冶炼废渣", 2, 10, 3, "吨", None], ["SW02", "粉煤灰", 0, "很多", 0, "吨", None],
+                 ["SW03", "炉渣", 0, 5, 1, "吨", None]],
         "利用处置": [TREAT, ["SW01", "Z9", 4, "吨", None, None]],
+    })
+
+
+IN = ["接收日期", "转移联单编号", "废物代码", "数量（吨）", "计量单位", "移出单位统一社会信用代码", "移出单位名称", "备注"]
+
+
+def receiver(credit_code: str, name: str, month: str = "2025-03", *, sender: str, tonnes: float = 6) -> bytes:
+    """A utiliser that receives ``tonnes`` of SW01 from ``sender`` and utilises all of it (R4)."""
+    day = date(int(month[:4]), int(month[5:]), 9)
+    return _book({
+        "填报信息": [["统一社会信用代码", credit_code], ["单位名称", name], ["填报月份", month]],
+        "产生贮存": [STOCK, ["SW01", "冶炼废渣", 0, 0, 0, "吨", None]],
+        "利用处置": [TREAT, ["SW01", "R4", tonnes, "吨", "水泥熟料", None]],
+        "转入": [IN, [day, None, "SW01", tonnes, "吨", sender, "发出单位", None]],
     })
