@@ -1,0 +1,94 @@
+"""Traces: from a manifest or a unit, forward to final fates and backward to producers (JSON hops + node-link)."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api import deps
+from ledgers import trace as svc
+
+blp = Blueprint("traces", __name__, url_prefix="/api/v1", description="Trace waste forward and backward")
+
+
+class TraceHop(Schema):
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String()
+    waste_code = fields.String()
+    depth = fields.Integer()
+    mass_t = fields.Float(metadata={"description": "mass of the traced waste on this edge (proportional share)"})
+    share = fields.Float(metadata={"description": "fraction of the traced start mass"})
+    edge_t = fields.Float(metadata={"description": "all the year's flow on this edge"})
+    manifest_count = fields.Integer()
+    example_manifest = fields.String(allow_none=True)
+    manifest = fields.String()
+
+
+class TraceEnd(Schema):
+    unit = fields.String()
+    fate = fields.String()
+    mass_t = fields.Float()
+    share = fields.Float()
+
+
+class TraceCode(Schema):
+    waste_code = fields.String()
+    start_t = fields.Float()
+    hops = fields.List(fields.Nested(TraceHop))
+    fates = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "U/D/S/X, t"})
+    terminals = fields.List(fields.Nested(TraceEnd))
+    producers = fields.List(fields.Nested(TraceEnd))
+    closed_loop = fields.Boolean()
+
+
+class NodeLink(Schema):
+    directed = fields.Boolean()
+    multigraph = fields.Boolean()
+    graph = fields.Dict()
+    nodes = fields.List(fields.Dict())
+    links = fields.List(fields.Dict())
+
+
+class ManifestTraceOut(Schema):
+    number = fields.String()
+    year = fields.Integer()
+    status = fields.String()
+    shipper = fields.String()
+    receiver = fields.String()
+    manifest_hops = fields.List(fields.Nested(TraceHop))
+    forward = fields.List(fields.Nested(TraceCode))
+    backward = fields.List(fields.Nested(TraceCode))
+    graph = fields.Nested(NodeLink)
+
+
+class UnitTraceQuery(Schema):
+    direction = fields.String(load_default="forward", validate=validate.OneOf(["forward", "backward"]))
+    year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
+    waste_code = fields.String(validate=validate.Length(max=32))
+
+
+class UnitTraceOut(Schema):
+    unit = fields.String()
+    year = fields.Integer()
+    direction = fields.String()
+    traces = fields.List(fields.Nested(TraceCode))
+    graph = fields.Nested(NodeLink)
+
+
+@blp.route("/manifests/<string(length=14):number>/trace", methods=["GET"])
+@blp.response(200, ManifestTraceOut)
+def manifest_trace(number: str):
+    """Where this manifest's waste went (forward, with the flow model's proportional shares at collectors, to
+    U/D/S/X) and where it came from (backward, to producers)."""
+    with deps.uow() as uow:
+        return svc.trace_manifest(uow=uow, actor=deps.actor(), number=number)
+
+
+@blp.route("/units/<string:credit_code>/trace", methods=["GET"])
+@blp.arguments(UnitTraceQuery, location="query")
+@blp.response(200, UnitTraceOut)
+def unit_trace(args, credit_code: str):
+    """From a unit, per waste code of the year: forward to final fates or backward to producers."""
+    with deps.uow() as uow:
+        return svc.trace_unit(uow=uow, actor=deps.actor(), credit_code=credit_code, direction=args["direction"],
+                              year=args["year"], waste_code=args.get("waste_code"))
