@@ -136,7 +136,10 @@ def missing(ctx: SheetCtx, col: Col, letter: str | None, i: int, v: Any) -> None
 def text_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int, limit: int = 500) -> list[str]:
     if values is None:
         return [""] * n
-    out = [v.strip() if type(v) is str else to_text(v) for v in values]
+    try:
+        out = list(map(str.strip, values))  # the common case: every cell is text
+    except TypeError:
+        out = [v.strip() if type(v) is str else to_text(v) for v in values]
     maxlen = max(map(len, out), default=0)
     if maxlen > ctx.max_cell_chars or maxlen > limit:
         for i, s in enumerate(out):
@@ -237,17 +240,30 @@ def date_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int
     return out
 
 
+def _mapped(values: Sequence[Any], convert: Any) -> tuple[list[Any], dict[Any, Any]]:
+    """Convert each distinct value once (codes, methods, credit codes repeat across rows)."""
+    try:
+        table = {v: convert(v) for v in set(values)}
+    except TypeError:  # an unhashable cell value cannot happen with calamine, but be safe
+        table = {}
+        return [convert(v) for v in values], table
+    return list(map(table.__getitem__, values)), table
+
+
 def code_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int, catalogue: Catalogue,
              cache: dict[Any, CodeCheck]) -> list[CodeCheck | None]:
     """Waste codes classified by the catalogue (once per distinct raw value)."""
     if values is None:
         return [None] * n
+
+    def classify(v: Any) -> CodeCheck:
+        return catalogue.classify(to_text(v)) if not is_blank(v) else CodeCheck("", None, None, False, "missing_value")
+
+    checks, table = _mapped(values, classify)
+    if not any(c.error or not c.known for c in table.values()):
+        return checks
     out: list[CodeCheck | None] = []
-    for i, v in enumerate(values):
-        chk = cache.get(v)
-        if chk is None:
-            chk = catalogue.classify(to_text(v)) if not is_blank(v) else CodeCheck("", None, None, False, "missing_value")
-            cache[v] = chk
+    for i, (v, chk) in enumerate(zip(values, checks, strict=True)):
         if chk.error:
             if chk.error == "missing_value":
                 missing(ctx, col, letter, i, v)
@@ -267,48 +283,47 @@ def method_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: i
                catalogue: Catalogue) -> list[str | None]:
     if values is None:
         return [None] * n
-    cache: dict[Any, str | None] = {}
-    out: list[str | None] = []
-    for i, v in enumerate(values):
-        if v in cache:
-            out.append(cache[v])
-            if cache[v] is None and not is_blank(v):
+
+    def convert(v: Any) -> str | None:
+        s = to_text(v).translate(_FW).strip().upper()
+        return s if s and catalogue.method_class(s) is not None else None
+
+    out, table = _mapped(values, convert)
+    if all(table.values()):
+        return out
+    for i, (v, code) in enumerate(zip(values, out, strict=True)):
+        if code is None:
+            if not is_blank(v):
                 ctx.error(i, col, letter, "unknown_method", f"方式代码“{to_text(v)}”不存在",
                           f"unknown method code {to_text(v)!r}", v)
-            elif cache[v] is None and col.required:
+            elif col.required:
                 missing(ctx, col, letter, i, v)
-            continue
-        s = to_text(v).translate(_FW).strip().upper()
-        code = s if s and catalogue.method_class(s) is not None else None
-        cache[v] = code
-        out.append(code)
-        if code is None and s:
-            ctx.error(i, col, letter, "unknown_method", f"方式代码“{to_text(v)}”不存在", f"unknown method code {to_text(v)!r}", v)
-        elif code is None and col.required:
-            missing(ctx, col, letter, i, v)
     return out
+
+
+_BAD_CC = "!"
 
 
 def credit_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int) -> list[str | None]:
     if values is None:
         return [None] * n
-    cache: dict[Any, str | None] = {}
-    out: list[str | None] = []
-    for i, v in enumerate(values):
-        if v in cache:
-            cc = cache[v]
-        else:
-            cc = normalise_credit_code(to_text(v)) if not is_blank(v) else ""
-            cc = cc if (not cc or is_valid_credit_code(cc)) else None
-            cache[v] = cc
-        if cc is None:
+
+    def convert(v: Any) -> str | None:
+        if is_blank(v):
+            return None
+        cc = normalise_credit_code(to_text(v))
+        return cc if is_valid_credit_code(cc) else _BAD_CC
+
+    out, table = _mapped(values, convert)
+    if None not in table.values() and _BAD_CC not in table.values():
+        return out
+    for i, (v, cc) in enumerate(zip(values, out, strict=True)):
+        if cc == _BAD_CC:
             ctx.error(i, col, letter, "bad_credit_code", f"{col.header}“{to_text(v)}”校验不通过（GB 32100-2015）",
                       f"{col.header} fails the GB 32100-2015 check", v)
-        elif not cc:
-            if col.required:
-                missing(ctx, col, letter, i, v)
-            cc = None
-        out.append(cc)
+            out[i] = None
+        elif cc is None and col.required:
+            missing(ctx, col, letter, i, v)
     return out
 
 
@@ -316,26 +331,27 @@ def manifest_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n:
     """联单编号 as text (a number typed into Excel comes back as a float: 14 digits are exact)."""
     if values is None:
         return [None] * n
-    out: list[str | None] = []
-    for v in values:
-        if type(v) is str:
-            s = v.translate(_FW).strip().replace(" ", "")
-        else:
-            s = to_text(v)
-        out.append(s or None)
-    return out
+    return [v if type(v) is str and v.isascii() and v.isdigit() else _manifest_slow(v) for v in values]
+
+
+def _manifest_slow(v: Any) -> str | None:
+    s = v.translate(_FW).strip().replace(" ", "") if type(v) is str else to_text(v)
+    return s or None
 
 
 def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[str | None],
                     codes: list[CodeCheck | None], raw: Column) -> None:
     """Missing for HW/HW01 → warning; not 14 digits → warning (ledger-workbook.md, 转出)."""
-    match = _MANIFEST.match
+    ok = [s is not None and len(s) == 14 and s.isascii() and s.isdigit() for s in values]
+    if all(ok):
+        return
     for i, (s, chk) in enumerate(zip(values, codes, strict=True)):
+        if ok[i]:
+            continue
         if s is None:
             if chk is not None and chk.stream in ("hazardous", "medical"):
                 ctx.warn(i, col, letter, "missing_manifest", "危险废物/医疗废物转移应填写转移联单编号",
                          "a manifest number is expected for hazardous and medical waste", None)
-        elif not match(s):
+        elif not _MANIFEST.match(s):
             ctx.warn(i, col, letter, "bad_manifest", f"转移联单编号“{s}”不是14位数字", f"manifest number {s!r} is not 14 digits",
                      raw[i] if raw is not None else s)
-

@@ -33,10 +33,10 @@ from nofei.domain.ledger import (
     SHEET_COVER,
     LedgerDraft,
     StockLine,
-    TransferLine,
     TreatmentLine,
     balance_problems,
 )
+from nofei.domain.transfer_columns import TransferBlock, TransferColumns, summarised
 from nofei.domain.units import is_valid_credit_code, normalise_credit_code
 from nofei.errors import LedgerRejected
 from nofei.problems import Problem, SourceRef
@@ -104,13 +104,15 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
     book = _Book(data, kind, limits)
     draft = _read_cover(book, today)
     tainted: set[str] = set()
+    blocks: list[TransferBlock] = []
     for spec in DATA_SHEETS:
         if spec.name not in book.names:
             if spec.required:
                 book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{spec.name}”",
                                              message_en=f"sheet {spec.name} is missing", sheet=spec.name))
             continue
-        _read_sheet(book, spec, draft, catalogue, tainted)
+        _read_sheet(book, spec, draft, catalogue, tainted, blocks)
+    draft.transfers = TransferColumns(blocks)  # type: ignore[assignment]  # a Sequence[TransferLine]
     for n in book.names:
         if n not in (SHEET_COVER, *(s.name for s in DATA_SHEETS)) and n not in KNOWN_EXTRA_SHEETS:
             book.warnings.append(Problem(code="extra_sheet", message=f"工作表“{n}”不属于台账，已忽略",
@@ -118,7 +120,7 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
                                          sheet=n, severity="warning"))
     if draft.month:
         bal = balance_problems(_without(draft, tainted), limits.balance_tolerance_kg) if tainted else \
-            balance_problems(draft, limits.balance_tolerance_kg)
+            balance_problems(summarised(draft), limits.balance_tolerance_kg)
         book.problems.extend(bal)
     if book.problems:
         problems = _formula_pass(book)
@@ -224,7 +226,8 @@ def _header_map(book: _Book, spec: SheetSpec, header: Sequence[Any]) -> dict[str
     return colmap
 
 
-def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str]) -> None:
+def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str],
+                blocks: list[TransferBlock]) -> None:
     rows = book.rows(spec.name)
     if not rows:
         if spec.required:
@@ -236,7 +239,12 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
         if c.key in colmap:
             draft.cover_refs[f"{spec.name}/{c.header}"] = SourceRef(spec.name, 1, colmap[c.key][1], c.header)
     body = rows[1:]
-    keep = [i for i, r in enumerate(body) if any(r) or any(v != "" and v is not None for v in r)]
+    flags = list(map(any, body))  # C-level; a row of zeros is falsy, so those get the careful look
+    if all(flags):
+        keep = list(range(len(body)))
+    else:
+        keep = [i for i, (f, r) in enumerate(zip(flags, body, strict=True))
+                if f or any(v != "" and v is not None for v in r)]
     n = len(keep)
     if n == 0:
         return
@@ -257,7 +265,7 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
     elif spec is TREAT:
         _treat(ctx, col, n, draft, catalogue, tainted)
     else:
-        _transfer(ctx, col, n, draft, catalogue, tainted, "out" if spec is OUT else "in")
+        blocks.append(_transfer(ctx, col, n, draft, catalogue, tainted, "out" if spec is OUT else "in"))
 
 
 def _codes(ctx: C.SheetCtx, col: Any, n: int, catalogue: Catalogue) -> list[CodeCheck | None]:
@@ -327,7 +335,7 @@ def _treat(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Cat
 
 
 def _transfer(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str],
-              direction: str) -> None:
+              direction: str) -> TransferBlock:
     c, letter, vals = col("day")
     days = C.date_col(ctx, c, letter, vals, n, draft.month or None)
     codes = _codes(ctx, col, n, catalogue)
@@ -348,15 +356,13 @@ def _transfer(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: 
     else:
         carriers = planned = [None] * n
     _taint(ctx, codes, tainted)
-    bad = ctx.bad_rows
-    sheet, rownums = ctx.sheet, ctx.rownums
-    out = draft.transfers
-    for i in range(n):
-        chk = codes[i]
-        if i in bad or chk is None:
-            continue
-        out.append(TransferLine(direction, days[i], chk.code, chk.stream, qtys[i], parties[i], names[i],  # type: ignore[arg-type]
-                                manifests[i], carriers[i], planned[i], notes[i], SourceRef(sheet, rownums[i])))
+    cols: list[list[Any]] = [list(ctx.rownums), days, [k.code if k else "" for k in codes],
+                             [k.stream if k else "" for k in codes], qtys, parties, names, manifests, carriers, planned,
+                             notes]
+    if ctx.bad_rows or None in codes:
+        good = [i for i in range(n) if i not in ctx.bad_rows and codes[i] is not None]
+        cols = [[c_[i] for i in good] for c_ in cols]
+    return TransferBlock(direction, ctx.sheet, *cols)
 
 
 # --- formulas without a cached value (xlsx only, looked up only when a cell came back empty) -------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
+from nofei.domain.transfer_columns import TransferColumns, row_counts, summarised
 from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
@@ -126,8 +128,8 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
         warnings.extend(_continuity_warnings(uow, unit, draft, letters))
         if len(warnings) > _MAX_WARNINGS:
             warnings = warnings[:_MAX_WARNINGS]
-        totals = stream_totals(draft, uow.catalogue)
-        rows = draft.row_counts()
+        totals = stream_totals(summarised(draft), uow.catalogue)
+        rows = row_counts(draft)
         wdicts = [w.to_dict() for w in warnings]
         if dry_run:
             nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
@@ -146,41 +148,43 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
 
 
 def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:
-    """Unregistered receivers/senders (one warning per unit, at its first row) and, for HW and HW01
-    codes sent out, receivers whose permits do not cover the code or method (one per combination)."""
+    """Unregistered receivers/senders (one warning per unit and sheet, at its first row) and, for HW and
+    HW01 codes sent out, receivers whose permits do not cover the code or method (one per combination).
+    Works on distinct combinations, never row by row: a 转出 sheet may have 100,000 rows."""
+    tr = draft.transfers
+    cols = tr if isinstance(tr, TransferColumns) else TransferColumns()
+    if not isinstance(tr, TransferColumns):
+        cols._lines, cols._dirty = list(tr), True
     out: list[Problem] = []
-    parties = {t.counterpart for t in draft.transfers if t.counterpart}
-    registered = unit_rows_by_code(uow.session, parties)
-    seen: set[tuple[str, str]] = set()
+    pairs = cols.distinct("direction", "counterpart")
+    registered = unit_rows_by_code(uow.session, {cp for _, cp in pairs if cp})
+    for d, cp in sorted(pairs, key=lambda x: (x[0] != "out", x[1] or "")):
+        if not cp or cp in registered:
+            continue
+        sheet = SHEET_OUT if d == "out" else SHEET_IN
+        header = "接收单位统一社会信用代码" if d == "out" else "移出单位统一社会信用代码"
+        ref = cols.first_ref(d, counterpart=cp)
+        out.append(_warn(_ref_with(ref, sheet, letters.get(sheet, {}).get(header), header), "unregistered_unit",
+                         f"单位 {cp} 未在系统登记", f"unit {cp} is not registered", cp))
     permits_cache: dict[int, Any] = {}
-    checked: set[tuple[str, str, str | None]] = set()
-    for t in draft.transfers:
-        sheet = SHEET_OUT if t.direction == "out" else SHEET_IN
-        header = "接收单位统一社会信用代码" if t.direction == "out" else "移出单位统一社会信用代码"
-        r = registered.get(t.counterpart)
-        if r is None:
-            if (sheet, t.counterpart) not in seen:
-                seen.add((sheet, t.counterpart))
-                n = sum(1 for x in draft.transfers if x.counterpart == t.counterpart and x.direction == t.direction)
-                out.append(_warn(_ref_with(t.ref, sheet, letters.get(sheet, {}).get(header), header), "unregistered_unit",
-                                 f"单位 {t.counterpart} 未在系统登记（共 {n} 行）",
-                                 f"unit {t.counterpart} is not registered ({n} rows)", t.counterpart))
-            continue
-        if t.direction != "out" or t.stream not in ("hazardous", "medical"):
-            continue
-        key = (t.counterpart, t.code, t.planned_method)
-        if key in checked:
-            continue
-        checked.add(key)
+    combos = sorted(c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
+                    if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered)
+    for _, _, cp, code, method in combos:
+        r = registered[cp]
         uid = int(r.id or 0)
         if uid not in permits_cache:
             permits_cache[uid] = to_domain_unit(r, permits_of(uow.session, uid))
         unit = permits_cache[uid]
-        if not any(p.covers(t.code, t.planned_method, t.day) for p in unit.permits):
-            what = f"{t.code}" + (f" / {t.planned_method}" if t.planned_method else "")
-            out.append(_warn(_ref_with(t.ref, sheet, letters.get(sheet, {}).get("废物代码"), "废物代码"), "permit_not_covering",
-                             f"接收单位 {unit.name} 的经营许可证不涵盖 {what}",
-                             f"the receiver's permit does not cover {what}", t.code))
+        y, m = int(draft.month[:4]), int(draft.month[5:7])
+        first, last = date(y, m, 1), date(y + m // 12, m % 12 + 1, 1)
+        valid = [p for p in unit.permits if (p.valid_from is None or p.valid_from < last)
+                 and (p.valid_to is None or p.valid_to >= first)]
+        if not any(p.covers(code, method) for p in valid):
+            what = f"{code}" + (f" / {method}" if method else "")
+            ref = cols.first_ref("out", counterpart=cp, code=code, planned_method=method)
+            out.append(_warn(_ref_with(ref, SHEET_OUT, letters.get(SHEET_OUT, {}).get("废物代码"), "废物代码"),
+                             "permit_not_covering", f"接收单位 {unit.name} 的经营许可证不涵盖 {what}",
+                             f"the receiver's permit does not cover {what}", code))
     return out
 
 

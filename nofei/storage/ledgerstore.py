@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nofei.domain.ledger import LedgerDraft
+from nofei.domain.transfer_columns import TransferColumns, row_counts
 from nofei.problems import Problem
 from nofei.storage.tables import (
     LedgerFileRow,
@@ -79,7 +80,7 @@ def insert_ledger_version(
         unit_id=unit_id, month=draft.month, year=draft.year, version=int(prev or 0) + 1, is_current=True,
         sha256=sha256, filename=filename[:255], size=len(content), uploaded_at=_utcnow(),
         uploaded_by=uploaded_by[:200], reporter=draft.reporter[:200], phone=draft.phone[:64],
-        unit_name=draft.unit_name[:200], row_counts=draft.row_counts(), totals=totals,
+        unit_name=draft.unit_name[:200], row_counts=row_counts(draft), totals=totals,
         warnings=[w.to_dict() for w in warnings],
     )
     session.add(row)
@@ -105,6 +106,8 @@ def insert_ledger_version(
 
 
 def _transfer_tuples(lid: int, draft: LedgerDraft) -> list[tuple[Any, ...]]:
+    if isinstance(draft.transfers, TransferColumns):
+        return draft.transfers.insert_tuples(lid)
     return [
         (lid, tr.ref.row if tr.ref else None, tr.direction, tr.day, tr.code, tr.stream, tr.qty_kg, tr.counterpart,
          tr.counterpart_name[:200], tr.manifest_no, tr.carrier, tr.planned_method, tr.note[:500])

@@ -1,0 +1,199 @@
+"""``TransferColumns``: the 转出/转入 lines of a read ledger kept column by column.
+
+A 100,000-row 转出 sheet must be read, checked and stored in about the time python-calamine takes to
+read it (issue 3). Building one frozen ``TransferLine`` object per row costs about 40 % of that
+budget, so the reader keeps the columns it has already coerced and hands them over in this
+sequence. It behaves as the ``list[TransferLine]`` that ``LedgerDraft.transfers`` is (iteration,
+indexing and ``len`` materialise ``TransferLine`` objects on first use), while the use case and the
+store take the fast paths: ``summary()`` (one line per direction/code/stream, for the balance and the
+totals — both are sums), ``counts()``, ``insert_tuples()`` and ``distinct()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from itertools import repeat
+from typing import Any, overload
+
+from nofei.catalogue import Stream
+from nofei.domain.ledger import LedgerDraft, TransferLine
+from nofei.problems import SourceRef
+
+
+@dataclass(slots=True)
+class TransferBlock:
+    """The rows of one sheet (one direction), as parallel columns of equal length."""
+
+    direction: str
+    sheet: str
+    rows: list[int]
+    days: list[date]
+    codes: list[str]
+    streams: list[Stream]
+    qty_kg: list[int]
+    counterparts: list[str]
+    counterpart_names: list[str]
+    manifests: list[str | None]
+    carriers: list[str | None]
+    planned_methods: list[str | None]
+    notes: list[str]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def lines(self) -> list[TransferLine]:
+        d, sheet = self.direction, self.sheet
+        return [
+            TransferLine(d, day, code, stream, q, cp, cpn, man, car, pm, note, SourceRef(sheet, r))
+            for r, day, code, stream, q, cp, cpn, man, car, pm, note in zip(
+                self.rows, self.days, self.codes, self.streams, self.qty_kg, self.counterparts,
+                self.counterpart_names, self.manifests, self.carriers, self.planned_methods, self.notes, strict=True)
+        ]
+
+
+class TransferColumns(Sequence[TransferLine]):
+    """A sequence of ``TransferLine`` stored as column blocks; see the module docstring."""
+
+    def __init__(self, blocks: list[TransferBlock] | None = None) -> None:
+        self.blocks: list[TransferBlock] = [b for b in (blocks or []) if len(b)]
+        self._lines: list[TransferLine] | None = None
+        self._dirty = False  # set once lines were appended: the blocks are then no longer the whole truth
+
+    # --- the list behaviour (materialises once) ---------------------------------------------
+    def _all(self) -> list[TransferLine]:
+        if self._lines is None:
+            out: list[TransferLine] = []
+            for b in self.blocks:
+                out.extend(b.lines())
+            self._lines = out
+        return self._lines
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.blocks) if not self._dirty else len(self._all())
+
+    @overload
+    def __getitem__(self, i: int) -> TransferLine: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[TransferLine]: ...
+    def __getitem__(self, i: int | slice) -> TransferLine | list[TransferLine]:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[TransferLine]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TransferColumns | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def append(self, line: TransferLine) -> None:
+        self._all().append(line)
+        self._dirty = True
+
+    def extend(self, lines: Sequence[TransferLine]) -> None:
+        self._all().extend(lines)
+        self._dirty = True
+
+    @property
+    def columnar(self) -> bool:
+        """True while the column blocks are the whole content (nothing appended since)."""
+        return not self._dirty
+
+    # --- fast paths -----------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        out = {"out": 0, "in": 0}
+        if self.columnar:
+            for b in self.blocks:
+                out[b.direction] = out.get(b.direction, 0) + len(b)
+        else:
+            for t in self._all():
+                out[t.direction] = out.get(t.direction, 0) + 1
+        return out
+
+    def summary(self) -> list[TransferLine]:
+        """One line per (direction, code, stream) with the summed quantity and the first row's ref:
+        enough for ``balance_problems`` and ``stream_totals``, which only sum per code and stream."""
+        if not self.columnar:
+            return list(self._all())
+        acc: dict[tuple[str, str, str], list[Any]] = {}
+        for b in self.blocks:
+            for i, (code, stream, q) in enumerate(zip(b.codes, b.streams, b.qty_kg, strict=True)):
+                k = (b.direction, code, stream)
+                slot = acc.get(k)
+                if slot is None:
+                    acc[k] = [q, SourceRef(b.sheet, b.rows[i]), b.days[i]]
+                else:
+                    slot[0] += q
+        return [TransferLine(d, v[2], c, s, v[0], "", ref=v[1]) for (d, c, s), v in acc.items()]  # type: ignore[arg-type]
+
+    def insert_tuples(self, ledger_id: int) -> list[tuple[Any, ...]]:
+        """Rows for ``transfer_entry`` in column order (ledger_id, row, direction, day, code, stream,
+        qty_kg, counterpart, counterpart_name, manifest_no, carrier, planned_method, note)."""
+        if not self.columnar:
+            return [(ledger_id, t.ref.row if t.ref else None, t.direction, t.day, t.code, t.stream, t.qty_kg,
+                     t.counterpart, t.counterpart_name, t.manifest_no, t.carrier, t.planned_method, t.note)
+                    for t in self._all()]
+        out: list[tuple[Any, ...]] = []
+        for b in self.blocks:
+            out.extend(zip(repeat(ledger_id), b.rows, repeat(b.direction), b.days, b.codes, b.streams, b.qty_kg,
+                           b.counterparts, b.counterpart_names, b.manifests, b.carriers, b.planned_methods, b.notes))
+        return out
+
+    def distinct(self, *fields: str) -> set[tuple[Any, ...]]:
+        """Distinct combinations of ``TransferLine`` fields (e.g. ``("direction", "counterpart")``)."""
+        names = {"direction": None, "day": "days", "code": "codes", "stream": "streams", "qty_kg": "qty_kg",
+                 "counterpart": "counterparts", "counterpart_name": "counterpart_names", "manifest_no": "manifests",
+                 "carrier": "carriers", "planned_method": "planned_methods", "note": "notes"}
+        if not self.columnar:
+            return {tuple(getattr(t, f) for f in fields) for t in self._all()}
+        out: set[tuple[Any, ...]] = set()
+        for b in self.blocks:
+            cols = [repeat(b.direction, len(b)) if f == "direction" else getattr(b, names[f] or f) for f in fields]
+            out.update(zip(*cols, strict=False))
+        return out
+
+    def first_ref(self, direction: str, **match: Any) -> SourceRef | None:
+        """The ref of the first row of ``direction`` whose fields equal ``match``."""
+        for t in (self.blocks if self.columnar else []):
+            if t.direction != direction:
+                continue
+            cols: dict[str, list[Any]] = {"counterpart": t.counterparts, "code": t.codes, "planned_method": t.planned_methods}
+            for i in range(len(t)):
+                if all(cols[k][i] == v for k, v in match.items()):
+                    return SourceRef(t.sheet, t.rows[i])
+        for line in ([] if self.columnar else self._all()):
+            if line.direction == direction and all(getattr(line, k) == v for k, v in match.items()):
+                return line.ref
+        return None
+
+
+def transfer_counts(draft: LedgerDraft) -> dict[str, int]:
+    """Rows of 转出/转入 without materialising a columnar draft."""
+    if isinstance(draft.transfers, TransferColumns):
+        return draft.transfers.counts()
+    out = {"out": 0, "in": 0}
+    for t in draft.transfers:
+        out[t.direction] = out.get(t.direction, 0) + 1
+    return out
+
+
+def summarised(draft: LedgerDraft) -> LedgerDraft:
+    """The draft with its transfers summed per (direction, code, stream): same balance and totals."""
+    if not isinstance(draft.transfers, TransferColumns):
+        return draft
+    return LedgerDraft(draft.credit_code, draft.unit_name, draft.month, draft.reporter, draft.phone,
+                       stocks=draft.stocks, treatments=draft.treatments, transfers=draft.transfers.summary(),
+                       warnings=draft.warnings, cover_refs=draft.cover_refs)
+
+
+def row_counts(draft: LedgerDraft) -> dict[str, int]:
+    """``LedgerDraft.row_counts()`` without materialising the transfers."""
+    from nofei.domain.ledger import SHEET_IN, SHEET_OUT, SHEET_STOCK, SHEET_TREAT
+
+    c = transfer_counts(draft)
+    return {SHEET_STOCK: len(draft.stocks), SHEET_TREAT: len(draft.treatments), SHEET_OUT: c.get("out", 0),
+            SHEET_IN: c.get("in", 0)}
