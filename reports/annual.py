@@ -94,19 +94,18 @@ def indicators_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> 
     return out
 
 
-def stream_totals_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> dict[str, dict[str, float]]:
-    """Per stream: generated, utilised, disposed, stored, unresolved tonnes (fate-attributed, indicators.md §2)."""
+def stream_totals_for(*, uow: UnitOfWork, actor: Actor, year: int,
+                      region: str) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """Fate-attributed tonnes (indicators.md §2) per stream for the region, and per district and stream
+    inside it: generated, utilised, disposed, stored, unresolved."""
     eng = _engine()
     if eng is None or not hasattr(eng, "stream_totals"):
-        return {}
+        return {}, {}
     res = _call(eng.stream_totals, uow, actor=actor, year=year, region=region)
-    if isinstance(res, dict) and "streams" in res:
-        res = res["streams"]
-    out: dict[str, dict[str, float]] = {}
-    rows = res.items() if isinstance(res, dict) else ((r.get("stream"), r) for r in res)
-    for stream, vals in rows:
-        out[str(stream)] = {f: _f(_pick(vals, f)) or 0.0 for f in FATES}
-    return out
+    streams = {str(s): {f: _f(_pick(v, f)) or 0.0 for f in FATES} for s, v in (res.get("streams") or {}).items()}
+    districts = {str(d): {str(s): {f: _f(_pick(v, f)) or 0.0 for f in FATES} for s, v in per.items()}
+                 for d, per in (res.get("districts") or {}).items()}
+    return streams, districts
 
 
 _ALIASES = {
@@ -279,22 +278,26 @@ def _build(*, uow: UnitOfWork, actor: Actor, year: int, region: str, anomalies: 
             vals = indicators if y == year else indicators_for(uow=uow, actor=actor, year=y, region=region)
             for it in vals:
                 trends.setdefault(it["key"], []).append({"year": y, "value": it["value"]})
+    region_totals, district_totals = stream_totals_for(uow=uow, actor=actor, year=year, region=region)
     tonnage = []
-    district_cmp = []
-    for d in districts:
-        if not actor.can_view_region(d, d):
-            continue
-        totals = stream_totals_for(uow=uow, actor=actor, year=year, region=d)
-        for s in STREAMS:
-            t = totals.get(s)
-            if t is None:
-                continue
-            tonnage.append({"stream": s, "stream_name": STREAM_NAMES_ZH[s], "district": d,
+    for st in STREAMS:
+        if st in region_totals:
+            tonnage.append({"stream": st, "stream_name": STREAM_NAMES_ZH[st], "district": region, "level": "region",
+                            "district_name": f"合计（{cat.region_name(region)}）",
+                            **{f"{f}_t": region_totals[st][f] for f in FATES}})
+        for d in districts:
+            t = district_totals.get(d, {}).get(st)
+            if t is None or not any(t.values()):
+                continue  # a district with nothing of this stream adds only noise
+            tonnage.append({"stream": st, "stream_name": STREAM_NAMES_ZH[st], "district": d, "level": "district",
                             "district_name": cat.region_name(d), **{f"{f}_t": t[f] for f in FATES}})
-        if region == CITY:
-            vals = indicators_for(uow=uow, actor=actor, year=year, region=d)
-            district_cmp.append({"district": d, "district_name": cat.region_name(d),
-                                 "values": {i["key"]: i["value"] for i in vals}})
+    district_cmp = []
+    if region == CITY:
+        for d in districts:
+            if actor.can_view_region(d, d):
+                vals = indicators_for(uow=uow, actor=actor, year=year, region=d)
+                district_cmp.append({"district": d, "district_name": cat.region_name(d),
+                                     "values": {i["key"]: i["value"] for i in vals}})
     fate = fate_rows_for(uow=uow, actor=actor, year=year, region=region)
     sankeys = {s: sankey_for(uow=uow, actor=actor, year=year, region=region, stream=s) for s in STREAMS}
     anomalies_out = [dict(a) for a in (anomalies or [])]

@@ -46,7 +46,8 @@ def bar_chart(items: Sequence[tuple[str, float | None]], *, label: str, unit: st
     rows = [(str(n), v) for n, v in items]
     if not rows:
         return empty(label)
-    left, right, bar_h, gap = 130, 70, 18, 8
+    longest = max(sum(2 if ord(ch) > 0x2E80 else 1 for ch in n) for n, _ in rows)
+    left, right, bar_h, gap = min(width // 2, 16 + longest * 7), 80, 18, 8
     height = 20 + len(rows) * (bar_h + gap) + 10
     vals = [v for _, v in rows if v is not None]
     vmax = max([*vals, target or 0, 0.0]) or 1.0

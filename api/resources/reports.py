@@ -87,6 +87,7 @@ class ReportIndicatorOut(Schema):
 
 
 class ReportTonnageOut(Schema):
+    level = fields.String(metadata={"description": "region (the report's region total) or district"})
     stream = fields.String()
     stream_name = fields.String()
     district = fields.String()

@@ -78,3 +78,22 @@ def test_cli_report_writes_each_format(app, settings, tmp_path):
     res = runner.invoke(cli, ["--database-url", settings["DATABASE_URL"], "report", "--year", "2024",
                               "--region", "nowhere", "--output", str(tmp_path / "x.json")])
     assert res.exit_code == 2 and "region" in res.output
+
+
+def test_report_figures_are_the_indicator_endpoints_figures(app, client, admin):
+    """The report adds no arithmetic of its own: every figure equals GET /api/v1/indicators, city and districts."""
+    from tests.e2e.test_browser import _seed
+
+    seed = _seed(app)
+    rep = client.get("/api/v1/reports/annual?year=2025", headers=admin).json
+    ind = client.get("/api/v1/indicators?year=2025&region=630100", headers=admin).json
+    assert {i["key"]: i["value"] for i in rep["indicators"]} == {i["key"]: i["value"] for i in ind["indicators"]}
+    west = client.get("/api/v1/indicators?year=2025&region=630104", headers=admin).json
+    row = next(d for d in rep["districts"] if d["district"] == "630104")
+    assert row["values"] == {i["key"]: i["value"] for i in west["indicators"]}
+    assert rep["engine"] == "ok"
+    gi = next(t for t in rep["tonnage"] if t["stream"] == "general_industrial" and t["level"] == "region")
+    assert gi["generated_t"] == 10.0  # one month of 10 t from the seeded plant
+    assert any(lk["target"] == "U" for lk in rep["sankey"]["general_industrial"]["links"])
+    plant = next(c for c in rep["completeness"] if c["unit"] == seed["plant"]["credit_code"])
+    assert "2025-02" in plant["reported_months"] and "2025-02" not in plant["missing_months"]

@@ -108,10 +108,10 @@ def _fake_engine(values: dict[str, dict[str, float | None]]):
         return {"year": year, "region": region, "indicators": out}
 
     def stream_totals(*, uow, actor, year, region):
-        if region != "630104":
-            return {}
-        return {"hazardous": {"generated_t": 10.0, "utilised_t": 6.0, "disposed_t": 3.0, "stored_t": 0.5,
-                              "unresolved_t": 0.5}}
+        west = {"generated_t": 10.0, "utilised_t": 6.0, "disposed_t": 3.0, "stored_t": 0.5, "unresolved_t": 0.5}
+        zero = dict.fromkeys(west, 0.0)
+        return {"year": year, "region": region, "streams": {"hazardous": west, "medical": zero},
+                "districts": {"630104": {"hazardous": west, "medical": zero}, "630102": {"hazardous": zero}}}
 
     def sankey(*, uow, actor, year, stream, region):
         if stream != "hazardous":
@@ -135,9 +135,11 @@ def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, m
     assert rep["summary"]["indicators_meeting_target"] == 1
     west = next(d for d in rep["districts"] if d["district"] == "630104")
     assert west["values"]["agricultural_film_recovery_rate"] == 80.0
-    assert rep["tonnage"] == [{"stream": "hazardous", "stream_name": "危险废物", "district": "630104",
-                               "district_name": "城西区", "generated_t": 10.0, "utilised_t": 6.0, "disposed_t": 3.0,
-                               "stored_t": 0.5, "unresolved_t": 0.5}]
+    figures = {"generated_t": 10.0, "utilised_t": 6.0, "disposed_t": 3.0, "stored_t": 0.5, "unresolved_t": 0.5}
+    # region totals per stream, then only the districts that have something of that stream
+    assert [(t["stream"], t["district"], t["level"]) for t in rep["tonnage"]] == [
+        ("hazardous", "630100", "region"), ("hazardous", "630104", "district"), ("medical", "630100", "region")]
+    assert {k: rep["tonnage"][1][k] for k in figures} == figures
 
     wb = load_workbook(io.BytesIO(write_annual_xlsx(rep)))
     assert wb.sheetnames == ["说明", "指标", "分类分区吨数", "产生者去向", "异常", "填报完整性", "历年趋势"]
@@ -147,7 +149,7 @@ def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, m
     film_row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "agricultural_film_recovery_rate")
     assert film_row[2] == 92.5 and film_row[4] == 90 and film_row[5] == "是"
     t = wb["分类分区吨数"]
-    assert [c.value for c in t[2]][3:] == [10, 6, 3, 0.5, 0.5]
+    assert [c.value for c in t[3]][1:] == ["630104", "城西区", 10, 6, 3, 0.5, 0.5]
     assert t["D2"].number_format == "#,##0.000"
     assert wb["异常"]["B2"].value == "接收未确认 <script>"
 
