@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from nofei import errors as E  # noqa: N812
@@ -90,6 +90,13 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(data, dict) and "messages" in data:
             errors = _webargs_errors(data["messages"])
         return envelope(status, HTTP_CODES.get(status, "error"), exc.description or exc.name, errors)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError):
+        # a constraint caught what a check missed (usually a concurrent duplicate): the client's request
+        # conflicts with the current state, it is not the database being down
+        log.warning("integrity error", exc_info=exc, extra={"request_id": getattr(g, "request_id", None)})
+        return envelope(409, "conflict", "与当前数据冲突，请刷新后重试 (conflicts with the current state, retry)")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)

@@ -140,3 +140,16 @@ def test_twenty_simultaneous_uploads_for_one_unit_and_month_are_versions_1_to_20
     assert [v for v, cur in rows if cur] == [N]  # exactly one current: the last
     assert audited >= N
     assert chain_ok(app)
+
+
+def test_simultaneous_registration_of_one_credit_code_one_201_the_rest_409(app, admin):
+    """The existence check and the insert race; the unique constraint decides, and the losers get 409
+    (a conflict), not 503 (the database is fine) or 500."""
+    from tests.factories import unit_payload
+
+    body = unit_payload("630104")
+    resps = together([lambda: app.test_client().post("/api/v1/units", json=body, headers=admin) for _ in range(8)])
+    codes = sorted(r.status_code for r in resps)
+    assert codes == [201] + [409] * 7, [r.json for r in resps]
+    assert all(r.json["code"] in ("conflict", "duplicate_unit") for r in resps if r.status_code == 409)
+    assert chain_ok(app)
