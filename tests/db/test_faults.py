@@ -19,7 +19,16 @@ from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
 from nofei.storage import audit
-from nofei.storage.tables import AuditRow, PermitRow, UnitRow
+from nofei.storage.tables import (
+    AuditRow,
+    LedgerFileRow,
+    LedgerRow,
+    PermitRow,
+    StockEntryRow,
+    TransferEntryRow,
+    TreatmentEntryRow,
+    UnitRow,
+)
 from tests.conftest import PG_URL
 from tests.factories import unit_payload
 
@@ -51,10 +60,12 @@ def terminate(killer, pid: int) -> None:
     raise AssertionError(f"backend {pid} still alive")
 
 
-def counts(app) -> tuple[int, int, int]:
+LEDGER_TABLES = (LedgerRow, LedgerFileRow, StockEntryRow, TreatmentEntryRow, TransferEntryRow, AuditRow)
+
+
+def counts(app, tables=(UnitRow, PermitRow, AuditRow)) -> tuple[int, ...]:
     with app.extensions["nofei.sessions"]() as s:
-        return tuple(s.execute(select(func.count()).select_from(t)).scalar_one()  # type: ignore[return-value]
-                     for t in (UnitRow, PermitRow, AuditRow))
+        return tuple(s.execute(select(func.count()).select_from(t)).scalar_one() for t in tables)
 
 
 def chain_ok(app) -> bool:
@@ -151,8 +162,40 @@ def test_database_refusing_connections_is_503_and_the_service_recovers(app, clie
     assert r.status_code == 201, r.json
 
 
+def ledger_world(client, admin, tokens):
+    from tests.factories import register
+    from tests.imports.ledger_builders import ME, RECV, balanced_sheets, workbook
+
+    register(client, admin, code=ME, district="630104")
+    register(client, admin, code=RECV, district="630105", roles=["disposer"])
+    return tokens("enterprise", units=[ME]), workbook(balanced_sheets())
+
+
+def post_ledger(client, headers, data: bytes, **kw):
+    import io
+
+    return client.post("/api/v1/ledgers", headers=headers, content_type="multipart/form-data",
+                       data={"file": (io.BytesIO(data), "ledger.xlsx")}, **kw)
+
+
+@pytest.mark.parametrize("when", ["first-insert", "audit-insert", "commit"])
+def test_connection_cut_during_a_ledger_upload_is_503_and_stores_nothing(app, client, admin, tokens, killer, when):
+    ent, data = ledger_world(client, admin, tokens)
+    before = counts(app, LEDGER_TABLES)
+    with cut_when(app, killer, when) as fired:
+        r = post_ledger(client, {**ent, "X-Request-ID": "cut-ledger"}, data)
+    assert fired and r.status_code == 503, r.json
+    assert r.json["code"] == "unavailable" and r.json["request_id"] == "cut-ledger"
+    assert counts(app, LEDGER_TABLES) == before  # no version, no file, no rows, no audit entry
+    assert chain_ok(app)
+    r = post_ledger(client, ent, data)  # the same file again: accepted as version 1
+    assert r.status_code == 201 and r.json["version"] == 1, r.json
+    after = counts(app, LEDGER_TABLES)
+    assert after[0] == before[0] + 1 and all(a > b for a, b in zip(after[2:], before[2:], strict=True))
+
+
 WORKER = textwrap.dedent("""
-    import json, os, sys, time
+    import base64, io, json, os, sys, time
     from sqlalchemy import event
     from api import create_app
 
@@ -163,19 +206,33 @@ WORKER = textwrap.dedent("""
         print("READY", flush=True)  # everything is flushed; the transaction is open
         time.sleep(600)
 
-    app.test_client().post("/api/v1/units", json=json.loads(os.environ["BODY"]),
-                           headers={"Authorization": "Bearer " + os.environ["TOKEN"]})
+    h = {"Authorization": "Bearer " + os.environ["TOKEN"]}
+    if os.environ["KIND"] == "unit":
+        app.test_client().post("/api/v1/units", json=json.loads(os.environ["BODY"]), headers=h)
+    else:
+        app.test_client().post("/api/v1/ledgers", headers=h, content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(base64.b64decode(os.environ["BODY"])), "l.xlsx")})
 """)
 
 
-def test_worker_killed_mid_write_leaves_nothing(app, client, admin, killer):
-    """SIGKILL the process holding an open write transaction: the database rolls it back and frees
-    its locks (the audit chain's advisory lock included)."""
+@pytest.mark.parametrize("kind", ["unit", "ledger"])
+def test_worker_killed_mid_write_leaves_nothing(app, client, admin, tokens, killer, kind):
+    """SIGKILL the process holding an open write transaction (a unit registration, a ledger upload with
+    every row flushed): the database rolls it back and frees its locks (the audit chain's advisory lock
+    and the unit row lock included)."""
+    import base64
     import json
 
-    before = counts(app)
-    body = unit_payload("630104", permits=[PERMIT])
-    env = {**os.environ, "URL": PG_URL, "BODY": json.dumps(body), "TOKEN": admin["Authorization"][7:]}
+    if kind == "unit":
+        tables = (UnitRow, PermitRow, AuditRow)
+        body = unit_payload("630104", permits=[PERMIT])
+        env = {**os.environ, "KIND": kind, "URL": PG_URL, "BODY": json.dumps(body), "TOKEN": admin["Authorization"][7:]}
+    else:
+        tables = LEDGER_TABLES
+        ent, data = ledger_world(client, admin, tokens)
+        env = {**os.environ, "KIND": kind, "URL": PG_URL, "BODY": base64.b64encode(data).decode(),
+               "TOKEN": ent["Authorization"][7:]}
+    before = counts(app, tables)
     proc = subprocess.Popen([sys.executable, "-c", WORKER], env=env, stdout=subprocess.PIPE, text=True,
                             cwd=os.getcwd())
     try:
@@ -195,7 +252,10 @@ def test_worker_killed_mid_write_leaves_nothing(app, client, admin, killer):
                              {"d": dbname()}).first():
                 break
             time.sleep(0.05)
-    assert counts(app) == before
+    assert counts(app, tables) == before
     assert chain_ok(app)
-    r = client.post("/api/v1/units", json=body, headers=admin)  # no lock left behind
+    if kind == "unit":  # no lock left behind
+        r = client.post("/api/v1/units", json=body, headers=admin)
+    else:
+        r = post_ledger(client, ent, data)
     assert r.status_code == 201, r.json
