@@ -211,26 +211,31 @@ def _take(q: deque[list[Any]], kg: int) -> None:
 
 def _storage_over_year(uow: UnitOfWork, year: int, units: _Units, scope: set[str] | None) -> list[dict[str, Any]]:
     limit = int(uow.settings.get("STORAGE_LIMIT_DAYS", 365))
-    ins = (select(TransferEntryRow.ledger_id, TransferEntryRow.code, func.sum(TransferEntryRow.qty_kg).label("kg"))
-           .where(TransferEntryRow.direction == "in").group_by(TransferEntryRow.ledger_id, TransferEntryRow.code)
-           .subquery())
     stmt = (select(LedgerRow.unit_id, LedgerRow.month, LedgerRow.id, StockEntryRow.code, StockEntryRow.open_kg,
-                   StockEntryRow.generated_kg, StockEntryRow.close_kg, func.coalesce(ins.c.kg, 0).label("in_kg"))
+                   StockEntryRow.generated_kg, StockEntryRow.close_kg)
             .join(StockEntryRow, StockEntryRow.ledger_id == LedgerRow.id)
-            .outerjoin(ins, and_(ins.c.ledger_id == LedgerRow.id, ins.c.code == StockEntryRow.code))
             .where(LedgerRow.is_current.is_(True), LedgerRow.year <= year, LedgerRow.year >= year - 3,  # type: ignore[attr-defined]
                    StockEntryRow.stream.in_(HAZ_STREAMS))  # type: ignore[attr-defined]
             .order_by(LedgerRow.unit_id, StockEntryRow.code, LedgerRow.month))
-    series: dict[tuple[int, str], list[tuple[str, int, int, int, int]]] = defaultdict(list)
+    series: dict[tuple[int, str], list[list[Any]]] = defaultdict(list)
     for r in uow.session.execute(stmt):
         if scope is not None and units.by_id.get(r.unit_id) not in scope:
             continue
-        series[(r.unit_id, r.code)].append((r.month, r.open_kg, r.generated_kg + r.in_kg, r.close_kg, r.id))
+        series[(r.unit_id, r.code)].append([r.month, r.open_kg, r.generated_kg, r.close_kg, r.id])
+    # only a stock still held at the end of the year's last reported month can be old
+    held = {k: v for k, v in series.items() if v and int(v[-1][0][:4]) == year and v[-1][3] > 0}
+    ids = sorted({m[4] for v in held.values() for m in v})
+    ins: dict[tuple[int, str], int] = {}
+    for k in range(0, len(ids), 900):
+        for lid, code, kg in uow.session.execute(
+                select(TransferEntryRow.ledger_id, TransferEntryRow.code, func.sum(TransferEntryRow.qty_kg))
+                .where(TransferEntryRow.direction == "in", TransferEntryRow.ledger_id.in_(ids[k:k + 900]))  # type: ignore[attr-defined]
+                .group_by(TransferEntryRow.ledger_id, TransferEntryRow.code)):
+            ins[(lid, code)] = int(kg or 0)
     out = []
-    for (uid, code), months in series.items():
-        if not months or int(months[-1][0][:4]) != year:
-            continue
-        kg, since, at = fifo_over_limit(months, limit)
+    for (uid, code), months in held.items():
+        kg, since, at = fifo_over_limit([(m[0], m[1], m[2] + ins.get((m[4], code), 0), m[3], m[4]) for m in months],
+                                        limit)
         if kg <= 0:
             continue
         cc = units.by_id.get(uid, "")

@@ -287,7 +287,7 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
     if not can_read(actor, row, shipper, receiver):
         raise NotFound(f"联单 {number} 不存在 (no such manifest)", code="unknown_manifest")
     year = row.planned_date.year
-    follow = list(uow.session.execute(
+    follow = [] if row.status not in ("rejected", "partially_received") else list(uow.session.execute(
         select(ManifestRow.receiver_code, ManifestLineRow.waste_code, ManifestLineRow.quantity_kg)
         .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
         .where(ManifestRow.parent_number == number, ManifestRow.is_current.is_(True))))  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["submitted", "in_transit", "received", "partially_received", "rejected"]
 STATUSES: tuple[Status, ...] = ("submitted", "in_transit", "received", "partially_received", "rejected")
@@ -116,7 +116,7 @@ class WorkCalendar:
 
     holidays: frozenset[date] = DEFAULT_HOLIDAYS
     extra_workdays: frozenset[date] = DEFAULT_EXTRA_WORKDAYS
-    _cache: dict[tuple[date, int], date] = field(default_factory=dict, compare=False, hash=False)
+    _cache: dict[tuple[date, int], Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
     def from_settings(cls, holidays: Iterable[str | date] | None, extra_workdays: Iterable[str | date] | None
@@ -146,11 +146,31 @@ class WorkCalendar:
         self._cache[key] = d
         return d
 
+    def _year_counts(self, year: int) -> list[int]:
+        """Cumulative working days of ``year`` up to and including each day of the year (cached)."""
+        key = (date(year, 1, 1), -1)
+        hit: list[int] | None = self._cache.get(key)
+        if hit is None:
+            acc, hit = 0, []
+            d = date(year, 1, 1)
+            while d.year == year:
+                acc += self.is_working_day(d)
+                hit.append(acc)
+                d += timedelta(days=1)
+            self._cache[key] = hit
+        return hit
+
     def working_days_between(self, a: date, b: date) -> int:
         """Working days in (a, b]: how many working days after ``a`` have passed by the end of ``b``."""
         if b <= a:
             return 0
-        return sum(1 for i in range(1, (b - a).days + 1) if self.is_working_day(a + timedelta(days=i)))
+        ca = self._year_counts(a.year)
+        if a.year == b.year:
+            return ca[b.timetuple().tm_yday - 1] - ca[a.timetuple().tm_yday - 1]
+        n = ca[-1] - ca[a.timetuple().tm_yday - 1]
+        for y in range(a.year + 1, b.year):
+            n += self._year_counts(y)[-1]
+        return n + self._year_counts(b.year)[b.timetuple().tm_yday - 1]
 
 
 def receipt_deadline(shipped: date, cal: WorkCalendar, working_days: int = 5) -> date:

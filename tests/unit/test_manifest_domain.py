@@ -122,3 +122,13 @@ def test_number_format():
 def test_region_prefix_from_credit_code_or_district():
     assert region_prefix("91630104MA0000001X", "630104") == "6301"
     assert region_prefix("91XX0104MA0000001X", "632100") == "6321"
+
+
+def test_working_days_between_agrees_with_counting_day_by_day():
+    cal = WorkCalendar()
+    a = date(2023, 12, 20)
+    for n in range(0, 800, 7):
+        b = a + timedelta(days=n)
+        slow = sum(1 for i in range(1, n + 1) if cal.is_working_day(a + timedelta(days=i)))
+        assert cal.working_days_between(a, b) == slow
+        assert cal.working_days_between(a, cal.add_working_days(a, 5)) == 5
