@@ -73,6 +73,8 @@ def charts(report: dict[str, Any]) -> dict[str, Any]:
     if report["districts"]:
         for i in rates:
             items = [(d["district_name"], d["values"].get(i["key"])) for d in report["districts"]]
+            if all(v is None for _, v in items):
+                continue  # nothing to compare: the table below still lists the rate as 无数据
             district_charts.append({"name": i["name"], "svg": safe(svg.bar_chart(
                 items, label=f"{i['name']} 分区县对比", unit="%", target=i.get("target"), width=520))})
     tonnage_by_stream: dict[str, list[dict[str, Any]]] = {}

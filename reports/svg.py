@@ -237,9 +237,9 @@ def path_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]],
     cols: dict[int, list[str]] = defaultdict(list)
     for i in ids:
         cols[layer[i]].append(i)
-    box_w, box_h, vgap = 150, 44, 22
+    box_w, box_h, vgap = 170, 44, 22
     ncols = max(cols) + 1
-    hgap = max(40, (width - ncols * box_w - 20) / max(1, ncols - 1)) if ncols > 1 else 0
+    hgap = max(80, (width - ncols * box_w - 20) / max(1, ncols - 1)) if ncols > 1 else 0
     width = int(max(width, 20 + ncols * box_w + (ncols - 1) * hgap))
     height = 20 + max(len(c) for c in cols.values()) * (box_h + vgap)
     pos: dict[str, tuple[float, float]] = {}
@@ -271,6 +271,6 @@ def path_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]],
                    f'stroke="{stroke}" stroke-width="{2 if i == highlight else 1}"/>')
         out.append(f'<text x="{x + 8:.1f}" y="{y + 18:.1f}" fill="#111" font-size="12">{_e(str(n.get("label") or i)[:14])}</text>')
         if n.get("sub"):
-            out.append(f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#555" font-size="10">{_e(str(n["sub"])[:24])}</text>')
+            out.append(f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#555" font-size="10">{_e(str(n["sub"])[:32])}</text>')
     out.append("</svg>")
     return "".join(out)

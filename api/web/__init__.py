@@ -127,7 +127,29 @@ def _nofei_error(exc: NofeiError) -> Any:
 @bp.app_context_processor
 def _inject() -> dict[str, Any]:
     a = getattr(g, "web_actor", None)
-    return {"me": a, "role_zh": ROLE_ZH, "csrf_token": csrf_token if request.blueprint == "web" else (lambda: "")}
+    from nofei.catalogue import STREAM_NAMES_ZH
+
+    return {"me": a, "role_zh": ROLE_ZH, "stream_zh": STREAM_NAMES_ZH,
+            "csrf_token": csrf_token if request.blueprint == "web" else (lambda: "")}
+
+
+@bp.app_template_filter("when")
+def when(v: Any) -> str:
+    """A timestamp as a clerk reads it, in China Standard Time (UTC+8, no DST): ``2025-03-07 14:05``."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    if v is None or v == "":
+        return ""
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            return v
+    if not isinstance(v, datetime):
+        return str(v)
+    if v.tzinfo is None:
+        v = v.replace(tzinfo=UTC)  # stored naive values are UTC
+    return v.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
 
 
 def init_app(app: Flask) -> None:

@@ -188,7 +188,7 @@ def manifest(number: str) -> Any:
     from reports import svg
 
     get = optional("ledgers.manifests", "get_manifest")
-    trace_fn = optional("ledgers.manifests", "trace_manifest") or optional("ledgers.trace", "trace_manifest")
+    trace_fn = optional("ledgers.trace", "trace_manifest")
     if get is None:
         abort(404)
     with uow() as u:
@@ -199,32 +199,43 @@ def manifest(number: str) -> Any:
         nodes, edges = trace_graph(trace)
         from reports.html import safe
 
-        drawing = safe(svg.path_graph(nodes, edges, label=f"联单 {number} 的去向", highlight=m.get("shipper")))
+        codes = sorted({str(ln.get("waste_code")) for ln in m.get("lines") or []})
+        drawing = safe(svg.path_graph(nodes, edges, label=f"联单 {number} 的去向",
+                                      highlight=f"{m['shipper']['credit_code']}|{codes[0]}" if codes else None))
     return render_template("manifest.html", m=m, trace=trace, drawing=drawing)
 
 
+FATE_ZH = {"U": "利用", "D": "处置", "S": "贮存", "X": "去向不明"}
+
+
 def trace_graph(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Nodes and edges to draw from a trace: its node-link subgraph when present, else its hops."""
-    g = trace.get("graph") or trace.get("subgraph") or {}
+    """Boxes and arrows of a manifest's trace: producers → shipper → (manifest) → receiver → … → fates.
+
+    Uses the trace's node-link subgraph (``ledgers.trace``) plus the manifest's own hops, which the
+    subgraph leaves out (it starts at the receiver going forward and at the shipper going back)."""
+    g = trace.get("graph") or {}
     nodes: dict[str, dict[str, Any]] = {}
-    edges: list[dict[str, Any]] = []
+
+    def unit_node(nid: str, unit: str, name: str | None, code: str) -> None:
+        nodes.setdefault(nid, {"id": nid, "label": name or unit, "sub": f"{unit} · {code}", "kind": ""})
+
     for n in g.get("nodes", []):
-        nid = str(n.get("id"))
-        kind = str(n.get("kind") or n.get("fate") or "")
-        label = n.get("name") or n.get("label") or n.get("unit") or nid
-        sub = n.get("code") or n.get("waste_code") or (n.get("unit") if label != n.get("unit") else "") or ""
-        nodes[nid] = {"id": nid, "label": label, "sub": sub, "kind": kind if kind in ("U", "D", "S", "X") else ""}
-    for e in g.get("links", g.get("edges", [])):
-        v = e.get("quantity_t", e.get("value_t", e.get("value", e.get("weight"))))
-        edges.append({"source": str(e.get("source")), "target": str(e.get("target")),
-                      "label": f"{float(v):,.3f} t" if isinstance(v, int | float) else ""})
-    if not nodes:
-        for hop in list(trace.get("backward", [])) + list(trace.get("forward", trace.get("hops", []))):
-            s, t = str(hop.get("from") or hop.get("source")), str(hop.get("to") or hop.get("target"))
-            for x in (s, t):
-                nodes.setdefault(x, {"id": x, "label": x, "sub": "", "kind": x if x in ("U", "D", "S", "X") else ""})
-            v = hop.get("quantity_t", hop.get("share_t", hop.get("value_t")))
-            edges.append({"source": s, "target": t, "label": f"{float(v):,.3f} t" if isinstance(v, int | float) else ""})
+        nid, kind, code = str(n["id"]), n.get("kind"), str(n.get("waste_code") or "")
+        if kind == "fate":
+            f = str(n.get("fate"))
+            nodes[nid] = {"id": nid, "label": FATE_ZH.get(f, f), "sub": code, "kind": f}
+        elif kind == "origin":
+            nodes[nid] = {"id": nid, "label": "产生", "sub": code, "kind": ""}
+        else:
+            unit_node(nid, str(n.get("unit")), n.get("name"), code)
+    edges = [{"source": str(e["source"]), "target": str(e["target"]), "label": f"{float(e.get('mass_t') or 0):,.3f} t"}
+             for e in g.get("links", [])]
+    for h in trace.get("manifest_hops", []):
+        code = str(h.get("waste_code"))
+        s, t = f"{h['from']}|{code}", f"{h['to']}|{code}"
+        unit_node(s, str(h["from"]), None, code)
+        unit_node(t, str(h["to"]), None, code)
+        edges.append({"source": s, "target": t, "label": f"联单 {float(h.get('mass_t') or 0):,.3f} t"})
     return list(nodes.values()), edges
 
 

@@ -53,15 +53,40 @@ def _seed(app: Any) -> dict[str, Any]:
                                                                                roles=["utiliser"]))
     with uow() as u:
         registry.register_unit(uow=u, actor=SYSTEM, data=unit_payload("630102", name="城东机械厂"))
+    with uow() as u:
+        disposer = registry.register_unit(uow=u, actor=SYSTEM, data=unit_payload(
+            "630106", name="湟中危废处置中心", roles=["disposer"],
+            permits=[{"number": "P-1", "waste_codes": ["HW49"], "methods": ["D10"], "capacity_t": "1000"}]))
+    number = _manifest(app, plant["credit_code"], disposer["credit_code"])
+    hw_a, hw_b = workbooks.hw_pair(plant["credit_code"], plant["name"], disposer["credit_code"], disposer["name"], number)
     for data in (workbooks.good(plant["credit_code"], plant["name"], "2025-02", receiver=cement["credit_code"]),
-                 workbooks.receiver(cement["credit_code"], cement["name"], "2025-02", sender=plant["credit_code"])):
+                 workbooks.receiver(cement["credit_code"], cement["name"], "2025-02", sender=plant["credit_code"]),
+                 hw_a, hw_b):
         with uow() as u:
             draft = read_monthly_ledger(data, filename="seed.xlsx", catalogue=u.catalogue)
             ledger.submit_monthly_ledger(uow=u, actor=SYSTEM, draft=draft, content=data, filename="seed.xlsx")
-    return {"plant": plant, "cement": cement,
+    return {"plant": plant, "cement": cement, "disposer": disposer, "manifest": number,
             "clerk": _issue(app, "enterprise", units=[plant["credit_code"]], name="张三"),
             "regulator": _issue(app, "regulator", district="630100", name="市生态环境局"),
             "admin": _issue(app, "admin", name="管理员")}
+
+
+def _manifest(app: Any, shipper: str, receiver: str) -> str:
+    """A manifest taken through its lifecycle by the parties named on it, through the API."""
+    c = app.test_client()
+    ship = {"Authorization": "Bearer " + _issue(app, "enterprise", units=[shipper])}
+    recv = {"Authorization": "Bearer " + _issue(app, "enterprise", units=[receiver])}
+    r = c.post("/api/v1/manifests", headers=ship, json={"receiver": receiver, "planned_date": "2025-01-10",
+                                                         "lines": [{"waste_code": "900-041-49", "quantity_t": "8"}]})
+    assert r.status_code == 201, r.json
+    no = r.json["number"]
+    r = c.post(f"/api/v1/manifests/{no}/ship", headers=ship,
+               json={"vehicle": "青A12345", "driver": "李四", "time": "2025-01-10T09:00:00+08:00"})
+    assert r.status_code == 200, r.json
+    r = c.post(f"/api/v1/manifests/{no}/receive", headers=recv,
+               json={"lines": [{"line_no": 1, "received_t": "8", "method": "D10"}], "time": "2025-01-10T15:00:00+08:00"})
+    assert r.status_code == 200, r.json
+    return no
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +203,17 @@ def test_regulator_dashboard_draws_its_charts(server: dict[str, Any], page: Any)
     assert page.locator("h1").inner_text() == "异常事项"
     shot(page, "09-anomalies")
     page.goto(f"{base}/manifests")
+    assert server["manifest"] in page.locator("table.data").inner_text()
     shot(page, "10-manifests")
+    page.fill("input[name=number]", server["manifest"])
+    page.click("form.inline button[type=submit]")
+    page.wait_for_selector("svg.path")
+    trace = page.locator("svg.path")
+    assert trace.locator("rect.node").count() >= 4  # producer, shipper, disposer, fate
+    labels = trace.text_content() or ""
+    assert "处置" in labels and "湟中危废处置中心" in labels
+    assert trace.locator("path.edge").count() >= 3
+    shot(page, "10b-manifest-trace")
 
 
 def test_admin_manages_units_and_tokens(server: dict[str, Any], page: Any) -> None:

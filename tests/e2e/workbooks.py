@@ -59,3 +59,23 @@ def receiver(credit_code: str, name: str, month: str = "2025-03", *, sender: str
         "利用处置": [TREAT, ["SW01", "R4", tonnes, "吨", "水泥熟料", None]],
         "转入": [IN, [day, None, "SW01", tonnes, "吨", sender, "发出单位", None]],
     })
+
+
+def hw_pair(shipper: str, shipper_name: str, disposer: str, disposer_name: str, manifest_no: str,
+            month: str = "2025-01", tonnes: float = 8) -> tuple[bytes, bytes]:
+    """A producer that ships ``tonnes`` of 900-041-49 under ``manifest_no`` and the disposer that receives
+    and incinerates it (D10): the two ledgers a manifest trace follows to its fate."""
+    day = date(int(month[:4]), int(month[5:]), 10)
+    code = "900-041-49"
+    a = _book({
+        "填报信息": [["统一社会信用代码", shipper], ["单位名称", shipper_name], ["填报月份", month]],
+        "产生贮存": [STOCK, [code, "废含油抹布", 0, tonnes, 0, "吨", None]],
+        "转出": [OUT, [day, manifest_no, code, tonnes, "吨", disposer, disposer_name, None, "D10", None]],
+    })
+    b = _book({
+        "填报信息": [["统一社会信用代码", disposer], ["单位名称", disposer_name], ["填报月份", month]],
+        "产生贮存": [STOCK, [code, "废含油抹布", 0, 0, 0, "吨", None]],
+        "利用处置": [TREAT, [code, "D10", tonnes, "吨", None, None]],
+        "转入": [IN, [day, manifest_no, code, tonnes, "吨", shipper, shipper_name, None]],
+    })
+    return a, b
