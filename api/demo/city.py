@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from nofei.catalogue import Catalogue
+from nofei.catalogue import Catalogue, Stream
 from nofei.domain.ledger import LedgerDraft, StockLine, TransferLine, TreatmentLine
 from nofei.domain.units import CREDIT_ALPHABET, make_credit_code
 
@@ -251,6 +251,7 @@ class _Planner:
         self.year_gen: dict[tuple[str, str], int] = defaultdict(int)
         self.working: dict[tuple[str, str], int] = defaultdict(int)
         self.fault_plan: list[tuple[str, str, int]] = []  # (fault, unit, month)
+        self.streams: dict[str, Stream] = {c.code: c.stream for c in catalogue.codes.values()}
 
     # --- units ----------------------------------------------------------------------------
     def credit_code(self, district: str, dept: str = "9", org: str = "1") -> str:
@@ -335,7 +336,7 @@ class _Planner:
         carrier = self.pick("carrier", src.credit_code).credit_code if manifest else None
         mlines: list[ManifestLine] = []
         for code, kg in lines:
-            stream = self.cat.stream_of(code)
+            stream = self.streams.get(code)
             assert stream is not None
             method = receiver.methods.get(code) if receiver else None
             got = kg
@@ -439,7 +440,7 @@ class _Planner:
             return
         # industry: general industrial codes
         for code in books.codes[cc]:
-            if self.cat.stream_of(code) != "general_industrial":
+            if self.streams.get(code) != "general_industrial":
                 continue
             g = books.gen[(cc, code)]
             u_share = self.util_share[cc]
@@ -457,7 +458,7 @@ class _Planner:
         # hazardous: group by destination facility
         groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for code in books.codes[cc]:
-            if self.cat.stream_of(code) != "hazardous" or code not in ROUTES:
+            if self.streams.get(code) != "hazardous" or code not in ROUTES:
                 continue
             if code in QUARTERLY and m % 3:
                 continue
@@ -478,19 +479,16 @@ class _Planner:
             self.transfer(books, m, u, r.credit_code, r.name, lines, manifest=True, receiver=r, fault=fault)
 
 
-def _draft(unit: DemoUnit, month: str, books: _Books, catalogue: Catalogue) -> LedgerDraft:
+def _draft(unit: DemoUnit, month: str, books: _Books, catalogue: Catalogue, streams: dict[str, Stream]) -> LedgerDraft:
     cc = unit.credit_code
     stocks = []
     for code in books.codes[cc]:
-        stream = catalogue.stream_of(code)
-        assert stream is not None
+        stream = streams[code]
         stocks.append(StockLine(code, stream, books.open.get((cc, code), 0), books.gen.get((cc, code), 0),
                                 books.stock[(cc, code)], name=catalogue.codes[code].name_zh))
     treatments = []
     for code, method, kg in books.treat.get(cc, []):
-        stream = catalogue.stream_of(code)
-        assert stream is not None
-        treatments.append(TreatmentLine(code, stream, method, kg))
+        treatments.append(TreatmentLine(code, streams[code], method, kg))
     transfers = sorted(books.moves.get(cc, []), key=lambda t: (t.direction != "out", t.day, t.code, t.counterpart))
     return LedgerDraft(credit_code=cc, unit_name=unit.name, month=month, reporter="环保专员", phone="0971-0000000",
                        stocks=stocks, treatments=treatments, transfers=transfers)
@@ -542,7 +540,7 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
             p.year_gen[key] += kg
         month = f"{year}-{m:02d}"
         # a unit reports once it holds or handles any waste (carriers and idle collection points do not)
-        drafts.extend(_draft(u, month, books, cat) for u in ordered if books.codes.get(u.credit_code))
+        drafts.extend(_draft(u, month, books, cat, p.streams) for u in ordered if books.codes.get(u.credit_code))
     # a shipment the disposal centre refuses at the gate (packaging broken): nothing moves in the ledgers,
     # the registry keeps the rejected manifest and its follow-on back to the shipper
     chem = p.by_kind["chemical"][-1]
