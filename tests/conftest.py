@@ -7,6 +7,7 @@ session and every table truncated before each test.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,23 @@ def pg_engine():
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated empty SQLite database, copied for each test (migrating every test costs ~0.4 s)."""
+    path = tmp_path_factory.mktemp("template") / "nofei.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    assert not path.with_name("nofei.db-wal").exists()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, pg_engine) -> str:
+def database_url(tmp_path: Path, pg_engine, sqlite_template: Path) -> str:
     if pg_engine is None:
-        return f"sqlite:///{tmp_path / 'nofei.db'}"
+        target = tmp_path / "nofei.db"
+        shutil.copyfile(sqlite_template, target)
+        return f"sqlite:///{target}"
     names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
     with pg_engine.begin() as c:
         c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
