@@ -268,3 +268,15 @@ def test_a_fresh_credit_code_shape_is_accepted_as_unregistered_receiver(client, 
                                                "lines": [{"waste_code": CODE, "quantity_t": "1"}]},
                     headers=world["h"]["shipper"])
     assert r.status_code == 201 and r.json["receiver"]["registered"] is False
+
+
+def test_anomaly_list_over_http(client, world):
+    no = _bring_to(client, world, "in_transit")
+    h = world["h"]
+    q = {"year": 2024, "kind": "receipt_overdue", "as_of": "2024-04-01T00:00:00+08:00"}
+    r = client.get("/api/v1/anomalies", query_string=q, headers=h["city"])
+    assert r.status_code == 200, r.json
+    assert r.json["total"] == 1 and r.json["items"][0]["manifests"] == [no]
+    assert r.json["items"][0]["mass_t"] == 10 and r.json["summary"]["receipt_overdue"]["count"] == 1
+    assert client.get("/api/v1/anomalies", query_string=q, headers=h["regulator_elsewhere"]).json["total"] == 0
+    assert client.get("/api/v1/anomalies", query_string={**q, "kind": "nope"}, headers=h["city"]).status_code == 422
