@@ -71,6 +71,18 @@ def _cover_ref(draft: LedgerDraft, label: str) -> SourceRef:
     return draft.cover_refs.get(label) or SourceRef(SHEET_COVER, None, "B", label)
 
 
+_PROBLEM_FIELDS = ("code", "message", "message_en", "sheet", "row", "column", "header", "value", "field", "severity")
+
+
+def _problem_dict(p: Problem) -> dict[str, Any]:
+    """``Problem.to_dict`` without ``dataclasses.asdict`` (which deep-copies; hundreds of warnings add up)."""
+    d = {f: getattr(p, f) for f in _PROBLEM_FIELDS}
+    v = d["value"]
+    if v is not None and not isinstance(v, str | int | float | bool):
+        d["value"] = str(v)
+    return d
+
+
 def _warn(ref: SourceRef | None, code: str, zh: str, en: str, value: Any = None) -> Problem:
     return Problem.at(ref, code, zh, en, value=value, severity="warning")
 
@@ -130,7 +142,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
             warnings = warnings[:_MAX_WARNINGS]
         totals = stream_totals(summarised(draft), uow.catalogue)
         rows = row_counts(draft)
-        wdicts = [w.to_dict() for w in warnings]
+        wdicts = [_problem_dict(w) for w in warnings]
         if dry_run:
             nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
             return _receipt(None, unit, month=draft.month, version=nxt, duplicate=False, rows=rows, totals_kg=totals,
@@ -158,15 +170,17 @@ def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str
     out: list[Problem] = []
     pairs = cols.distinct("direction", "counterpart")
     registered = unit_rows_by_code(uow.session, {cp for _, cp in pairs if cp})
+    firsts = {d: cols.first_refs(d, "counterpart") for d in ("out", "in")}
     for d, cp in sorted(pairs, key=lambda x: (x[0] != "out", x[1] or "")):
         if not cp or cp in registered:
             continue
         sheet = SHEET_OUT if d == "out" else SHEET_IN
         header = "接收单位统一社会信用代码" if d == "out" else "移出单位统一社会信用代码"
-        ref = cols.first_ref(d, counterpart=cp)
+        ref = firsts[d].get((cp,))
         out.append(_warn(_ref_with(ref, sheet, letters.get(sheet, {}).get(header), header), "unregistered_unit",
                          f"单位 {cp} 未在系统登记", f"unit {cp} is not registered", cp))
     permits_cache: dict[int, Any] = {}
+    combo_refs: dict[tuple[Any, ...], SourceRef | None] | None = None
     combos = sorted(c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
                     if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered)
     for _, _, cp, code, method in combos:
@@ -181,7 +195,9 @@ def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str
                  and (p.valid_to is None or p.valid_to >= first)]
         if not any(p.covers(code, method) for p in valid):
             what = f"{code}" + (f" / {method}" if method else "")
-            ref = cols.first_ref("out", counterpart=cp, code=code, planned_method=method)
+            if combo_refs is None:
+                combo_refs = cols.first_refs("out", "counterpart", "code", "planned_method")
+            ref = combo_refs.get((cp, code, method))
             out.append(_warn(_ref_with(ref, SHEET_OUT, letters.get(SHEET_OUT, {}).get("废物代码"), "废物代码"),
                              "permit_not_covering", f"接收单位 {unit.name} 的经营许可证不涵盖 {what}",
                              f"the receiver's permit does not cover {what}", code))

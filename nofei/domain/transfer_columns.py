@@ -59,6 +59,7 @@ class TransferColumns(Sequence[TransferLine]):
     def __init__(self, blocks: list[TransferBlock] | None = None) -> None:
         self.blocks: list[TransferBlock] = [b for b in (blocks or []) if len(b)]
         self._lines: list[TransferLine] | None = None
+        self._summary: list[TransferLine] | None = None
         self._dirty = False  # set once lines were appended: the blocks are then no longer the whole truth
 
     # --- the list behaviour (materialises once) ---------------------------------------------
@@ -119,27 +120,33 @@ class TransferColumns(Sequence[TransferLine]):
         enough for ``balance_problems`` and ``stream_totals``, which only sum per code and stream."""
         if not self.columnar:
             return list(self._all())
-        acc: dict[tuple[str, str, str], list[Any]] = {}
-        for b in self.blocks:
-            for i, (code, stream, q) in enumerate(zip(b.codes, b.streams, b.qty_kg, strict=True)):
-                k = (b.direction, code, stream)
-                slot = acc.get(k)
-                if slot is None:
-                    acc[k] = [q, SourceRef(b.sheet, b.rows[i]), b.days[i]]
-                else:
-                    slot[0] += q
-        return [TransferLine(d, v[2], c, s, v[0], "", ref=v[1]) for (d, c, s), v in acc.items()]  # type: ignore[arg-type]
+        if self._summary is None:
+            out: list[TransferLine] = []
+            for b in self.blocks:
+                acc: dict[tuple[str, str], int] = {}
+                keys = list(zip(b.codes, b.streams, strict=True))
+                for k, q in zip(keys, b.qty_kg, strict=True):
+                    acc[k] = acc.get(k, 0) + q
+                for (code, stream), q in acc.items():
+                    i = keys.index((code, stream))  # C-level scan; a sheet has a handful of codes
+                    out.append(TransferLine(b.direction, b.days[i], code, stream, q, "",  # type: ignore[arg-type]
+                                            ref=SourceRef(b.sheet, b.rows[i])))
+            self._summary = out
+        return self._summary
 
-    def insert_tuples(self, ledger_id: int) -> list[tuple[Any, ...]]:
+    def insert_tuples(self, ledger_id: int, *, iso_days: bool = False) -> list[tuple[Any, ...]]:
         """Rows for ``transfer_entry`` in column order (ledger_id, row, direction, day, code, stream,
-        qty_kg, counterpart, counterpart_name, manifest_no, carrier, planned_method, note)."""
+        qty_kg, counterpart, counterpart_name, manifest_no, carrier, planned_method, note); ``iso_days``
+        gives the day as ``YYYY-MM-DD`` text (what SQLite stores for a DATE)."""
         if not self.columnar:
-            return [(ledger_id, t.ref.row if t.ref else None, t.direction, t.day, t.code, t.stream, t.qty_kg,
-                     t.counterpart, t.counterpart_name, t.manifest_no, t.carrier, t.planned_method, t.note)
+            return [(ledger_id, t.ref.row if t.ref else None, t.direction, t.day.isoformat() if iso_days else t.day,
+                     t.code, t.stream, t.qty_kg, t.counterpart, t.counterpart_name, t.manifest_no, t.carrier,
+                     t.planned_method, t.note)
                     for t in self._all()]
         out: list[tuple[Any, ...]] = []
         for b in self.blocks:
-            out.extend(zip(repeat(ledger_id), b.rows, repeat(b.direction), b.days, b.codes, b.streams, b.qty_kg,
+            days = list(map(date.isoformat, b.days)) if iso_days else b.days
+            out.extend(zip(repeat(ledger_id), b.rows, repeat(b.direction), days, b.codes, b.streams, b.qty_kg,
                            b.counterparts, b.counterpart_names, b.manifests, b.carriers, b.planned_methods, b.notes))
         return out
 
@@ -156,19 +163,28 @@ class TransferColumns(Sequence[TransferLine]):
             out.update(zip(*cols, strict=False))
         return out
 
-    def first_ref(self, direction: str, **match: Any) -> SourceRef | None:
-        """The ref of the first row of ``direction`` whose fields equal ``match``."""
-        for t in (self.blocks if self.columnar else []):
-            if t.direction != direction:
+    def first_refs(self, direction: str, *fields: str) -> dict[tuple[Any, ...], SourceRef | None]:
+        """For each distinct combination of ``fields`` among rows of ``direction``, the ref of its first row
+        (one pass over the columns, to pin a warning about many rows to the first of them)."""
+        out: dict[tuple[Any, ...], SourceRef | None] = {}
+        if not self.columnar:
+            for line in self._all():
+                if line.direction == direction:
+                    out.setdefault(tuple(getattr(line, f) for f in fields), line.ref)
+            return out
+        names = {"day": "days", "code": "codes", "stream": "streams", "counterpart": "counterparts",
+                 "manifest_no": "manifests", "carrier": "carriers", "planned_method": "planned_methods"}
+        for b in self.blocks:
+            if b.direction != direction:
                 continue
-            cols: dict[str, list[Any]] = {"counterpart": t.counterparts, "code": t.codes, "planned_method": t.planned_methods}
-            for i in range(len(t)):
-                if all(cols[k][i] == v for k, v in match.items()):
-                    return SourceRef(t.sheet, t.rows[i])
-        for line in ([] if self.columnar else self._all()):
-            if line.direction == direction and all(getattr(line, k) == v for k, v in match.items()):
-                return line.ref
-        return None
+            first: dict[tuple[Any, ...], int] = {}
+            for i, key in enumerate(zip(*(getattr(b, names[f]) for f in fields), strict=True)):
+                if key not in first:
+                    first[key] = i
+            for key, i in first.items():
+                if key not in out:
+                    out[key] = SourceRef(b.sheet, b.rows[i])
+        return out
 
 
 def transfer_counts(draft: LedgerDraft) -> dict[str, int]:

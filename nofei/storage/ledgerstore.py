@@ -41,6 +41,15 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _problem_dict(p: Problem) -> dict[str, Any]:
+    """``Problem.to_dict`` without ``dataclasses.asdict``'s deep copy (a receipt may carry hundreds)."""
+    d = {f: getattr(p, f) for f in ("code", "message", "message_en", "sheet", "row", "column", "header", "value",
+                                     "field", "severity")}
+    if d["value"] is not None and not isinstance(d["value"], str | int | float | bool):
+        d["value"] = str(d["value"])
+    return d
+
+
 def _lock_unit(session: Session, unit_id: int) -> None:
     """Serialise concurrent uploads for one unit so version numbers are gap-free (PostgreSQL row lock;
     SQLite's ``BEGIN IMMEDIATE`` already serialises writers)."""
@@ -81,7 +90,7 @@ def insert_ledger_version(
         sha256=sha256, filename=filename[:255], size=len(content), uploaded_at=_utcnow(),
         uploaded_by=uploaded_by[:200], reporter=draft.reporter[:200], phone=draft.phone[:64],
         unit_name=draft.unit_name[:200], row_counts=row_counts(draft), totals=totals,
-        warnings=[w.to_dict() for w in warnings],
+        warnings=[_problem_dict(w) for w in warnings],
     )
     session.add(row)
     session.flush()
@@ -105,39 +114,43 @@ def insert_ledger_version(
     return row
 
 
-def _transfer_tuples(lid: int, draft: LedgerDraft) -> list[tuple[Any, ...]]:
-    if isinstance(draft.transfers, TransferColumns):
-        return draft.transfers.insert_tuples(lid)
-    return [
-        (lid, tr.ref.row if tr.ref else None, tr.direction, tr.day, tr.code, tr.stream, tr.qty_kg, tr.counterpart,
-         tr.counterpart_name[:200], tr.manifest_no, tr.carrier, tr.planned_method, tr.note[:500])
-        for tr in draft.transfers
-    ]
+def _transfer_tuples(lid: int, draft: LedgerDraft, *, iso_days: bool = False) -> list[tuple[Any, ...]]:
+    tr = draft.transfers
+    cols = tr if isinstance(tr, TransferColumns) else TransferColumns()
+    if not isinstance(tr, TransferColumns):
+        cols.extend(list(tr))
+    return cols.insert_tuples(lid, iso_days=iso_days)
+
+
+TRANSFER_INSERT = "auto"
+"""How ``transfer_entry`` rows are written: ``auto`` (COPY on PostgreSQL, the driver's executemany on
+SQLite) or ``core`` (SQLAlchemy Core ``insert()`` executemany everywhere). The benchmark compares them."""
 
 
 def _insert_transfers(session: Session, lid: int, draft: LedgerDraft) -> None:
     """The big table: COPY on PostgreSQL, the driver's ``executemany`` on SQLite (same transaction)."""
     conn = session.connection()
     dialect = conn.dialect.name
-    rows = _transfer_tuples(lid, draft)
-    if dialect == "postgresql":
+    if TRANSFER_INSERT == "auto" and dialect == "postgresql":
+        rows = _transfer_tuples(lid, draft)
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cols = ", ".join(f'"{c}"' for c in TRANSFER_COLUMNS)
         with cur.copy(f"COPY transfer_entry ({cols}) FROM STDIN") as cp:
             for r in rows:
                 cp.write_row(r)
         return
-    if dialect == "sqlite":
+    if TRANSFER_INSERT == "auto" and dialect == "sqlite":
         # Plain DBAPI executemany: SQLAlchemy's per-row parameter processing would cost as much as the
         # insert itself. A bigger page cache keeps the two random-order indexes in memory.
-        dbapi = conn.connection.driver_connection
-        cur = dbapi.cursor()  # type: ignore[union-attr]
+        rows = _transfer_tuples(lid, draft, iso_days=True)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cur.execute("PRAGMA cache_size=-65536")
         sql = f"INSERT INTO transfer_entry ({', '.join(TRANSFER_COLUMNS)}) VALUES ({', '.join('?' * len(TRANSFER_COLUMNS))})"
-        cur.executemany(sql, [(*r[:3], r[3].isoformat(), *r[4:]) for r in rows])
+        cur.executemany(sql, rows)
         cur.close()
         return
-    for i in range(0, len(rows), _CHUNK):  # any other database: Core executemany
+    rows = _transfer_tuples(lid, draft)
+    for i in range(0, len(rows), _CHUNK):  # Core executemany (SQLAlchemy's insertmanyvalues batches)
         session.execute(insert(_TRANSFER), [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in rows[i : i + _CHUNK]])
 
 

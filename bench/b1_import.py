@@ -1,0 +1,240 @@
+"""B1: import a monthly ledger whose 转出 sheet has 100,000 rows, end to end (issue 3, Performance).
+
+Workload: ``bench.ledger_workload.build(N)`` — cover, 8 产生贮存 rows, N 转出 rows (10 columns,
+8 codes of 3 streams, 300 receivers, 联单编号 on HW rows); the upload unit is registered, the receivers
+are not (so the receipt carries the unregistered-receiver warnings, as it would in real life).
+
+Methods, each in a fresh child process (imports done before the clock starts; peak RSS is the
+child's maxrss, i.e. the whole process):
+- ``calamine``: python-calamine alone: open the bytes, ``to_python()`` every sheet — the yardstick.
+- ``nofei-sqlite`` / ``nofei-pg``: ``imports.read_monthly_ledger`` (safety checks, parse, validate,
+  balance) + ``ledgers.ledger.submit_monthly_ledger`` (unit/permission/receiver/permit/continuity
+  checks, version row, original file, bulk insert, audit, commit) on a migrated, empty database.
+- ``http-sqlite``: the same through ``POST /api/v1/ledgers`` on the Flask test client (multipart upload).
+- ``naive-sqlite`` / ``naive-pg``: ``pandas.read_excel(engine="openpyxl", sheet_name=None)`` + one
+  SQLModel ORM object per row (``session.add``) + commit — the baseline the issue names. Run on the
+  full N rows (no extrapolation).
+
+Rounds are interleaved (the order rotates each round); medians are printed with the ratio to calamine.
+
+Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --skip-pg --skip-naive]``
+PostgreSQL: ``--pg postgresql+psycopg://postgres@127.0.0.1:5432/nofei_imports_bench`` (created if missing;
+its public schema is dropped and recreated for every run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/nofei_imports_bench"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _fresh_db(url: str | None) -> str:
+    from sqlalchemy import create_engine, text
+
+    from nofei.storage.engine import make_engine
+    from nofei.storage.migrate import upgrade
+
+    if url is None:
+        path = Path(tempfile.mkdtemp(prefix="b1_")) / "b1.db"
+        url = f"sqlite:///{path}"
+    else:
+        admin_url, name = url.rsplit("/", 1)
+        eng = create_engine(admin_url + "/postgres", isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            if not c.execute(text("select 1 from pg_database where datname = :n"), {"n": name}).first():
+                c.execute(text(f'create database "{name}"'))
+        eng.dispose()
+        eng = make_engine(url)
+        with eng.begin() as c:
+            c.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            c.execute(text("CREATE SCHEMA public"))
+        eng.dispose()
+    e = make_engine(url)
+    upgrade(e)
+    e.dispose()
+    return url
+
+
+def _register_unit(uow_factory: Any) -> None:
+    from bench.ledger_workload import ME
+    from ledgers import registry
+    from nofei.access import SYSTEM
+
+    with uow_factory() as uow:
+        registry.register_unit(uow=uow, actor=SYSTEM, data={
+            "credit_code": ME, "name": "基准测试化工有限公司", "district": "630104", "roles": ["producer"], "permits": []})
+
+
+def child(method: str, path: str, pg: str) -> dict[str, Any]:
+    """Warm up on a 50-row workbook of February (imports, mapper configuration, statement caches — a
+    running server is warm), then time the real file."""
+    from bench.ledger_workload import build
+
+    small = build(50, month="2025-02")
+    state: dict[str, Any] = {}
+    _run(method, small, pg, state)
+    return _run(method, Path(path).read_bytes(), pg, state)
+
+
+def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, Any]:
+    if method == "calamine":
+        from python_calamine import CalamineWorkbook
+
+        t0 = time.perf_counter()
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheets = {n: wb.get_sheet_by_name(n).to_python(skip_empty_area=False) for n in wb.sheet_names}
+        dt = time.perf_counter() - t0
+        return {"s": dt, "rss_mb": _rss_mb(), "rows": sum(len(v) for v in sheets.values())}
+
+    from nofei.storage.engine import make_engine, make_session_factory
+    from nofei.storage.uow import UnitOfWork
+
+    if "url" not in state:
+        state["url"] = url = _fresh_db(pg if method.endswith("-pg") else None)
+        state["sessions"] = make_session_factory(make_engine(url))
+    url, sessions = state["url"], state["sessions"]
+
+    def uow_factory() -> UnitOfWork:
+        return UnitOfWork(sessions)
+
+    if not state.get("unit"):
+        _register_unit(uow_factory)
+        state["unit"] = True
+    if method.startswith("nofei-"):
+        from imports import read_monthly_ledger
+        from ledgers.ledger import submit_monthly_ledger
+        from nofei.access import SYSTEM
+
+        t0 = time.perf_counter()
+        with uow_factory() as u:
+            cat = u.catalogue
+        draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1))
+        rc = submit_monthly_ledger(uow=uow_factory(), actor=SYSTEM, draft=draft, content=data, filename="b1.xlsx")
+        dt = time.perf_counter() - t0
+        return {"s": dt, "rss_mb": _rss_mb(), "rows": rc["rows"], "warnings": len(rc["warnings"])}
+    if method.startswith("http-"):
+        from api.app import create_app
+        from ledgers import registry
+        from nofei.access import SYSTEM
+
+        if "client" not in state:
+            app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING", "AUTO_MIGRATE": False})
+            with uow_factory() as uow:
+                state["tok"] = registry.create_token(uow=uow, actor=SYSTEM, role="admin", name="bench").token
+            state["client"] = app.test_client()
+        client, tok = state["client"], state["tok"]
+        t0 = time.perf_counter()
+        r = client.post("/api/v1/ledgers", headers={"Authorization": f"Bearer {tok}"},
+                        data={"file": (io.BytesIO(data), "b1.xlsx")}, content_type="multipart/form-data")
+        dt = time.perf_counter() - t0
+        assert r.status_code == 201, r.json
+        return {"s": dt, "rss_mb": _rss_mb(), "rows": r.json["rows"]}
+    if method.startswith("naive-"):
+        import pandas as pd
+
+        from bench.ledger_workload import ME
+        from nofei.storage.tables import LedgerRow, StockEntryRow, TransferEntryRow, UnitRow
+
+        t0 = time.perf_counter()
+        frames = pd.read_excel(io.BytesIO(data), sheet_name=None, engine="openpyxl", dtype=object)
+        with sessions() as s:
+            unit = s.query(UnitRow).filter(UnitRow.credit_code == ME).one()
+            from datetime import UTC, datetime
+
+            month = str(frames["填报信息"].iloc[1, 1])  # 填报月份 (row 3 of the cover; row 1 is the header)
+            led = LedgerRow(unit_id=unit.id, month=month, year=2025, version=1, sha256="x", uploaded_at=datetime.now(UTC))
+            s.add(led)
+            s.flush()
+            st = frames["产生贮存"]
+            for i, r in enumerate(st.itertuples(index=False), start=2):
+                s.add(StockEntryRow(ledger_id=led.id, row=i, code=str(r[0]), stream="x", open_kg=round(float(r[2]) * 1000),
+                                    generated_kg=round(float(r[3]) * 1000), close_kg=round(float(r[4]) * 1000)))
+            out = frames["转出"]
+            n = 0
+            for i, r in enumerate(out.itertuples(index=False), start=2):
+                d = r[0].date() if hasattr(r[0], "date") else r[0]
+                s.add(TransferEntryRow(ledger_id=led.id, row=i, direction="out", day=d, code=str(r[2]), stream="x",
+                                       qty_kg=round(float(r[3]) * 1000), counterpart=str(r[5]),
+                                       counterpart_name=str(r[6]), manifest_no=None if pd.isna(r[1]) else str(r[1]),
+                                       carrier=None, planned_method=str(r[8]), note="" if pd.isna(r[9]) else str(r[9])))
+                n += 1
+            s.commit()
+        dt = time.perf_counter() - t0
+        return {"s": dt, "rss_mb": _rss_mb(), "rows": n}
+    raise SystemExit(f"unknown method {method}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pg", default=os.environ.get("NOFEI_BENCH_PG", DEFAULT_PG))
+    ap.add_argument("--skip-pg", action="store_true")
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(child(a.child, a.file, a.pg), default=str))
+        return
+
+    from bench.ledger_workload import cached
+
+    t = time.perf_counter()
+    path = cached(a.rows)
+    print(f"workload: {path} ({path.stat().st_size / 1e6:.1f} MB, {a.rows} 转出 rows; ready in {time.perf_counter() - t:.1f} s)")
+    methods = ["calamine", "nofei-sqlite"]
+    if not a.skip_http:
+        methods.append("http-sqlite")
+    if not a.skip_pg:
+        methods.append("nofei-pg")
+    if not a.skip_naive:
+        methods.append("naive-sqlite")
+        if not a.skip_pg:
+            methods.append("naive-pg")
+    results: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
+    for rnd in range(a.rounds):
+        order = methods[rnd % len(methods):] + methods[: rnd % len(methods)]
+        for m in order:
+            if m.startswith("naive") and rnd > 0 and a.rounds > 2 and rnd != a.rounds - 1:
+                continue  # the naive baseline is slow: two rounds of it (first and last) are enough
+            out = subprocess.run([sys.executable, "-m", "bench.b1_import", "--child", m, "--file", str(path), "--pg", a.pg],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode:
+                print(f"  {m}: failed\n{out.stderr[-2000:]}")
+                continue
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            results[m].append(res)
+            print(f"  round {rnd + 1} {m:13s} {res['s']:7.3f} s  peak RSS {res['rss_mb']:6.0f} MiB")
+    base = statistics.median(r["s"] for r in results["calamine"])
+    print(f"\nB1 {a.rows} 转出 rows — medians (ratio = time / python-calamine read; target nofei ≤ 2.0, peak < 1024 MiB)")
+    print(f"{'method':14s} {'median s':>9s} {'min..max s':>15s} {'ratio':>6s} {'peak MiB':>9s}")
+    for m in methods:
+        rs = results[m]
+        if not rs:
+            continue
+        ts = [r["s"] for r in rs]
+        med = statistics.median(ts)
+        print(f"{m:14s} {med:9.3f} {min(ts):7.3f}..{max(ts):<7.3f} {med / base:6.2f} {max(r['rss_mb'] for r in rs):9.0f}")
+
+
+if __name__ == "__main__":
+    main()
