@@ -123,8 +123,8 @@ class TransferColumns(Sequence[TransferLine]):
         if self._summary is None:
             out: list[TransferLine] = []
             for b in self.blocks:
-                acc: dict[tuple[str, str], int] = {}
-                keys = list(zip(b.codes, b.streams, strict=True))
+                acc: dict[tuple[str, Any], int] = {}
+                keys: list[tuple[str, Any]] = list(zip(b.codes, b.streams, strict=True))
                 for k, q in zip(keys, b.qty_kg, strict=True):
                     acc[k] = acc.get(k, 0) + q
                 for (code, stream), q in acc.items():
