@@ -14,8 +14,11 @@ worker processes while the main process submits in month order.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
 import time
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -86,8 +89,38 @@ def workbook_and_read(draft: LedgerDraft, catalogue: Catalogue, today: date) -> 
 
     Module-level so worker processes can run it."""
     write, read, _ = _pipeline()
-    content = write(draft)
+    content = pin_dates(write(draft), saved_at(draft))
     return content, read(content, filename=filename(draft), catalogue=catalogue, today=today)
+
+
+_W3CDTF = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
+
+
+def pin_dates(content: bytes, when: datetime) -> bytes:
+    """The workbook with its zip entry times and document dates set to ``when`` (the clerk 'saved' it then).
+
+    openpyxl stamps the current time in both places, so the same ledger written twice would get two
+    sha256 digests; pinned, the same seed gives byte-identical files (and duplicate detection works)."""
+    src = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "docProps/core.xml":
+                data = _W3CDTF.sub(rb"\g<1>" + stamp + rb"\g<2>", data)
+            zi = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = info.external_attr
+            dst.writestr(zi, data)
+    return out.getvalue()
+
+
+def saved_at(draft: LedgerDraft) -> datetime:
+    """When the demo's clerk saves a month's workbook: the 5th of the following month, 10:00."""
+    y, m = int(draft.month[:4]), int(draft.month[5:7])
+    y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return datetime(y, m, 5, 10, 0)
 
 
 def _worker(args: tuple[LedgerDraft, date]) -> tuple[bytes, LedgerDraft]:
