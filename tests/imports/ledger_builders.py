@@ -29,14 +29,14 @@ def balanced_sheets(month_day: date = date(2025, 3, 7)) -> dict[str, list[list[A
     """A small ledger that balances: HW 900-041-49 and SW01."""
     return {
         "填报信息": cover(),
-        "产生贮存": [STOCK_HEAD,
+        "产生贮存": [list(STOCK_HEAD),
                  ["900-041-49", "废含油抹布", 1.5, 10, 2.5, "吨", None],     # 1.5 + 10 + 2 - 3 - 8 = 2.5
                  ["SW01", None, 0, 5000, 0, "千克", None]],                 # kg: 0 + 5000 - 5000 = 0
-        "利用处置": [TREAT_HEAD, ["900-041-49", "D10", 3, "吨", None, None]],
-        "转出": [OUT_HEAD,
+        "利用处置": [list(TREAT_HEAD), ["900-041-49", "D10", 3, "吨", None, None]],
+        "转出": [list(OUT_HEAD),
                [month_day, "20250300000001", "900-041-49", 8, "吨", RECV, "接收单位", None, "D10", None],
                [month_day, None, "SW01", 5, "吨", RECV, "接收单位", None, "R4", None]],
-        "转入": [IN_HEAD, [month_day, "20250300000002", "900-041-49", 2, "吨", SENDER, "移出单位", None]],
+        "转入": [list(IN_HEAD), [month_day, "20250300000002", "900-041-49", 2, "吨", SENDER, "移出单位", None]],
     }
 
 
