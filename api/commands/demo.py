@@ -102,11 +102,11 @@ def register(cli: click.Group) -> None:
         tokens = _tokens(ctx, have.get("enterprise"))
         base = f"http://{host}:{port}"
         click.echo(f"\nnofei demo ready in {time.perf_counter() - t0:.1f} s")
-        click.echo(f"  open      {base}/")
+        click.echo(f"  sign in   {base}/login  (paste one of the tokens below)")
         click.echo(f"  API docs  {base}/api/docs")
-        click.echo("tokens (paste one at sign-in, or send 'Authorization: Bearer <token>'):")
+        click.echo("tokens (for the pages, or as 'Authorization: Bearer <token>'):")
         for label, tok in tokens:
-            click.echo(f"  {label:<44} {tok}")
+            click.echo(f"  {label}: {tok}")
         click.echo(f'try: curl -H "Authorization: Bearer {tokens[0][1]}" {base}/api/v1/units')
         if serve:
             import waitress
