@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api import deps
-from api.schemas import PageArgs, page_schema
+from api.schemas import DecimalString, PageArgs, page_schema
 from ledgers import registry
 from nofei.access import ACTOR_ROLES
 from nofei.domain.units import ROLES
@@ -19,7 +19,7 @@ class PermitSchema(Schema):
     waste_codes = fields.List(fields.String(validate=validate.Length(max=32)), load_default=list,
                               metadata={"description": "codes or HW categories (HW08)"})
     methods = fields.List(fields.String(validate=validate.Length(max=8)), load_default=list)
-    capacity_t = fields.Decimal(load_default=0, as_string=True, validate=validate.Range(min=0, max=10**9))
+    capacity_t = DecimalString(load_default="0", high=10**9)
     valid_from = fields.Date(allow_none=True, load_default=None)
     valid_to = fields.Date(allow_none=True, load_default=None)
 
@@ -80,8 +80,7 @@ class TokenOut(Schema):
 class StatisticIn(Schema):
     year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
     region = fields.String(required=True, validate=validate.Length(max=32))
-    industrial_value_added = fields.Decimal(required=True, as_string=True, validate=validate.Range(min=0, max=10**12),
-                                            metadata={"description": "工业增加值, 万元"})
+    industrial_value_added = DecimalString(required=True, high=10**12, metadata={"description": "工业增加值, 万元"})
 
 
 @blp.route("/units", methods=["GET"])
