@@ -250,7 +250,7 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
         return
     data = body if n == len(body) else [body[i] for i in keep]
     columns = list(zip(*data, strict=True))
-    rownums = [i + 2 for i in keep]
+    rownums: Sequence[int] = range(2, n + 2) if n == len(body) else [i + 2 for i in keep]
     ctx = C.SheetCtx(spec.name, rownums, book.problems, book.warnings, book.limits.max_cell_chars, MAX_PROBLEMS)
 
     def col(key: str) -> tuple[Col, str | None, Sequence[Any] | None]:
