@@ -19,7 +19,7 @@ from nofei.catalogue import CITY
 from nofei.errors import NofeiError
 
 DEFAULT_DB = "sqlite:///nofei-demo.db"
-DEFAULT_UNITS = 240
+DEFAULT_UNITS = 100  # builds in about half a minute on 2 cores (bench/b5_demo.py); --units for more
 SHOWCASE_DISTRICT = "630105"  # 城北区: two parks, the collector, the carriers
 
 
@@ -48,7 +48,7 @@ def register(cli: click.Group) -> None:
     @click.option("--port", default=8000, show_default=True, type=int)
     @click.option("--threads", default=8, show_default=True, type=int)
     @click.option("--jobs", default=None, type=int,
-                  help="worker processes writing workbooks [default: 2 when the machine has more than 2 CPUs, else 1]")
+                  help="worker processes writing workbooks [default: the CPU count, at most 4]")
     @click.option("--fast", is_flag=True, help="store ledgers directly (no workbooks): for benchmark-sized cities")
     @click.option("--fresh", is_flag=True, help="delete the SQLite database first and build anew")
     @click.option("--months", default=12, type=click.IntRange(1, 12), hidden=True, help="tests: fewer months")
@@ -91,7 +91,7 @@ def register(cli: click.Group) -> None:
                                       months=months)
             click.echo(f"  planned {len(plan.units)} units, {len(plan.drafts)} monthly ledgers, "
                        f"{len(plan.manifests)} manifests ({time.perf_counter() - t0:.1f} s)")
-            n_jobs = jobs if jobs is not None else (2 if (os.cpu_count() or 1) > 2 else 1)
+            n_jobs = jobs if jobs is not None else min(4, os.cpu_count() or 1)
             try:
                 rep = load.build(ctx.uow, plan, jobs=n_jobs, fast=fast, echo=click.echo, today=today)
             except NofeiError as e:
