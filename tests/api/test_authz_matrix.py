@@ -207,6 +207,10 @@ ROWS: list[Row] = [
         E(200, 403, 403, 200, 403), secret=True),
     # bulk import: an enterprise naming someone else's unit gets that row pinned (422 not_your_unit, all or
     # nothing); regulators submit nothing, so 403 before the file is read
+    Row("GET", MANIFEST + "/trace", get(lambda w: f"/api/v1/manifests/{w.manifest}/trace"),
+        E(200, 200, 404, 200, 404), secret=True),
+    Row("GET", "/api/v1/units/<string:credit_code>/trace", get(lambda w: f"/api/v1/units/{w.u}/trace?year=2024"),
+        E(200, 200, 404, 200, 404), secret=True),
     Row("POST", "/api/v1/manifests/import", _xlsx_manifest_import, E(201, 403, 403, 201, 422),
         finding={"reg_in": 422, "reg_out": 422}),
     # reports and anomalies
@@ -305,6 +309,8 @@ def test_guessed_ids_look_exactly_like_missing_ones(app, client, world):
         (f"/api/v1/units/{world.u}/ledgers/2025-03/versions", f"/api/v1/units/{missing_unit}/ledgers/2025-03/versions"),
         (f"/api/v1/units/{world.u}", f"/api/v1/units/{missing_unit}"),
         (f"/api/v1/manifests/{world.manifest}", f"/api/v1/manifests/{world.manifest[:-6]}999999"),
+        (f"/api/v1/manifests/{world.manifest}/trace", f"/api/v1/manifests/{world.manifest[:-6]}999999/trace"),
+        (f"/api/v1/units/{world.u}/trace?year=2024", f"/api/v1/units/{missing_unit}/trace?year=2024"),
         (f"/api/v1/balance?year=2025&unit={world.u}", f"/api/v1/balance?year=2025&unit={missing_unit}"),
     ]
     for role in FOREIGN:
