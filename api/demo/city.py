@@ -516,10 +516,18 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
                     books.touch(u.credit_code, code)
                 elif prof.kind not in ("film_point",):
                     books.touch(u.credit_code, code)
+    # old stock: expired chemicals written off in November of the year before and never handed over, so the
+    # FIFO age of what is still held on 31 December is over a year (the November ledger is part of the demo)
+    previous: list[LedgerDraft] = []
     for u in p.by_kind["chemical"][:2]:
-        books.stock[(u.credit_code, "900-999-49")] = int(p.rng.uniform(3, 12) * T)
+        kg = int(p.rng.uniform(3, 12) * T)
+        books.stock[(u.credit_code, "900-999-49")] = kg
         books.touch(u.credit_code, "900-999-49")
         p.faults["old_stock"].append(u.credit_code)
+        previous.append(LedgerDraft(
+            credit_code=u.credit_code, unit_name=u.name, month=f"{year - 1}-11", reporter="环保专员",
+            phone="0971-0000000", stocks=[StockLine("900-999-49", "hazardous", 0, kg, kg,
+                                                    name=cat.codes["900-999-49"].name_zh, note="过期化学品报废")]))
     p.unregistered.append(p.credit_code("630104"))
     w = p.by_kind["workshop"]
     hazardous_shippers = p.by_kind["chemical"] + p.by_kind["smelter"]
@@ -531,7 +539,7 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
         ("late_receipt", hazardous_shippers[-1].credit_code, 8),
         ("in_transit", hazardous_shippers[len(hazardous_shippers) // 2].credit_code, 12),
     ]
-    drafts: list[LedgerDraft] = []
+    drafts: list[LedgerDraft] = sorted(previous, key=lambda d: d.credit_code)
     ordered = sorted(p.units, key=lambda x: x.credit_code)
     for m in range(1, months + 1):
         books.reset()

@@ -16,6 +16,8 @@ from nofei.domain.ledger import LedgerDraft
 
 def rates(drafts: list[LedgerDraft], catalogue: Catalogue | None = None) -> dict[str, float]:
     cat = catalogue or Catalogue.default()
+    year = max(d.year for d in drafts)  # the year of the figures; earlier ledgers only explain old stock
+    drafts = [d for d in drafts if d.year == year]
     node: dict[tuple[str, str], dict] = {}
     for d in sorted(drafts, key=lambda d: d.month):
         for s in d.stocks:

@@ -87,10 +87,13 @@ def test_the_faults_for_the_anomaly_lists_are_all_there(city):
     received = sum(t.qty_kg for d in city.drafts if d.credit_code == over for t in d.transfers if t.direction == "in")
     cap_t = float(city.unit(over).permits[0]["capacity_t"])
     assert received / 1000 > cap_t
-    # old stock: held all year, never moved
+    # old stock: generated in November of the year before, held all year, never moved
     for cc in city.faults["old_stock"]:
-        rows = [s for d in city.drafts if d.credit_code == cc for s in d.stocks if s.code == "900-999-49"]
-        assert len(rows) == 12 and len({(s.open_kg, s.close_kg) for s in rows}) == 1 and rows[0].open_kg > 0
+        rows = [(d.month, s) for d in city.drafts if d.credit_code == cc for s in d.stocks if s.code == "900-999-49"]
+        assert [m for m, _ in rows] == ["2024-11"] + [f"2025-{m:02d}" for m in range(1, 13)]
+        first, held = rows[0][1], [s for _, s in rows[1:]]
+        assert first.generated_kg == first.close_kg > 0
+        assert {(s.open_kg, s.generated_kg, s.close_kg) for s in held} == {(first.close_kg, 0, first.close_kg)}
 
 
 def test_same_seed_same_city_other_seed_other_city():
