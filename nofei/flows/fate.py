@@ -41,7 +41,7 @@ from scipy.sparse.linalg import splu
 from nofei.flows.model import NodeKey, StreamYearData
 
 U, D, S, X, L = 0, 1, 2, 3, 4  # L: trapped (folded into X in results)
-EXACT_LIMIT = 20_000
+EXACT_LIMIT = 5_000  # edges: Fractions cost ~30 µs per edge; beyond this the float solve is used
 
 
 @dataclass(frozen=True, slots=True)

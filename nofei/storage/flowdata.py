@@ -4,7 +4,7 @@ The sums run in SQL (GROUP BY over the transfer rows: a city-year can hold a mil
 Python only folds the grouped rows into ``nofei.flows.model.StreamYearData``. Only the current
 version of each accepted ledger counts (``ledger.is_current``).
 
-``stream_year`` caches ``(data, graph, fate)`` per (database, stream, year, C1 class) and
+``stream_year`` caches ``(data, graph, fate)`` per (database, year, C1 class) for all streams and
 rebuilds when a ledger of that year or the units registry changes: the key carries
 ``max(id)``, ``count``, ``count(current)`` and ``max(uploaded_at)`` of that year's ledgers and
 ``count``/``max(updated_at)`` of units — two cheap indexed aggregates per call.
@@ -17,18 +17,18 @@ from collections import OrderedDict
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
-from nofei.catalogue import Catalogue
+from nofei.catalogue import STREAMS, Catalogue
 from nofei.flows.fate import FateResult, attribute
 from nofei.flows.graph import build_flow_graph
 from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo
 from nofei.storage.tables import LedgerRow, StockEntryRow, TransferEntryRow, TreatmentEntryRow, UnitRow
 
-_CACHE: OrderedDict[tuple[Any, ...], tuple[StreamYearData, nx.DiGraph, FateResult]] = OrderedDict()
+_CACHE: OrderedDict[tuple[Any, ...], dict[str, tuple[StreamYearData, nx.DiGraph, FateResult]]] = OrderedDict()
 _LOCK = threading.Lock()
-CACHE_SIZE = 24
+CACHE_SIZE = 6  # years
 
 L = LedgerRow.__table__
 ST = StockEntryRow.__table__
@@ -50,42 +50,75 @@ def load_units(session: Session) -> dict[str, UnitInfo]:
     return {r.credit_code: UnitInfo(r.credit_code, r.name, r.district, r.park, tuple(r.roles or ())) for r in rows}
 
 
-def load_stream_year(session: Session, stream: str, year: int, catalogue: Catalogue,
-                     units: dict[str, UnitInfo] | None = None) -> StreamYearData:
-    """Aggregate the current ledgers of ``year`` into the inputs of one stream's graph (indicators.md §1)."""
+def load_year(session: Session, year: int, catalogue: Catalogue,
+              units: dict[str, UnitInfo] | None = None) -> dict[str, StreamYearData]:
+    """Aggregate the current ledgers of ``year`` into the inputs of every stream's graph (indicators.md §1).
+
+    One pass over each entry table for all streams. The transfer rows are filtered by
+    ``ledger_id + 0 IN (current ledgers of the year)`` so that SQLite scans the table once instead
+    of probing the ledger-id index a million times (PostgreSQL makes it a hash semi-join anyway);
+    rows are grouped per ledger in SQL and folded per unit in Python.
+    """
     units = units if units is not None else load_units(session)
     code_of = {r.id: r.credit_code for r in session.execute(select(UN.c.id, UN.c.credit_code))}
-    b = StreamYearBuilder(stream, year, units)
+    builders = {s: StreamYearBuilder(s, year, units) for s in STREAMS}
     cur = and_(L.c.year == year, L.c.is_current.is_(True))
+    unit_of = {lid: code_of[uid] for lid, uid in session.execute(select(L.c.id, L.c.unit_id).where(cur))}
+    current = select(L.c.id).where(cur)
 
-    q = (select(L.c.unit_id, L.c.id, L.c.month, ST.c.code, ST.c.open_kg, ST.c.generated_kg, ST.c.close_kg)
-         .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur, ST.c.stream == stream))
-    for unit_id, lid, month, code, o, g, c in session.execute(q):
-        u = code_of[unit_id]
+    q = (select(ST.c.ledger_id, L.c.month, ST.c.stream, ST.c.code, ST.c.open_kg, ST.c.generated_kg, ST.c.close_kg)
+         .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur))
+    for lid, month, stream, code, o, g, c in session.execute(q):
+        b = builders.get(stream)
+        if b is None:
+            continue
+        u = unit_of[lid]
         b.stock(u, month, code, int(o), int(g), int(c))
         b.ledger(u, lid)
 
-    q = (select(L.c.unit_id, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
-         .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(cur, TR.c.stream == stream)
-         .group_by(L.c.unit_id, TR.c.code, TR.c.method))
-    for unit_id, code, method, qty in session.execute(q):
-        b.treatment(code_of[unit_id], code, catalogue.method_class(method) == "utilisation", int(qty))
+    q = (select(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
+         .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(cur)
+         .group_by(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method))
+    for trow in session.execute(q):
+        if trow[1] in builders:
+            builders[trow[1]].treatment(code_of[trow[0]], trow[2], catalogue.method_class(trow[3]) == "utilisation",
+                                        int(trow[4]))
 
-    good = func.sum(case((_wellformed(session), 1), else_=0))
-    q = (select(L.c.unit_id, TX.c.code, TX.c.counterpart, func.sum(TX.c.qty_kg), func.count(), good)
-         .select_from(TX.join(L, TX.c.ledger_id == L.c.id))
-         .where(cur, TX.c.stream == stream, TX.c.direction == "out")
-         .group_by(L.c.unit_id, TX.c.code, TX.c.counterpart))
-    for unit_id, code, counterpart, qty, n, ok in session.execute(q):
-        b.transfer_out(code_of[unit_id], code, counterpart, int(qty), rows=int(n), wellformed=int(ok or 0))
+    ok = case((and_(TX.c.direction == "out", TX.c.manifest_no.is_not(None), _wellformed(session)), 1), else_=0)
+    lid = (TX.c.ledger_id + literal_column("0")).label("lid")
+    q = (select(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart, func.sum(TX.c.qty_kg),
+                func.count(), func.sum(ok))
+         .where(lid.in_(current))
+         .group_by(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart))
+    out: dict[tuple[str, str, str, str], list[int]] = {}
+    into: dict[tuple[str, str, str], int] = {}
+    for xlid, direction, stream, code, counterpart, qty, n, good in session.execute(q):
+        u = unit_of[xlid]
+        if direction == "out":
+            k = (u, stream, code, counterpart)
+            a = out.get(k)
+            if a is None:
+                out[k] = [int(qty), int(n), int(good or 0)]
+            else:
+                a[0] += int(qty)
+                a[1] += int(n)
+                a[2] += int(good or 0)
+        else:
+            k2 = (u, stream, code)
+            into[k2] = into.get(k2, 0) + int(qty)
+    for (olid, ostream, ocode, ocp), (oqty, on, ogood) in out.items():
+        if ostream in builders:
+            builders[ostream].transfer_out(olid, ocode, ocp, int(oqty), rows=on, wellformed=int(ogood))
+    for (ilid, istream, icode), iqty in into.items():
+        if istream in builders:
+            builders[istream].transfer_in(ilid, icode, int(iqty))
+    return {s: b.build() for s, b in builders.items()}
 
-    q = (select(L.c.unit_id, TX.c.code, func.sum(TX.c.qty_kg))
-         .select_from(TX.join(L, TX.c.ledger_id == L.c.id))
-         .where(cur, TX.c.stream == stream, TX.c.direction == "in")
-         .group_by(L.c.unit_id, TX.c.code))
-    for unit_id, code, qty in session.execute(q):
-        b.transfer_in(code_of[unit_id], code, int(qty))
-    return b.build()
+
+def load_stream_year(session: Session, stream: str, year: int, catalogue: Catalogue,
+                     units: dict[str, UnitInfo] | None = None) -> StreamYearData:
+    """The inputs of one stream's graph (see ``load_year``)."""
+    return load_year(session, year, catalogue, units)[stream]
 
 
 def version_key(session: Session, year: int) -> tuple[Any, ...]:
@@ -96,25 +129,30 @@ def version_key(session: Session, year: int) -> tuple[Any, ...]:
     return (*[str(x) for x in lv], *[str(x) for x in uv])
 
 
-def stream_year(session: Session, stream: str, year: int, *, catalogue: Catalogue | None = None,
-                ) -> tuple[StreamYearData, nx.DiGraph, FateResult]:
-    """``(data, graph, fate)`` of one stream and year, cached until a ledger of that year changes."""
+def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = None,
+               ) -> dict[str, tuple[StreamYearData, nx.DiGraph, FateResult]]:
+    """``{stream: (data, graph, fate)}`` of a year, cached until a ledger of that year changes."""
     catalogue = catalogue or Catalogue.default()
     bind = session.get_bind()
-    key = (bind.url.render_as_string(hide_password=True), stream, year, catalogue.c1_class,
-           *version_key(session, year))
+    key = (bind.url.render_as_string(hide_password=True), year, catalogue.c1_class, *version_key(session, year))
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
             return hit
-    data = load_stream_year(session, stream, year, catalogue)
-    value = (data, build_flow_graph(data), attribute(data))
+    datas = load_year(session, year, catalogue)
+    value = {s: (d, build_flow_graph(d), attribute(d)) for s, d in datas.items()}
     with _LOCK:
         _CACHE[key] = value
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
     return value
+
+
+def stream_year(session: Session, stream: str, year: int, *, catalogue: Catalogue | None = None,
+                ) -> tuple[StreamYearData, nx.DiGraph, FateResult]:
+    """``(data, graph, fate)`` of one stream and year (all streams of the year are loaded and cached together)."""
+    return year_flows(session, year, catalogue=catalogue)[stream]
 
 
 def clear_cache() -> None:

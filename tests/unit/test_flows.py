@@ -43,7 +43,7 @@ CAT = Catalogue.default()
 UNITS = {u: UnitInfo(u, "", d, p, roles) for u, d, p, roles in CITY_UNITS}
 
 
-def streams_of(drafts, catalogue=CAT, year=2025, exact_limit=20_000):
+def streams_of(drafts, catalogue=CAT, year=2025, exact_limit=5_000):
     out = {}
     for s in NEEDED_STREAMS:
         d = data_from_drafts(((i, x) for i, x in enumerate(drafts, start=1)), stream=s, year=year,
