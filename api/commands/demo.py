@@ -76,7 +76,15 @@ def register(cli: click.Group) -> None:
         wanted = {"seed": seed, "units": size, "year": year, "generator": load.GENERATOR_VERSION, "months": months}
         with ctx.uow() as uow:
             have = load.marker(uow)
+            begun = load.marker(uow, load.START_ACTION)
             occupied = load.holds_units(uow)
+        if have is None and begun is not None and _sqlite_path(ctx.database_url) is not None:
+            click.echo("nofei demo: an earlier build of this database was interrupted; starting again")
+            app.extensions["nofei.engine"].dispose()
+            _remove_sqlite(ctx.database_url)
+            ctx._app = None
+            app = ctx.app()
+            occupied = False
         if have is not None and all(have.get(k) == v for k, v in wanted.items()):
             click.echo(f"nofei demo: reusing the demo in {ctx.database_url} "
                        f"(seed {seed}, {size} units, {year}; --fresh to rebuild)")

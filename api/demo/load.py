@@ -38,6 +38,7 @@ from nofei.storage.uow import UnitOfWork
 GENERATOR_VERSION = 1
 """Bump when the generator changes what it builds: a database built by another version is not reused."""
 MARKER_ACTION = "demo.build"
+START_ACTION = "demo.start"  # written first: a database with a start and no build marker was interrupted
 CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -58,10 +59,11 @@ class BuildReport:
     sha256: list[str] = field(default_factory=list)
 
 
-def marker(uow: UnitOfWork) -> dict[str, Any] | None:
-    """The demo this database holds (seed, units, year, generator), or None."""
+def marker(uow: UnitOfWork, action: str = MARKER_ACTION) -> dict[str, Any] | None:
+    """The demo this database holds (seed, units, year, generator), or None; ``START_ACTION`` for the one
+    a build began."""
     row = uow.session.execute(
-        select(AuditRow.detail).where(AuditRow.action == MARKER_ACTION).order_by(AuditRow.seq.desc()).limit(1)  # type: ignore[union-attr]
+        select(AuditRow.detail).where(AuditRow.action == action).order_by(AuditRow.seq.desc()).limit(1)  # type: ignore[union-attr]
     ).first()
     return dict(row[0]) if row else None
 
@@ -211,6 +213,9 @@ def build(uow_factory: UowFactory, city: City, *, jobs: int = 1, fast: bool = Fa
     t0 = time.perf_counter()
     from ledgers import registry
 
+    with uow_factory() as uow:
+        uow.audit(SYSTEM, START_ACTION, "demo", detail=spec(city))
+        uow.commit()
     with uow_factory() as uow:
         catalogue = uow.catalogue
         registry.import_units(uow=uow, actor=SYSTEM, items=[u.payload() for u in city.units])

@@ -71,3 +71,25 @@ def test_demo_reuses_the_same_city_and_refuses_to_clobber_another(tmp_path):
 def test_demo_refuses_a_year_whose_months_are_in_the_future(tmp_path):
     r = run(f"sqlite:///{tmp_path / 'demo.db'}", "demo", "--no-serve", "--year", "2999")
     assert r.exit_code == 2 and "past year" in r.output
+
+
+def test_an_interrupted_build_is_started_again(tmp_path):
+    from api import create_app
+    from api.demo import load
+    from ledgers import registry
+    from nofei.access import SYSTEM
+    from nofei.storage.uow import UnitOfWork
+    from tests.factories import unit_payload
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
+    with UnitOfWork(app.extensions["nofei.sessions"]) as uow:  # as if Ctrl-C came after the first units
+        uow.audit(SYSTEM, load.START_ACTION, "demo", detail={"seed": 1})
+        uow.commit()
+    with UnitOfWork(app.extensions["nofei.sessions"]) as uow:
+        registry.register_unit(uow=uow, actor=SYSTEM, data=unit_payload())
+    app.extensions["nofei.engine"].dispose()
+    r = run(url, *ARGS, "--seed", "6")
+    assert r.exit_code == 0, r.output
+    assert "interrupted" in r.output and "building" in r.output
+    assert len(TOKEN.findall(r.output)) == 4
