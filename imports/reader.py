@@ -123,7 +123,7 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
             balance_problems(summarised(draft), limits.balance_tolerance_kg)
         book.problems.extend(bal)
     if book.problems:
-        problems = _formula_pass(book)
+        problems = sorted(_formula_pass(book), key=_where)
         if len(problems) >= MAX_PROBLEMS:
             problems = problems[:MAX_PROBLEMS] + [Problem(code="too_many_errors", message=f"错误过多，仅列出前 {MAX_PROBLEMS} 条",
                                                           message_en=f"only the first {MAX_PROBLEMS} errors are listed")]
@@ -133,6 +133,15 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
         raise exc
     draft.warnings.extend(book.warnings)
     return draft
+
+
+_SHEET_ORDER = {name: i for i, name in enumerate((SHEET_COVER, *(s.name for s in DATA_SHEETS)))}
+
+
+def _where(p: Problem) -> tuple[int, int, int, str]:
+    """Workbook order: sheet, row, column (so a clerk can fix them top to bottom)."""
+    col = p.column or ""
+    return (_SHEET_ORDER.get(p.sheet or "", -1), p.row or 0, len(col), col)
 
 
 def _without(draft: LedgerDraft, codes: set[str]) -> LedgerDraft:

@@ -79,6 +79,9 @@ def _data_sheet(wb: Workbook, spec: SheetSpec, lists: dict[str, str]) -> Workshe
             cell.comment = Comment(("必填。" if col.required else "") + col.help, "nofei")
         letter = get_column_letter(j)
         ws.column_dimensions[letter].width = col.width
+        fmt = _format(col.kind)
+        if fmt:  # the column's default style, so cells a clerk types into get it too
+            ws.column_dimensions[letter].number_format = fmt
         rng = f"{letter}2:{letter}{_VALIDATION_ROWS}"
         kind = {"code": "code", "method": "method", "measure": "measure"}.get(col.kind)
         if kind:
@@ -91,9 +94,13 @@ def _data_sheet(wb: Workbook, spec: SheetSpec, lists: dict[str, str]) -> Workshe
     return ws
 
 
+def _format(kind: str) -> str | None:
+    """Quantities with three decimals, dates as dates, codes as text (so 联单编号 keep every digit)."""
+    return {"qty": _QTY_FORMAT, "date": _DATE_FORMAT, "code": "@", "manifest": "@", "credit": "@"}.get(kind)
+
+
 def _formats(spec: SheetSpec) -> list[str | None]:
-    return [_QTY_FORMAT if c.kind == "qty" else _DATE_FORMAT if c.kind == "date" else "@" if c.kind in (
-        "code", "manifest", "credit") else None for c in spec.columns]
+    return [_format(c.kind) for c in spec.columns]
 
 
 def _instructions(wb: Workbook) -> None:

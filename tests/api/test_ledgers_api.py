@@ -192,3 +192,30 @@ def test_future_month_is_rejected(client, admin):
     s["填报信息"] = cover(month=fut)
     r = _post(client, admin, workbook(s))
     assert r.status_code == 422 and "future_month" in {e["code"] for e in r.json["errors"]}
+
+
+def test_hostile_uploads_are_refused_and_the_server_keeps_serving(client, admin):
+    import zipfile
+
+    _units(client, admin)
+    src = zipfile.ZipFile(io.BytesIO(workbook(balanced_sheets())))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.infolist():
+            z.writestr(item.filename, src.read(item.filename))
+        z.writestr("xl/media/pad.bin", b"\0" * (40 * 1024 * 1024))
+    r = _post(client, admin, buf.getvalue())
+    assert r.status_code == 413 and r.json["code"] == "compression_ratio"
+    r = _post(client, admin, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504 + "EncryptionInfo".encode("utf-16-le"))
+    assert r.status_code == 415 and r.json["code"] == "encrypted"
+    assert client.get("/api/v1/health").status_code == 200
+    assert _post(client, admin, workbook(balanced_sheets())).status_code == 201
+
+
+def test_template_columns_carry_number_formats(client, admin):
+    wb = load_workbook(io.BytesIO(client.get("/api/v1/ledgers/template", headers=admin).data))
+    out = wb["转出"]
+    assert out.column_dimensions["D"].number_format == "#,##0.000"
+    assert out.column_dimensions["B"].number_format == "@"
+    assert out.column_dimensions["A"].number_format == "yyyy-mm-dd"
+    assert wb["填报说明"]["A1"].value.startswith("月度固体废物管理台账")
