@@ -7,8 +7,8 @@ upload is (``imports.write_ledger_workbook`` → ``imports.read_monthly_ledger``
 ``ledgers.ledger.submit_monthly_ledger``). Writing workbooks is the slow part, so it can run in
 worker processes while the main process submits in month order.
 
-``fast=True`` (benchmark-sized cities) skips the workbooks and stores the drafts directly with
-``nofei.storage.ledgerstore.insert_ledger_version``, many ledgers per transaction.
+``fast=True`` (benchmark-sized cities) skips the workbooks and the per-step use cases: the drafts and the
+manifests are stored with bulk Core inserts into the same tables, thousands per transaction.
 """
 
 from __future__ import annotations
@@ -169,27 +169,6 @@ def run_manifests(uow_factory: UowFactory, manifests: list[PlannedManifest]) -> 
                 mf.reject_manifest(uow=uow, actor=SYSTEM, number=no, data={
                     "time": _at(pm.shipped, 15), "reason": pm.reason or "包装破损，拒收退回"})
     return numbers
-    with uow_factory() as uow:  # one session; every step is its own transaction (each use case commits)
-      for pm in manifests:
-        lines = [{"waste_code": ln.code, "quantity_t": str(kg_to_tonnes(ln.sent_kg)), "planned_method": ln.method}
-                 for ln in pm.lines]
-        if True:
-            made = mf.create_manifest(uow=uow, actor=SYSTEM, data={
-                "shipper": pm.shipper, "receiver": pm.receiver, "carrier": pm.carrier,
-                "planned_date": pm.shipped, "lines": lines})
-            no = made["number"]
-            numbers[pm.number] = no
-            mf.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={
-                "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "time": _at(pm.shipped, 9)})
-            if pm.status == "received" and pm.received is not None:
-                mf.receive_manifest(uow=uow, actor=SYSTEM, number=no, data={
-                    "time": _at(pm.received, 16),
-                    "lines": [{"line_no": i + 1, "received_t": str(kg_to_tonnes(ln.received_kg or 0)),
-                               "method": ln.method} for i, ln in enumerate(pm.lines)]})
-            elif pm.status == "rejected":
-                mf.reject_manifest(uow=uow, actor=SYSTEM, number=no, data={
-                    "time": _at(pm.shipped, 15), "reason": pm.reason or "包装破损，拒收退回"})
-    return numbers
 
 
 def _plate(pm: PlannedManifest) -> str:
@@ -258,10 +237,10 @@ def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue,
     are written by the pool while the main process submits the previous month's."""
     _, _, submit = _pipeline()
     cited = {t.manifest_no for d in city.drafts for t in d.transfers if t.manifest_no}
-    by_month: dict[int, list[PlannedManifest]] = {}
+    by_month: dict[str, list[PlannedManifest]] = {}
     for pm in city.manifests:
         if pm.number in cited:
-            by_month.setdefault(pm.month, []).append(pm)
+            by_month.setdefault(f"{pm.shipped:%Y-%m}", []).append(pm)
     drafts_by_month: dict[str, list[LedgerDraft]] = {}
     for d in city.drafts:
         drafts_by_month.setdefault(d.month, []).append(d)
@@ -283,7 +262,7 @@ def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue,
     try:
         pending: list[Any] = []
         for month, drafts in drafts_by_month.items():
-            numbers.update(run_manifests(uow_factory, by_month.get(int(month[5:]), [])))
+            numbers.update(run_manifests(uow_factory, by_month.pop(month, [])))
             ready = [renumber(d, numbers) for d in drafts]
             if pool is not None:
                 current: list[Any] = [pool.submit(_worker, (d, today)) for d in ready]
@@ -296,6 +275,7 @@ def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue,
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    assert not by_month, f"manifests of months without ledgers: {sorted(by_month)}"
     rest = [pm for pm in city.manifests if pm.number not in cited]  # e.g. the rejected shipment
     numbers.update(run_manifests(uow_factory, rest))
     return numbers

@@ -115,3 +115,17 @@ def test_same_seed_same_indicator_values(small_year, tmp_path):
     a, b = _indicators(factory, city.year), _indicators(again, city.year)
     engine.dispose()
     assert {k: v["value"] for k, v in a.items()} == {k: v["value"] for k, v in b.items()}
+
+
+def test_each_manifest_is_created_once_even_when_an_earlier_year_has_a_ledger_of_the_same_month(uow_factory):
+    """The old-stock ledger of November last year must not pull this November's manifests forward."""
+    city = plan_city(seed=12, units=30, year=2025)
+    city.drafts = [d for d in city.drafts if d.month in ("2024-11", "2025-11")]
+    city.manifests = [pm for pm in city.manifests if pm.month == 11 and pm.status == "received"]
+    assert any(d.month == "2024-11" for d in city.drafts) and city.manifests
+    load.build(uow_factory, city, jobs=1, today=TODAY)
+    with uow_factory() as uow:
+        stored = Counter(uow.session.execute(select(ManifestRow.number)).scalars())
+    assert len(stored) == len(city.manifests) and set(stored.values()) == {1}
+    cited = {k[6] for k in _transfers(uow_factory) if k[6]}
+    assert cited == set(stored)
