@@ -99,6 +99,9 @@ def register(cli: click.Group) -> None:
                                       months=months)
             click.echo(f"  planned {len(plan.units)} units, {len(plan.drafts)} monthly ledgers, "
                        f"{len(plan.manifests)} manifests ({time.perf_counter() - t0:.1f} s)")
+            if size > 500 and not fast:
+                click.echo("  (every ledger goes through a workbook: about 20 ms of CPU each; --fast stores them "
+                           "directly for benchmark-sized cities)")
             n_jobs = jobs if jobs is not None else min(4, os.cpu_count() or 1)
             try:
                 rep = load.build(ctx.uow, plan, jobs=n_jobs, fast=fast, echo=click.echo, today=today)
