@@ -23,7 +23,7 @@ from collections import defaultdict, deque
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, column, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import aliased
 
 from nofei.access import Actor
@@ -378,59 +378,76 @@ def _permit_kinds(uow: UnitOfWork, year: int, units: _Units, want: set[str]) -> 
 
 # --- three-way reconciliation -------------------------------------------------------------------------------
 def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) -> list[dict[str, Any]]:
+    """One pass: the three sides as one UNION ALL keyed by (number, code), one GROUP BY with per-side sums.
+
+    Equivalent to a FULL OUTER JOIN of the three per-side aggregates (a side is present when its group has
+    one of its rows), but the database groups 3 M narrow rows once instead of aggregating each side and
+    joining twice on COALESCEd keys. A number is one current manifest, so its status and times enter the
+    GROUP BY as 0/1 flags and its ends are fetched afterwards for the listed rows only."""
     ratio, min_kg = discrepancy_rule(uow.settings)
     p, q = M.ratio_fraction(ratio)
-
-    def side(direction: str) -> Any:
-        return (select(TransferEntryRow.manifest_no.label("no"), TransferEntryRow.code.label("code"),
-                       func.sum(TransferEntryRow.qty_kg).label("kg"), func.min(TransferEntryRow.id).label("row"),
-                       func.count().label("n"), func.min(LedgerRow.unit_id).label("unit_id"))
-                .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id)
-                .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
-                       TransferEntryRow.direction == direction, func.length(TransferEntryRow.manifest_no) == 14)  # type: ignore[arg-type]
-                .group_by(TransferEntryRow.manifest_no, TransferEntryRow.code).subquery())
-
-    o, i = side("out"), side("in")
-    lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
-    S = aliased(UnitRow)  # noqa: N806
-    m = (select(ManifestRow.number.label("no"), ManifestLineRow.waste_code.label("code"),
-                func.sum(ManifestLineRow.quantity_kg).label("shipped"),
-                func.sum(func.coalesce(ManifestLineRow.received_kg, 0)).label("received"),
-                func.min(ManifestRow.status).label("status"), func.min(ManifestRow.shipped_at).label("shipped_at"),
-                func.min(ManifestRow.received_at).label("received_at"), func.min(S.credit_code).label("shipper"),
-                func.min(ManifestRow.receiver_code).label("receiver"), func.min(ManifestRow.planned_date).label("pd"))
-         .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id).join(S, S.id == ManifestRow.shipper_id)
-         .where(ManifestRow.is_current.is_(True), ManifestRow.number >= lo, ManifestRow.number <= hi)  # type: ignore[attr-defined]
-         .group_by(ManifestRow.number, ManifestLineRow.waste_code).subquery())
-
-    def differs(a: Any, b: Any) -> Any:
-        d = func.abs(a - b)
-        return and_(d > min_kg, d * q > b * p)
-
     # the month after the one in which a side should have been written must be over (ledger-workbook.md)
     a = as_of.astimezone(CST)
     first_prev = (date(a.year, a.month, 1) - timedelta(days=1)).replace(day=1)
     cutoff = datetime(first_prev.year, first_prev.month, 1, tzinfo=CST)
     y0, y1 = date(year, 1, 1), date(year, 12, 31)
-    in_year = and_(m.c.pd >= y0, m.c.pd <= y1)
-    shipped = m.c.status != "submitted"
-    arrived = m.c.status.in_(["received", "partially_received"])
-    no = func.coalesce(m.c.no, o.c.no, i.c.no)
-    code = func.coalesce(m.c.code, o.c.code, i.c.code)
+    nothing = null()
+    T = TransferEntryRow  # noqa: N806
+    is_out, is_in = T.direction == "out", T.direction == "in"
+    flags = ("f_shipped", "f_arrived", "f_in_year", "f_shipped_before", "f_received_before")
+
+    def flag(cond: Any) -> Any:
+        return case((cond, 1), else_=0)
+
+    ledger_side = (
+        select(T.manifest_no.label("no"), T.code.label("code"),
+               case((is_out, T.qty_kg)).label("out_kg"), case((is_out, T.id)).label("out_row"),
+               case((is_out, LedgerRow.unit_id)).label("out_unit"),
+               case((is_in, T.qty_kg)).label("in_kg"), case((is_in, T.id)).label("in_row"),
+               case((is_in, LedgerRow.unit_id)).label("in_unit"),
+               *(nothing.label(c) for c in ("shipped", "received", "mid", *flags)))
+        .join(LedgerRow, LedgerRow.id == T.ledger_id)
+        .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
+               T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14))  # type: ignore[attr-defined, arg-type]
+    lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
+    manifest_side = (
+        select(ManifestRow.number, ManifestLineRow.waste_code, *([nothing] * 6),
+               ManifestLineRow.quantity_kg, func.coalesce(ManifestLineRow.received_kg, 0), ManifestRow.id,
+               flag(ManifestRow.status != "submitted"),
+               flag(ManifestRow.status.in_(["received", "partially_received"])),  # type: ignore[attr-defined]
+               flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1)),
+               flag(ManifestRow.shipped_at < cutoff), flag(ManifestRow.received_at < cutoff))  # type: ignore[operator]
+        .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
+        .where(ManifestRow.is_current.is_(True), ManifestRow.number >= lo, ManifestRow.number <= hi))  # type: ignore[attr-defined]
+    u = union_all(ledger_side, manifest_side).subquery()
+    g = (select(u.c.no, u.c.code, func.sum(u.c.out_kg).label("out_kg"), func.min(u.c.out_row).label("out_row"),
+                func.min(u.c.out_unit).label("out_unit"), func.sum(u.c.in_kg).label("in_kg"),
+                func.min(u.c.in_row).label("in_row"), func.min(u.c.in_unit).label("in_unit"),
+                func.sum(u.c.shipped).label("shipped"), func.sum(u.c.received).label("received"),
+                *(func.min(u.c[c]).label(c) for c in ("mid", *flags)))
+         .group_by(u.c.no, u.c.code).subquery())
+
+    def differs(a: Any, b: Any) -> Any:
+        d = func.abs(a - b)
+        return and_(d > min_kg, d * q > b * p)
+
+    has_m, has_o, has_i = g.c.mid.is_not(None), g.c.out_row.is_not(None), g.c.in_row.is_not(None)
+    shipped, arrived, in_year = g.c.f_shipped == 1, g.c.f_arrived == 1, g.c.f_in_year == 1
     reason = case(
-        (and_(m.c.no.is_(None), or_(o.c.no.is_not(None), i.c.no.is_not(None))), literal("unknown_number")),
-        (and_(m.c.no.is_not(None), o.c.no.is_not(None), shipped, differs(o.c.kg, m.c.shipped)), literal("out_vs_manifest")),
-        (and_(m.c.no.is_not(None), i.c.no.is_not(None), arrived, differs(i.c.kg, m.c.received)), literal("in_vs_manifest")),
-        (and_(m.c.no.is_not(None), o.c.no.is_(None), in_year, shipped, m.c.shipped_at < cutoff), literal("out_missing")),
-        (and_(m.c.no.is_not(None), i.c.no.is_(None), in_year, arrived, m.c.received > 0, m.c.received_at < cutoff),
-         literal("in_missing")),
+        (and_(~has_m, or_(has_o, has_i)), literal("unknown_number")),
+        (and_(has_m, has_o, shipped, differs(g.c.out_kg, g.c.shipped)), literal("out_vs_manifest")),
+        (and_(has_m, has_i, arrived, differs(g.c.in_kg, g.c.received)), literal("in_vs_manifest")),
+        (and_(has_m, ~has_o, in_year, shipped, g.c.f_shipped_before == 1), literal("out_missing")),
+        (and_(has_m, ~has_i, in_year, arrived, g.c.received > 0, g.c.f_received_before == 1), literal("in_missing")),
         else_=literal(None))
-    j = m.join(o, and_(o.c.no == m.c.no, o.c.code == m.c.code), full=True)
-    j = j.join(i, and_(i.c.no == func.coalesce(m.c.no, o.c.no), i.c.code == func.coalesce(m.c.code, o.c.code)), full=True)
-    stmt = select(no.label("no"), code.label("code"), reason.label("reason"), m.c.shipped, m.c.received, m.c.shipper,
-                  m.c.receiver, m.c.pd, o.c.kg.label("out_kg"), o.c.row.label("out_row"), o.c.unit_id.label("out_unit"),
-                  i.c.kg.label("in_kg"), i.c.row.label("in_row"), i.c.unit_id.label("in_unit")).select_from(j)
-    rows = [r for r in uow.session.execute(select(stmt.subquery()).where(column("reason").is_not(None)))]
+    stmt = select(g, reason.label("reason")).subquery()
+    rows = list(uow.session.execute(select(stmt).where(stmt.c.reason.is_not(None))))
+    ends: dict[int, tuple[int, str]] = {}  # manifest id -> (shipper id, receiver), for the listed rows only
+    mids = sorted({r.mid for r in rows if r.mid is not None})
+    for k in range(0, len(mids), 900):
+        for mid, sid, rc in uow.session.execute(select(ManifestRow.id, ManifestRow.shipper_id, ManifestRow.receiver_code)
+                                                .where(ManifestRow.id.in_(mids[k:k + 900]))):  # type: ignore[union-attr]
+            ends[mid] = (sid, rc)
     where = _ledger_rows(uow, [x for r in rows for x in (r.out_row, r.in_row) if x is not None], units)
     out = []
     zh = {"unknown_number": "台账引用了不存在的联单编号", "out_vs_manifest": "移出方转出量与联单转移量不符",
@@ -442,12 +459,16 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             lr = where.get(r.out_row or r.in_row) or {}
             if not str(lr.get("month", "")).startswith(str(year)):
                 continue
-        sides = {"out": r.out_kg, "manifest_shipped": r.shipped, "manifest_received": r.received, "in": r.in_kg}
+        # integers on every backend (PostgreSQL's SUM of bigint is numeric)
+        sides = {k: (int(v) if v is not None else None) for k, v in (
+            ("out", r.out_kg), ("manifest_shipped", r.shipped), ("manifest_received", r.received), ("in", r.in_kg))}
         present = [v for v in sides.values() if v is not None]
         mass = {"unknown_number": max(present or [0]), "out_vs_manifest": abs((r.out_kg or 0) - (r.shipped or 0)),
                 "in_vs_manifest": abs((r.in_kg or 0) - (r.received or 0)), "out_missing": r.shipped or 0,
                 "in_missing": r.received or 0}[r.reason]
-        us = [r.shipper, r.receiver, units.by_id.get(r.out_unit), units.by_id.get(r.in_unit)]
+        sid, receiver = ends.get(r.mid, (None, None))
+        us = [units.by_id.get(sid) if sid is not None else None, receiver, units.by_id.get(r.out_unit),
+              units.by_id.get(r.in_unit)]
         out.append(_anomaly(
             "reconciliation", units=[u for u in us if u], mass_kg=mass, waste_code=r.code,
             manifests=[r.no] if r.shipped is not None else [],
