@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "DISCREPANCY_MIN_KG": 100,                   # ... and > 0.1 t
     "RECEIPT_WORKING_DAYS": 5,
     "STORAGE_LIMIT_DAYS": 365,
+    "HOLIDAYS": None,                            # manifests: public holidays (None = built-in calendar)
+    "EXTRA_WORKDAYS": None,                      # ... and weekend days worked in exchange (调休)
     "SECRET_KEY": None,
     "LOG_LEVEL": "INFO",
 }

@@ -119,9 +119,11 @@ class WorkCalendar:
     _cache: dict[tuple[date, int], Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def from_settings(cls, holidays: Iterable[str | date] | None, extra_workdays: Iterable[str | date] | None
+    def from_settings(cls, holidays: Iterable[str | date] | str | None, extra_workdays: Iterable[str | date] | str | None
                       ) -> WorkCalendar:
-        def dates(xs: Iterable[str | date]) -> frozenset[date]:
+        def dates(xs: Iterable[str | date] | str) -> frozenset[date]:
+            if isinstance(xs, str):  # NOFEI_HOLIDAYS=2024-10-01,2024-10-02 (a JSON list works too)
+                xs = [x for x in (p.strip() for p in xs.split(",")) if x]
             return frozenset(x if isinstance(x, date) else date.fromisoformat(str(x)) for x in xs)
 
         return cls(DEFAULT_HOLIDAYS if holidays is None else dates(holidays),
