@@ -42,6 +42,11 @@ from .manifests import _current, _districts, _lines, can_read
 
 EPS_KG = 0.5
 MAX_VISITS = 20_000
+# Hops listed per code and direction, largest mass first; the rest is summed in ``hops_omitted``. A backward
+# trace through a collector reaches every producer that fed it (B3: ~2,000), which no one reads as a list
+# and which made the answer slow; callers raise it with ``max_hops`` (API: ``?max_hops=``, up to MAX_HOPS_LIMIT).
+MAX_HOPS = 200
+MAX_HOPS_LIMIT = 100_000
 FATES = ("U", "D", "S", "X")
 
 
@@ -200,9 +205,19 @@ def _node(cc: str, code: str) -> str:
     return f"{cc}|{code}"
 
 
-def _hops(g: CodeGraph, fl: Flow, code: str, total: float, *, backward: bool) -> list[dict[str, Any]]:
+def _kept(fl: Flow, max_hops: int) -> tuple[dict[tuple[str, str], float], dict[str, Any]]:
+    """The ``max_hops`` heaviest edges, and the count and mass of the others (cut off largest first)."""
+    if len(fl.edges) <= max_hops:
+        return dict(fl.edges), {"count": 0, "mass_t": 0.0}
+    ranked = sorted(fl.edges.items(), key=lambda kv: (-kv[1], kv[0]))
+    rest = ranked[max_hops:]
+    return dict(ranked[:max_hops]), {"count": len(rest), "mass_t": round(sum(m for _e, m in rest) / 1000, 3)}
+
+
+def _hops(g: CodeGraph, fl: Flow, edges: dict[tuple[str, str], float], code: str, total: float, *,
+          backward: bool) -> list[dict[str, Any]]:
     out = []
-    for (a, b), m in sorted(fl.edges.items(), key=lambda kv: (fl.depth.get(kv[0][0], 0), -kv[1])):
+    for (a, b), m in sorted(edges.items(), key=lambda kv: (fl.depth.get(kv[0][0], 0), -kv[1])):
         src, dst = (b, a) if backward else (a, b)
         e = g.out.get(src, {}).get(dst, [0, 0, None])
         out.append({"from": src, "to": dst, "waste_code": code, "depth": fl.depth.get(a, 0) + 1,
@@ -211,33 +226,44 @@ def _hops(g: CodeGraph, fl: Flow, code: str, total: float, *, backward: bool) ->
     return out
 
 
-def _trace_code(g: CodeGraph, code: str, start: dict[str, float], direction: str) -> dict[str, Any]:
+def _trace_code(g: CodeGraph, code: str, start: dict[str, float], direction: str,
+                max_hops: int = MAX_HOPS) -> dict[str, Any]:
     total = sum(start.values())
     if direction == "forward":
         fl = propagate(start, g.outflow, lambda k: k)
+        edges, omitted = _kept(fl, max_hops)
         fates = {k: 0.0 for k in FATES}
         ends = []
         for (n, k), m in fl.ends.items():
             fates[k] += m
             ends.append({"unit": n, "fate": k, "mass_t": round(m / 1000, 3), "share": round(m / total, 6) if total else 0})
         fates["X"] += fl.cut_kg
-        return {"waste_code": code, "start_t": round(total / 1000, 3), "hops": _hops(g, fl, code, total, backward=False),
+        return {"waste_code": code, "start_t": round(total / 1000, 3),
+                "hops": _hops(g, fl, edges, code, total, backward=False), "hops_omitted": omitted,
                 "fates": {k: round(v / 1000, 3) for k, v in fates.items()},
                 "terminals": sorted(ends, key=lambda e: -e["mass_t"]), "closed_loop": fl.cut_kg > 0,
-                "_flow": fl}
+                "_flow": fl, "_edges": edges}
 
     def step(n: str) -> tuple[dict[str, float], dict[str, float]]:
         ups, here = g.inflow(n)
         return ups, ({"origin": here} if here > 0 else {})
 
     fl = propagate(start, step, lambda k: "origin")
+    edges, omitted = _kept(fl, max_hops)
     producers: dict[str, float] = defaultdict(float)
     for (n, _k), m in fl.ends.items():
         producers[n] += m
-    return {"waste_code": code, "start_t": round(total / 1000, 3), "hops": _hops(g, fl, code, total, backward=True),
+    return {"waste_code": code, "start_t": round(total / 1000, 3),
+            "hops": _hops(g, fl, edges, code, total, backward=True), "hops_omitted": omitted,
             "producers": sorted(({"unit": u, "mass_t": round(m / 1000, 3), "share": round(m / total, 6) if total else 0}
                                  for u, m in producers.items()), key=lambda p: -p["mass_t"]),
-            "closed_loop": fl.cut_kg > 0, "_flow": fl}
+            "closed_loop": fl.cut_kg > 0, "_flow": fl, "_edges": edges}
+
+
+def _shown(t: dict[str, Any]) -> set[str]:
+    """Units drawn in the subgraph: the ends of the listed hops and the start."""
+    fl: Flow = t["_flow"]
+    return {u for e in t["_edges"] for u in e} | {n for n, d in fl.depth.items() if d == 0}
 
 
 def _node_link(parts: list[tuple[str, dict[str, Any]]], names: dict[str, str]) -> dict[str, Any]:
@@ -247,14 +273,17 @@ def _node_link(parts: list[tuple[str, dict[str, Any]]], names: dict[str, str]) -
     for direction, t in parts:
         code = t["waste_code"]
         fl: Flow = t["_flow"]
-        for (a, b), m in fl.edges.items():
+        for (a, b), m in t["_edges"].items():
             src, dst = (b, a) if direction == "backward" else (a, b)
             for u in (src, dst):
                 nodes.setdefault(_node(u, code), {"id": _node(u, code), "kind": "unit", "unit": u, "waste_code": code,
                                                   "name": names.get(u)})
             links.append({"source": _node(src, code), "target": _node(dst, code), "mass_t": round(m / 1000, 3),
                           "direction": direction})
+        shown = _shown(t)
         for (n, k), m in fl.ends.items():
+            if n not in shown:
+                continue  # an end of a hop left out (max_hops): counted in hops_omitted
             nodes.setdefault(_node(n, code), {"id": _node(n, code), "kind": "unit", "unit": n, "waste_code": code,
                                               "name": names.get(n)})
             fid = f"{k}|{code}" if k != "origin" else f"origin|{n}|{code}"
@@ -266,7 +295,7 @@ def _node_link(parts: list[tuple[str, dict[str, Any]]], names: dict[str, str]) -
 
 
 def _names(uow: UnitOfWork, parts: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
-    ccs = {u for _d, t in parts for e in t["_flow"].edges for u in e} | {n for _d, t in parts for n, _k in t["_flow"].ends}
+    ccs = {u for _d, t in parts for u in _shown(t)}
     ccs_l = sorted(ccs)[:5000]
     return dict(uow.session.execute(select(UnitRow.credit_code, UnitRow.name)
                                     .where(UnitRow.credit_code.in_(ccs_l))).all()) if ccs_l else {}  # type: ignore[attr-defined]
@@ -276,12 +305,15 @@ def _finish(uow: UnitOfWork, parts: list[tuple[str, dict[str, Any]]], out: dict[
     out["graph"] = _node_link(parts, _names(uow, parts))
     for _d, t in parts:
         t.pop("_flow", None)
+        t.pop("_edges", None)
     return out
 
 
-def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = True) -> dict[str, Any]:
+def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = True,
+                   max_hops: int = MAX_HOPS) -> dict[str, Any]:
     """Forward from the receiver (and any follow-on's receiver) to final fates, backward from the shipper to
-    producers, per waste code of the manifest, with proportional shares at collectors."""
+    producers, per waste code of the manifest, with proportional shares at collectors. At most ``max_hops``
+    hops per code and direction are listed (heaviest first); ``hops_omitted`` counts and weighs the rest."""
     row = _current(uow, number)
     _d1, _d2, shipper, receiver = _districts(uow, row)
     if not can_read(actor, row, shipper, receiver):
@@ -309,8 +341,8 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
     forward, backward = [], []
     for code in sorted(shipped):
         g = load_graph(uow, year, code, cache=cache)
-        f = _trace_code(g, code, dict(per_code.get(code, {})), "forward")
-        b = _trace_code(g, code, {shipper.credit_code: shipped[code]}, "backward")
+        f = _trace_code(g, code, dict(per_code.get(code, {})), "forward", max_hops)
+        b = _trace_code(g, code, {shipper.credit_code: shipped[code]}, "backward", max_hops)
         parts += [("forward", f), ("backward", b)]
         forward.append(f)
         backward.append(b)
@@ -320,7 +352,7 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
 
 
 def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: str = "forward", year: int,
-               waste_code: str | None = None, cache: bool = True) -> dict[str, Any]:
+               waste_code: str | None = None, cache: bool = True, max_hops: int = MAX_HOPS) -> dict[str, Any]:
     """From a unit: forward, everything that left it in the year (per code) to final fates; backward, everything
     that reached it, to the producers."""
     cc = normalise_credit_code(credit_code)
@@ -360,7 +392,7 @@ def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: st
             mass = sum(g.into.get(cc, {}).values()) + own.get("G", 0) + own.get("drawn", 0)
         if mass <= 0:
             continue
-        t = _trace_code(g, code, {cc: float(mass)}, direction)
+        t = _trace_code(g, code, {cc: float(mass)}, direction, max_hops)
         parts.append((direction, t))
         traces.append(t)
     return _finish(uow, parts, {"unit": cc, "year": year, "direction": direction, "traces": traces})

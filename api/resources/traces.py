@@ -31,10 +31,16 @@ class TraceEnd(Schema):
     share = fields.Float()
 
 
+class HopsOmitted(Schema):
+    count = fields.Integer(metadata={"description": "hops left out of the list by max_hops"})
+    mass_t = fields.Float(metadata={"description": "traced mass on the hops left out"})
+
+
 class TraceCode(Schema):
     waste_code = fields.String()
     start_t = fields.Float()
-    hops = fields.List(fields.Nested(TraceHop))
+    hops = fields.List(fields.Nested(TraceHop), metadata={"description": "at most max_hops, heaviest first"})
+    hops_omitted = fields.Nested(HopsOmitted)
     fates = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "U/D/S/X, t"})
     terminals = fields.List(fields.Nested(TraceEnd))
     producers = fields.List(fields.Nested(TraceEnd))
@@ -61,7 +67,13 @@ class ManifestTraceOut(Schema):
     graph = fields.Nested(NodeLink)
 
 
-class UnitTraceQuery(Schema):
+class MaxHops(Schema):
+    max_hops = fields.Integer(load_default=svc.MAX_HOPS, validate=validate.Range(min=1, max=svc.MAX_HOPS_LIMIT),
+                              metadata={"description": "hops listed per waste code and direction, heaviest first "
+                                                       f"(default {svc.MAX_HOPS}); the rest is in hops_omitted"})
+
+
+class UnitTraceQuery(MaxHops):
     direction = fields.String(load_default="forward", validate=validate.OneOf(["forward", "backward"]))
     year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
     waste_code = fields.String(validate=validate.Length(max=32))
@@ -76,12 +88,13 @@ class UnitTraceOut(Schema):
 
 
 @blp.route("/manifests/<string(length=14):number>/trace", methods=["GET"])
+@blp.arguments(MaxHops, location="query")
 @blp.response(200, ManifestTraceOut)
-def manifest_trace(number: str):
+def manifest_trace(args, number: str):
     """Where this manifest's waste went (forward, with the flow model's proportional shares at collectors, to
     U/D/S/X) and where it came from (backward, to producers)."""
     with deps.uow() as uow:
-        return svc.trace_manifest(uow=uow, actor=deps.actor(), number=number)
+        return svc.trace_manifest(uow=uow, actor=deps.actor(), number=number, max_hops=args["max_hops"])
 
 
 @blp.route("/units/<string:credit_code>/trace", methods=["GET"])
@@ -91,4 +104,4 @@ def unit_trace(args, credit_code: str):
     """From a unit, per waste code of the year: forward to final fates or backward to producers."""
     with deps.uow() as uow:
         return svc.trace_unit(uow=uow, actor=deps.actor(), credit_code=credit_code, direction=args["direction"],
-                              year=args["year"], waste_code=args.get("waste_code"))
+                              year=args["year"], waste_code=args.get("waste_code"), max_hops=args["max_hops"])

@@ -130,3 +130,20 @@ def test_trace_hidden_from_outsiders(uow_factory, city):
         tr.trace_manifest(uow=uow, actor=Actor("regulator", district="630103"), number=city["nos"]["p1"])
     with uow_factory() as uow:
         assert tr.trace_manifest(uow=uow, actor=Actor("regulator", district="630104"), number=city["nos"]["p1"])
+
+
+def test_hops_are_capped_heaviest_first_with_the_rest_counted(uow_factory, city):
+    with uow_factory() as uow:
+        full = tr.trace_manifest(uow=uow, actor=SYSTEM, number=city["nos"]["p1"], max_hops=100)
+    with uow_factory() as uow:
+        capped = tr.trace_manifest(uow=uow, actor=SYSTEM, number=city["nos"]["p1"], max_hops=2)
+    f_all, f_cap = full["forward"][0], capped["forward"][0]
+    assert len(f_all["hops"]) == 4 and f_all["hops_omitted"] == {"count": 0, "mass_t": 0.0}
+    heaviest = sorted(f_all["hops"], key=lambda h: -h["mass_t"])
+    assert {(h["from"], h["to"]) for h in f_cap["hops"]} == {(h["from"], h["to"]) for h in heaviest[:2]}
+    assert f_cap["hops_omitted"]["count"] == 2
+    assert f_cap["hops_omitted"]["mass_t"] == pytest.approx(sum(h["mass_t"] for h in heaviest[2:]), abs=0.002)
+    assert f_cap["fates"] == f_all["fates"]  # the cap lists less, it does not change where the waste went
+    links = {(lk["source"], lk["target"]) for lk in capped["graph"]["links"] if lk["direction"] == "forward"
+             and "|" in lk["target"] and not lk["target"].startswith(("U|", "D|", "S|", "X|"))}
+    assert links == {(f"{h['from']}|{HW}", f"{h['to']}|{HW}") for h in heaviest[:2]}
