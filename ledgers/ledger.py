@@ -164,9 +164,7 @@ def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str
     HW01 codes sent out, receivers whose permits do not cover the code or method (one per combination).
     Works on distinct combinations, never row by row: a 转出 sheet may have 100,000 rows."""
     tr = draft.transfers
-    cols = tr if isinstance(tr, TransferColumns) else TransferColumns()
-    if not isinstance(tr, TransferColumns):
-        cols._lines, cols._dirty = list(tr), True
+    cols = tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
     out: list[Problem] = []
     pairs = cols.distinct("direction", "counterpart")
     registered = unit_rows_by_code(uow.session, {cp for _, cp in pairs if cp})

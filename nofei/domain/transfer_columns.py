@@ -56,11 +56,12 @@ class TransferBlock:
 class TransferColumns(Sequence[TransferLine]):
     """A sequence of ``TransferLine`` stored as column blocks; see the module docstring."""
 
-    def __init__(self, blocks: list[TransferBlock] | None = None) -> None:
+    def __init__(self, blocks: list[TransferBlock] | None = None, *, _lines: list[TransferLine] | None = None) -> None:
         self.blocks: list[TransferBlock] = [b for b in (blocks or []) if len(b)]
-        self._lines: list[TransferLine] | None = None
+        self._lines: list[TransferLine] | None = _lines
         self._summary: list[TransferLine] | None = None
-        self._dirty = False  # set once lines were appended: the blocks are then no longer the whole truth
+        # set once lines were appended (or given as lines): the blocks are then no longer the whole truth
+        self._dirty = _lines is not None
 
     # --- the list behaviour (materialises once) ---------------------------------------------
     def _all(self) -> list[TransferLine]:
