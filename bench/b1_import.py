@@ -107,7 +107,7 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
     from nofei.storage.uow import UnitOfWork
 
     if "url" not in state:
-        state["url"] = url = _fresh_db(pg if method.endswith("-pg") else None)
+        state["url"] = url = _fresh_db(pg if "-pg" in method else None)
         state["sessions"] = make_session_factory(make_engine(url))
     url, sessions = state["url"], state["sessions"]
 
@@ -117,16 +117,22 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
     if not state.get("unit"):
         _register_unit(uow_factory)
         state["unit"] = True
-    if method.startswith("nofei-"):
+    if method.startswith("nofei-"):  # nofei-sqlite, nofei-pg, nofei-sqlite-serial, nofei-pg-serial
         from imports import read_monthly_ledger
-        from ledgers.ledger import submit_monthly_ledger
+        from ledgers.ledger import UploadSession, submit_monthly_ledger
         from nofei.access import SYSTEM
 
         t0 = time.perf_counter()
         with uow_factory() as u:
             cat = u.catalogue
-        draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1))
-        rc = submit_monthly_ledger(uow=uow_factory(), actor=SYSTEM, draft=draft, content=data, filename="b1.xlsx")
+        if method.endswith("-serial"):  # read everything, then store (no overlap)
+            draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1))
+            rc = submit_monthly_ledger(uow=uow_factory(), actor=SYSTEM, draft=draft, content=data, filename="b1.xlsx")
+        else:  # what the API and CLI do: store checked chunks while the next ones are checked
+            with UploadSession(uow=uow_factory(), actor=SYSTEM, content=data, filename="b1.xlsx") as up:
+                draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1),
+                                            sink=up.sink)
+                rc = up.finish(draft)
         dt = time.perf_counter() - t0
         return {"s": dt, "rss_mb": _rss_mb(), "rows": rc["rows"], "warnings": len(rc["warnings"])}
     if method.startswith("http-"):
@@ -189,6 +195,7 @@ def main() -> None:
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
+    ap.add_argument("--serial", action="store_true", help="also time read-then-store without the overlap")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -201,11 +208,11 @@ def main() -> None:
     t = time.perf_counter()
     path = cached(a.rows)
     print(f"workload: {path} ({path.stat().st_size / 1e6:.1f} MB, {a.rows} 转出 rows; ready in {time.perf_counter() - t:.1f} s)")
-    methods = ["calamine", "nofei-sqlite"]
+    methods = ["calamine", "nofei-sqlite"] + (["nofei-sqlite-serial"] if a.serial else [])
     if not a.skip_http:
         methods.append("http-sqlite")
     if not a.skip_pg:
-        methods.append("nofei-pg")
+        methods += ["nofei-pg"] + (["nofei-pg-serial"] if a.serial else [])
     if not a.skip_naive:
         methods.append("naive-sqlite")
         if not a.skip_pg:

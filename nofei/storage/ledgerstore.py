@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nofei.domain.ledger import LedgerDraft
@@ -138,16 +138,17 @@ def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, co
     if isinstance(tr, TransferColumns) and tr.columnar:
         rest = [b for b in tr.blocks if id(b) not in (stored_blocks or set())]
         if rest:
-            _insert_transfers(session, lid, TransferColumns(rest))
+            _insert_transfers(session.connection(), lid, TransferColumns(rest))
     elif tr:
-        _insert_transfers(session, lid, TransferColumns(_lines=list(tr)))
+        _insert_transfers(session.connection(), lid, TransferColumns(_lines=list(tr)))
     session.flush()
 
 
-def add_transfer_block(session: Session, ledger_id: int, block: TransferBlock) -> None:
-    """Transfer rows of one checked chunk, into the version begun with :func:`begin_version`. Uses only the
-    session's DBAPI connection, so a worker thread may call it while the caller does not use the session."""
-    _insert_transfers(session, ledger_id, TransferColumns([block]))
+def add_transfer_block(conn: Connection, ledger_id: int, block: TransferBlock) -> None:
+    """Transfer rows of one checked chunk into the version begun with :func:`begin_version`, on the
+    session's connection (``session.connection()``, taken by the caller): a worker thread may do this
+    while the session itself is left alone."""
+    _insert_transfers(conn, ledger_id, TransferColumns([block]))
 
 
 def _transfer_tuples(lid: int, cols: TransferColumns, *, iso_days: bool = False) -> list[tuple[Any, ...]]:
@@ -159,9 +160,8 @@ TRANSFER_INSERT = "auto"
 SQLite) or ``core`` (SQLAlchemy Core ``insert()`` executemany everywhere). The benchmark compares them."""
 
 
-def _insert_transfers(session: Session, lid: int, cols: TransferColumns) -> None:
+def _insert_transfers(conn: Connection, lid: int, cols: TransferColumns) -> None:
     """The big table: COPY on PostgreSQL, the driver's ``executemany`` on SQLite (same transaction)."""
-    conn = session.connection()
     dialect = conn.dialect.name
     if TRANSFER_INSERT == "auto" and dialect == "postgresql":
         rows = _transfer_tuples(lid, cols)
@@ -185,7 +185,7 @@ def _insert_transfers(session: Session, lid: int, cols: TransferColumns) -> None
         return
     rows = _transfer_tuples(lid, cols)
     for i in range(0, len(rows), _CHUNK):  # Core executemany (SQLAlchemy's insertmanyvalues batches)
-        session.execute(insert(_TRANSFER), [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in rows[i : i + _CHUNK]])
+        conn.execute(insert(_TRANSFER), [dict(zip(TRANSFER_COLUMNS, r, strict=True)) for r in rows[i : i + _CHUNK]])
 
 
 # --- reads ------------------------------------------------------------------------------------

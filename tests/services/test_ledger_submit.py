@@ -128,3 +128,84 @@ def test_continuity_warning_when_opening_differs_from_last_close(uow_factory, un
     rc = _submit(uow_factory, workbook(balanced_sheets()))   # March opens with 1.5, February closed with 2.4
     cont = [w for w in rc["warnings"] if w["code"] == "continuity"]
     assert cont and cont[0]["sheet"] == "产生贮存" and cont[0]["row"] == 2
+
+
+# --- UploadSession: rows stored while the workbook is still being read ----------------------------
+def _stream(uow_factory, data, actor=SYSTEM, **kw):
+    with uow_factory() as u:
+        cat = u.catalogue
+    with L.UploadSession(uow=uow_factory(), actor=actor, content=data, filename="m.xlsx", **kw) as up:
+        draft = read_monthly_ledger(data, filename="m.xlsx", catalogue=cat, today=TODAY, sink=up.sink)
+        return up.finish(draft)
+
+
+def _counts(uow_factory):
+    with uow_factory() as uow:
+        return tuple(uow.session.execute(select(func.count()).select_from(t)).scalar_one()
+                     for t in (LedgerRow, LedgerFileRow, TransferEntryRow, AuditRow))
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    import imports.reader as reader
+
+    monkeypatch.setattr(reader, "CHUNK_ROWS", 2)
+
+
+def _many_rows():
+    s = balanced_sheets()
+    s["转出"] += [[date(2025, 3, 9), f"202503{i:08d}", "900-041-49", 0.001, "吨", RECV, "接收单位", None, "D10", None]
+                 for i in range(7)]
+    s["产生贮存"][1][3] = 10.007
+    return s
+
+
+def test_streamed_upload_stores_every_row_once(uow_factory, units, small_chunks):
+    rc = _stream(uow_factory, workbook(_many_rows()))
+    assert rc["rows"]["转出"] == 9 and rc["version"] == 1
+    with uow_factory() as uow:
+        got = L.get_ledger(uow=uow, actor=SYSTEM, ledger_id=rc["id"])
+    rows = sorted(t["row"] for t in got["transfers"] if t["direction"] == "out")
+    assert rows == list(range(2, 11))
+    assert got["totals"]["hazardous"]["transferred_out_t"] == 8.007 and got["rows"]["转出"] == 9
+
+
+def test_streamed_upload_rejected_at_the_balance_stores_nothing(uow_factory, units, small_chunks):
+    before = _counts(uow_factory)
+    s = _many_rows()
+    s["产生贮存"][1][4] = 99           # the balance fails only after every 转出 chunk was handed over
+    with pytest.raises(LedgerRejected) as ei:
+        _stream(uow_factory, workbook(s))
+    assert [p.code for p in ei.value.problems] == ["unbalanced"]
+    assert _counts(uow_factory) == before
+
+
+def test_streamed_duplicate_unknown_unit_and_permissions(uow_factory, units, small_chunks):
+    data = workbook(_many_rows())
+    first = _stream(uow_factory, data)
+    again = _stream(uow_factory, data)
+    assert again["duplicate"] is True and again["id"] == first["id"]
+    assert _counts(uow_factory)[0] == 1
+    with pytest.raises(PermissionDenied):
+        _stream(uow_factory, data, actor=Actor(role="enterprise", units=frozenset({RECV})))
+    s = _many_rows()
+    s["填报信息"] = cover(credit="91630104MA00000029")
+    with pytest.raises(LedgerRejected) as ei:
+        _stream(uow_factory, workbook(s))
+    assert ei.value.problems[0].code in ("unknown_unit", "bad_credit_code")
+    assert _counts(uow_factory)[0] == 1
+
+
+def test_a_failing_chunk_insert_stores_nothing(uow_factory, units, small_chunks, monkeypatch):
+    from nofei.storage import ledgerstore
+
+    calls = []
+
+    def broken(conn, lid, block):
+        calls.append(len(block))
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ledgerstore, "add_transfer_block", broken)
+    with pytest.raises(RuntimeError):
+        _stream(uow_factory, workbook(_many_rows()))
+    assert calls and _counts(uow_factory) == (0, 0, 0, 2)   # the two unit registrations' audit entries
