@@ -10,6 +10,10 @@ child's maxrss, i.e. the whole process):
 - ``nofei-sqlite`` / ``nofei-pg``: ``imports.read_monthly_ledger`` (safety checks, parse, validate,
   balance) + ``ledgers.ledger.submit_monthly_ledger`` (unit/permission/receiver/permit/continuity
   checks, version row, original file, bulk insert, audit, commit) on a migrated, empty database.
+  The rows of 转出 are stored by a worker thread while the reader checks the next chunk
+  (``ledgers.ledger.UploadSession``, what the API and CLI do); ``--serial`` adds ``nofei-*-serial``
+  (read everything, then store) and ``--core`` adds ``nofei-*-core`` (SQLAlchemy Core ``insert()``
+  executemany instead of COPY on PostgreSQL / the driver's executemany on SQLite).
 - ``http-sqlite``: the same through ``POST /api/v1/ledgers`` on the Flask test client (multipart upload).
 - ``naive-sqlite`` / ``naive-pg``: ``pandas.read_excel(engine="openpyxl", sheet_name=None)`` + one
   SQLModel ORM object per row (``session.add``) + commit — the baseline the issue names. Run on the
@@ -17,7 +21,7 @@ child's maxrss, i.e. the whole process):
 
 Rounds are interleaved (the order rotates each round); medians are printed with the ratio to calamine.
 
-Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --skip-pg --skip-naive]``
+Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --serial --core --skip-pg --skip-naive]``
 PostgreSQL: ``--pg postgresql+psycopg://postgres@127.0.0.1:5432/nofei_imports_bench`` (created if missing;
 its public schema is dropped and recreated for every run).
 """
@@ -121,7 +125,9 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
         from imports import read_monthly_ledger
         from ledgers.ledger import UploadSession, submit_monthly_ledger
         from nofei.access import SYSTEM
+        from nofei.storage import ledgerstore
 
+        ledgerstore.TRANSFER_INSERT = "core" if method.endswith("-core") else "auto"
         t0 = time.perf_counter()
         with uow_factory() as u:
             cat = u.catalogue
@@ -196,6 +202,7 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--serial", action="store_true", help="also time read-then-store without the overlap")
+    ap.add_argument("--core", action="store_true", help="also time SQLAlchemy Core executemany instead of COPY/driver")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -208,11 +215,12 @@ def main() -> None:
     t = time.perf_counter()
     path = cached(a.rows)
     print(f"workload: {path} ({path.stat().st_size / 1e6:.1f} MB, {a.rows} 转出 rows; ready in {time.perf_counter() - t:.1f} s)")
-    methods = ["calamine", "nofei-sqlite"] + (["nofei-sqlite-serial"] if a.serial else [])
+    methods = ["calamine", "nofei-sqlite"] + (["nofei-sqlite-serial"] if a.serial else []) + (
+        ["nofei-sqlite-core"] if a.core else [])
     if not a.skip_http:
         methods.append("http-sqlite")
     if not a.skip_pg:
-        methods += ["nofei-pg"] + (["nofei-pg-serial"] if a.serial else [])
+        methods += ["nofei-pg"] + (["nofei-pg-serial"] if a.serial else []) + (["nofei-pg-core"] if a.core else [])
     if not a.skip_naive:
         methods.append("naive-sqlite")
         if not a.skip_pg:
@@ -230,17 +238,17 @@ def main() -> None:
                 continue
             res = json.loads(out.stdout.strip().splitlines()[-1])
             results[m].append(res)
-            print(f"  round {rnd + 1} {m:13s} {res['s']:7.3f} s  peak RSS {res['rss_mb']:6.0f} MiB")
+            print(f"  round {rnd + 1} {m:19s} {res['s']:7.3f} s  peak RSS {res['rss_mb']:6.0f} MiB")
     base = statistics.median(r["s"] for r in results["calamine"])
     print(f"\nB1 {a.rows} 转出 rows — medians (ratio = time / python-calamine read; target nofei ≤ 2.0, peak < 1024 MiB)")
-    print(f"{'method':14s} {'median s':>9s} {'min..max s':>15s} {'ratio':>6s} {'peak MiB':>9s}")
+    print(f"{'method':19s} {'median s':>9s} {'min..max s':>15s} {'ratio':>6s} {'peak MiB':>9s}")
     for m in methods:
         rs = results[m]
         if not rs:
             continue
         ts = [r["s"] for r in rs]
         med = statistics.median(ts)
-        print(f"{m:14s} {med:9.3f} {min(ts):7.3f}..{max(ts):<7.3f} {med / base:6.2f} {max(r['rss_mb'] for r in rs):9.0f}")
+        print(f"{m:19s} {med:9.3f} {min(ts):7.3f}..{max(ts):<7.3f} {med / base:6.2f} {max(r['rss_mb'] for r in rs):9.0f}")
 
 
 if __name__ == "__main__":
