@@ -111,9 +111,14 @@ def can_read(actor: Actor, row: ManifestRow, shipper: UnitRow, receiver: UnitRow
                                    carrier=row.carrier_code))
 
 
-def _authorise_step(actor: Actor, action: str, row: ManifestRow, shipper: UnitRow) -> None:
-    """403 unless the actor is the party the step belongs to (or an admin); then 409 if out of order."""
+def _authorise_step(uow: UnitOfWork, actor: Actor, action: str, row: ManifestRow, shipper: UnitRow) -> None:
+    """404 (exactly as for a number that does not exist) when the caller may not read the manifest, so that
+    counting through the sequential numbers tells an outsider nothing; 403 when it may read it but is not the
+    party the step belongs to (or an admin); then 409 if out of order."""
     if not actor.is_admin:
+        receiver = unit_rows_by_code(uow.session, [row.receiver_code]).get(row.receiver_code)
+        if not can_read(actor, row, shipper, receiver):
+            raise NotFound(f"联单 {row.number} 不存在 (no such manifest)", code="unknown_manifest")
         parties = M.parties_of_actor(actor.units, shipper=shipper.credit_code, receiver=row.receiver_code,
                                      carrier=row.carrier_code) if actor.role == "enterprise" else set()
         need = M.party_of(action)
@@ -329,7 +334,10 @@ def create_manifest(*, uow: UnitOfWork, actor: Actor, data: dict[str, Any]) -> d
 
 def import_manifests(*, uow: UnitOfWork, actor: Actor, items: list[dict[str, Any]]) -> dict[str, Any]:
     """Bulk create, all or nothing. Each item may carry ``_refs``: {field path → Problem location dict}
-    so that every problem is pinned to the workbook cell it came from."""
+    so that every problem is pinned to the workbook cell it came from. Only enterprises (for their units) and
+    admins create manifests: anyone else is refused as a whole, not row by row."""
+    if not (actor.is_admin or actor.role == "enterprise"):
+        raise PermissionDenied("只有移出单位可导入联单 (only shippers import manifests)", code="not_a_shipper")
     problems: list[Problem] = []
     for item in items:
         ps, v = validate_new_manifest(uow, actor, item)
@@ -359,7 +367,7 @@ def ship_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[str,
     """The carrier picks up: vehicle plate, driver, time → ``in_transit``."""
     row = _current(uow, number, lock=True)
     shipper = _shipper(uow, row)
-    _authorise_step(actor, "ship", row, shipper)
+    _authorise_step(uow, actor, "ship", row, shipper)
     problems = [_p(f, "required", f"{f} 必填", f"{f} is required") for f in ("vehicle", "driver")
                 if not str(data.get(f) or "").strip()]
     if problems:
@@ -417,7 +425,7 @@ def receive_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[s
     """The receiver confirms: received quantity and method per line → ``received``; discrepancies are flagged."""
     row = _current(uow, number, lock=True)
     shipper = _shipper(uow, row)
-    _authorise_step(actor, "receive", row, shipper)
+    _authorise_step(uow, actor, "receive", row, shipper)
     lines = _lines(uow, row.id or 0)
     got, problems = _line_inputs(uow, lines, list(data.get("lines") or []), require_all=True, require_method=True)
     for i, g in enumerate(data.get("lines") or []):
@@ -458,7 +466,7 @@ def reject_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[st
     to the shipper), already ``in_transit`` on the same vehicle."""
     row = _current(uow, number, lock=True)
     shipper = _shipper(uow, row)
-    _authorise_step(actor, "reject", row, shipper)
+    _authorise_step(uow, actor, "reject", row, shipper)
     reason = str(data.get("reason") or "").strip()
     problems: list[Problem] = []
     if not reason:
@@ -521,7 +529,7 @@ def correct_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[s
     """The shipper corrects a manifest not yet arrived: a new version becomes current, the old one is kept."""
     row = _current(uow, number, lock=True)
     shipper = _shipper(uow, row)
-    _authorise_step(actor, "correct", row, shipper)
+    _authorise_step(uow, actor, "correct", row, shipper)
     problems: list[Problem] = []
     reason = str(data.get("reason") or "").strip()
     if not reason:

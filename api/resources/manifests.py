@@ -12,23 +12,23 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api import deps
-from api.schemas import PageArgs, page_schema
+from api.schemas import DecimalString, PageArgs, page_schema
 from ledgers import manifests as svc
 from nofei.domain.manifests import STATUSES
-from nofei.errors import InputRejected, TooLarge, UnsupportedFile
+from nofei.errors import InputRejected, PermissionDenied, TooLarge, UnsupportedFile
 from nofei.problems import Problem
 
 blp = Blueprint("manifests", __name__, url_prefix="/api/v1/manifests",
                 description="Transfer manifests (电子转移联单): lifecycle, history, export, import")
 
 NUMBER = "<string(length=14):number>"
-_T = {"validate": validate.Range(min=0, max=10**7)}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+MAX_T = 10**7  # tonnes per line; zero is refused by the use case (quantity must be > 0, named per line)
 
 
 class ManifestLineIn(Schema):
     waste_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    quantity_t = fields.Decimal(required=True, as_string=True, validate=validate.Range(min=0, min_inclusive=False,
-                                                                                       max=10**7))
+    quantity_t = DecimalString(required=True, high=MAX_T)
     packaging = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
     planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8))
 
@@ -51,8 +51,8 @@ class ManifestShipIn(Schema):
 
 class ManifestReceiveLineIn(Schema):
     line_no = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
-    received_t = fields.Decimal(as_string=True, load_default=None, allow_none=True, **_T)
-    rejected_t = fields.Decimal(as_string=True, load_default=None, allow_none=True, **_T)
+    received_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
+    rejected_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
     method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8))
 
 
@@ -176,8 +176,11 @@ def create(data):
 @blp.route("", methods=["GET"])
 @blp.arguments(ManifestQuery, location="query")
 @blp.response(200, page_schema(ManifestOut, "ManifestPage"))
-@blp.alt_response(200, description="CSV or XLSX export (format=csv|xlsx): one row per manifest line",
-                  content_type="text/csv")
+@blp.doc(responses={"200": {
+    "description": "a page of manifests (JSON), or with format=csv|xlsx every matching line as a file",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ManifestPage"}},
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def list_(args):
     """Manifests the caller may see; ``from``/``to`` bound the planned date; ``region`` either end's district or
     park. ``format=csv|xlsx`` exports every matching line instead of a page."""
@@ -212,7 +215,7 @@ def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
         ws.append([_csv_safe(r[k]) for k in keys])
     out = io.BytesIO()
     wb.save(out)
-    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return Response(out.getvalue(), mimetype=XLSX,
                     headers={"Content-Disposition": "attachment; filename=manifests.xlsx"})
 
 
@@ -362,12 +365,15 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
 
 @blp.route("/import", methods=["POST"])
 @blp.response(201, ManifestImportOut)
+@blp.alt_response(403, description="regulators import nothing")
 @blp.alt_response(422, description="every bad row pinned to its cell (sheet, row, column)")
 def import_(**_kw):
     """Bulk create from an xlsx (multipart field ``file`` or the raw body): columns 分组, 移出单位统一社会信用代码,
     接收单位统一社会信用代码, 承运单位统一社会信用代码, 计划转移日期, 废物代码, 数量（吨）, 包装方式, 拟利用处置方式.
     All or nothing."""
     actor = deps.actor()
+    if actor.role == "regulator":  # creates nothing, so refused before the upload is read or parsed
+        raise PermissionDenied("只有移出单位可导入联单 (only shippers import manifests)", code="not_a_shipper")
     f = request.files.get("file")
     data = f.read() if f is not None else request.get_data()
     items = read_import_workbook(data)

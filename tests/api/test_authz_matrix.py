@@ -195,24 +195,23 @@ ROWS: list[Row] = [
     Row("GET", "/api/v1/manifests", get("/api/v1/manifests"), ALL, secret=True, leak_text=lambda w: w.manifest),
     Row("GET", MANIFEST, get(lambda w: f"/api/v1/manifests/{w.manifest}"), E(200, 200, 404, 200, 404),
         secret=True),
-    # steps: issue 5 says "anyone else → 403", also for callers who cannot read the manifest (see the report:
-    # with guessable numbers that 403-vs-404 difference tells outsiders which numbers exist)
-    Row("POST", MANIFEST + "/ship", _step("ship", "submitted", SHIP), E(200, 403, 403, 200, 403), secret=True,
+    # steps: "anyone else → 403" (issue 5) for callers who can read the manifest; those who cannot get the 404
+    # of a number that does not exist (with guessable sequential numbers a 403 would confirm it exists)
+    Row("POST", MANIFEST + "/ship", _step("ship", "submitted", SHIP), E(200, 403, 404, 200, 404), secret=True,
         notes="no carrier: the shipper carries"),
-    Row("POST", MANIFEST + "/receive", _step("receive", "in_transit", RECEIVE), E(200, 403, 403, 403, 403),
+    Row("POST", MANIFEST + "/receive", _step("receive", "in_transit", RECEIVE), E(200, 403, 404, 403, 404),
         secret=True),
-    Row("POST", MANIFEST + "/reject", _step("reject", "in_transit", REJECT), E(200, 403, 403, 403, 403),
+    Row("POST", MANIFEST + "/reject", _step("reject", "in_transit", REJECT), E(200, 403, 404, 403, 404),
         secret=True),
     Row("POST", MANIFEST + "/correct", _step("correct", "in_transit", {"reason": "改车牌", "vehicle": "青A99999"}),
-        E(200, 403, 403, 200, 403), secret=True),
-    # bulk import: an enterprise naming someone else's unit gets that row pinned (422 not_your_unit, all or
-    # nothing); regulators submit nothing, so 403 before the file is read
+        E(200, 403, 404, 200, 404), secret=True),
     Row("GET", MANIFEST + "/trace", get(lambda w: f"/api/v1/manifests/{w.manifest}/trace"),
         E(200, 200, 404, 200, 404), secret=True),
     Row("GET", "/api/v1/units/<string:credit_code>/trace", get(lambda w: f"/api/v1/units/{w.u}/trace?year=2024"),
         E(200, 200, 404, 200, 404), secret=True),
-    Row("POST", "/api/v1/manifests/import", _xlsx_manifest_import, E(201, 403, 403, 201, 422),
-        finding={"reg_in": 422, "reg_out": 422}),
+    # bulk import: an enterprise naming someone else's unit gets that row pinned (422 not_your_unit, all or
+    # nothing); regulators submit nothing, so 403 before the file is read
+    Row("POST", "/api/v1/manifests/import", _xlsx_manifest_import, E(201, 403, 403, 201, 422)),
     # reports and anomalies
     Row("GET", "/api/v1/anomalies", get("/api/v1/anomalies", query_string={"year": 2024}), ALL, secret=True,
         leak_text=lambda w: w.manifest),

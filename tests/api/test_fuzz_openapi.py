@@ -58,20 +58,11 @@ def _nodeid_for_schemathesis(request):
         request.node._nodeid = request.node.nodeid
 
 
-_DECIMAL = ("quantity_t/received_t/rejected_t: fields.Decimal(as_string=True) with validate.Range is documented as "
-            "type number with string minimum/maximum, an invalid schema nothing can be generated from "
-            "(api.schemas.DecimalString documents it as a decimal string)")
 # Operations that break their documented schema today, reported to their owners. They stay out of the
 # conformance test below; the second test still sends them generated requests and insists on no 5xx.
 NONCONFORMING = {
-    "POST /api/v1/manifests": _DECIMAL,
-    "POST /api/v1/manifests/{number}/receive": _DECIMAL,
-    "POST /api/v1/manifests/{number}/reject": _DECIMAL,
-    "POST /api/v1/manifests/{number}/correct": _DECIMAL,
-    "GET /api/v1/manifests": "format=xlsx|csv answers a spreadsheet/CSV; only application/json is documented",
     "GET /api/v1/reports/annual": "format=html answers text/html; only JSON and XLSX are documented",
 }
-UNGENERATABLE = {k for k, v in NONCONFORMING.items() if v is _DECIMAL}
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
@@ -85,7 +76,7 @@ def test_api_conforms_to_its_openapi(case, fuzz_app):
     case.call_and_validate(headers=fuzz_app.config["FUZZ_HEADERS"], checks=CHECKS)
 
 
-@schema.include(name=sorted(set(NONCONFORMING) - UNGENERATABLE)).parametrize()
+@schema.include(name=sorted(NONCONFORMING)).parametrize()
 @FUZZ
 def test_known_nonconforming_operations_still_never_answer_5xx(case, fuzz_app):
     case.call_and_validate(headers=fuzz_app.config["FUZZ_HEADERS"], checks=[not_a_server_error])

@@ -48,6 +48,7 @@ BODIES = {"ship": SHIP, "receive": RECEIVE, "reject": REJECT, "correct": CORRECT
 PARTY = {"ship": "carrier", "receive": "receiver", "reject": "receiver", "correct": "shipper"}
 ROLES = ["shipper", "receiver", "carrier", "other", "regulator_shipper_district", "regulator_elsewhere", "city",
          "admin"]
+OUTSIDERS = ("other", "regulator_elsewhere")  # neither end nor the carrier is theirs: they cannot read it
 
 
 def _bring_to(client, w, status):
@@ -72,15 +73,18 @@ def _bring_to(client, w, status):
 
 @pytest.mark.parametrize("status", STATUSES)
 def test_every_step_from_every_status_by_every_role(client, world, status):
-    """The whole state machine: the right party in the right status succeeds; the wrong party is 403;
-    the right party out of order is 409 naming the current status; nothing changes on failure."""
+    """The whole state machine: the right party in the right status succeeds; a wrong party who can read the
+    manifest is 403, one who cannot is 404 (as for a number that does not exist); the right party out of order
+    is 409 naming the current status; nothing changes on failure."""
     for action in ACTIONS:
         for role in ROLES:
             no = _bring_to(client, world, status)
             before = client.get(f"/api/v1/manifests/{no}", headers=world["h"]["admin"]).json
             r = client.post(f"/api/v1/manifests/{no}/{action}", json=BODIES[action], headers=world["h"][role])
             is_party = role == "admin" or role == PARTY[action]
-            if not is_party:
+            if role in OUTSIDERS:
+                assert (r.status_code, r.json["code"]) == (404, "unknown_manifest"), (action, role, status, r.json)
+            elif not is_party:
                 assert r.status_code == 403, (action, role, status, r.json)
             elif not allowed(action, status):
                 assert r.status_code == 409, (action, role, status, r.json)
@@ -95,7 +99,8 @@ def test_every_step_from_every_status_by_every_role(client, world, status):
 def test_shipper_carries_when_no_carrier_is_named(client, world):
     no = _create(client, world, carrier=False)["number"]
     h = world["h"]
-    assert client.post(f"/api/v1/manifests/{no}/ship", json=SHIP, headers=h["carrier"]).status_code == 403
+    # a carrier the manifest does not name is an outsider to it: 404, as for a number that does not exist
+    assert client.post(f"/api/v1/manifests/{no}/ship", json=SHIP, headers=h["carrier"]).status_code == 404
     r = client.post(f"/api/v1/manifests/{no}/ship", json=SHIP, headers=h["shipper"])
     assert r.status_code == 200 and r.json["status"] == "in_transit" and r.json["vehicle"] == "青A12345"
 
@@ -280,3 +285,58 @@ def test_anomaly_list_over_http(client, world):
     assert r.json["items"][0]["mass_t"] == 10 and r.json["summary"]["receipt_overdue"]["count"] == 1
     assert client.get("/api/v1/anomalies", query_string=q, headers=h["regulator_elsewhere"]).json["total"] == 0
     assert client.get("/api/v1/anomalies", query_string={**q, "kind": "nope"}, headers=h["city"]).status_code == 422
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_a_step_by_an_outsider_looks_like_a_missing_number(client, world, action):
+    """Sequential numbers are guessable: for a caller who cannot read the manifest, a step on a real number
+    answers exactly like one on a number that does not exist (404, same code), and changes nothing."""
+    no = _bring_to(client, world, "in_transit")
+    fake = no[:-6] + "999999"
+    for role in OUTSIDERS:
+        real = client.post(f"/api/v1/manifests/{no}/{action}", json=BODIES[action], headers=world["h"][role])
+        missing = client.post(f"/api/v1/manifests/{fake}/{action}", json=BODIES[action], headers=world["h"][role])
+        assert (real.status_code, real.json["code"]) == (missing.status_code, missing.json["code"]) \
+            == (404, "unknown_manifest"), (role, real.json, missing.json)
+        assert world["s"] not in real.get_data(as_text=True)
+    got = client.get(f"/api/v1/manifests/{no}", headers=world["h"]["admin"]).json
+    assert got["status"] == "in_transit" and got["version"] == 1
+
+
+def test_a_regulator_who_can_read_it_still_may_not_take_a_step(client, world):
+    no = _bring_to(client, world, "in_transit")
+    for role in ("regulator_shipper_district", "city"):
+        assert client.get(f"/api/v1/manifests/{no}", headers=world["h"][role]).status_code == 200
+        r = client.post(f"/api/v1/manifests/{no}/receive", json=RECEIVE, headers=world["h"][role])
+        assert (r.status_code, r.json["code"]) == (403, "not_your_step"), r.json
+
+
+@pytest.mark.parametrize("role", ["regulator_shipper_district", "regulator_elsewhere", "city"])
+def test_regulators_may_not_import_and_the_file_is_not_read(client, world, role):
+    """403 for the whole request, before parsing: a valid workbook and garbage get the same answer."""
+    valid = _xlsx([HEAD, ["A", world["r"], None, date(2024, 5, 6), CODE, 1, "D10"]])
+    for body in (valid, b"not a workbook at all"):
+        r = client.post("/api/v1/manifests/import", headers=world["h"][role], content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(body), "m.xlsx")})
+        assert (r.status_code, r.json["code"]) == (403, "not_a_shipper"), r.json
+    assert client.get("/api/v1/manifests", headers=world["h"]["admin"]).json["total"] == 0
+
+
+def test_openapi_documents_the_exports_and_decimal_strings(client):
+    spec = client.get("/api/v1/openapi.json").json
+    content = spec["paths"]["/api/v1/manifests"]["get"]["responses"]["200"]["content"]
+    assert {"application/json", "text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"} \
+        <= set(content)
+    schemas = spec["components"]["schemas"]
+    for name, f in (("ManifestLineIn", "quantity_t"), ("ManifestReceiveLineIn", "received_t"),
+                    ("ManifestReceiveLineIn", "rejected_t")):
+        p = schemas[name]["properties"][f]
+        assert p["type"] == "string" and "minimum" not in p and "maximum" not in p, (name, f, p)
+
+
+def test_decimal_strings_still_bound_the_quantities(client, world):
+    for qty, status in (("10000001", 422), ("-1", 422), ("0", 422), ("abc", 422), (2.5, 201), ("2.5", 201)):
+        body = {"receiver": world["r"], "planned_date": "2024-03-04",
+                "lines": [{"waste_code": CODE, "quantity_t": qty}]}
+        r = client.post("/api/v1/manifests", json=body, headers=world["h"]["shipper"])
+        assert r.status_code == status, (qty, r.json)
