@@ -19,6 +19,7 @@ import json
 import re
 import time
 import zipfile
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -246,35 +247,47 @@ def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue,
         drafts_by_month.setdefault(d.month, []).append(d)
     numbers: dict[str, str] = {}
     pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    spent: dict[str, float] = defaultdict(float)  # where the main process's time goes (echoed at the end)
 
     def submit_month(results: list[Any]) -> None:
         if not results:
             return
         with uow_factory() as uow:  # one session for the month; every upload is still its own transaction
             for res in results:
+                tw = time.perf_counter()
                 content, read = res.result() if pool is not None else res
+                ts = time.perf_counter()
+                spent["waiting for workbooks"] += ts - tw
                 receipt = submit(uow=uow, actor=SYSTEM, draft=read, content=content, filename=filename(read),
                                  content_type=XLSX)
                 rep.ledgers += 1
                 rep.warnings += len(receipt.get("warnings") or [])
                 rep.sha256.append(hashlib.sha256(content).hexdigest())
+                spent["submitting"] += time.perf_counter() - ts
 
     try:
         pending: list[Any] = []
         for month, drafts in drafts_by_month.items():
+            tm = time.perf_counter()
             numbers.update(run_manifests(uow_factory, by_month.pop(month, [])))
+            spent["manifests"] += time.perf_counter() - tm
             ready = [renumber(d, numbers) for d in drafts]
             if pool is not None:
                 current: list[Any] = [pool.submit(_worker, (d, today)) for d in ready]
                 submit_month(pending)
                 pending = current
             else:
-                submit_month([workbook_and_read(d, catalogue, today) for d in ready])
+                tw = time.perf_counter()
+                done = [workbook_and_read(d, catalogue, today) for d in ready]
+                spent["writing and reading workbooks"] += time.perf_counter() - tw
+                submit_month(done)
             echo(f"    … {month}: {rep.ledgers + len(pending)} ledgers, {len(numbers)} manifests")
         submit_month(pending)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+    echo("  main process: " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items()))
+    rep.seconds.update({f"main: {k}": v for k, v in spent.items()})
     assert not by_month, f"manifests of months without ledgers: {sorted(by_month)}"
     rest = [pm for pm in city.manifests if pm.number not in cited]  # e.g. the rejected shipment
     numbers.update(run_manifests(uow_factory, rest))
