@@ -34,7 +34,9 @@ from nofei.errors import InputRejected, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
 from nofei.storage.tables import (
+    AuditRow,
     LedgerRow,
+    ManifestEventRow,
     ManifestLineRow,
     ManifestRow,
     PermitRow,
@@ -130,20 +132,31 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
         ManifestRow.shipped_at.is_not(None),  # type: ignore[union-attr]
         or_(and_(ManifestRow.status == "in_transit", ManifestRow.shipped_at < as_of - timedelta(days=days)),
             and_(ManifestRow.received_at.is_not(None), gap)))  # type: ignore[union-attr]
+    # A year has ~365 shipping dates and fewer receipt dates than manifests: decide each date with the calendar
+    # once (deadline per shipping day, lateness per (deadline, day seen)) instead of once per manifest.
+    today = local_date(as_of)
+    dues: dict[date, date] = {}
+    lates: dict[tuple[date, date], int] = {}
     out = []
     for r in uow.session.execute(stmt):
-        seen = r.received_at if r.received_at is not None else as_of
-        due = M.receipt_deadline(local_date(r.shipped_at), cal, days)
-        if local_date(seen) <= due:
+        shipped_on = local_date(r.shipped_at)
+        received_on = local_date(r.received_at) if r.received_at is not None else None
+        seen = received_on or today
+        due = dues.get(shipped_on)
+        if due is None:
+            due = dues[shipped_on] = M.receipt_deadline(shipped_on, cal, days)
+        if seen <= due:
             continue
-        late = cal.working_days_between(due, local_date(seen))
-        what = "仍未确认接收" if r.received_at is None else f"于 {local_date(r.received_at)} 才确认接收"
+        late = lates.get((due, seen))
+        if late is None:
+            late = lates[(due, seen)] = cal.working_days_between(due, seen)
+        what = "仍未确认接收" if received_on is None else f"于 {received_on} 才确认接收"
         out.append(_anomaly(
             "receipt_overdue", units=[r.credit_code, r.receiver_code, r.carrier_code], mass_kg=r.kg or 0,
             manifests=[r.number],
-            message=f"联单 {r.number} {local_date(r.shipped_at)} 起运，应在 {due} 前确认接收，{what}（逾期 {late} 个工作日）",
-            detail={"shipped_on": local_date(r.shipped_at).isoformat(), "due": due.isoformat(), "status": r.status,
-                    "received_on": local_date(r.received_at).isoformat() if r.received_at else None,
+            message=f"联单 {r.number} {shipped_on} 起运，应在 {due} 前确认接收，{what}（逾期 {late} 个工作日）",
+            detail={"shipped_on": shipped_on.isoformat(), "due": due.isoformat(), "status": r.status,
+                    "received_on": received_on.isoformat() if received_on else None,
                     "working_days_late": late}))
     return out
 
@@ -479,13 +492,59 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
 
 
 # --- the list ---------------------------------------------------------------------------------------------
+# Kinds computed together (the permit kinds share one pass over the year's manifests and 转出 rows).
+_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("receipt_overdue",), ("discrepancy",), ("storage_over_year",), ("missing_manifest_number",),
+    ("permit_not_covering", "over_capacity"), ("reconciliation",), ("unresolved_mass",))
+# (database, year, kinds, day judged, rule settings) -> (stamp, the city-wide findings of those kinds)
+_CACHE: dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, list[dict[str, Any]]]] = {}
+_CACHE_MAX = 64
+_SETTINGS = ("RECEIPT_WORKING_DAYS", "HOLIDAYS", "EXTRA_WORKDAYS", "STORAGE_LIMIT_DAYS", "DISCREPANCY_RATIO",
+             "DISCREPANCY_MIN_KG")
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    return repr([settings.get(k) for k in _SETTINGS])
+
+
+def _stamp(uow: UnitOfWork) -> tuple[Any, ...]:
+    """What a finding can depend on. Every write appends an audit entry (unit and permit changes included) and
+    the newest entry's digest chains the whole history, so it also tells two databases at one URL apart (the
+    test suite recreates its schema); the newest manifest event, ledger, unit and permit ids are checked too,
+    since bulk loads (demo --fast, benchmarks) write those without an audit entry. Index look-ups only."""
+    s = uow.session
+    head = s.execute(select(AuditRow.digest).order_by(AuditRow.seq.desc()).limit(1)).scalar()  # type: ignore[union-attr]
+    return (head, *(s.execute(select(func.max(c))).scalar() for c in (
+        ManifestEventRow.id, LedgerRow.id, UnitRow.id, PermitRow.id)))
+
+
+def _compute(uow: UnitOfWork, group: tuple[str, ...], year: int, units: _Units, as_of: datetime,
+             scope: set[str] | None, want: set[str] | None) -> list[dict[str, Any]]:
+    """One group of kinds for the whole year (``scope`` only narrows the work, never the findings in it)."""
+    kind = group[0]
+    if kind == "receipt_overdue":
+        return _receipt_overdue(uow, year, units, as_of)
+    if kind == "discrepancy":
+        return _discrepancies(uow, year, units)
+    if kind == "storage_over_year":
+        return _storage_over_year(uow, year, units, scope)
+    if kind == "missing_manifest_number":
+        return _missing_numbers(uow, year, units)
+    if kind == "permit_not_covering":
+        return _permit_kinds(uow, year, units, set(group) if want is None else want & set(group))
+    if kind == "reconciliation":
+        return _reconciliation(uow, year, units, as_of)
+    return _unresolved(uow, year, units)
+
+
 def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | None = None, kind: str | None = None,
-                   as_of: datetime | None = None) -> list[dict[str, Any]]:
+                   as_of: datetime | None = None, cache: bool = True) -> list[dict[str, Any]]:
     """Every anomaly of ``year`` touching a unit in ``region`` (default: the caller's whole view).
 
     Regulators see anomalies with a unit in their district; enterprises those of their own units; admins all.
     ``as_of`` (default now) is the day against which "overdue" and "after the following month" are judged.
-    Plain dicts, so the annual report can embed them without importing ``ledgers``."""
+    Plain dicts, so the annual report can embed them without importing ``ledgers``. The whole year's findings
+    of each kind are cached in the process (see ``_stamp``); ``cache=False`` computes them afresh."""
     problems = []
     if kind is not None and kind not in KINDS:
         problems.append(Problem("unknown_kind", f"未知的异常类型 {kind}", f"unknown kind {kind}", field="kind", value=kind))
@@ -511,20 +570,23 @@ def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | No
         scope = inr if scope is None else scope & inr
     want = set(KINDS) if kind is None else {kind}
     found: list[dict[str, Any]] = []
-    if "receipt_overdue" in want:
-        found += _receipt_overdue(uow, year, units, as_of)
-    if "discrepancy" in want:
-        found += _discrepancies(uow, year, units)
-    if "storage_over_year" in want:
-        found += _storage_over_year(uow, year, units, scope)
-    if "missing_manifest_number" in want:
-        found += _missing_numbers(uow, year, units)
-    if want & {"permit_not_covering", "over_capacity"}:
-        found += _permit_kinds(uow, year, units, want)
-    if "reconciliation" in want:
-        found += _reconciliation(uow, year, units, as_of)
-    if "unresolved_mass" in want:
-        found += _unresolved(uow, year, units)
+    stamp = _stamp(uow) if cache else None
+    for group in _GROUPS:
+        if not want & set(group):
+            continue
+        key = (str(uow.session.get_bind().url), year, group, local_date(as_of), _settings_key(uow.settings))
+        hit = _CACHE.get(key) if cache else None
+        if hit is not None and hit[0] == stamp:
+            items = hit[1]
+        else:
+            items = _compute(uow, group, year, units, as_of, None if cache else scope, want if not cache else None)
+            if cache:
+                _CACHE.pop(key, None)
+                while len(_CACHE) >= _CACHE_MAX:
+                    _CACHE.pop(next(iter(_CACHE)))
+                _CACHE[key] = (stamp, items)
+        # copies: callers (the report, the API) may annotate what they get without touching the cache
+        found += [dict(a) for a in items if a["kind"] in want]
     if scope is not None:
         found = [a for a in found if any(u in scope for u in a["units"])]
     found.sort(key=lambda a: (KINDS.index(a["kind"]), -a["mass_kg"]))

@@ -216,3 +216,30 @@ def test_scoping_by_role_and_region(uow_factory, sr):
     with pytest.raises(InputRejected):
         anomalies(uow_factory, "nonsense")
     assert {a["kind"] for a in anomalies(uow_factory, None)} == {"receipt_overdue", "reconciliation"}
+
+
+def test_a_warm_list_is_the_cold_one_until_something_is_written(uow_factory, sr):
+    """The per-year cache answers exactly what a fresh computation does, and a new manifest step or ledger
+    version (or any audited write) makes the next list see it."""
+    s, r = sr
+    first = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    cold = anomalies(uow_factory, None, cache=False)
+    warm1, warm2 = anomalies(uow_factory, None), anomalies(uow_factory, None)
+    assert warm1 == warm2 == cold and {a["manifests"][0] for a in cold if a["kind"] == "receipt_overdue"} == {first}
+    warm1[0]["message"] = "changed by a caller"
+    assert anomalies(uow_factory, None) == cold  # callers get copies
+    second = manifest(uow_factory, s, r, shipped=cst("2024-05-06T09:00"))  # a new manifest event
+    got = {a["manifests"][0] for a in anomalies(uow_factory, "receipt_overdue")}
+    assert got == {first, second}
+    ledger(uow_factory, s, "2024-06", out=[(HW, 500, r, None)])  # a ledger version written without an audit entry
+    assert [a["ledger_row_count"] for a in anomalies(uow_factory, "missing_manifest_number")] == [1]
+    assert anomalies(uow_factory, None) == anomalies(uow_factory, None, cache=False)
+
+
+def test_the_cache_keeps_apart_the_day_judged_and_the_rules(uow_factory, sr):
+    s, r = sr
+    no = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    assert [a["manifests"][0] for a in anomalies(uow_factory, "receipt_overdue")] == [no]
+    assert anomalies(uow_factory, "receipt_overdue", as_of=cst("2024-03-11T23:00")) == []
+    with uow_factory(settings={"RECEIPT_WORKING_DAYS": 300}) as uow:
+        assert svc.list_anomalies(uow=uow, actor=SYSTEM, year=2024, kind="receipt_overdue", as_of=AS_OF) == []
