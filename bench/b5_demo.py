@@ -10,7 +10,7 @@ last full year: about 11 monthly ledgers and 7 manifests per unit), built into a
 Also the per-ledger cost of each step of (a) on a sample, in this process, to show where time goes.
 ``--large N`` adds a plan + fast build of an N-unit city (the benchmark-sized one).
 
-Run: ``.venv/bin/python -m bench.b5_demo [--units 100] [--jobs 2] [--large 5000]``
+Run: ``.venv/bin/python -m bench.b5_demo [--units 80] [--jobs N] [--large 5000]``
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--units", type=int, default=DEFAULT_UNITS)
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=max(1, min(4, (os.cpu_count() or 1) - 1)),
+                    help="worker processes writing workbooks (the demo's default: CPUs - 1)")
     ap.add_argument("--sample", type=int, default=200)
     ap.add_argument("--large", type=int, default=0, help="also plan and fast-build a city of this many units")
     ap.add_argument("--dir", type=Path, default=Path("bench/out"))
@@ -103,7 +104,7 @@ def main() -> None:
     wall_a, cpu_a, rep = build(a.dir / "b5_import.db", city, fast=False, jobs=a.jobs)
     print(f"  (a) import path: {wall_a:.1f} s wall, {cpu_a:.1f} s CPU (all processes) — "
           + ", ".join(f"{k} {v:.1f} s" for k, v in rep.seconds.items()))
-    wall_b, cpu_b, _ = build(a.dir / "b5_fast.db", city, fast=True, jobs=1)
+    wall_b, cpu_b, _ = build(a.dir / "b5_fast.db", city, fast=True, jobs=0)
     print(f"  (b) fast path (baseline): {wall_b:.1f} s wall, {cpu_b:.1f} s CPU")
     print(f"  ratio import/fast: {wall_a / wall_b:.1f}× wall, {cpu_a / cpu_b:.1f}× CPU")
     ms = per_ledger(city, a.sample)
@@ -112,7 +113,7 @@ def main() -> None:
         t0 = time.perf_counter()
         big = plan_city(seed=1, units=a.large, year=year)
         plan_s = time.perf_counter() - t0
-        wall, used, rep = build(a.dir / "b5_large.db", big, fast=True, jobs=1)
+        wall, used, rep = build(a.dir / "b5_large.db", big, fast=True, jobs=0)
         print(f"  large city --units {a.large} --fast: plan {plan_s:.1f} s + build {wall:.1f} s "
               f"({used:.1f} s CPU) — {len(big.units)} units, {rep.ledgers} ledgers, {rep.manifests} manifests, "
               f"{sum(len(d.transfers) for d in big.drafts)} transfer rows")

@@ -48,7 +48,7 @@ def register(cli: click.Group) -> None:
     @click.option("--port", default=8000, show_default=True, type=int)
     @click.option("--threads", default=8, show_default=True, type=int)
     @click.option("--jobs", default=None, type=int,
-                  help="worker processes writing workbooks [default: the CPU count, at most 4]")
+                  help="worker processes writing workbooks, 0 = none [default: CPUs − 1, 1 to 4]")
     @click.option("--fast", is_flag=True, help="store ledgers directly (no workbooks): for benchmark-sized cities")
     @click.option("--fresh", is_flag=True, help="delete the SQLite database first and build anew")
     @click.option("--months", default=12, type=click.IntRange(1, 12), hidden=True, help="tests: fewer months")
@@ -102,7 +102,7 @@ def register(cli: click.Group) -> None:
             if size > 500 and not fast:
                 click.echo("  (every ledger goes through a workbook: about 20 ms of CPU each; --fast stores them "
                            "directly for benchmark-sized cities)")
-            n_jobs = jobs if jobs is not None else min(4, os.cpu_count() or 1)
+            n_jobs = jobs if jobs is not None else max(1, min(4, (os.cpu_count() or 1) - 1))
             try:
                 rep = load.build(ctx.uow, plan, jobs=n_jobs, fast=fast, echo=click.echo, today=today)
             except NofeiError as e:

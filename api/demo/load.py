@@ -186,9 +186,12 @@ def renumber(draft: LedgerDraft, numbers: dict[str, str]) -> LedgerDraft:
 
 
 # --- build -------------------------------------------------------------------------------------
-def build(uow_factory: UowFactory, city: City, *, jobs: int = 1, fast: bool = False,
+def build(uow_factory: UowFactory, city: City, *, jobs: int = 0, fast: bool = False,
           echo: Echo = lambda _s: None, today: date | None = None) -> BuildReport:
-    """Load ``city`` into an empty database; leaves the marker that ``marker`` finds."""
+    """Load ``city`` into an empty database; leaves the marker that ``marker`` finds.
+
+    ``jobs`` worker processes write the workbooks (0: in this process). The main process's manifests and
+    uploads are the critical path, so one core should be left to it."""
     rep = BuildReport(path="fast" if fast else "import")
     t0 = time.perf_counter()
     from ledgers import registry
@@ -246,7 +249,7 @@ def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue,
     for d in city.drafts:
         drafts_by_month.setdefault(d.month, []).append(d)
     numbers: dict[str, str] = {}
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 0 else None
     spent: dict[str, float] = defaultdict(float)  # where the main process's time goes (echoed at the end)
 
     def submit_month(results: list[Any]) -> None:

@@ -35,7 +35,7 @@ def test_demo_builds_and_prints_a_working_token_per_role(tmp_path):
     assert len(tokens) == 4
     app = create_app({"DATABASE_URL": url, "LOG_LEVEL": "WARNING"})
     c = app.test_client()
-    h = {label.split()[0] + ("_city" if "630100" in label else ""): {"Authorization": f"Bearer {t}"}
+    h = {label.split()[0] + ("_city" if "(630100)" in label else ""): {"Authorization": f"Bearer {t}"}
          for label, t in tokens.items()}
     every = c.get("/api/v1/units?per_page=200", headers=h["admin"]).json
     city = c.get("/api/v1/units?per_page=200", headers=h["regulator_city"]).json

@@ -40,7 +40,7 @@ def _transfers(uow_factory):
 
 def test_the_import_path_stores_every_planned_ledger_and_manifest(uow_factory):
     city = plan_city(seed=11, units=30, year=2025, months=2)
-    rep = load.build(uow_factory, city, jobs=1, today=TODAY)
+    rep = load.build(uow_factory, city, jobs=0, today=TODAY)
     assert rep.ledgers == len(city.drafts) and rep.path == "import"
     with uow_factory() as uow:
         s = uow.session
@@ -65,7 +65,7 @@ def test_same_seed_gives_byte_identical_workbooks(tmp_path):
     shas = []
     for name in ("a.db", "b.db"):
         engine, factory = _fresh(tmp_path, name)
-        rep = load.build(factory, plan_city(seed=5, units=30, year=2025, months=1), jobs=1, today=TODAY)
+        rep = load.build(factory, plan_city(seed=5, units=30, year=2025, months=1), jobs=0, today=TODAY)
         with factory() as uow:
             stored = list(uow.session.execute(select(LedgerRow.sha256).order_by(LedgerRow.id)).scalars())
         assert stored == rep.sha256
@@ -123,7 +123,7 @@ def test_each_manifest_is_created_once_even_when_an_earlier_year_has_a_ledger_of
     city.drafts = [d for d in city.drafts if d.month in ("2024-11", "2025-11")]
     city.manifests = [pm for pm in city.manifests if pm.month == 11 and pm.status == "received"]
     assert any(d.month == "2024-11" for d in city.drafts) and city.manifests
-    load.build(uow_factory, city, jobs=1, today=TODAY)
+    load.build(uow_factory, city, jobs=0, today=TODAY)
     with uow_factory() as uow:
         stored = Counter(uow.session.execute(select(ManifestRow.number)).scalars())
     assert len(stored) == len(city.manifests) and set(stored.values()) == {1}
