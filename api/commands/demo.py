@@ -82,7 +82,7 @@ def register(cli: click.Group) -> None:
             click.echo("nofei demo: an earlier build of this database was interrupted; starting again")
             app.extensions["nofei.engine"].dispose()
             _remove_sqlite(ctx.database_url)
-            ctx._app = None
+            ctx = Ctx(ctx.database_url)
             app = ctx.app()
             occupied = False
         if have is not None and all(have.get(k) == v for k, v in wanted.items()):
