@@ -183,6 +183,12 @@ def qty_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, factors
         round(v * f) if type(v) is float else _slow_qty(ctx, col, letter, i, v, f)
         for i, (v, f) in enumerate(zip(values, factors, strict=True))
     ]
+    if out and max(out) > MAX_KG:
+        for i, q in enumerate(out):
+            if q > MAX_KG:
+                ctx.error(i, col, letter, "too_large_value", f"{col.header}数值过大", f"{col.header} is implausibly large",
+                          values[i])
+                out[i] = 0
     if out and (min(out) <= 0):
         for i, q in enumerate(out):
             if q < 0:
@@ -196,6 +202,7 @@ def qty_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, factors
 
 
 _BAD = -(1 << 62)
+MAX_KG = 10**15  # a trillion tonnes: anything above is a typo, and would overflow a BIGINT further on
 
 
 def _slow_qty(ctx: SheetCtx, col: Col, letter: str | None, i: int, v: Any, factor: int) -> int:

@@ -42,7 +42,7 @@ from nofei.errors import LedgerRejected
 from nofei.problems import Problem, SourceRef
 
 MAX_PROBLEMS = 1000
-CHUNK_ROWS = 25_000
+CHUNK_ROWS = 10_000
 Sink = Callable[[LedgerDraft, TransferBlock], None]
 
 

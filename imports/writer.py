@@ -200,10 +200,19 @@ def _as_xlsx(data: bytes) -> Workbook:
         return wb
 
 
+ANNOTATE_MAX_BYTES = 4 * 1024 * 1024
+"""Above this upload size the annotated answer is the 错误清单 sheet alone: openpyxl holds a whole
+workbook in memory (about 4 KB per row), which a 20 MB upload would turn into gigabytes."""
+
+
 def annotate_workbook(data: bytes, problems: list[Problem], warnings: list[Problem] | None = None) -> bytes:
     """The uploaded workbook with every faulty cell filled red (warnings yellow) and commented with its
     message, plus a first sheet ``错误清单`` listing every problem (also those without a cell)."""
-    wb = _as_xlsx(data)
+    if len(data) > ANNOTATE_MAX_BYTES:
+        wb = Workbook()
+        wb.remove(wb.active)
+    else:
+        wb = _as_xlsx(data)
     by_name = {n.strip(): n for n in wb.sheetnames}
     notes: dict[tuple[str, str], list[Problem]] = {}
     for p in [*problems, *(warnings or [])]:

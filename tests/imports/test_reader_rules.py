@@ -334,3 +334,25 @@ def test_headers_module_matches_the_spec():
 
     for spec, head in ((STOCK, STOCK_HEAD), (TREAT, TREAT_HEAD), (OUT, OUT_HEAD), (IN, IN_HEAD)):
         assert [template_header(c) for c in spec.columns] == head
+
+
+def test_implausibly_large_quantity_is_an_error_not_an_overflow():
+    s = balanced_sheets()
+    s["转出"][1][3] = 1e16
+    assert codes_at(rejected(s)) == {("too_large_value", "转出", 2, "D")}
+
+
+def test_annotated_workbook_of_a_large_upload_is_the_error_list_alone(monkeypatch):
+    from openpyxl import load_workbook
+
+    import imports.writer as writer
+    from imports import annotate_workbook
+    from nofei.problems import Problem
+
+    p = Problem(code="unbalanced", message="不平衡", sheet="产生贮存", row=2, column="E")
+    monkeypatch.setattr(writer, "ANNOTATE_MAX_BYTES", 100)
+    wb = load_workbook(io.BytesIO(annotate_workbook(workbook(balanced_sheets()), [p])))
+    assert wb.sheetnames == ["错误清单"] and wb["错误清单"]["B2"].value == "unbalanced"
+    monkeypatch.setattr(writer, "ANNOTATE_MAX_BYTES", 10**9)
+    wb = load_workbook(io.BytesIO(annotate_workbook(workbook(balanced_sheets()), [p])))
+    assert "产生贮存" in wb.sheetnames and "unbalanced" in wb["产生贮存"]["E2"].comment.text
