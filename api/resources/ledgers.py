@@ -219,7 +219,8 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-unt
 @blp.arguments(CheckQuery, location="query")
 @blp.response(200, CheckResult, description="format=json: the lists; format=xlsx: the annotated workbook")
 @blp.alt_response(200, description="format=xlsx: the uploaded workbook with every faulty cell filled red and "
-                                   "commented, warnings yellow, and a first sheet 错误清单 listing every problem",
+                                   "commented, warnings yellow, and a first sheet 错误清单 listing every problem "
+                                   "(uploads over 4 MB: the 错误清单 sheet alone); header X-Ledger-Errors = count",
                   content_type=XLSX_MIME)
 @blp.alt_response(413, schema=ErrorSchema, description="over a size limit")
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet nofei accepts")
