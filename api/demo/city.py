@@ -4,7 +4,7 @@ Everything here is pure and deterministic for a seed (one ``random.Random``; no 
 iteration order): the same ``(seed, units, year)`` gives the same units, drafts and manifests.
 
 How the city is calibrated to the plan (``shared/domain/indicators.md`` §3, targets.csv):
-- general industrial: every producer node utilises a share ``u ~ U(0.90, 0.96)`` of what it
+- general industrial: every producer node utilises a share ``u ~ U(0.922, 0.938)`` of what it
   generates (own use or a licensed building-material plant), keeps 1 % in stock and landfills
   the rest → ``U / G`` ≈ 93 %.
 - hazardous: receivers treat everything they receive in the month; producers ship all but a
@@ -13,7 +13,7 @@ How the city is calibrated to the plan (``shared/domain/indicators.md`` §3, tar
   → ``(U + D) / G`` ≈ 99 %.
 - medical: hospitals and clinics ship everything every month to the disposal centre, which
   burns it the same month → 100 %.
-- film: co-ops lay film in spring and hand ``r ~ U(0.86, 0.94)`` of it to collection points in
+- film: co-ops lay film in spring and hand ``r ~ U(0.88, 0.92)`` of it to collection points in
   autumn → ≈ 90 %.
 Realistic faults (for the anomaly lists) are listed in ``City.faults``.
 """
@@ -306,8 +306,8 @@ class _Planner:
                 size = self.rng.lognormvariate(0, 0.35)
                 for code, lo, hi in p.codes:
                     self.scale[(u.credit_code, code)] = (lo + (hi - lo) * self.rng.random()) * size
-                self.util_share[u.credit_code] = self.rng.uniform(0.90, 0.96)
-                self.film_recovery[u.credit_code] = self.rng.uniform(0.86, 0.94)
+                self.util_share[u.credit_code] = self.rng.uniform(0.922, 0.938)
+                self.film_recovery[u.credit_code] = self.rng.uniform(0.88, 0.92)
 
     # --- flows ----------------------------------------------------------------------------
     def pick(self, kind: str, who: str) -> DemoUnit:

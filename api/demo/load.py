@@ -36,7 +36,7 @@ from nofei.quantity import kg_to_t_float, kg_to_tonnes
 from nofei.storage.tables import AuditRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bump when the generator changes what it builds: a database built by another version is not reused."""
 MARKER_ACTION = "demo.build"
 START_ACTION = "demo.start"  # written first: a database with a start and no build marker was interrupted
