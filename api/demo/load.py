@@ -32,7 +32,7 @@ from api.demo.city import City, PlannedManifest
 from nofei.access import SYSTEM
 from nofei.catalogue import CITY, Catalogue
 from nofei.domain.ledger import LedgerDraft, stream_totals
-from nofei.quantity import kg_to_t_float, kg_to_tonnes
+from nofei.quantity import kg_to_tonnes
 from nofei.storage.tables import AuditRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
@@ -309,11 +309,6 @@ def draft_digest(draft: LedgerDraft) -> str:
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
-def receipt_totals(draft: LedgerDraft, catalogue: Catalogue) -> dict[str, dict[str, float]]:
-    """The receipt's ``totals`` shape (issue 3): tonnes per stream, for output only."""
-    return {s: {f"{k}_t": kg_to_t_float(v) for k, v in t.items()} for s, t in stream_totals(draft, catalogue).items()}
-
-
 def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: Catalogue,
                  rep: BuildReport, batch: int = 5000) -> None:
     """Benchmark-sized cities: drafts stored as version 1 with bulk Core inserts, ``batch`` ledgers per
@@ -322,6 +317,7 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
     such a version is empty and its sha256 is a digest of the draft (``draft_digest``)."""
     from sqlalchemy import insert
 
+    from nofei.domain.transfer_columns import row_counts
     from nofei.storage.repo import unit_rows_by_code
     from nofei.storage.tables import (
         LedgerFileRow,
@@ -341,8 +337,8 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
             digests = [draft_digest(d) for d in chunk]
             rows = [{"unit_id": units[d.credit_code], "month": d.month, "year": d.year, "version": 1, "is_current": True,
                      "sha256": h, "filename": filename(d), "size": 0, "uploaded_at": now, "uploaded_by": SYSTEM.label,
-                     "reporter": d.reporter, "phone": d.phone, "unit_name": d.unit_name, "row_counts": d.row_counts(),
-                     "totals": receipt_totals(d, catalogue), "warnings": []} for d, h in zip(chunk, digests, strict=True)]
+                     "reporter": d.reporter, "phone": d.phone, "unit_name": d.unit_name, "row_counts": row_counts(d),
+                     "totals": stream_totals(d, catalogue), "warnings": []} for d, h in zip(chunk, digests, strict=True)]
             got = s.execute(insert(ledger_t).returning(ledger_t.c.unit_id, ledger_t.c.month, ledger_t.c.id), rows).all()
             ids = {(u, m): lid for u, m, lid in got}
             stocks, treats, moves, files = [], [], [], []

@@ -129,3 +129,42 @@ def test_each_manifest_is_created_once_even_when_an_earlier_year_has_a_ledger_of
     assert len(stored) == len(city.manifests) and set(stored.values()) == {1}
     cited = {k[6] for k in _transfers(uow_factory) if k[6]}
     assert cited == set(stored)
+
+
+def _stored(factory):
+    """Every current ledger as the readers see it: counts, totals and entries (row numbers included)."""
+    from nofei.storage.tables import StockEntryRow, TreatmentEntryRow
+
+    out = {}
+    with factory() as uow:
+        s = uow.session
+        for lid, cc, month, counts, totals in s.execute(
+                select(LedgerRow.id, UnitRow.credit_code, LedgerRow.month, LedgerRow.row_counts, LedgerRow.totals)
+                .join(UnitRow, UnitRow.id == LedgerRow.unit_id)):
+            out[(cc, month)] = {
+                "counts": counts, "totals": totals,
+                "stock": sorted(s.execute(select(StockEntryRow.row, StockEntryRow.code, StockEntryRow.open_kg,
+                                                 StockEntryRow.generated_kg, StockEntryRow.close_kg)
+                                          .where(StockEntryRow.ledger_id == lid)).all()),
+                "treat": sorted(s.execute(select(TreatmentEntryRow.row, TreatmentEntryRow.code, TreatmentEntryRow.method,
+                                                 TreatmentEntryRow.qty_kg).where(TreatmentEntryRow.ledger_id == lid)).all()),
+                "moves": sorted(s.execute(select(TransferEntryRow.direction, TransferEntryRow.row, TransferEntryRow.day,
+                                                 TransferEntryRow.code, TransferEntryRow.qty_kg, TransferEntryRow.counterpart,
+                                                 TransferEntryRow.manifest_no, TransferEntryRow.carrier,
+                                                 TransferEntryRow.planned_method)
+                                          .where(TransferEntryRow.ledger_id == lid)).all()),
+            }
+    return out
+
+
+def test_the_fast_path_stores_what_the_import_path_stores(tmp_path):
+    stored = []
+    for name, fast in (("import.db", False), ("fast.db", True)):
+        engine, factory = _fresh(tmp_path, name)
+        load.build(factory, plan_city(seed=8, units=30, year=2025, months=2), fast=fast, jobs=0, today=TODAY)
+        stored.append(_stored(factory))
+        engine.dispose()
+    imported, fast = stored
+    assert imported.keys() == fast.keys() and imported
+    for key in imported:
+        assert fast[key] == imported[key], key
