@@ -157,14 +157,34 @@ def _stored(factory):
     return out
 
 
+def _manifests(factory):
+    from nofei.storage.tables import ManifestEventRow, ManifestLineRow
+
+    with factory() as uow:
+        s = uow.session
+        heads = s.execute(select(ManifestRow.id, ManifestRow.number, ManifestRow.status, ManifestRow.receiver_code,
+                                 ManifestRow.carrier_code, ManifestRow.planned_date, ManifestRow.shipped_at,
+                                 ManifestRow.received_at, ManifestRow.vehicle, ManifestRow.parent_number)).all()
+        return {h.number: (tuple(h[2:]),
+                           sorted(s.execute(select(ManifestLineRow.line_no, ManifestLineRow.waste_code,
+                                                   ManifestLineRow.quantity_kg, ManifestLineRow.received_kg,
+                                                   ManifestLineRow.method, ManifestLineRow.discrepancy)
+                                            .where(ManifestLineRow.manifest_id == h.id)).all()),
+                           list(s.execute(select(ManifestEventRow.action, ManifestEventRow.to_status)
+                                          .where(ManifestEventRow.manifest_id == h.id).order_by(ManifestEventRow.id))))
+                for h in heads}
+
+
 def test_the_fast_path_stores_what_the_import_path_stores(tmp_path):
-    stored = []
+    stored, manifests = [], []
     for name, fast in (("import.db", False), ("fast.db", True)):
         engine, factory = _fresh(tmp_path, name)
         load.build(factory, plan_city(seed=8, units=30, year=2025, months=2), fast=fast, jobs=0, today=TODAY)
         stored.append(_stored(factory))
+        manifests.append(_manifests(factory))
         engine.dispose()
     imported, fast = stored
     assert imported.keys() == fast.keys() and imported
     for key in imported:
         assert fast[key] == imported[key], key
+    assert manifests[0] and manifests[1] == manifests[0]
