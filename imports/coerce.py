@@ -95,7 +95,8 @@ class SheetCtx:
     """Where a sheet's problems go, and how to turn a data index into a row number and cell."""
 
     def __init__(self, sheet: str, rownums: Sequence[int], problems: list[Problem], warnings: list[Problem],
-                 max_cell_chars: int, max_problems: int = 1000) -> None:
+                 max_cell_chars: int, max_problems: int = 1000, cache: dict[str, dict[Any, Any]] | None = None) -> None:
+        self.cache: dict[str, dict[Any, Any]] = {} if cache is None else cache  # shared by a sheet's chunks
         self.sheet = sheet
         self.rownums = rownums
         self.problems = problems
@@ -247,14 +248,17 @@ def date_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int
     return out
 
 
-def _mapped(values: Sequence[Any], convert: Any) -> tuple[list[Any], dict[Any, Any]]:
-    """Convert each distinct value once (codes, methods, credit codes repeat across rows)."""
+def _mapped(values: Sequence[Any], convert: Any, table: dict[Any, Any]) -> tuple[list[Any], dict[Any, Any]]:
+    """Convert each distinct value once (codes, methods, credit codes repeat across rows and chunks);
+    ``table`` is the caller's cache, kept across the chunks of a sheet. Returns the converted values
+    and the entries of this column's distinct values."""
     try:
-        table = {v: convert(v) for v in set(values)}
+        distinct = set(values)
     except TypeError:  # an unhashable cell value cannot happen with calamine, but be safe
-        table = {}
-        return [convert(v) for v in values], table
-    return list(map(table.__getitem__, values)), table
+        return [convert(v) for v in values], {}
+    for v in distinct - table.keys():
+        table[v] = convert(v)
+    return list(map(table.__getitem__, values)), {v: table[v] for v in distinct}
 
 
 def code_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int, catalogue: Catalogue,
@@ -266,7 +270,7 @@ def code_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int
     def classify(v: Any) -> CodeCheck:
         return catalogue.classify(to_text(v)) if not is_blank(v) else CodeCheck("", None, None, False, "missing_value")
 
-    checks, table = _mapped(values, classify)
+    checks, table = _mapped(values, classify, ctx.cache.setdefault("code", {}))
     if not any(c.error or not c.known for c in table.values()):
         return checks
     out: list[CodeCheck | None] = []
@@ -295,7 +299,7 @@ def method_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: i
         s = to_text(v).translate(_FW).strip().upper()
         return s if s and catalogue.method_class(s) is not None else None
 
-    out, table = _mapped(values, convert)
+    out, table = _mapped(values, convert, ctx.cache.setdefault("method", {}))
     if all(table.values()):
         return out
     for i, (v, code) in enumerate(zip(values, out, strict=True)):
@@ -321,7 +325,7 @@ def credit_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: i
         cc = normalise_credit_code(to_text(v))
         return cc if is_valid_credit_code(cc) else _BAD_CC
 
-    out, table = _mapped(values, convert)
+    out, table = _mapped(values, convert, ctx.cache.setdefault("credit", {}))
     if None not in table.values() and _BAD_CC not in table.values():
         return out
     for i, (v, cc) in enumerate(zip(values, out, strict=True)):

@@ -285,7 +285,7 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
     for lo in range(0, n, CHUNK_ROWS):  # in chunks, so a sink can store one while the next is checked
         hi = min(n, lo + CHUNK_ROWS)
         cctx = ctx if (lo, hi) == (0, n) else C.SheetCtx(spec.name, rownums[lo:hi], book.problems, book.warnings,
-                                                          book.limits.max_cell_chars, MAX_PROBLEMS)
+                                                          book.limits.max_cell_chars, MAX_PROBLEMS, ctx.cache)
 
         def ccol(key: str, lo: int = lo, hi: int = hi) -> tuple[Col, str | None, Sequence[Any] | None]:
             c, letter, values = col(key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any, overload
 
 from nofei.catalogue import Stream
@@ -124,14 +124,16 @@ class TransferColumns(Sequence[TransferLine]):
         if self._summary is None:
             out: list[TransferLine] = []
             for b in self.blocks:
-                acc: dict[tuple[str, Any], int] = {}
-                keys: list[tuple[str, Any]] = list(zip(b.codes, b.streams, strict=True))
-                for k, q in zip(keys, b.qty_kg, strict=True):
-                    acc[k] = acc.get(k, 0) + q
-                for (code, stream), q in acc.items():
-                    i = keys.index((code, stream))  # C-level scan; a sheet has a handful of codes
-                    out.append(TransferLine(b.direction, b.days[i], code, stream, q, "",  # type: ignore[arg-type]
-                                            ref=SourceRef(b.sheet, b.rows[i])))
+                # C-level passes per distinct code (a sheet has a handful): no Python work per row
+                for code in sorted(set(b.codes), key=b.codes.index):
+                    i = b.codes.index(code)
+                    mask = list(map(code.__eq__, b.codes))
+                    streams = set(compress(b.streams, mask))
+                    for stream in sorted(streams):
+                        m = mask if len(streams) == 1 else list(map(stream.__eq__, b.streams))
+                        q = sum(compress(b.qty_kg, m if len(streams) == 1 else map(all, zip(mask, m, strict=True))))
+                        out.append(TransferLine(b.direction, b.days[i], code, stream, q, "",  # type: ignore[arg-type]
+                                                ref=SourceRef(b.sheet, b.rows[i])))
             self._summary = out
         return self._summary
 
