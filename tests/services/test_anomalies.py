@@ -243,3 +243,19 @@ def test_the_cache_keeps_apart_the_day_judged_and_the_rules(uow_factory, sr):
     assert anomalies(uow_factory, "receipt_overdue", as_of=cst("2024-03-11T23:00")) == []
     with uow_factory(settings={"RECEIPT_WORKING_DAYS": 300}) as uow:
         assert svc.list_anomalies(uow=uow, actor=SYSTEM, year=2024, kind="receipt_overdue", as_of=AS_OF) == []
+
+
+def test_reconciliation_sums_are_exact_for_large_quantities(uow_factory, sr):
+    """Sides over 2^31 kg (and split over two rows) are summed exactly (PostgreSQL sums them in 30-bit halves)."""
+    s, r = sr
+    big = 3 * 2**30 + 12_345  # kg: past int4 and with both halves non-zero
+    shipped_kg, received_kg = big * 2 // 1000 * 1000, big // 1000 * 1000
+    no = manifest(uow_factory, s, r, qty=str(shipped_kg // 1000), received_t=str(received_kg // 1000),
+                  shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"))
+    ledger(uow_factory, s, "2024-03", out=[(HW, big, r, no), (HW, shipped_kg - big, r, no)])
+    ledger(uow_factory, r, "2024-03", inn=[(HW, big, s, no), (HW, big + 7, s, no)])
+    (a,) = anomalies(uow_factory, "reconciliation")
+    assert a["detail"]["reason"] == "in_vs_manifest"
+    assert a["detail"]["sides_kg"] == {"out": shipped_kg, "manifest_shipped": shipped_kg,
+                                       "manifest_received": received_kg, "in": 2 * big + 7}
+    assert a["mass_kg"] == 2 * big + 7 - received_kg and type(a["detail"]["sides_kg"]["in"]) is int
