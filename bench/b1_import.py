@@ -10,10 +10,8 @@ child's maxrss, i.e. the whole process):
 - ``nofei-sqlite`` / ``nofei-pg``: ``imports.read_monthly_ledger`` (safety checks, parse, validate,
   balance) + ``ledgers.ledger.submit_monthly_ledger`` (unit/permission/receiver/permit/continuity
   checks, version row, original file, bulk insert, audit, commit) on a migrated, empty database.
-  The rows of 转出 are stored by a worker thread while the reader checks the next chunk
-  (``ledgers.ledger.UploadSession``, what the API and CLI do); ``--serial`` adds ``nofei-*-serial``
-  (read everything, then store) and ``--core`` adds ``nofei-*-core`` (SQLAlchemy Core ``insert()``
-  executemany instead of COPY on PostgreSQL / the driver's executemany on SQLite).
+  ``--core`` adds ``nofei-*-core`` (SQLAlchemy Core ``insert()`` executemany instead of binary COPY on
+  PostgreSQL / the driver's executemany on SQLite), to show what those buy.
 - ``http-sqlite``: the same through ``POST /api/v1/ledgers`` on the Flask test client (multipart upload).
 - ``naive-sqlite`` / ``naive-pg``: ``pandas.read_excel(engine="openpyxl", sheet_name=None)`` + one
   SQLModel ORM object per row (``session.add``) + commit — the baseline the issue names. Run on the
@@ -21,7 +19,7 @@ child's maxrss, i.e. the whole process):
 
 Rounds are interleaved (the order rotates each round); medians are printed with the ratio to calamine.
 
-Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --serial --core --skip-pg --skip-naive]``
+Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --core --skip-pg --skip-naive]``
 PostgreSQL: ``--pg postgresql+psycopg://postgres@127.0.0.1:5432/nofei_imports_bench`` (created if missing;
 its public schema is dropped and recreated for every run).
 """
@@ -121,9 +119,9 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
     if not state.get("unit"):
         _register_unit(uow_factory)
         state["unit"] = True
-    if method.startswith("nofei-"):  # nofei-sqlite, nofei-pg, nofei-sqlite-serial, nofei-pg-serial
+    if method.startswith("nofei-"):  # nofei-sqlite, nofei-pg, nofei-sqlite-core, nofei-pg-core
         from imports import read_monthly_ledger
-        from ledgers.ledger import UploadSession, submit_monthly_ledger
+        from ledgers.ledger import submit_monthly_ledger
         from nofei.access import SYSTEM
         from nofei.storage import ledgerstore
 
@@ -131,14 +129,8 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
         t0 = time.perf_counter()
         with uow_factory() as u:
             cat = u.catalogue
-        if method.endswith("-serial"):  # read everything, then store (no overlap)
-            draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1))
-            rc = submit_monthly_ledger(uow=uow_factory(), actor=SYSTEM, draft=draft, content=data, filename="b1.xlsx")
-        else:  # what the API and CLI do: store checked chunks while the next ones are checked
-            with UploadSession(uow=uow_factory(), actor=SYSTEM, content=data, filename="b1.xlsx") as up:
-                draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1),
-                                            sink=up.sink)
-                rc = up.finish(draft)
+        draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1))
+        rc = submit_monthly_ledger(uow=uow_factory(), actor=SYSTEM, draft=draft, content=data, filename="b1.xlsx")
         dt = time.perf_counter() - t0
         return {"s": dt, "rss_mb": _rss_mb(), "rows": rc["rows"], "warnings": len(rc["warnings"])}
     if method.startswith("http-"):
@@ -201,7 +193,6 @@ def main() -> None:
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
-    ap.add_argument("--serial", action="store_true", help="also time read-then-store without the overlap")
     ap.add_argument("--core", action="store_true", help="also time SQLAlchemy Core executemany instead of COPY/driver")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
@@ -215,12 +206,11 @@ def main() -> None:
     t = time.perf_counter()
     path = cached(a.rows)
     print(f"workload: {path} ({path.stat().st_size / 1e6:.1f} MB, {a.rows} 转出 rows; ready in {time.perf_counter() - t:.1f} s)")
-    methods = ["calamine", "nofei-sqlite"] + (["nofei-sqlite-serial"] if a.serial else []) + (
-        ["nofei-sqlite-core"] if a.core else [])
+    methods = ["calamine", "nofei-sqlite"] + (["nofei-sqlite-core"] if a.core else [])
     if not a.skip_http:
         methods.append("http-sqlite")
     if not a.skip_pg:
-        methods += ["nofei-pg"] + (["nofei-pg-serial"] if a.serial else []) + (["nofei-pg-core"] if a.core else [])
+        methods += ["nofei-pg"] + (["nofei-pg-core"] if a.core else [])
     if not a.skip_naive:
         methods.append("naive-sqlite")
         if not a.skip_pg:

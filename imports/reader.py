@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -42,8 +42,6 @@ from nofei.errors import LedgerRejected
 from nofei.problems import Problem, SourceRef
 
 MAX_PROBLEMS = 1000
-CHUNK_ROWS = 10_000
-Sink = Callable[[LedgerDraft, TransferBlock], None]
 
 
 def col_letter(j: int) -> str:
@@ -94,15 +92,11 @@ class _Book:
 
 
 def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, limits: ReadLimits | None = None,
-                        today: date | None = None, sink: Sink | None = None) -> LedgerDraft:
+                        today: date | None = None) -> LedgerDraft:
     """Read and validate a monthly ledger workbook (ledger-workbook.md).
 
     Raises ``TooLarge``/``UnsupportedFile`` for unsafe or unreadable files and ``LedgerRejected`` with
     every error (cell errors and the balance check together); warnings go to ``draft.warnings``.
-
-    ``sink(draft, block)``, when given, receives each chunk of 转出/转入 rows as soon as it is checked,
-    while no error has been found so far (the cover and 产生贮存 are in ``draft`` by then). It lets
-    the caller store rows speculatively, in the transaction it will roll back if the read fails.
     """
     limits = limits or ReadLimits()
     today = today or date.today()
@@ -117,7 +111,7 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
                 book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{spec.name}”",
                                              message_en=f"sheet {spec.name} is missing", sheet=spec.name))
             continue
-        _read_sheet(book, spec, draft, catalogue, tainted, blocks, sink)
+        _read_sheet(book, spec, draft, catalogue, tainted, blocks)
     draft.transfers = TransferColumns(blocks)  # type: ignore[assignment]  # a Sequence[TransferLine]
     for n in book.names:
         if n not in (SHEET_COVER, *(s.name for s in DATA_SHEETS)) and n not in KNOWN_EXTRA_SHEETS:
@@ -242,7 +236,7 @@ def _header_map(book: _Book, spec: SheetSpec, header: Sequence[Any]) -> dict[str
 
 
 def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str],
-                blocks: list[TransferBlock], sink: Sink | None = None) -> None:
+                blocks: list[TransferBlock]) -> None:
     rows = book.rows(spec.name)
     if not rows:
         if spec.required:
@@ -281,20 +275,7 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
     if spec is TREAT:
         _treat(ctx, col, n, draft, catalogue, tainted)
         return
-    direction = "out" if spec is OUT else "in"
-    for lo in range(0, n, CHUNK_ROWS):  # in chunks, so a sink can store one while the next is checked
-        hi = min(n, lo + CHUNK_ROWS)
-        cctx = ctx if (lo, hi) == (0, n) else C.SheetCtx(spec.name, rownums[lo:hi], book.problems, book.warnings,
-                                                          book.limits.max_cell_chars, MAX_PROBLEMS, ctx.cache)
-
-        def ccol(key: str, lo: int = lo, hi: int = hi) -> tuple[Col, str | None, Sequence[Any] | None]:
-            c, letter, values = col(key)
-            return c, letter, (values if values is None or (lo, hi) == (0, n) else values[lo:hi])
-
-        block = _transfer(cctx, ccol, hi - lo, draft, catalogue, tainted, direction)
-        blocks.append(block)
-        if sink is not None and not book.problems and len(block):
-            sink(draft, block)
+    blocks.append(_transfer(ctx, col, n, draft, catalogue, tainted, "out" if spec is OUT else "in"))
 
 
 def _codes(ctx: C.SheetCtx, col: Any, n: int, catalogue: Catalogue) -> list[CodeCheck | None]:

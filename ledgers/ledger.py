@@ -8,8 +8,6 @@ version in one transaction with its audit entry (ledger-workbook.md, "Outcome of
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -20,7 +18,7 @@ from sqlalchemy import select
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
-from nofei.domain.transfer_columns import TransferBlock, TransferColumns, row_counts, summarised
+from nofei.domain.transfer_columns import TransferColumns, row_counts, summarised
 from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
@@ -104,8 +102,7 @@ def _letters_from(draft: LedgerDraft) -> dict[str, dict[str, str]]:
 
 def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, content: bytes, filename: str,
                           content_type: str = "", dry_run: bool = False,
-                          column_letters: dict[str, dict[str, str]] | None = None,
-                          _begun: tuple[LedgerRow, set[int]] | None = None) -> dict[str, Any]:
+                          column_letters: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """Accept ``draft`` as the next version of (unit, month) and return the receipt.
 
     Regulators submit nothing and an enterprise only for its own units (PermissionDenied → 403); the
@@ -130,7 +127,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
         if not actor.can_submit_for(unit.credit_code):
             raise PermissionDenied(f"无权为单位 {cc} 提交台账 (an enterprise submits only for its own units)")
         sha = hashlib.sha256(content).hexdigest()
-        dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha) if _begun is None else None
+        dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha)
         if dup is not None:
             return receipt_of(dup, unit, duplicate=True)
 
@@ -150,115 +147,16 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
             nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
             return _receipt(None, unit, month=draft.month, version=nxt, duplicate=False, rows=rows, totals_kg=totals,
                             warnings=wdicts)
-        if _begun is None:
-            row = store.insert_ledger_version(
-                uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
-                content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
-            )
-        else:  # an UploadSession already began the version and stored some transfer chunks
-            row, stored = _begun
-            store.complete_version(uow.session, row, draft=draft, content=content, content_type=content_type,
-                                   warnings=warnings, totals=totals, stored_blocks=stored)
+        row = store.insert_ledger_version(
+            uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
+            content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
+        )
         uow.audit(actor, "ledger.submit", f"ledger:{row.id}", district=unit.district,
                   detail={"unit": unit.credit_code, "month": draft.month, "version": row.version, "sha256": sha,
                           "rows": rows, "warnings": len(warnings), "filename": filename[:255]})
         uow.commit()
         return _receipt(row, unit, month=row.month, version=row.version, duplicate=False, rows=rows,
                         totals_kg=totals, warnings=wdicts)
-
-
-class UploadSession:
-    """Store a ledger's 转出/转入 rows while the rest of the workbook is still being checked.
-
-    Use as ``with UploadSession(...) as up: draft = read_monthly_ledger(..., sink=up.sink);
-    receipt = up.finish(draft)``. On the first checked chunk (cover and 产生贮存 read, no error so
-    far) it begins the version in the unit of work's transaction — when the unit is registered, the
-    actor may submit for it and the file is not a duplicate — and a worker thread inserts each chunk
-    on the session's connection while the reader checks the next one (SQLite and PostgreSQL do the
-    insert work outside the GIL). ``finish`` runs :func:`submit_monthly_ledger` on the same
-    transaction; any error (a rejected workbook, a failed insert) leaves the ``with`` block and rolls
-    everything back: nothing of a rejected upload is stored. Issue 3, Performance.
-    """
-
-    def __init__(self, *, uow: UnitOfWork, actor: Actor, content: bytes, filename: str, content_type: str = "",
-                 dry_run: bool = False) -> None:
-        self.uow, self.actor, self.content = uow, actor, content
-        self.filename, self.content_type, self.dry_run = filename, content_type, dry_run
-        self._off = dry_run or actor.role == "regulator"
-        self._entered = False
-        self._row: LedgerRow | None = None
-        self._stored: set[int] = set()
-        self._queue: queue.Queue[TransferBlock | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._conn: Any = None
-
-    def __enter__(self) -> UploadSession:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop()
-        if self._entered:
-            self._entered = False
-            self.uow.__exit__(*exc)
-
-    def sink(self, draft: LedgerDraft, block: TransferBlock) -> None:
-        """The reader's sink: begin the version on the first chunk, then queue chunks for the worker."""
-        if self._off:
-            return
-        if self._row is None and not self._begin(draft):
-            self._off = True
-            return
-        if self._error is not None:
-            raise self._error
-        self._queue.put(block)
-
-    def _begin(self, draft: LedgerDraft) -> bool:
-        self.uow.__enter__()
-        self._entered = True
-        s = self.uow.session
-        unit = s.execute(select(UnitRow).where(UnitRow.credit_code == draft.credit_code)).scalar_one_or_none()
-        if unit is None or not self.actor.can_submit_for(unit.credit_code) or not draft.month:
-            return False
-        sha = hashlib.sha256(self.content).hexdigest()
-        if store.find_by_sha(s, int(unit.id or 0), draft.month, sha) is not None:
-            return False
-        self._row = store.begin_version(s, unit=unit, draft=draft, sha256=sha, size=len(self.content),
-                                        filename=self.filename, uploaded_by=self.actor.label)
-        self._conn = s.connection()
-        self._thread = threading.Thread(target=self._work, name="ledger-upload", daemon=True)
-        self._thread.start()
-        return True
-
-    def _work(self) -> None:
-        lid = int(self._row.id or 0) if self._row is not None else 0
-        while True:
-            block = self._queue.get()
-            if block is None:
-                return
-            if self._error is not None:
-                continue
-            try:
-                store.add_transfer_block(self._conn, lid, block)
-                self._stored.add(id(block))
-            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread in finish()/sink()
-                self._error = e
-
-    def _stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def finish(self, draft: LedgerDraft) -> dict[str, Any]:
-        """Wait for the stored chunks, then check and store the rest as :func:`submit_monthly_ledger` does."""
-        self._stop()
-        if self._error is not None:
-            raise self._error
-        begun = (self._row, self._stored) if self._row is not None else None
-        return submit_monthly_ledger(uow=self.uow, actor=self.actor, draft=draft, content=self.content,
-                                     filename=self.filename, content_type=self.content_type, dry_run=self.dry_run,
-                                     _begun=begun)
 
 
 def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:

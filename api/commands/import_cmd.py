@@ -25,7 +25,7 @@ def register(cli: click.Group) -> None:
         from datetime import date
 
         from imports import ReadLimits, read_monthly_ledger
-        from ledgers.ledger import UploadSession
+        from ledgers.ledger import submit_monthly_ledger
 
         app = ctx.app()
         limits = ReadLimits.from_settings(dict(app.config))
@@ -35,11 +35,9 @@ def register(cli: click.Group) -> None:
             try:
                 with ctx.uow() as u:
                     cat = u.catalogue
-                with UploadSession(uow=ctx.uow(), actor=SYSTEM, content=data, filename=path.name,
-                                   content_type=mimetypes.guess_type(path.name)[0] or "", dry_run=dry_run) as up:
-                    draft = read_monthly_ledger(data, filename=path.name, catalogue=cat, limits=limits,
-                                                today=date.today(), sink=up.sink)
-                    rc = up.finish(draft)
+                draft = read_monthly_ledger(data, filename=path.name, catalogue=cat, limits=limits, today=date.today())
+                rc = submit_monthly_ledger(uow=ctx.uow(), actor=SYSTEM, draft=draft, content=data, filename=path.name,
+                                           content_type=mimetypes.guess_type(path.name)[0] or "", dry_run=dry_run)
             except NofeiError as e:
                 rejected += 1
                 if as_json:

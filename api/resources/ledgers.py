@@ -203,14 +203,9 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-unt
     _no_regulators()
     data, filename, ctype = _upload()
     dry = bool(args.get("dry_run")) or request.form.get("dry_run", "").lower() in ("1", "true", "yes")
-    with deps.uow() as u:  # a short transaction for the catalogue
-        cat = u.catalogue
-    # Rows are stored while later ones are still checked, in the one transaction that a rejection rolls back.
-    with uc.UploadSession(uow=deps.uow(), actor=deps.actor(), content=data, filename=filename, content_type=ctype,
-                          dry_run=dry) as up:
-        draft = read_monthly_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today(),
-                                    sink=up.sink)
-        rc = up.finish(draft)
+    draft = _read(data, filename)
+    rc = uc.submit_monthly_ledger(uow=deps.uow(), actor=deps.actor(), draft=draft, content=data, filename=filename,
+                                  content_type=ctype, dry_run=dry)
     return rc, (200 if rc["duplicate"] or dry else 201)
 
 

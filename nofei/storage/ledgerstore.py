@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nofei.domain.ledger import LedgerDraft
-from nofei.domain.transfer_columns import TransferBlock, TransferColumns, row_counts
+from nofei.domain.transfer_columns import TransferColumns, row_counts
 from nofei.problems import Problem
 from nofei.storage.tables import (
     LedgerFileRow,
@@ -77,17 +77,16 @@ def insert_ledger_version(
     version = previous max + 1; the previous current version is flipped to ``is_current=False``;
     the original bytes go to ``ledger_file``; entries are bulk-inserted.
     """
-    row = begin_version(session, unit=unit, draft=draft, sha256=sha256, size=len(content), filename=filename,
+    row = _begin_version(session, unit=unit, draft=draft, sha256=sha256, size=len(content), filename=filename,
                         uploaded_by=uploaded_by)
-    complete_version(session, row, draft=draft, content=content, content_type=content_type, warnings=warnings,
-                     totals=totals)
+    _complete_version(session, row, draft=draft, content=content, content_type=content_type, warnings=warnings,
+                      totals=totals)
     return row
 
 
-def begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha256: str, size: int, filename: str,
+def _begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha256: str, size: int, filename: str,
                   uploaded_by: str) -> LedgerRow:
-    """The version row of (unit, month) with the next number, made current; counts and totals come with
-    :func:`complete_version` (between the two, transfer rows may be added with :func:`add_transfer_block`)."""
+    """The version row of (unit, month) with the next number, made current (the rest: ``_complete_version``)."""
     unit_id = int(unit.id or 0)
     _lock_unit(session, unit_id)
     prev = session.execute(
@@ -109,16 +108,13 @@ def begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha256
     return row
 
 
-def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, content: bytes, content_type: str,
-                     warnings: list[Problem], totals: dict[str, Any], stored_blocks: set[int] | None = None) -> None:
-    """The rest of a version begun with :func:`begin_version`: counts, totals and warnings, the original
-    file, 产生贮存/利用处置 rows and every transfer row not already added (``stored_blocks`` = ids of the
-    ``TransferBlock`` objects given to :func:`add_transfer_block`)."""
+def _complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, content: bytes, content_type: str,
+                      warnings: list[Problem], totals: dict[str, Any]) -> None:
+    """Counts, totals and warnings of a begun version, its original file and its entries."""
     lid = int(row.id or 0)
     row.row_counts = row_counts(draft)
     row.totals = totals
     row.warnings = [_problem_dict(w) for w in warnings]
-    row.reporter, row.phone, row.unit_name = draft.reporter[:200], draft.phone[:64], draft.unit_name[:200]
     session.add(row)
     session.execute(insert(_FILE), [{"ledger_id": lid, "content_type": content_type[:120], "content": content}])
     if draft.stocks:
@@ -135,20 +131,10 @@ def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, co
             for t in draft.treatments
         ])
     tr = draft.transfers
-    if isinstance(tr, TransferColumns) and tr.columnar:
-        rest = [b for b in tr.blocks if id(b) not in (stored_blocks or set())]
-        if rest:
-            _insert_transfers(session.connection(), lid, TransferColumns(rest))
-    elif tr:
-        _insert_transfers(session.connection(), lid, TransferColumns(_lines=list(tr)))
+    if tr:
+        cols = tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
+        _insert_transfers(session.connection(), lid, cols)
     session.flush()
-
-
-def add_transfer_block(conn: Connection, ledger_id: int, block: TransferBlock) -> None:
-    """Transfer rows of one checked chunk into the version begun with :func:`begin_version`, on the
-    session's connection (``session.connection()``, taken by the caller): a worker thread may do this
-    while the session itself is left alone."""
-    _insert_transfers(conn, ledger_id, TransferColumns([block]))
 
 
 def _transfer_tuples(lid: int, cols: TransferColumns, *, iso_days: bool = False) -> list[tuple[Any, ...]]:
