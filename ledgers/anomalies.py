@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, null, or_, select, union_all
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased, sessionmaker
 
 from nofei.access import Actor
@@ -418,85 +419,101 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
         return case((cond, 1), else_=0)
 
     pg = uow.session.get_bind().dialect.name == "postgresql"
-    if pg:
-        # PostgreSQL: SUM(bigint) keeps a palloc'd 128-bit state per group, which dominates grouping ~1 M groups
-        # (B3: 712 MB of hash table). Summing the high and low 30-bit halves as int4 keeps a plain int8 state and
-        # is exact (sum(hi) * 2^30 + sum(lo)); the five 0/1 flags travel as one bit mask whose BIT_AND is the
-        # per-flag MIN. Same results, half the aggregation time.
-        def kg_parts(col: Any, when: Any | None = None) -> list[Any]:
-            hi, lo = cast(col.op(">>")(literal_column("30")), Integer), cast(col.op("&")(_LO_MASK), Integer)
-            return [hi, lo] if when is None else [case((when, hi)), case((when, lo))]
 
-        def kg_sum(hi: Any, lo: Any) -> Any:
-            return func.sum(hi) * (_LO_MASK + 1) + func.sum(lo)
+    def statement(kg_mode: str) -> Any:
+        if pg:
+            # PostgreSQL: SUM(bigint) keeps a palloc'd 128-bit state per group, which dominates grouping ~1 M groups
+            # (B3: 712 MB of hash table). SUM(int4) keeps a plain int8 state: kilograms are summed as int4 ("int4",
+            # the cast fails on a row of 2^31 kg or more) or exactly as int4 high and low 30-bit halves ("split":
+            # sum(hi) * 2^30 + sum(lo)). The five 0/1 flags travel as one bit mask whose BIT_AND is the per-flag MIN.
+            def kg_parts(col: Any, when: Any | None = None) -> list[Any]:
+                if kg_mode == "int4":
+                    parts = [cast(col, Integer)]
+                else:
+                    parts = [cast(col.op(">>")(literal_column("30")), Integer), cast(col.op("&")(_LO_MASK), Integer)]
+                return parts if when is None else [case((when, x)) for x in parts]
 
-        bits = (flag(ManifestRow.status != "submitted")
-                + 2 * flag(ManifestRow.status.in_(["received", "partially_received"]))  # type: ignore[attr-defined]
-                + 4 * flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1))
-                + 8 * flag(ManifestRow.shipped_at < cutoff) + 16 * flag(ManifestRow.received_at < cutoff))  # type: ignore[operator]
-        manifest_flags: list[Any] = [bits]
-        flag_cols: tuple[str, ...] = ("fbits",)
+            def kg_sum(*parts: Any) -> Any:
+                return func.sum(parts[0]) if len(parts) == 1 else func.sum(parts[0]) * (_LO_MASK + 1) + func.sum(parts[1])
+
+            bits = (flag(ManifestRow.status != "submitted")
+                    + 2 * flag(ManifestRow.status.in_(["received", "partially_received"]))  # type: ignore[attr-defined]
+                    + 4 * flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1))
+                    + 8 * flag(ManifestRow.shipped_at < cutoff) + 16 * flag(ManifestRow.received_at < cutoff))  # type: ignore[operator]
+            manifest_flags: list[Any] = [bits]
+            flag_cols: tuple[str, ...] = ("fbits",)
+        else:
+            def kg_parts(col: Any, when: Any | None = None) -> list[Any]:
+                return [col if when is None else case((when, col))]
+
+            def kg_sum(*parts: Any) -> Any:
+                return func.sum(parts[0])
+
+            manifest_flags = [flag(ManifestRow.status != "submitted"),
+                              flag(ManifestRow.status.in_(["received", "partially_received"])),  # type: ignore[attr-defined]
+                              flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1)),
+                              flag(ManifestRow.shipped_at < cutoff), flag(ManifestRow.received_at < cutoff)]  # type: ignore[operator]
+            flag_cols = flags
+        nk = 2 if kg_mode == "split" else 1  # columns per kilogram sum
+        kg_names = {side: [f"{side}_{i}" for i in range(nk)] for side in ("out_kg", "in_kg", "shipped", "received")}
+        ledger_side = (
+            select(T.manifest_no.label("no"), T.code.label("code"),
+                   *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_out), kg_names["out_kg"], strict=True)),
+                   case((is_out, T.id)).label("out_row"), case((is_out, LedgerRow.unit_id)).label("out_unit"),
+                   *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_in), kg_names["in_kg"], strict=True)),
+                   case((is_in, T.id)).label("in_row"), case((is_in, LedgerRow.unit_id)).label("in_unit"),
+                   *(nothing.label(c) for c in (*kg_names["shipped"], *kg_names["received"], "mid", *flag_cols)))
+            .join(LedgerRow, LedgerRow.id == T.ledger_id)
+            .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
+                   T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14))  # type: ignore[attr-defined, arg-type]
+        lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
+        manifest_side = (
+            select(ManifestRow.number, ManifestLineRow.waste_code, *([nothing] * (2 * nk + 4)),
+                   *kg_parts(ManifestLineRow.quantity_kg), *kg_parts(func.coalesce(ManifestLineRow.received_kg, 0)),
+                   ManifestRow.id, *manifest_flags)
+            .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
+            .where(ManifestRow.is_current.is_(True), ManifestRow.number >= lo, ManifestRow.number <= hi))  # type: ignore[attr-defined]
+        u = union_all(ledger_side, manifest_side).subquery()
+        if pg:
+            fcols = [func.bit_and(u.c.fbits).op(">>")(i).op("&")(1).label(c) for i, c in enumerate(flags)]
+        else:
+            fcols = [func.min(u.c[c]).label(c) for c in flags]
+
+        def ksum(side: str) -> Any:
+            return kg_sum(*(u.c[n] for n in kg_names[side])).label(side)
+
+        g = (select(u.c.no, u.c.code, ksum("out_kg"), func.min(u.c.out_row).label("out_row"),
+                    func.min(u.c.out_unit).label("out_unit"), ksum("in_kg"),
+                    func.min(u.c.in_row).label("in_row"), func.min(u.c.in_unit).label("in_unit"),
+                    ksum("shipped"), ksum("received"), func.min(u.c.mid).label("mid"), *fcols)
+             .group_by(u.c.no, u.c.code).subquery())
+
+        def differs(a: Any, b: Any) -> Any:
+            d = func.abs(a - b)
+            return and_(d > min_kg, d * q > b * p)
+
+        has_m, has_o, has_i = g.c.mid.is_not(None), g.c.out_row.is_not(None), g.c.in_row.is_not(None)
+        shipped, arrived, in_year = g.c.f_shipped == 1, g.c.f_arrived == 1, g.c.f_in_year == 1
+        reason = case(
+            (and_(~has_m, or_(has_o, has_i)), literal("unknown_number")),
+            (and_(has_m, has_o, shipped, differs(g.c.out_kg, g.c.shipped)), literal("out_vs_manifest")),
+            (and_(has_m, has_i, arrived, differs(g.c.in_kg, g.c.received)), literal("in_vs_manifest")),
+            (and_(has_m, ~has_o, in_year, shipped, g.c.f_shipped_before == 1), literal("out_missing")),
+            (and_(has_m, ~has_i, in_year, arrived, g.c.received > 0, g.c.f_received_before == 1), literal("in_missing")),
+            else_=literal(None))
+        stmt = select(g, reason.label("reason")).subquery()
+        return select(stmt).where(stmt.c.reason.is_not(None))
+
+    if not pg:
+        rows = list(uow.session.execute(statement("plain")))
     else:
-        def kg_parts(col: Any, when: Any | None = None) -> list[Any]:
-            return [col if when is None else case((when, col))]
-
-        def kg_sum(*parts: Any) -> Any:
-            return func.sum(parts[0])
-
-        manifest_flags = [flag(ManifestRow.status != "submitted"),
-                          flag(ManifestRow.status.in_(["received", "partially_received"])),  # type: ignore[attr-defined]
-                          flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1)),
-                          flag(ManifestRow.shipped_at < cutoff), flag(ManifestRow.received_at < cutoff)]  # type: ignore[operator]
-        flag_cols = flags
-    nk = 2 if pg else 1  # columns per kilogram sum
-    kg_names = {side: [f"{side}_{i}" for i in range(nk)] for side in ("out_kg", "in_kg", "shipped", "received")}
-    ledger_side = (
-        select(T.manifest_no.label("no"), T.code.label("code"),
-               *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_out), kg_names["out_kg"], strict=True)),
-               case((is_out, T.id)).label("out_row"), case((is_out, LedgerRow.unit_id)).label("out_unit"),
-               *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_in), kg_names["in_kg"], strict=True)),
-               case((is_in, T.id)).label("in_row"), case((is_in, LedgerRow.unit_id)).label("in_unit"),
-               *(nothing.label(c) for c in (*kg_names["shipped"], *kg_names["received"], "mid", *flag_cols)))
-        .join(LedgerRow, LedgerRow.id == T.ledger_id)
-        .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
-               T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14))  # type: ignore[attr-defined, arg-type]
-    lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
-    manifest_side = (
-        select(ManifestRow.number, ManifestLineRow.waste_code, *([nothing] * (2 * nk + 4)),
-               *kg_parts(ManifestLineRow.quantity_kg), *kg_parts(func.coalesce(ManifestLineRow.received_kg, 0)),
-               ManifestRow.id, *manifest_flags)
-        .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
-        .where(ManifestRow.is_current.is_(True), ManifestRow.number >= lo, ManifestRow.number <= hi))  # type: ignore[attr-defined]
-    u = union_all(ledger_side, manifest_side).subquery()
-    if pg:
-        fcols = [func.bit_and(u.c.fbits).op(">>")(i).op("&")(1).label(c) for i, c in enumerate(flags)]
-    else:
-        fcols = [func.min(u.c[c]).label(c) for c in flags]
-
-    def ksum(side: str) -> Any:
-        return kg_sum(*(u.c[n] for n in kg_names[side])).label(side)
-
-    g = (select(u.c.no, u.c.code, ksum("out_kg"), func.min(u.c.out_row).label("out_row"),
-                func.min(u.c.out_unit).label("out_unit"), ksum("in_kg"),
-                func.min(u.c.in_row).label("in_row"), func.min(u.c.in_unit).label("in_unit"),
-                ksum("shipped"), ksum("received"), func.min(u.c.mid).label("mid"), *fcols)
-         .group_by(u.c.no, u.c.code).subquery())
-
-    def differs(a: Any, b: Any) -> Any:
-        d = func.abs(a - b)
-        return and_(d > min_kg, d * q > b * p)
-
-    has_m, has_o, has_i = g.c.mid.is_not(None), g.c.out_row.is_not(None), g.c.in_row.is_not(None)
-    shipped, arrived, in_year = g.c.f_shipped == 1, g.c.f_arrived == 1, g.c.f_in_year == 1
-    reason = case(
-        (and_(~has_m, or_(has_o, has_i)), literal("unknown_number")),
-        (and_(has_m, has_o, shipped, differs(g.c.out_kg, g.c.shipped)), literal("out_vs_manifest")),
-        (and_(has_m, has_i, arrived, differs(g.c.in_kg, g.c.received)), literal("in_vs_manifest")),
-        (and_(has_m, ~has_o, in_year, shipped, g.c.f_shipped_before == 1), literal("out_missing")),
-        (and_(has_m, ~has_i, in_year, arrived, g.c.received > 0, g.c.f_received_before == 1), literal("in_missing")),
-        else_=literal(None))
-    stmt = select(g, reason.label("reason")).subquery()
-    rows = list(uow.session.execute(select(stmt).where(stmt.c.reason.is_not(None))))
+        try:  # a row of 2^31 kg or more fails the int4 cast: then the exact, slower split sums
+            with uow.session.begin_nested():
+                rows = list(uow.session.execute(statement("int4")))
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) != "22003":  # numeric_value_out_of_range
+                raise
+            rows = list(uow.session.execute(statement("split")))
     ends: dict[int, tuple[int, str]] = {}  # manifest id -> (shipper id, receiver), for the listed rows only
     mids = sorted({r.mid for r in rows if r.mid is not None})
     for k in range(0, len(mids), 900):
