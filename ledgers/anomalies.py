@@ -26,7 +26,23 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, literal_column, null, or_, select, union_all
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased, sessionmaker
@@ -99,16 +115,25 @@ def _anomaly(kind: str, *, units: list[str], mass_kg: int, message: str, manifes
     }
 
 
+def _id_filters(uow: UnitOfWork, col: Any, ids: Any, type_: Any = Integer) -> list[Any]:
+    """Conditions ``col`` in ``ids``: one ``= ANY(array)`` on PostgreSQL (a single statement for 20,000 rows
+    instead of 25 with 900 bound parameters each), chunks of 900 elsewhere (SQLite's parameter limit)."""
+    ids = sorted({i for i in ids if i is not None})
+    if not ids:
+        return []
+    if uow.session.get_bind().dialect.name == "postgresql":
+        return [col == any_(bindparam("ids", ids, type_=ARRAY(type_)))]
+    return [col.in_(ids[k:k + 900]) for k in range(0, len(ids), 900)]
+
+
 def _ledger_rows(uow: UnitOfWork, ids: list[int], units: _Units) -> dict[int, dict[str, Any]]:
     """Where each transfer row is: ledger version, unit, month, sheet, row number."""
     out: dict[int, dict[str, Any]] = {}
-    ids = sorted({i for i in ids if i is not None})
-    for k in range(0, len(ids), 900):
-        chunk = ids[k:k + 900]
+    for where in _id_filters(uow, TransferEntryRow.id, ids):
         for r in uow.session.execute(
             select(TransferEntryRow.id, TransferEntryRow.row, TransferEntryRow.direction, LedgerRow.id.label("lid"),
                    LedgerRow.unit_id, LedgerRow.month, LedgerRow.version)
-            .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id).where(TransferEntryRow.id.in_(chunk))):
+            .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id).where(where)):
             out[r.id] = {"entry_id": r.id, "ledger_id": r.lid, "version": r.version, "unit": units.by_id.get(r.unit_id),
                          "month": r.month, "sheet": "转出" if r.direction == "out" else "转入", "row": r.row}
     return out
@@ -459,16 +484,16 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
         ledger_side = (
             select(T.manifest_no.label("no"), T.code.label("code"),
                    *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_out), kg_names["out_kg"], strict=True)),
-                   case((is_out, T.id)).label("out_row"), case((is_out, LedgerRow.unit_id)).label("out_unit"),
+                   case((is_out, T.id)).label("out_row"),
                    *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_in), kg_names["in_kg"], strict=True)),
-                   case((is_in, T.id)).label("in_row"), case((is_in, LedgerRow.unit_id)).label("in_unit"),
+                   case((is_in, T.id)).label("in_row"),
                    *(nothing.label(c) for c in (*kg_names["shipped"], *kg_names["received"], "mid", *flag_cols)))
             .join(LedgerRow, LedgerRow.id == T.ledger_id)
             .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
                    T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14))  # type: ignore[attr-defined, arg-type]
         lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
         manifest_side = (
-            select(ManifestRow.number, ManifestLineRow.waste_code, *([nothing] * (2 * nk + 4)),
+            select(ManifestRow.number, ManifestLineRow.waste_code, *([nothing] * (2 * nk + 2)),
                    *kg_parts(ManifestLineRow.quantity_kg), *kg_parts(func.coalesce(ManifestLineRow.received_kg, 0)),
                    ManifestRow.id, *manifest_flags)
             .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
@@ -483,8 +508,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             return kg_sum(*(u.c[n] for n in kg_names[side])).label(side)
 
         g = (select(u.c.no, u.c.code, ksum("out_kg"), func.min(u.c.out_row).label("out_row"),
-                    func.min(u.c.out_unit).label("out_unit"), ksum("in_kg"),
-                    func.min(u.c.in_row).label("in_row"), func.min(u.c.in_unit).label("in_unit"),
+                    ksum("in_kg"), func.min(u.c.in_row).label("in_row"),
                     ksum("shipped"), ksum("received"), func.min(u.c.mid).label("mid"), *fcols)
              .group_by(u.c.no, u.c.code).subquery())
 
@@ -514,11 +538,23 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             if getattr(e.orig, "sqlstate", None) != "22003":  # numeric_value_out_of_range
                 raise
             rows = list(uow.session.execute(statement("split")))
+    # each side's unit (the smallest unit id among its rows, as the grouping would give), for the listed rows only:
+    # kept out of the million-group aggregate
+    sides_unit: dict[tuple[str, str, str], int] = {}
+    for where in _id_filters(uow, T.manifest_no, [r.no for r in rows if r.out_row is not None or r.in_row is not None],
+                             String):
+        for no, code, direction, uid in uow.session.execute(
+                select(T.manifest_no, T.code, T.direction, func.min(LedgerRow.unit_id))
+                .join(LedgerRow, LedgerRow.id == T.ledger_id)
+                .where(where, LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
+                       T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14)  # type: ignore[attr-defined, arg-type]
+                .group_by(T.manifest_no, T.code, T.direction)):
+            sides_unit[(no, code, direction)] = uid
     ends: dict[int, tuple[int, str]] = {}  # manifest id -> (shipper id, receiver), for the listed rows only
     mids = sorted({r.mid for r in rows if r.mid is not None})
-    for k in range(0, len(mids), 900):
+    for where in _id_filters(uow, ManifestRow.id, mids):
         for mid, sid, rc in uow.session.execute(select(ManifestRow.id, ManifestRow.shipper_id, ManifestRow.receiver_code)
-                                                .where(ManifestRow.id.in_(mids[k:k + 900]))):  # type: ignore[union-attr]
+                                                .where(where)):
             ends[mid] = (sid, rc)
     where = _ledger_rows(uow, [x for r in rows for x in (r.out_row, r.in_row) if x is not None], units)
     out = []
@@ -539,8 +575,8 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
                 "in_vs_manifest": abs((r.in_kg or 0) - (r.received or 0)), "out_missing": r.shipped or 0,
                 "in_missing": r.received or 0}[r.reason]
         sid, receiver = ends.get(r.mid, (None, None))
-        us = [units.by_id.get(sid) if sid is not None else None, receiver, units.by_id.get(r.out_unit),
-              units.by_id.get(r.in_unit)]
+        us = [units.by_id.get(sid) if sid is not None else None, receiver, units.by_id.get(sides_unit.get((r.no, r.code, "out"))),
+              units.by_id.get(sides_unit.get((r.no, r.code, "in")))]
         out.append(_anomaly(
             "reconciliation", units=[u for u in us if u], mass_kg=mass, waste_code=r.code,
             manifests=[r.no] if r.shipped is not None else [],
