@@ -259,3 +259,20 @@ def test_reconciliation_sums_are_exact_for_large_quantities(uow_factory, sr):
     assert a["detail"]["sides_kg"] == {"out": shipped_kg, "manifest_shipped": shipped_kg,
                                        "manifest_received": received_kg, "in": 2 * big + 7}
     assert a["mass_kg"] == 2 * big + 7 - received_kg and type(a["detail"]["sides_kg"]["in"]) is int
+
+
+def test_all_kinds_at_once_are_each_kind_alone(uow_factory, sr):
+    """A cold list of every kind (on PostgreSQL: the reconciliation on a second connection, concurrently) lists
+    exactly what asking for each kind alone lists, in the same order."""
+    s, r = sr
+    late = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    short = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T09:00"))
+    ledger(uow_factory, s, "2024-03", stock=[(HW, 0, 20_000, 0)], out=[(HW, 10_000, r, short), (HW, 700, r, None)])
+    ledger(uow_factory, r, "2024-03", stock=[(HW, 0, 0, 0)], inn=[(HW, 8_000, s, short), (HW, 900, s, "20246301999999")])
+    together = anomalies(uow_factory, None, cache=False)
+    alone = [a for k in svc.KINDS for a in anomalies(uow_factory, k, cache=False)]
+    assert together == alone
+    assert {"receipt_overdue", "missing_manifest_number", "reconciliation"} <= {a["kind"] for a in together}
+    assert {(a["detail"]["reason"], a["detail"]["number_cited"]) for a in together if a["kind"] == "reconciliation"} \
+        >= {("in_vs_manifest", short), ("out_missing", late), ("unknown_number", "20246301999999")}
+    assert anomalies(uow_factory, None) == together  # and the cache filled by the concurrent path
