@@ -149,7 +149,7 @@ class TransferEntryRow(SQLModel, table=True):
     code: str = Field(max_length=16)
     stream: str = Field(max_length=24)
     qty_kg: int = Field(sa_column=_kg())
-    counterpart: str = Field(max_length=18, index=True)
+    counterpart: str = Field(max_length=18)  # no index: no query reads by it (migration import_perf_indexes)
     counterpart_name: str = Field(default="", max_length=200)
     manifest_no: str | None = Field(default=None, max_length=32)
     carrier: str | None = Field(default=None, max_length=18)
