@@ -13,7 +13,9 @@ Measured in one process:
 - baseline, same run: the naive trace (``cache=False``: aggregate the year's manifests and ledgers of the code for
   every request) on 20 of them; the ratio of p95s is printed;
 - the anomaly list for the city (``list_anomalies`` as a city regulator): all kinds, wall time, cold (fills the
-  per-year cache), warm, and with the cache off as the baseline; then each kind with the cache off.
+  per-year cache), warm, and with the cache off as the baseline; then each kind with the cache off. A cold list
+  of all kinds runs the reconciliation (the heaviest kind, ~4 s alone) on a second connection while the other
+  kinds are computed, so its wall time is about the reconciliation's on an otherwise idle 2-core machine.
 
 Run: ``.venv/bin/python -m bench.b3_trace [--manifests 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/nofei_b3]``
 (the database is created if missing; its public schema is dropped and rebuilt). ``--reuse`` skips generation.
