@@ -76,6 +76,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     if not nlog.handlers:
         nlog.addHandler(handler)
     nlog.setLevel(cfg.get("LOG_LEVEL", "INFO"))
+    nlog.propagate = False  # one structured line per event, not a second plain copy via the root logger
 
     engine = make_engine(cfg["DATABASE_URL"])
     if cfg.get("AUTO_MIGRATE", True):
