@@ -14,11 +14,8 @@ manifests are stored with bulk Core inserts into the same tables, thousands per 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import re
 import time
-import zipfile
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -88,35 +85,13 @@ def _pipeline() -> tuple[Callable[..., bytes], Callable[..., LedgerDraft], Calla
 
 
 def workbook_and_read(draft: LedgerDraft, catalogue: Catalogue, today: date) -> tuple[bytes, LedgerDraft]:
-    """Write ``draft`` as the clerk's workbook and read it back as an upload would be read.
+    """Write ``draft`` as the clerk's workbook (saved at ``saved_at``: the same seed gives byte-identical
+    files, so duplicate detection works) and read it back as an upload would be read.
 
     Module-level so worker processes can run it."""
     write, read, _ = _pipeline()
-    content = pin_dates(write(draft), saved_at(draft))
+    content = write(draft, catalogue, saved_at=saved_at(draft))
     return content, read(content, filename=filename(draft), catalogue=catalogue, today=today)
-
-
-_W3CDTF = re.compile(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(</dcterms:)")
-
-
-def pin_dates(content: bytes, when: datetime) -> bytes:
-    """The workbook with its zip entry times and document dates set to ``when`` (the clerk 'saved' it then).
-
-    openpyxl stamps the current time in both places, so the same ledger written twice would get two
-    sha256 digests; pinned, the same seed gives byte-identical files (and duplicate detection works)."""
-    src = zipfile.ZipFile(io.BytesIO(content))
-    out = io.BytesIO()
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "docProps/core.xml":
-                data = _W3CDTF.sub(rb"\g<1>" + stamp + rb"\g<2>", data)
-            zi = zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6])
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = info.external_attr
-            dst.writestr(zi, data)
-    return out.getvalue()
 
 
 def saved_at(draft: LedgerDraft) -> datetime:
