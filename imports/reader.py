@@ -1,12 +1,16 @@
 """``read_monthly_ledger``: a workbook's bytes → a ``LedgerDraft``, or every error pinned to its cell.
 
-python-calamine reads .xlsx, .xls and .ods (``to_python()`` per sheet, the fastest reader measured in
-perf-baselines.md §1); sheets are found by name and columns by header text (``imports.spec``).
+python-calamine reads .xlsx, .xls and .ods (``to_python()`` per sheet); sheets are found by name and
+columns by header text (``imports.spec``). A clean xlsx data sheet (one type per column) is read column-wise
+by fastexcel instead (the same Rust calamine, handing back Arrow columns: no Python object per cell until a
+column is needed, no rows→columns transposition), which keeps a 100,000-row sheet's import within 2× of
+calamine's own read (issue 3, bench B1); anything unusual takes calamine's cell path (``_fast_columns``).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Sequence
@@ -237,29 +241,25 @@ def _header_map(book: _Book, spec: SheetSpec, header: Sequence[Any]) -> dict[str
 
 def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str],
                 blocks: list[TransferBlock]) -> None:
-    rows = book.rows(spec.name)
-    if not rows:
+    fast = _fast_columns(book, spec.name)
+    if fast is not None:
+        header, columns, rownums = fast
+    else:
+        rows = book.rows(spec.name)
+        header = rows[0] if rows else []
+        columns, rownums = _columns(rows[1:])
+    if not header:
         if spec.required:
             book.problems.append(Problem(code="missing_column", message=f"工作表“{spec.name}”没有表头",
                                          message_en=f"sheet {spec.name} has no header row", sheet=spec.name, row=1))
         return
-    colmap = _header_map(book, spec, rows[0])
+    colmap = _header_map(book, spec, header)
     for c in spec.columns:  # header cells, so later checks (ledgers) can name a column letter
         if c.key in colmap:
             draft.cover_refs[f"{spec.name}/{c.header}"] = SourceRef(spec.name, 1, colmap[c.key][1], c.header)
-    body = rows[1:]
-    flags = list(map(any, body))  # C-level; a row of zeros is falsy, so those get the careful look
-    if all(flags):
-        keep = list(range(len(body)))
-    else:
-        keep = [i for i, (f, r) in enumerate(zip(flags, body, strict=True))
-                if f or any(v != "" and v is not None for v in r)]
-    n = len(keep)
+    n = len(rownums)
     if n == 0:
         return
-    data = body if n == len(body) else [body[i] for i in keep]
-    columns = list(zip(*data, strict=True))
-    rownums: Sequence[int] = range(2, n + 2) if n == len(body) else [i + 2 for i in keep]
     ctx = C.SheetCtx(spec.name, rownums, book.problems, book.warnings, book.limits.max_cell_chars, MAX_PROBLEMS)
 
     def col(key: str) -> tuple[Col, str | None, Sequence[Any] | None]:
@@ -276,6 +276,113 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
         _treat(ctx, col, n, draft, catalogue, tainted)
         return
     blocks.append(_transfer(ctx, col, n, draft, catalogue, tainted, "out" if spec is OUT else "in"))
+
+
+def _columns(body: list[list[Any]]) -> tuple[list[Sequence[Any]], Sequence[int]]:
+    """calamine's rows (after the header) → the columns of the non-blank rows, and their row numbers."""
+    flags = list(map(any, body))  # C-level; a row of zeros is falsy, so those get the careful look
+    if all(flags):
+        keep = list(range(len(body)))
+    else:
+        keep = [i for i, (f, r) in enumerate(zip(flags, body, strict=True))
+                if f or any(v != "" and v is not None for v in r)]
+    n = len(keep)
+    if n == 0:
+        return [], []
+    data = body if n == len(body) else [body[i] for i in keep]
+    rownums: Sequence[int] = range(2, n + 2) if n == len(body) else [i + 2 for i in keep]
+    return list(zip(*data, strict=True)), rownums
+
+
+_FIRST_ROW = re.compile(rb'<row\b[^>]*?\br="(\d+)"[^>]*>(.*?)</row>', re.S)
+_NUMBERISH = re.compile(r"^[\s\d.,+\-eE]*$")
+FAST_MIN_ROWS = 0  # the column path serves every clean xlsx sheet (so the whole test suite exercises it)
+
+
+def _header_on_row_one(data: bytes, sheet: str) -> bool:
+    """True when the first row of the sheet's XML holding a value is row 1 (fastexcel starts at the first
+    row with a value; the contract's header is row 1). Reads only the start of the sheet."""
+    path = _sheet_path(data, sheet)
+    if path is None:
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf, zf.open(path) as f:
+            head = f.read(256 * 1024)
+    except (KeyError, zipfile.BadZipFile, OSError, RuntimeError):
+        return False
+    for m in _FIRST_ROW.finditer(head):
+        if b"<v>" in m.group(2) or b"<is>" in m.group(2):
+            return m.group(1) == b"1"
+    return False
+
+
+def _fast_columns(book: _Book, name: str) -> tuple[list[Any], list[Sequence[Any]], Sequence[int]] | None:
+    """The sheet read column-wise by fastexcel (Rust calamine → Arrow), or None to take calamine's cell path.
+
+    Taken only when it gives exactly what ``to_python()`` would: an xlsx sheet whose header is row 1
+    from column A with distinct text headers, and every column of one type (``dtype_coercion="strict"``
+    over all rows) among text, number and midnight dates. Anything else (mixed text and numbers, booleans,
+    times, ...) falls back, so the tolerant cell-wise coercion keeps every rule of the contract."""
+    if book.kind != "xlsx":
+        return None
+    try:
+        import fastexcel
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:  # pragma: no cover - both are dependencies
+        return None
+    if not _header_on_row_one(book.data, name):
+        return None
+    # an empty optional column is read as text: not worth a log line per upload
+    logging.getLogger("fastexcel.types.dtype").setLevel(logging.ERROR)
+    try:
+        sheet = fastexcel.read_excel(book.data).load_sheet(book.names[name], schema_sample_rows=None,
+                                                             dtype_coercion="strict")
+        infos = sheet.available_columns()
+    except Exception:  # noqa: BLE001 - mixed column types, odd files: calamine's path decides
+        return None
+    if sheet.height > book.limits.max_rows_per_sheet:
+        raise _too_large("too_many_rows", f"工作表“{name}”行数过多（最多 {book.limits.max_rows_per_sheet} 行）",
+                         f"sheet {name} has more than {book.limits.max_rows_per_sheet} rows")
+    names = [c.name for c in infos]
+    if [c.absolute_index for c in infos] != list(range(len(infos))) or len(set(names)) != len(names):
+        return None
+    for c in infos:
+        base = re.sub(r"_\d+$", "", c.name)
+        if c.column_name_from != "looked_up" or (base != c.name and base in names) or _NUMBERISH.match(c.name) \
+                or c.name != c.name.strip() or c.dtype not in ("string", "float", "datetime", "date"):
+            return None
+    try:
+        rb = sheet.to_arrow()
+    except Exception:  # noqa: BLE001
+        return None
+    cols = list(rb.columns)
+    nonblank = None
+    for a in cols:
+        m = pc.is_valid(a) if a.type != pa.string() else pc.fill_null(pc.not_equal(a, ""), False)
+        nonblank = m if nonblank is None else pc.or_(nonblank, m)
+    total = rb.num_rows
+    if nonblank is not None and total and pc.sum(nonblank).as_py() != total:
+        idx = [i for i, f in enumerate(nonblank.to_pylist()) if f]
+        rownums: Sequence[int] = [i + 2 for i in idx]
+        cols = [a.take(pa.array(idx, pa.int64())) for a in cols]
+    else:
+        rownums = range(2, total + 2)
+    out: list[Sequence[Any]] = []
+    for a in cols:
+        if pa.types.is_timestamp(a.type):
+            d = pc.cast(a, pa.date32())
+            if pc.all(pc.equal(pc.cast(pc.cast(d, pa.timestamp("ms")), a.type), a)).as_py() not in (True, None):
+                return None  # a time of day: calamine gives a datetime
+            a = d
+        if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+            vals = pc.fill_null(a, "").to_pylist()
+        elif a.null_count == 0:
+            vals = a.to_pylist()
+        else:
+            vals = ["" if v is None else v for v in a.to_pylist()]
+        out.append(vals)
+    return names, out, rownums
 
 
 def _codes(ctx: C.SheetCtx, col: Any, n: int, catalogue: Catalogue) -> list[CodeCheck | None]:
@@ -384,6 +491,20 @@ _FORMULA_NO_VALUE = re.compile(rb'<c\b[^>]*?\br="([A-Z]+[0-9]+)"[^>]*>\s*<f\b[^>
 
 def formula_cells_without_value(data: bytes, sheet: str) -> set[str]:
     """Cell references (``D7``) of formulas with no cached value in an xlsx sheet; calamine reads them as empty."""
+    path = _sheet_path(data, sheet)
+    if path is None:
+        return set()
+    try:
+        xml = zipfile.ZipFile(io.BytesIO(data)).read(path)
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return set()
+    if b"<f" not in xml:
+        return set()
+    return {m.group(1).decode() for m in _FORMULA_NO_VALUE.finditer(xml)}
+
+
+def _sheet_path(data: bytes, sheet: str) -> str | None:
+    """The zip member of an xlsx sheet named ``sheet`` (workbook.xml → its relationship target)."""
     import html
 
     try:
@@ -391,7 +512,7 @@ def formula_cells_without_value(data: bytes, sheet: str) -> set[str]:
         wbx = zf.read("xl/workbook.xml").decode("utf-8", "replace")
         rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
     except (KeyError, zipfile.BadZipFile, OSError):
-        return set()
+        return None
     rid = None
     for m in _SHEET_TAG.finditer(wbx):
         if html.unescape(m.group(1)).strip() == sheet:
@@ -406,15 +527,8 @@ def formula_cells_without_value(data: bytes, sheet: str) -> set[str]:
         if i == rid:
             target = t
     if target is None:
-        return set()
-    path = target.lstrip("/") if target.startswith("/") else "xl/" + target
-    try:
-        xml = zf.read(path)
-    except KeyError:
-        return set()
-    if b"<f" not in xml:
-        return set()
-    return {m.group(1).decode() for m in _FORMULA_NO_VALUE.finditer(xml)}
+        return None
+    return target.lstrip("/") if target.startswith("/") else "xl/" + target
 
 
 def _formula_pass(book: _Book) -> list[Problem]:
