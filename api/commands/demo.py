@@ -19,7 +19,7 @@ from nofei.catalogue import CITY
 from nofei.errors import NofeiError
 
 DEFAULT_DB = "sqlite:///nofei-demo.db"
-DEFAULT_UNITS = 80  # about 35 s of CPU through the import path (bench/b5_demo.py): well under a minute; --units for more
+DEFAULT_UNITS = 250  # ~30 s through the import path on 2 cores (bench/b5_demo.py): under a minute to serving; --units for more
 SHOWCASE_DISTRICT = "630105"  # 城北区: two parks, the collector, the carriers
 
 

@@ -119,3 +119,18 @@ def test_statistics_cover_the_city_every_district_and_park(city):
     cat = Catalogue.default()
     assert set(city.statistics) == set(cat.districts) | set(cat.parks)
     assert all(v > 0 for v in city.statistics.values())
+
+
+def test_the_default_demo_city_is_a_few_hundred_units_of_every_kind_near_the_plan():
+    """What ``nofei demo`` builds without options (issue 8: "a few hundred units of every kind")."""
+    from api.commands.demo import DEFAULT_UNITS
+
+    city = plan_city(seed=1, units=DEFAULT_UNITS, year=2025)
+    assert len(city.units) >= 200
+    kinds = Counter(u.kind for u in city.units)
+    assert sum(1 for n in kinds.values() if n >= 5) >= 10, kinds  # producers by the dozen, facilities one or two
+    r = rates(city.drafts)
+    assert r["general_industrial_utilisation_rate"] == pytest.approx(93, abs=1.0)
+    assert r["hazardous_utilisation_disposal_rate"] == pytest.approx(99, abs=0.7)
+    assert r["medical_central_disposal_rate"] == pytest.approx(100, abs=1e-9)
+    assert r["agricultural_film_recovery_rate"] == pytest.approx(90, abs=2)
