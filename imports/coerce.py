@@ -230,6 +230,14 @@ def date_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int
     if values is None:
         return [date.min] * n
     y, m = (int(month[:4]), int(month[5:7])) if month else (0, 0)
+    # Fast path (B1): a month has at most 31 distinct days, so check each distinct value once; the
+    # per-row loop below runs only when some cell needs parsing or is an error to pin to its row.
+    try:
+        distinct = set(values)
+    except TypeError:
+        distinct = {None}
+    if all(type(d) is date and (not month or (d.year == y and d.month == m)) for d in distinct):
+        return list(values)
     out: list[date] = []
     for i, v in enumerate(values):
         d = v if type(v) is date else parse_date(v)
@@ -342,7 +350,9 @@ def manifest_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n:
     """联单编号 as text (a number typed into Excel comes back as a float: 14 digits are exact)."""
     if values is None:
         return [None] * n
-    return [v if type(v) is str and v.isascii() and v.isdigit() else _manifest_slow(v) for v in values]
+    # empty cells (None or "", most rows of a non-hazardous sheet) skip the slow path, which maps them to None too
+    return [v if type(v) is str and v.isascii() and v.isdigit() else None if v is None or v == "" else _manifest_slow(v)
+            for v in values]
 
 
 def _manifest_slow(v: Any) -> str | None:
