@@ -375,7 +375,13 @@ def _fast_columns(book: _Book, name: str) -> tuple[list[Any], list[Sequence[Any]
             if pc.all(pc.equal(pc.cast(pc.cast(d, pa.timestamp("ms")), a.type), a)).as_py() not in (True, None):
                 return None  # a time of day: calamine gives a datetime
             a = d
-        if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+        if pa.types.is_date32(a.type) and a.null_count == 0:
+            # a month has at most 31 distinct days: build each ``date`` once and share it (B1: a 100,000-row
+            # date column 81 → 3 ms; ``to_pylist`` makes one object per row)
+            de = a.dictionary_encode()
+            days = de.dictionary.to_pylist()
+            vals = list(map(days.__getitem__, de.indices.to_pylist()))
+        elif pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
             vals = pc.fill_null(a, "").to_pylist()
         elif a.null_count == 0:
             vals = a.to_pylist()
