@@ -15,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Sequence
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 from python_calamine import CalamineWorkbook, PasswordError
@@ -479,10 +480,16 @@ def _transfer(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: 
     else:
         carriers = planned = [None] * n
     _taint(ctx, codes, tainted)
-    cols: list[list[Any]] = [list(ctx.rownums), days, [k.code if k else "" for k in codes],
-                             [k.stream if k else "" for k in codes], qtys, parties, names, manifests, carriers, planned,
-                             notes]
-    if ctx.bad_rows or None in codes:
+    # ``all(codes)``: C-level (a CodeCheck is always truthy), where ``None in codes`` calls the dataclass
+    # ``__eq__`` once per row
+    complete = all(codes)
+    if complete:
+        code_texts, streams = list(map(attrgetter("code"), codes)), list(map(attrgetter("stream"), codes))
+    else:
+        code_texts, streams = [k.code if k else "" for k in codes], [k.stream if k else "" for k in codes]
+    cols: list[list[Any]] = [list(ctx.rownums), days, code_texts, streams, qtys, parties, names, manifests, carriers,
+                             planned, notes]
+    if ctx.bad_rows or not complete:
         good = [i for i in range(n) if i not in ctx.bad_rows and codes[i] is not None]
         cols = [[c_[i] for i in good] for c_ in cols]
     return TransferBlock(direction, ctx.sheet, *cols)
