@@ -23,8 +23,8 @@ from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
 from nofei.storage import ledgerstore as store
-from nofei.storage.repo import permits_of, to_domain_unit, unit_rows_by_code
-from nofei.storage.tables import LedgerRow, UnitRow
+from nofei.storage.repo import to_domain_unit, unit_rows_by_code
+from nofei.storage.tables import LedgerRow, PermitRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
 _TOTAL_KEYS = ("generated", "utilised", "disposed", "transferred_out", "received")
@@ -177,15 +177,17 @@ def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str
         ref = firsts[d].get((cp,))
         out.append(_warn(_ref_with(ref, sheet, letters.get(sheet, {}).get(header), header), "unregistered_unit",
                          f"单位 {cp} 未在系统登记", f"unit {cp} is not registered", cp))
-    permits_cache: dict[int, Any] = {}
     combo_refs: dict[tuple[Any, ...], SourceRef | None] | None = None
     combos = sorted(c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
                     if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered)
+    # one round trip for the permits of every receiver named (not one query per receiver)
+    permit_rows = _permits_by_unit(uow, {int(registered[c[2]].id or 0) for c in combos})
+    permits_cache: dict[int, Any] = {}
     for _, _, cp, code, method in combos:
         r = registered[cp]
         uid = int(r.id or 0)
         if uid not in permits_cache:
-            permits_cache[uid] = to_domain_unit(r, permits_of(uow.session, uid))
+            permits_cache[uid] = to_domain_unit(r, permit_rows.get(uid, []))
         unit = permits_cache[uid]
         y, m = int(draft.month[:4]), int(draft.month[5:7])
         first, last = date(y, m, 1), date(y + m // 12, m % 12 + 1, 1)
@@ -199,6 +201,17 @@ def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str
             out.append(_warn(_ref_with(ref, SHEET_OUT, letters.get(SHEET_OUT, {}).get("废物代码"), "废物代码"),
                              "permit_not_covering", f"接收单位 {unit.name} 的经营许可证不涵盖 {what}",
                              f"the receiver's permit does not cover {what}", code))
+    return out
+
+
+def _permits_by_unit(uow: UnitOfWork, unit_ids: set[int]) -> dict[int, list[PermitRow]]:
+    """The permits of ``unit_ids``, grouped by unit, in one query per 900 ids (SQLite's bound-parameter limit)."""
+    ids = sorted(unit_ids)
+    out: dict[int, list[PermitRow]] = {}
+    for i in range(0, len(ids), 900):
+        for p in uow.session.execute(select(PermitRow).where(PermitRow.unit_id.in_(ids[i:i + 900]))  # type: ignore[attr-defined]
+                                     .order_by(PermitRow.id)).scalars():  # type: ignore[arg-type]
+            out.setdefault(p.unit_id, []).append(p)
     return out
 
 
