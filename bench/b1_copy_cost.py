@@ -1,10 +1,11 @@
 """B1 side measurement: where the PostgreSQL store of 100,000 转出 rows spends its time (issue 3).
 
 Binary COPY (as ``nofei.storage.ledgerstore`` does it) of the same 100,000 synthetic rows into
-``transfer_entry`` and into scratch copies of it that lack the foreign key and/or indexes; each
-variant runs in a transaction that is rolled back, variants interleaved, medians printed. It only
-measures: the schema keeps its foreign key and indexes. Needs a database that the B1 benchmark has
-filled (it uses the newest ``ledger`` row as the parent).
+``transfer_entry`` and into scratch copies of it with more or fewer indexes and with the per-row
+foreign key of the first schema or the statement-level guard of migration ``pg_transfer_ledger_guard``;
+each variant runs in a transaction that is rolled back, variants interleaved, medians printed. It only
+measures: nothing of the schema changes. Needs a database that the B1 benchmark has filled (it uses the
+newest ``ledger`` row as the parent).
 
 Run: ``.venv/bin/python -m bench.b1_copy_cost --pg postgresql://postgres@127.0.0.1:5432/nofei_pgstore``
 """
@@ -25,15 +26,21 @@ TYPES = ["int4", "int4", "varchar", "date", "varchar", "varchar", "int8", "varch
 _LIKE = "create table v (like transfer_entry including defaults)"
 _PK = "alter table v add primary key (id)"
 _FK = "alter table v add foreign key (ledger_id) references ledger(id)"
+_IDX = ["create index on v (ledger_id)", "create index on v (manifest_no) where manifest_no is not null",
+        "create index on v (ledger_id) where manifest_no is null"]
+# the statement-level check of migration pg_transfer_ledger_guard, on the scratch table
+_GUARD = ("create trigger v_guard after insert on v referencing new table as new_rows for each statement "
+          "execute function nofei_transfer_ledger_check()")
+_C = 'alter table v alter column manifest_no type varchar(32) collate "C"'
 VARIANTS: dict[str, list[str]] = {
-    "transfer_entry as is (FK, btree ledger_id, btree manifest_no)": [],
-    "same, rows sorted by manifest_no": [],
-    "FK + PK only": [_LIKE, _PK, _FK],
-    "no FK, btree ledger_id + manifest_no": [_LIKE, _PK, "create index on v (ledger_id)", "create index on v (manifest_no)"],
-    "FK, BRIN ledger_id, btree manifest_no": [_LIKE, _PK, _FK, "create index on v using brin (ledger_id)",
-                                              "create index on v (manifest_no)"],
-    "no FK, PK only": [_LIKE, _PK],
-    "no FK, no index": [_LIKE],
+    "transfer_entry as is": [],
+    "copy: PK + 3 indexes + statement guard (the schema)": [_LIKE, _PK, *_IDX, _GUARD],
+    "copy: PK + 3 indexes + per-row foreign key (before)": [_LIKE, _PK, _FK, *_IDX],
+    "copy: PK + 3 indexes, no check": [_LIKE, _PK, *_IDX],
+    "copy: same, manifest_no COLLATE \"C\"": [_LIKE, _C, _PK, *_IDX, _GUARD],
+    "copy: PK + ledger_id index + guard (no manifest indexes)": [_LIKE, _PK, _IDX[0], _GUARD],
+    "copy: PK only": [_LIKE, _PK],
+    "copy: no index": [_LIKE],
 }
 
 
@@ -55,7 +62,6 @@ def main() -> None:
     conn = psycopg.connect(a.pg, autocommit=True)
     lid = conn.execute("select max(id) from ledger").fetchone()[0]  # type: ignore[index]
     rows = rows_for(lid, a.rows)
-    by_manifest = sorted(rows, key=lambda r: (r[9] is None, r[9] or ""))
     res: dict[str, list[float]] = {k: [] for k in VARIANTS}
     for _ in range(a.rounds):
         for name, ddl in VARIANTS.items():
@@ -67,7 +73,7 @@ def main() -> None:
                 t = time.perf_counter()
                 with cur.copy(f"COPY {table} ({COLS}) FROM STDIN (FORMAT BINARY)") as cp:  # type: ignore[arg-type]
                     cp.set_types(TYPES)
-                    for r in (by_manifest if "sorted" in name else rows):
+                    for r in rows:
                         cp.write_row(r)
                 res[name].append(time.perf_counter() - t)
     print(f"binary COPY of {a.rows} rows, medians of {a.rounds} interleaved rounds (rolled back)")

@@ -234,14 +234,17 @@ def main() -> None:
             print(f"  round {rnd + 1} {m:19s} {res['s']:7.3f} s  peak RSS {res['rss_mb']:6.0f} MiB")
     base = statistics.median(r["s"] for r in results["calamine"])
     print(f"\nB1 {a.rows} 转出 rows — medians (ratio = time / python-calamine read; target nofei ≤ 2.0, peak < 1024 MiB)")
-    print(f"{'method':19s} {'median s':>9s} {'min..max s':>15s} {'ratio':>6s} {'peak MiB':>9s}")
+    print("'round ratio': median over rounds of (method / calamine of the same round) — steadier on a noisy machine")
+    print(f"{'method':19s} {'median s':>9s} {'min..max s':>15s} {'ratio':>6s} {'round ratio':>12s} {'peak MiB':>9s}")
     for m in methods:
         rs = results[m]
         if not rs:
             continue
         ts = [r["s"] for r in rs]
         med = statistics.median(ts)
-        print(f"{m:19s} {med:9.3f} {min(ts):7.3f}..{max(ts):<7.3f} {med / base:6.2f} {max(r['rss_mb'] for r in rs):9.0f}")
+        paired = [r["s"] / c["s"] for r, c in zip(rs, results["calamine"], strict=False)] if not m.startswith("naive") else []
+        rr = f"{statistics.median(paired):12.2f}" if paired else f"{'':12s}"
+        print(f"{m:19s} {med:9.3f} {min(ts):7.3f}..{max(ts):<7.3f} {med / base:6.2f} {rr} {max(r['rss_mb'] for r in rs):9.0f}")
 
 
 if __name__ == "__main__":

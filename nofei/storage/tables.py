@@ -149,6 +149,8 @@ class TransferEntryRow(SQLModel, table=True):
               sqlite_where=text("manifest_no IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
+    # A foreign key on SQLite; on PostgreSQL the same rule is checked once per statement by a trigger
+    # (migration pg_transfer_ledger_guard: 100,000 per-row RI checks were the costliest part of an upload).
     ledger_id: int = Field(foreign_key="ledger.id", index=True)
     row: int | None = None
     direction: str = Field(max_length=3)

@@ -118,3 +118,70 @@ def test_concurrent_amendments_get_distinct_versions(uow_factory, units):
         vs = L.versions(uow=uow, actor=SYSTEM, unit=ME, month="2025-03")
     assert [v["version"] for v in vs] == list(range(1, n + 2))
     assert [v["is_current"] for v in vs].count(True) == 1 and vs[-1]["is_current"]
+
+
+# --- transfer_entry → ledger integrity (migration pg_transfer_ledger_guard) --------------------------
+def _raw(engine):
+    """A psycopg connection outside the ORM, as a careless script or a bug would write."""
+    return engine.raw_connection()
+
+
+_ORPHAN = ("INSERT INTO transfer_entry (ledger_id, row, direction, day, code, stream, qty_kg, counterpart, "
+           "counterpart_name, note) VALUES (%s, 2, 'out', '2025-03-07', '900-041-49', 'hazardous', 1000, %s, '', '')")
+
+
+def test_the_schema_has_the_statement_guard_instead_of_the_per_row_foreign_key(engine):
+    with engine.connect() as c:
+        fks = c.exec_driver_sql("SELECT conname FROM pg_constraint WHERE conrelid = 'transfer_entry'::regclass "
+                                "AND contype = 'f'").scalars().all()
+        trg = set(c.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").scalars())
+    assert fks == []
+    assert {"transfer_entry_ledger_ins", "transfer_entry_ledger_upd", "ledger_keep"} <= trg
+
+
+@pytest.mark.parametrize("how", ["insert", "copy", "update"])
+def test_a_transfer_row_of_no_ledger_is_refused_with_the_foreign_key_error(uow_factory, units, engine, how):
+    import psycopg
+
+    rc = _submit(uow_factory, balanced_sheets())
+    before = _count(uow_factory, TransferEntryRow)
+    conn = _raw(engine)
+    try:
+        cur = conn.cursor()
+        with pytest.raises(psycopg.errors.ForeignKeyViolation) as exc:
+            if how == "insert":
+                cur.execute(_ORPHAN, (rc["id"] + 999, RECV))
+            elif how == "copy":
+                with cur.connection.cursor().copy("COPY transfer_entry (ledger_id, row, direction, day, code, stream, "
+                                                  "qty_kg, counterpart, counterpart_name, note) FROM STDIN") as cp:
+                    cp.write_row((rc["id"], 2, "out", date(2025, 3, 7), "900-041-49", "hazardous", 1, RECV, "", ""))
+                    cp.write_row((rc["id"] + 999, 3, "out", date(2025, 3, 7), "900-041-49", "hazardous", 1, RECV, "",
+                                  ""))
+            else:
+                cur.execute("UPDATE transfer_entry SET ledger_id = %s WHERE ledger_id = %s", (rc["id"] + 999, rc["id"]))
+        assert f"(ledger_id)=({rc['id'] + 999})" in str(exc.value.diag.message_detail)
+        conn.rollback()
+    finally:
+        conn.close()
+    assert _count(uow_factory, TransferEntryRow) == before
+
+
+def test_rows_of_an_existing_ledger_pass_and_ledgers_cannot_be_deleted_or_renumbered(uow_factory, units, engine):
+    import psycopg
+
+    rc = _submit(uow_factory, balanced_sheets())
+    conn = _raw(engine)
+    try:
+        cur = conn.cursor()
+        cur.execute(_ORPHAN, (rc["id"], RECV))        # a real parent: accepted
+        conn.rollback()
+        for stmt in ("DELETE FROM ledger WHERE id = %s", "UPDATE ledger SET id = id + 1000 WHERE id = %s"):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation, match="ledger versions are permanent"):
+                cur.execute(stmt, (rc["id"],))
+            conn.rollback()
+        cur.execute("UPDATE ledger SET is_current = is_current WHERE id = %s", (rc["id"],))  # other columns: allowed
+        conn.rollback()
+    finally:
+        conn.close()
+    with uow_factory() as uow:
+        assert L.get_ledger(uow=uow, actor=SYSTEM, ledger_id=rc["id"])["id"] == rc["id"]
