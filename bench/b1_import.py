@@ -7,12 +7,14 @@ are not (so the receipt carries the unregistered-receiver warnings, as it would 
 Methods, each in a fresh child process (imports done before the clock starts; peak RSS is the
 child's maxrss, i.e. the whole process):
 - ``calamine``: python-calamine alone: open the bytes, ``to_python()`` every sheet — the yardstick.
-- ``nofei-sqlite`` / ``nofei-pg``: ``imports.read_monthly_ledger`` (safety checks, parse, validate,
-  balance) + ``ledgers.ledger.submit_monthly_ledger`` (unit/permission/receiver/permit/continuity
-  checks, version row, original file, bulk insert, audit, commit) on a migrated, empty database.
-  ``--core`` adds ``nofei-*-core`` (SQLAlchemy Core ``insert()`` executemany instead of binary COPY on
-  PostgreSQL / the driver's executemany on SQLite), to show what those buy.
-- ``http-sqlite``: the same through ``POST /api/v1/ledgers`` on the Flask test client (multipart upload).
+- ``nofei-sqlite`` / ``nofei-pg``: ``api.uploads.import_workbook``, the path the API and CLI take:
+  ``imports.read_monthly_ledger`` (safety checks, parse, validate, balance) streaming checked 转出 chunks
+  to a writer thread (binary COPY on PostgreSQL, the driver's executemany on SQLite) +
+  ``ledgers.ledger.submit_monthly_ledger`` (unit/permission/receiver/permit/continuity checks, original
+  file, audit, commit) on a migrated, empty database. ``--core`` adds ``nofei-*-core`` (no streaming,
+  SQLAlchemy Core ``insert()`` executemany after the read), to show what COPY and streaming buy.
+- ``http-sqlite`` / ``http-pg``: the same through ``POST /api/v1/ledgers`` on the Flask test client (multipart
+  upload, bearer token, receipt JSON).
 - ``naive-sqlite`` / ``naive-pg``: ``pandas.read_excel(engine="openpyxl", sheet_name=None)`` + one
   SQLModel ORM object per row (``session.add``) + commit — the baseline the issue names. Run on the
   full N rows (no extrapolation).
@@ -123,17 +125,13 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
         _register_unit(uow_factory)
         state["unit"] = True
     if method.startswith("nofei-"):  # nofei-sqlite, nofei-pg, nofei-sqlite-core, nofei-pg-core
-        from imports import read_monthly_ledger
-        from ledgers.ledger import submit_monthly_ledger
+        from api.uploads import import_workbook
         from nofei.access import SYSTEM
         from nofei.storage import ledgerstore
 
         ledgerstore.TRANSFER_INSERT = "core" if method.endswith("-core") else "auto"
         t0 = time.perf_counter()
-        with uow_factory() as u:
-            cat = u.catalogue
-        draft = read_monthly_ledger(data, filename="b1.xlsx", catalogue=cat, today=date(2026, 1, 1))
-        rc = submit_monthly_ledger(uow=uow_factory(), actor=SYSTEM, draft=draft, content=data, filename="b1.xlsx")
+        rc = import_workbook(uow=uow_factory(), actor=SYSTEM, data=data, filename="b1.xlsx", today=date(2026, 1, 1))
         dt = time.perf_counter() - t0
         return {"s": dt, "rss_mb": _rss_mb(), "rows": rc["rows"], "warnings": len(rc["warnings"])}
     if method.startswith("http-"):
@@ -213,7 +211,7 @@ def main() -> None:
     if not a.skip_http:
         methods.append("http-sqlite")
     if not a.skip_pg:
-        methods += ["nofei-pg"] + (["nofei-pg-core"] if a.core else [])
+        methods += ["nofei-pg"] + (["nofei-pg-core"] if a.core else []) + ([] if a.skip_http else ["http-pg"])
     if not a.skip_naive:
         methods.append("naive-sqlite")
         if not a.skip_pg:

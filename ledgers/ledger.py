@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
-from nofei.domain.transfer_columns import TransferColumns, row_counts, summarised
+from nofei.domain.transfer_columns import TransferBlock, TransferColumns, row_counts, summarised
 from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
@@ -100,9 +101,53 @@ def _letters_from(draft: LedgerDraft) -> dict[str, dict[str, str]]:
     return out
 
 
+@dataclass
+class UploadStream:
+    """A version begun before its workbook is fully read, whose 转出/转入 rows a ``TransferWriter`` stores
+    chunk by chunk as the reader checks them (the reader's ``TransferSink``; issue 3, B1). It lives inside
+    the caller's unit of work: ``submit_monthly_ledger(stream=…)`` completes it, an exception rolls it back."""
+
+    unit_id: int
+    credit_code: str
+    month: str
+    sha256: str
+    row: LedgerRow
+    writer: store.TransferWriter
+
+    def put(self, block: TransferBlock) -> None:
+        self.writer.put(block)
+
+    def abort(self) -> None:
+        """The upload was rejected: stop writing (the caller's unit of work then rolls everything back)."""
+        self.writer.abort()
+
+
+def open_upload_stream(*, uow: UnitOfWork, actor: Actor, cover: LedgerDraft, content: bytes, filename: str,
+                       content_type: str = "") -> UploadStream | None:
+    """Begin the next version of (unit, month) from a read cover and start writing its transfer rows as they
+    come, or None when the upload cannot be stored as it is (regulator, unknown or foreign unit, a
+    byte-identical re-upload): ``submit_monthly_ledger`` then answers it on the ordinary path with the error
+    or the duplicate receipt. Takes the same unit lock as ``submit_monthly_ledger``."""
+    if actor.role == "regulator" or store.TRANSFER_INSERT != "auto" or not cover.credit_code or not cover.month:
+        return None
+    session = uow.session
+    unit = session.execute(select(UnitRow).where(UnitRow.credit_code == cover.credit_code)).scalar_one_or_none()
+    if unit is None or not actor.can_submit_for(unit.credit_code):
+        return None
+    sha = hashlib.sha256(content).hexdigest()
+    if store.find_by_sha(session, int(unit.id or 0), cover.month, sha) is not None:
+        return None
+    row = store.begin_version(session, unit=unit, draft=cover, sha256=sha, size=len(content), filename=filename,
+                              uploaded_by=actor.label)
+    store.insert_file(session, int(row.id or 0), content, content_type)  # while the connection is idle anyway
+    return UploadStream(int(unit.id or 0), unit.credit_code, cover.month, sha, row,
+                        store.TransferWriter(session, int(row.id or 0)))
+
+
 def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, content: bytes, filename: str,
                           content_type: str = "", dry_run: bool = False,
-                          column_letters: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+                          column_letters: dict[str, dict[str, str]] | None = None,
+                          stream: UploadStream | None = None) -> dict[str, Any]:
     """Accept ``draft`` as the next version of (unit, month) and return the receipt.
 
     Regulators submit nothing and an enterprise only for its own units (PermissionDenied → 403); the
@@ -110,12 +155,14 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
     re-upload of the current version returns that version's receipt with ``duplicate: true`` and
     stores nothing. Warnings: registered name differs, unregistered receiver, permit not covering an
     HW code or method, opening stock ≠ last month's close. ``column_letters`` (sheet → header → letter,
-    from the reader) lets warnings name their cells.
+    from the reader) lets warnings name their cells. ``stream``: the version was begun by
+    ``open_upload_stream`` in this unit of work and its transfer rows are written already.
     """
     if actor.role == "regulator":
         raise PermissionDenied("监管部门不能提交台账 (regulators submit no ledgers)")
     letters = column_letters or _letters_from(draft)
     with _tx(uow):
+        written = stream.writer.close() if stream is not None else 0  # hands the connection back first
         cc = draft.credit_code
         unit = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == cc)).scalar_one_or_none()
         if unit is None:
@@ -127,9 +174,14 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
         if not actor.can_submit_for(unit.credit_code):
             raise PermissionDenied(f"无权为单位 {cc} 提交台账 (an enterprise submits only for its own units)")
         sha = hashlib.sha256(content).hexdigest()
-        dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha)
-        if dup is not None:
-            return receipt_of(dup, unit, duplicate=True)
+        if stream is not None:  # checked by open_upload_stream under the same lock; the begun row is current now
+            if (stream.unit_id, stream.month, stream.sha256, written) != (unit.id, draft.month, sha,
+                                                                           len(draft.transfers)) or dry_run:
+                raise RuntimeError("the upload stream does not match the ledger submitted")
+        else:
+            dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha)
+            if dup is not None:
+                return receipt_of(dup, unit, duplicate=True)
 
         warnings = list(draft.warnings)
         if draft.unit_name and draft.unit_name.strip() != unit.name.strip():
@@ -147,10 +199,15 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
             nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
             return _receipt(None, unit, month=draft.month, version=nxt, duplicate=False, rows=rows, totals_kg=totals,
                             warnings=wdicts)
-        row = store.insert_ledger_version(
-            uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
-            content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
-        )
+        if stream is not None:
+            row = stream.row
+            store.complete_version(uow.session, row, draft=draft, content=content, content_type=content_type,
+                                   warnings=warnings, totals=totals, streamed=True)
+        else:
+            row = store.insert_ledger_version(
+                uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
+                content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
+            )
         uow.audit(actor, "ledger.submit", f"ledger:{row.id}", district=unit.district,
                   detail={"unit": unit.credit_code, "month": draft.month, "version": row.version, "sha256": sha,
                           "rows": rows, "warnings": len(warnings), "filename": filename[:255]})

@@ -24,8 +24,8 @@ def register(cli: click.Group) -> None:
         exits 1 when any file is rejected."""
         from datetime import date
 
-        from imports import ReadLimits, read_monthly_ledger
-        from ledgers.ledger import submit_monthly_ledger
+        from api.uploads import import_workbook
+        from imports import ReadLimits
 
         app = ctx.app()
         limits = ReadLimits.from_settings(dict(app.config))
@@ -33,11 +33,9 @@ def register(cli: click.Group) -> None:
         for path in files:
             data = path.read_bytes()
             try:
-                with ctx.uow() as u:
-                    cat = u.catalogue
-                draft = read_monthly_ledger(data, filename=path.name, catalogue=cat, limits=limits, today=date.today())
-                rc = submit_monthly_ledger(uow=ctx.uow(), actor=SYSTEM, draft=draft, content=data, filename=path.name,
-                                           content_type=mimetypes.guess_type(path.name)[0] or "", dry_run=dry_run)
+                rc = import_workbook(uow=ctx.uow(), actor=SYSTEM, data=data, filename=path.name,
+                                     content_type=mimetypes.guess_type(path.name)[0] or "", limits=limits,
+                                     today=date.today(), dry_run=dry_run)
             except NofeiError as e:
                 rejected += 1
                 if as_json:

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from api import deps
 from api.schemas import ErrorSchema, PageArgs, ProblemSchema, page_schema
+from api.uploads import import_workbook
 from imports import XLSX_MIME, ReadLimits, annotate_workbook, read_monthly_ledger, write_template
 from ledgers import ledger as uc
 from nofei.domain.units import normalise_credit_code
@@ -203,9 +204,8 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-unt
     _no_regulators()
     data, filename, ctype = _upload()
     dry = bool(args.get("dry_run")) or request.form.get("dry_run", "").lower() in ("1", "true", "yes")
-    draft = _read(data, filename)
-    rc = uc.submit_monthly_ledger(uow=deps.uow(), actor=deps.actor(), draft=draft, content=data, filename=filename,
-                                  content_type=ctype, dry_run=dry)
+    rc = import_workbook(uow=deps.uow(), actor=deps.actor(), data=data, filename=filename, content_type=ctype,
+                         limits=_limits(), today=date.today(), dry_run=dry)
     return rc, (200 if rc["duplicate"] or dry else 201)
 
 

@@ -108,7 +108,8 @@ def ledger_template() -> Any:
 @require_roles("enterprise", "admin")
 def ledger_upload() -> Any:
     """Read the workbook and submit it: a receipt, or every error as a table and an annotated workbook."""
-    from imports import ReadLimits, annotate_workbook, read_monthly_ledger
+    from api.uploads import import_workbook
+    from imports import ReadLimits, annotate_workbook
 
     f = request.files.get("file")
     units = _my_units()
@@ -122,11 +123,8 @@ def ledger_upload() -> Any:
     dry_run = request.form.get("dry_run") == "1"
     limits = ReadLimits.from_settings(current_app.config)
     try:
-        with uow() as u:
-            draft = read_monthly_ledger(data, filename=filename, catalogue=u.catalogue, limits=limits)
-            receipt = ledger_uc.submit_monthly_ledger(uow=u, actor=actor(), draft=draft, content=data,
-                                                      filename=filename, content_type=f.mimetype or "",
-                                                      dry_run=dry_run)
+        receipt = import_workbook(uow=uow(), actor=actor(), data=data, filename=filename,
+                                  content_type=f.mimetype or "", limits=limits, dry_run=dry_run)
     except LedgerRejected as e:
         key = None
         try:

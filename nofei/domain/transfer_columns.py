@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import repeat
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 from nofei.catalogue import Stream
 from nofei.domain.ledger import LedgerDraft, TransferLine
@@ -51,6 +51,22 @@ class TransferBlock:
                 self.rows, self.days, self.codes, self.streams, self.qty_kg, self.counterparts,
                 self.counterpart_names, self.manifests, self.carriers, self.planned_methods, self.notes, strict=True)
         ]
+
+
+class TransferSink(Protocol):
+    """Takes the checked rows of a transfer sheet chunk by chunk while the workbook is still being read, so
+    storing them overlaps reading (issue 3, B1). Rows handed over are provisional: the upload they belong to
+    may still be rejected, and then the transaction they were written in is rolled back."""
+
+    def put(self, block: TransferBlock) -> None: ...
+
+
+def block_tuples(block: TransferBlock, ledger_id: int, *, iso_days: bool = False) -> list[tuple[Any, ...]]:
+    """One block's rows for ``transfer_entry`` in column order (see ``TransferColumns.insert_tuples``)."""
+    b = block
+    days = list(map(date.isoformat, b.days)) if iso_days else b.days
+    return list(zip(repeat(ledger_id), b.rows, repeat(b.direction), days, b.codes, b.streams, b.qty_kg,
+                    b.counterparts, b.counterpart_names, b.manifests, b.carriers, b.planned_methods, b.notes))
 
 
 class TransferColumns(Sequence[TransferLine]):
@@ -149,9 +165,7 @@ class TransferColumns(Sequence[TransferLine]):
                     for t in self._all()]
         out: list[tuple[Any, ...]] = []
         for b in self.blocks:
-            days = list(map(date.isoformat, b.days)) if iso_days else b.days
-            out.extend(zip(repeat(ledger_id), b.rows, repeat(b.direction), days, b.codes, b.streams, b.qty_kg,
-                           b.counterparts, b.counterpart_names, b.manifests, b.carriers, b.planned_methods, b.notes))
+            out.extend(block_tuples(b, ledger_id, iso_days=iso_days))
         return out
 
     def distinct(self, *fields: str) -> set[tuple[Any, ...]]:

@@ -8,6 +8,8 @@ object per row, COPY another 2× on PostgreSQL). Nothing here commits: the calle
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +18,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from nofei.domain.ledger import LedgerDraft
-from nofei.domain.transfer_columns import TransferColumns, row_counts
+from nofei.domain.transfer_columns import TransferBlock, TransferColumns, block_tuples, row_counts
 from nofei.problems import Problem
 from nofei.storage.tables import (
     LedgerFileRow,
@@ -77,14 +79,14 @@ def insert_ledger_version(
     version = previous max + 1; the previous current version is flipped to ``is_current=False``;
     the original bytes go to ``ledger_file``; entries are bulk-inserted.
     """
-    row = _begin_version(session, unit=unit, draft=draft, sha256=sha256, size=len(content), filename=filename,
-                        uploaded_by=uploaded_by)
-    _complete_version(session, row, draft=draft, content=content, content_type=content_type, warnings=warnings,
-                      totals=totals)
+    row = begin_version(session, unit=unit, draft=draft, sha256=sha256, size=len(content), filename=filename,
+                       uploaded_by=uploaded_by)
+    complete_version(session, row, draft=draft, content=content, content_type=content_type, warnings=warnings,
+                     totals=totals)
     return row
 
 
-def _begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha256: str, size: int, filename: str,
+def begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha256: str, size: int, filename: str,
                   uploaded_by: str) -> LedgerRow:
     """The version row of (unit, month) with the next number, made current (the rest: ``_complete_version``)."""
     unit_id = int(unit.id or 0)
@@ -108,15 +110,23 @@ def _begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha25
     return row
 
 
-def _complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, content: bytes, content_type: str,
-                      warnings: list[Problem], totals: dict[str, Any]) -> None:
-    """Counts, totals and warnings of a begun version, its original file and its entries."""
+def insert_file(session: Session, ledger_id: int, content: bytes, content_type: str) -> None:
+    """The original upload of a version, kept byte for byte."""
+    session.execute(insert(_FILE), [{"ledger_id": ledger_id, "content_type": content_type[:120], "content": content}])
+
+
+def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, content: bytes, content_type: str,
+                     warnings: list[Problem], totals: dict[str, Any], streamed: bool = False) -> None:
+    """Counts, totals and warnings of a begun version, its original file and its entries (``streamed``: the
+    file and the 转出/转入 rows were stored while the workbook was read, by ``insert_file`` and a
+    ``TransferWriter``)."""
     lid = int(row.id or 0)
     row.row_counts = row_counts(draft)
     row.totals = totals
     row.warnings = [_problem_dict(w) for w in warnings]
     session.add(row)
-    session.execute(insert(_FILE), [{"ledger_id": lid, "content_type": content_type[:120], "content": content}])
+    if not streamed:
+        insert_file(session, lid, content, content_type)
     if draft.stocks:
         session.execute(insert(_STOCK), [
             {"ledger_id": lid, "row": s.ref.row if s.ref else None, "code": s.code, "stream": s.stream,
@@ -131,7 +141,7 @@ def _complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, c
             for t in draft.treatments
         ])
     tr = draft.transfers
-    if tr:
+    if tr and not streamed:
         cols = tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
         _insert_transfers(session.connection(), lid, cols)
     session.flush()
@@ -146,15 +156,93 @@ TRANSFER_INSERT = "auto"
 SQLite) or ``core`` (SQLAlchemy Core ``insert()`` executemany everywhere). The benchmark compares them."""
 
 
+_QUOTED = ", ".join(f'"{c}"' for c in TRANSFER_COLUMNS)
+_COPY_SQL = f"COPY transfer_entry ({_QUOTED}) FROM STDIN (FORMAT BINARY)"
+_SQLITE_INSERT = (f"INSERT INTO transfer_entry ({', '.join(TRANSFER_COLUMNS)}) "
+                  f"VALUES ({', '.join('?' * len(TRANSFER_COLUMNS))})")
+_END = object()
+
+
+class _Aborted(Exception):
+    pass
+
+
+class TransferWriter:
+    """Writes a begun version's 转出/转入 rows on a second thread while the reader is still checking the rest
+    of the sheet (issue 3, B1): the database's work (COPY parsing, heap and index inserts on PostgreSQL, the
+    b-tree inserts of SQLite, which releases the GIL) then overlaps the reader's Python work on the other core.
+
+    It uses the unit of work's own connection, inside its transaction: nothing is committed here, and an
+    upload rejected after some chunks were written is rolled back whole by the caller. The caller must not
+    use the session between ``start`` and ``close``/``abort`` (one connection, one user at a time)."""
+
+    def __init__(self, session: Session, ledger_id: int) -> None:
+        self.ledger_id = ledger_id
+        self.rows = 0
+        self._conn = session.connection()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"nofei-transfer-writer-{ledger_id}", daemon=True)
+        self._thread.start()
+
+    def put(self, block: TransferBlock) -> None:
+        """Queue a chunk of checked rows (returns at once)."""
+        if len(block):
+            self._queue.put(block)
+
+    def close(self) -> int:
+        """Wait until every queued row is written; re-raise what failed on the writer thread. Returns the rows."""
+        self._queue.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.rows
+
+    def abort(self) -> None:
+        """Stop writing (the upload was rejected); the caller rolls the transaction back."""
+        self._queue.put(_Aborted)
+        self._thread.join()
+
+    def _blocks(self) -> Any:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if item is _Aborted:
+                raise _Aborted()
+            yield item
+
+    def _run(self) -> None:
+        try:
+            dialect = self._conn.dialect.name
+            cur = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            if dialect == "postgresql":
+                with cur.copy(_COPY_SQL) as cp:
+                    cp.set_types(_TRANSFER_PG_TYPES)
+                    for block in self._blocks():
+                        for r in block_tuples(block, self.ledger_id):
+                            cp.write_row(r)
+                        self.rows += len(block)
+            else:
+                cur.execute("PRAGMA cache_size=-65536")
+                for block in self._blocks():
+                    cur.executemany(_SQLITE_INSERT, block_tuples(block, self.ledger_id, iso_days=True))
+                    self.rows += len(block)
+                cur.close()
+        except _Aborted:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread by close()
+            self._error = e  # later puts only queue up (unbounded); close() re-raises this
+
+
 def _insert_transfers(conn: Connection, lid: int, cols: TransferColumns) -> None:
     """The big table: COPY on PostgreSQL, the driver's ``executemany`` on SQLite (same transaction)."""
     dialect = conn.dialect.name
     if TRANSFER_INSERT == "auto" and dialect == "postgresql":
         rows = _transfer_tuples(lid, cols)
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        names = ", ".join(f'"{c}"' for c in TRANSFER_COLUMNS)
         # Binary COPY: the server parses less (about 15 % faster than text in a side-by-side run).
-        with cur.copy(f"COPY transfer_entry ({names}) FROM STDIN (FORMAT BINARY)") as cp:
+        with cur.copy(_COPY_SQL) as cp:
             cp.set_types(_TRANSFER_PG_TYPES)
             for r in rows:
                 cp.write_row(r)
@@ -165,8 +253,7 @@ def _insert_transfers(conn: Connection, lid: int, cols: TransferColumns) -> None
         rows = _transfer_tuples(lid, cols, iso_days=True)
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cur.execute("PRAGMA cache_size=-65536")
-        sql = f"INSERT INTO transfer_entry ({', '.join(TRANSFER_COLUMNS)}) VALUES ({', '.join('?' * len(TRANSFER_COLUMNS))})"
-        cur.executemany(sql, rows)
+        cur.executemany(_SQLITE_INSERT, rows)
         cur.close()
         return
     rows = _transfer_tuples(lid, cols)
