@@ -276,11 +276,13 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
         return
     ctx = C.SheetCtx(spec.name, rownums, book.problems, book.warnings, book.limits.max_cell_chars, MAX_PROBLEMS)
 
-    def col(key: str) -> tuple[Col, str | None, Sequence[Any] | None]:
+    def col(key: str, a: int = 0, b: int = n) -> tuple[Col, str | None, Sequence[Any] | None]:
+        """The column ``key`` (rows a..b of it), as Python values."""
         c = next(c for c in spec.columns if c.key == key)
         if key in colmap:
             j, letter = colmap[key]
-            return c, letter, columns[j]
+            v = columns[j]
+            return c, letter, (v[a:b] if isinstance(v, _ArrowColumn) or (a, b) != (0, n) else v)
         return c, None, None
 
     if spec is STOCK:
@@ -301,8 +303,7 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
                           MAX_PROBLEMS, cache=ctx.cache)
 
         def chunk_col(key: str, a: int = a, b: int = b) -> tuple[Col, str | None, Sequence[Any] | None]:
-            c, letter, vals = col(key)
-            return c, letter, (vals[a:b] if vals is not None else None)
+            return col(key, a, b)
 
         blocks.append(_transfer(part, chunk_col, b - a, draft, catalogue, tainted, direction))
         if not book.problems:
@@ -406,20 +407,45 @@ def _fast_columns(book: _Book, name: str) -> tuple[list[Any], list[Sequence[Any]
             if pc.all(pc.equal(pc.cast(pc.cast(d, pa.timestamp("ms")), a.type), a)).as_py() not in (True, None):
                 return None  # a time of day: calamine gives a datetime
             a = d
-        if pa.types.is_date32(a.type) and a.null_count == 0:
-            # a month has at most 31 distinct days: build each ``date`` once and share it (B1: a 100,000-row
-            # date column 81 → 3 ms; ``to_pylist`` makes one object per row)
-            de = a.dictionary_encode()
-            days = de.dictionary.to_pylist()
-            vals = list(map(days.__getitem__, de.indices.to_pylist()))
-        elif pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
-            vals = pc.fill_null(a, "").to_pylist()
-        elif a.null_count == 0:
-            vals = a.to_pylist()
-        else:
-            vals = ["" if v is None else v for v in a.to_pylist()]
-        out.append(vals)
+        out.append(_ArrowColumn(a))
     return names, out, rownums
+
+
+class _ArrowColumn(Sequence[Any]):
+    """An Arrow column whose Python values are made a slice at a time, when a chunk asks for them, so the
+    first chunk of a big sheet reaches a ``TransferSink`` before the other rows are converted (B1)."""
+
+    def __init__(self, a: Any) -> None:
+        self._a = a
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __getitem__(self, i: Any) -> Any:
+        if not isinstance(i, slice):
+            return self[i:i + 1][0] if i >= 0 else self[len(self) + i:len(self) + i + 1][0]
+        start, stop, step = i.indices(len(self._a))
+        if step != 1:
+            return self[start:stop][::step]
+        return _py_values(self._a.slice(start, max(0, stop - start)))
+
+
+def _py_values(a: Any) -> list[Any]:
+    """Arrow values as calamine's ``to_python`` gives them: text ("" for empty), float, ``date``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_date32(a.type) and a.null_count == 0:
+        # a month has at most 31 distinct days: build each ``date`` once and share it (B1: a 100,000-row
+        # date column 81 → 3 ms; ``to_pylist`` makes one object per row)
+        de = a.dictionary_encode()
+        days = de.dictionary.to_pylist()
+        return list(map(days.__getitem__, de.indices.to_pylist()))
+    if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
+        return pc.fill_null(a, "").to_pylist()  # type: ignore[no-any-return]
+    if a.null_count == 0:
+        return a.to_pylist()  # type: ignore[no-any-return]
+    return ["" if v is None else v for v in a.to_pylist()]
 
 
 def _codes(ctx: C.SheetCtx, col: Any, n: int, catalogue: Catalogue) -> list[CodeCheck | None]:
