@@ -282,7 +282,7 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
         if key in colmap:
             j, letter = colmap[key]
             v = columns[j]
-            return c, letter, (v[a:b] if isinstance(v, _ArrowColumn) or (a, b) != (0, n) else v)
+            return c, letter, v[a:b]
         return c, None, None
 
     if spec is STOCK:
@@ -422,12 +422,11 @@ class _ArrowColumn(Sequence[Any]):
         return len(self._a)
 
     def __getitem__(self, i: Any) -> Any:
-        if not isinstance(i, slice):
-            return self[i:i + 1][0] if i >= 0 else self[len(self) + i:len(self) + i + 1][0]
-        start, stop, step = i.indices(len(self._a))
-        if step != 1:
-            return self[start:stop][::step]
-        return _py_values(self._a.slice(start, max(0, stop - start)))
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self._a))
+            if step == 1:
+                return _py_values(self._a.slice(start, max(0, stop - start)))
+        return _py_values(self._a)[i]  # a single cell or a stepped slice: not on the reader's path
 
 
 def _py_values(a: Any) -> list[Any]:

@@ -24,7 +24,7 @@ from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
 from nofei.storage import ledgerstore as store
-from nofei.storage.repo import to_domain_unit, unit_rows_by_code
+from nofei.storage.repo import find_unit_row, to_domain_unit, unit_rows_by_code
 from nofei.storage.tables import LedgerRow, PermitRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
@@ -72,18 +72,6 @@ def _cover_ref(draft: LedgerDraft, label: str) -> SourceRef:
     return draft.cover_refs.get(label) or SourceRef(SHEET_COVER, None, "B", label)
 
 
-_PROBLEM_FIELDS = ("code", "message", "message_en", "sheet", "row", "column", "header", "value", "field", "severity")
-
-
-def _problem_dict(p: Problem) -> dict[str, Any]:
-    """``Problem.to_dict`` without ``dataclasses.asdict`` (which deep-copies; hundreds of warnings add up)."""
-    d = {f: getattr(p, f) for f in _PROBLEM_FIELDS}
-    v = d["value"]
-    if v is not None and not isinstance(v, str | int | float | bool):
-        d["value"] = str(v)
-    return d
-
-
 def _warn(ref: SourceRef | None, code: str, zh: str, en: str, value: Any = None) -> Problem:
     return Problem.at(ref, code, zh, en, value=value, severity="warning")
 
@@ -108,7 +96,6 @@ class UploadStream:
     the caller's unit of work: ``submit_monthly_ledger(stream=…)`` completes it, an exception rolls it back."""
 
     unit_id: int
-    credit_code: str
     month: str
     sha256: str
     row: LedgerRow
@@ -131,7 +118,7 @@ def open_upload_stream(*, uow: UnitOfWork, actor: Actor, cover: LedgerDraft, con
     if actor.role == "regulator" or store.TRANSFER_INSERT != "auto" or not cover.credit_code or not cover.month:
         return None
     session = uow.session
-    unit = session.execute(select(UnitRow).where(UnitRow.credit_code == cover.credit_code)).scalar_one_or_none()
+    unit = find_unit_row(uow.session, cover.credit_code)
     if unit is None or not actor.can_submit_for(unit.credit_code):
         return None
     sha = hashlib.sha256(content).hexdigest()
@@ -140,7 +127,7 @@ def open_upload_stream(*, uow: UnitOfWork, actor: Actor, cover: LedgerDraft, con
     row = store.begin_version(session, unit=unit, draft=cover, sha256=sha, size=len(content), filename=filename,
                               uploaded_by=actor.label)
     store.insert_file(session, int(row.id or 0), content, content_type)  # while the connection is idle anyway
-    return UploadStream(int(unit.id or 0), unit.credit_code, cover.month, sha, row,
+    return UploadStream(int(unit.id or 0), cover.month, sha, row,
                         store.TransferWriter(session, int(row.id or 0)))
 
 
@@ -164,7 +151,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
     with _tx(uow):
         written = stream.writer.close() if stream is not None else 0  # hands the connection back first
         cc = draft.credit_code
-        unit = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == cc)).scalar_one_or_none()
+        unit = find_unit_row(uow.session, cc)
         if unit is None:
             if actor.role == "enterprise" and cc not in actor.units:
                 raise PermissionDenied(f"无权为单位 {cc} 提交台账 (not your unit)")
@@ -194,7 +181,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
             warnings = warnings[:_MAX_WARNINGS]
         totals = stream_totals(summarised(draft), uow.catalogue)
         rows = row_counts(draft)
-        wdicts = [_problem_dict(w) for w in warnings]
+        wdicts = [store.problem_dict(w) for w in warnings]
         if dry_run:
             nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
             return _receipt(None, unit, month=draft.month, version=nxt, duplicate=False, rows=rows, totals_kg=totals,
@@ -349,7 +336,7 @@ def _unit_scope(uow: UnitOfWork, actor: Actor, unit: str | None) -> tuple[list[i
     ids: list[int] | None = None
     district: str | None = None
     if unit:
-        r = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == unit.strip().upper())).scalar_one_or_none()
+        r = find_unit_row(uow.session, unit.strip().upper())
         if r is None or not _visible(actor, r):
             return [], None
         ids = [int(r.id or 0)]
@@ -376,7 +363,7 @@ def list_ledgers(*, uow: UnitOfWork, actor: Actor, unit: str | None = None, mont
 def versions(*, uow: UnitOfWork, actor: Actor, unit: str, month: str) -> list[dict[str, Any]]:
     """Every version of (unit, month), oldest first; 404 when the unit is unknown or not visible."""
     with _tx(uow):
-        r = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == unit.strip().upper())).scalar_one_or_none()
+        r = find_unit_row(uow.session, unit.strip().upper())
         if r is None or not _visible(actor, r):
             raise NotFound(f"单位 {unit} 未注册 (unit not registered)", code="unknown_unit")
         return [_ledger_dict(v, r) for v in store.versions_of(uow.session, int(r.id or 0), month)]

@@ -26,6 +26,7 @@ from nofei.domain.units import normalise_credit_code
 from nofei.errors import InputRejected, NotFound
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
+from nofei.storage.repo import find_unit_row
 from nofei.storage.tables import (
     LedgerRow,
     ManifestEventRow,
@@ -356,7 +357,7 @@ def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: st
     """From a unit: forward, everything that left it in the year (per code) to final fates; backward, everything
     that reached it, to the producers."""
     cc = normalise_credit_code(credit_code)
-    u = uow.session.execute(select(UnitRow).where(UnitRow.credit_code == cc)).scalar_one_or_none()
+    u = find_unit_row(uow.session, cc)
     if u is None or not actor.can_view_unit(u.credit_code, u.district):
         raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
     if direction not in ("forward", "backward"):

@@ -24,8 +24,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def find_unit_row(session: Session, credit_code: str) -> UnitRow | None:
+    """The registered unit with this credit code, or None."""
+    return session.execute(select(UnitRow).where(UnitRow.credit_code == credit_code)).scalar_one_or_none()
+
+
 def unit_row(session: Session, credit_code: str) -> UnitRow:
-    row = session.execute(select(UnitRow).where(UnitRow.credit_code == credit_code)).scalar_one_or_none()
+    row = find_unit_row(session, credit_code)
     if row is None:
         raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
     return row
