@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
 from api.config import load_settings
@@ -68,7 +69,8 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
         import secrets
 
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.ensure_ascii = False
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
@@ -114,7 +116,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
 
     @app.after_request
-    def _headers(resp):  # type: ignore[no-untyped-def]
+    def _headers(resp):
         resp.headers["X-Request-ID"] = getattr(g, "request_id", "")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")

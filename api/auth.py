@@ -21,7 +21,7 @@ def bearer_token() -> str | None:
     return None
 
 
-def resolve(token: str | None):  # type: ignore[no-untyped-def]
+def resolve(token: str | None):
     if not token:
         return None
     with current_app.extensions["nofei.sessions"]() as s:
@@ -30,7 +30,7 @@ def resolve(token: str | None):  # type: ignore[no-untyped-def]
 
 def init_app(app: Flask) -> None:
     @app.before_request
-    def _authenticate():  # type: ignore[no-untyped-def]
+    def _authenticate():
         path = request.path
         if not path.startswith("/api/v1") or path in PUBLIC or request.method == "OPTIONS":
             return None

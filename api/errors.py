@@ -43,7 +43,7 @@ def envelope(status: int, code: str, message: str, errors: list[dict[str, Any]] 
 def status_for(exc: E.NofeiError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

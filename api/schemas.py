@@ -40,7 +40,7 @@ def page_schema(item: type[Schema] | Schema, name: str) -> type[Schema]:
     }, name=name)
 
 
-def _decimal_range(low: int | float, high: int | float):  # type: ignore[no-untyped-def]
+def _decimal_range(low: int | float, high: int | float):
     from decimal import Decimal
 
     from marshmallow import ValidationError
@@ -61,7 +61,7 @@ class DecimalString(fields.Decimal):
     ``type: number`` with string-valued ``minimum``/``maximum``: an invalid schema, and one the answers
     (strings) break. Numbers are still accepted on input."""
 
-    def __init__(self, *, low: int | float = 0, high: int | float = 10**12, **kw):  # type: ignore[no-untyped-def]
+    def __init__(self, *, low: int | float = 0, high: int | float = 10**12, **kw):
         md = {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$",
               "description": f"a decimal number as a string, {low} to {high}", **kw.pop("metadata", {})}
         super().__init__(as_string=True, validate=_decimal_range(low, high), metadata=md, **kw)

@@ -147,7 +147,7 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
                                                           message_en=f"only the first {MAX_PROBLEMS} errors are listed")]
         exc = LedgerRejected(f"台账有 {len(problems)} 处错误，未保存 (ledger rejected: {len(problems)} errors)",
                              problems=problems)
-        exc.warnings = book.warnings  # type: ignore[attr-defined]
+        exc.warnings = book.warnings
         raise exc
     draft.warnings.extend(sorted(book.warnings, key=_where))  # workbook order, however the sheet was chunked
     return draft
@@ -441,9 +441,9 @@ def _py_values(a: Any) -> list[Any]:
         days = de.dictionary.to_pylist()
         return list(map(days.__getitem__, de.indices.to_pylist()))
     if pa.types.is_string(a.type) or pa.types.is_large_string(a.type):
-        return pc.fill_null(a, "").to_pylist()  # type: ignore[no-any-return]
+        return pc.fill_null(a, "").to_pylist()
     if a.null_count == 0:
-        return a.to_pylist()  # type: ignore[no-any-return]
+        return a.to_pylist()
     return ["" if v is None else v for v in a.to_pylist()]
 
 
@@ -490,7 +490,7 @@ def _stock(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Cat
         chk = codes[i]
         if i in bad or chk is None:
             continue
-        draft.stocks.append(StockLine(chk.code or "", chk.stream or "general_industrial", opens[i], gens[i], closes[i],  # type: ignore[arg-type]
+        draft.stocks.append(StockLine(chk.code or "", chk.stream or "general_industrial", opens[i], gens[i], closes[i],
                                       names[i] or chk.name_zh or "", notes[i], SourceRef(sheet, ctx.rownums[i]),
                                       close_letter))
 
@@ -509,7 +509,7 @@ def _treat(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Cat
         chk = codes[i]
         if i in bad or chk is None:
             continue
-        draft.treatments.append(TreatmentLine(chk.code or "", chk.stream or "general_industrial", methods[i] or "",  # type: ignore[arg-type]
+        draft.treatments.append(TreatmentLine(chk.code or "", chk.stream or "general_industrial", methods[i] or "",
                                               qtys[i], products[i], notes[i], SourceRef(ctx.sheet, ctx.rownums[i])))
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    label,
     literal,
     literal_column,
     null,
@@ -46,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased, sessionmaker
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY
@@ -85,7 +87,7 @@ class _Units:
     """All registered units (id, credit code, district, park), loaded once per call."""
 
     def __init__(self, uow: UnitOfWork) -> None:
-        rows = uow.session.execute(select(UnitRow.id, UnitRow.credit_code, UnitRow.district, UnitRow.park)).all()
+        rows = uow.session.execute(select(col(UnitRow.id), col(UnitRow.credit_code), col(UnitRow.district), col(UnitRow.park))).all()
         self.by_id = {r.id: r.credit_code for r in rows}
         self.region = {r.credit_code: (r.district, r.park) for r in rows}
 
@@ -129,11 +131,11 @@ def _id_filters(uow: UnitOfWork, col: Any, ids: Any, type_: Any = Integer) -> li
 def _ledger_rows(uow: UnitOfWork, ids: list[int], units: _Units) -> dict[int, dict[str, Any]]:
     """Where each transfer row is: ledger version, unit, month, sheet, row number."""
     out: dict[int, dict[str, Any]] = {}
-    for where in _id_filters(uow, TransferEntryRow.id, ids):
+    for where in _id_filters(uow, col(TransferEntryRow.id), ids):
         for r in uow.session.execute(
-            select(TransferEntryRow.id, TransferEntryRow.row, TransferEntryRow.direction, LedgerRow.id.label("lid"),
-                   LedgerRow.unit_id, LedgerRow.month, LedgerRow.version)
-            .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id).where(where)):
+            select(col(TransferEntryRow.id), col(TransferEntryRow.row), col(TransferEntryRow.direction), label("lid", col(LedgerRow.id)),
+                   col(LedgerRow.unit_id), col(LedgerRow.month), col(LedgerRow.version))
+            .join(LedgerRow, col(LedgerRow.id) == col(TransferEntryRow.ledger_id)).where(where)):
             out[r.id] = {"entry_id": r.id, "ledger_id": r.lid, "version": r.version, "unit": units.by_id.get(r.unit_id),
                          "month": r.month, "sheet": "转出" if r.direction == "out" else "转入", "row": r.row}
     return out
@@ -141,8 +143,8 @@ def _ledger_rows(uow: UnitOfWork, ids: list[int], units: _Units) -> dict[int, di
 
 # --- manifest-based kinds -----------------------------------------------------------------------------
 def _manifest_year(stmt: Any, year: int) -> Any:
-    return stmt.where(ManifestRow.is_current.is_(True), ManifestRow.planned_date >= date(year, 1, 1),
-                      ManifestRow.planned_date <= date(year, 12, 31))
+    return stmt.where(col(ManifestRow.is_current).is_(True), col(ManifestRow.planned_date) >= date(year, 1, 1),
+                      col(ManifestRow.planned_date) <= date(year, 12, 31))
 
 
 def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) -> list[dict[str, Any]]:
@@ -151,18 +153,18 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
     dialect = uow.session.get_bind().dialect.name
     # Late by n working days needs more than n calendar days: a cheap SQL pre-filter before the exact calendar.
     if dialect == "sqlite":
-        gap = func.julianday(ManifestRow.received_at) - func.julianday(ManifestRow.shipped_at) > days
+        gap = func.julianday(col(ManifestRow.received_at)) - func.julianday(col(ManifestRow.shipped_at)) > days
     else:
-        gap = ManifestRow.received_at > ManifestRow.shipped_at + timedelta(days=days)
-    kg = select(func.sum(ManifestLineRow.quantity_kg)).where(
-        ManifestLineRow.manifest_id == ManifestRow.id).scalar_subquery()
+        gap = col(ManifestRow.received_at) > col(ManifestRow.shipped_at) + timedelta(days=days)
+    kg = select(func.sum(col(ManifestLineRow.quantity_kg))).where(
+        col(ManifestLineRow.manifest_id) == col(ManifestRow.id)).scalar_subquery()
     S = aliased(UnitRow)  # noqa: N806
-    stmt = _manifest_year(select(ManifestRow.number, S.credit_code, ManifestRow.receiver_code, ManifestRow.carrier_code,
-                                 ManifestRow.status, ManifestRow.shipped_at, ManifestRow.received_at, kg.label("kg"))
-                          .join(S, S.id == ManifestRow.shipper_id), year).where(
-        ManifestRow.shipped_at.is_not(None),  # type: ignore[union-attr]
-        or_(and_(ManifestRow.status == "in_transit", ManifestRow.shipped_at < as_of - timedelta(days=days)),
-            and_(ManifestRow.received_at.is_not(None), gap)))  # type: ignore[union-attr]
+    stmt = _manifest_year(select(col(ManifestRow.number), col(S.credit_code), col(ManifestRow.receiver_code), col(ManifestRow.carrier_code),
+                                 col(ManifestRow.status), col(ManifestRow.shipped_at), col(ManifestRow.received_at), kg.label("kg"))
+                          .join(S, col(S.id) == col(ManifestRow.shipper_id)), year).where(
+        col(ManifestRow.shipped_at).is_not(None),
+        or_(and_(col(ManifestRow.status) == "in_transit", col(ManifestRow.shipped_at) < as_of - timedelta(days=days)),
+            and_(col(ManifestRow.received_at).is_not(None), gap)))
     # A year has ~365 shipping dates and fewer receipt dates than manifests: decide each date with the calendar
     # once (deadline per shipping day, lateness per (deadline, day seen)) instead of once per manifest.
     today = local_date(as_of)
@@ -194,11 +196,11 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
 
 def _discrepancies(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
     S = aliased(UnitRow)  # noqa: N806
-    stmt = _manifest_year(select(ManifestRow.number, S.credit_code, ManifestRow.receiver_code, ManifestLineRow.line_no,
-                                 ManifestLineRow.waste_code, ManifestLineRow.quantity_kg, ManifestLineRow.received_kg,
-                                 ManifestLineRow.rejected_kg)
-                          .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
-                          .join(S, S.id == ManifestRow.shipper_id), year).where(ManifestLineRow.discrepancy.is_(True))  # type: ignore[attr-defined]
+    stmt = _manifest_year(select(col(ManifestRow.number), col(S.credit_code), col(ManifestRow.receiver_code), col(ManifestLineRow.line_no),
+                                 col(ManifestLineRow.waste_code), col(ManifestLineRow.quantity_kg), col(ManifestLineRow.received_kg),
+                                 col(ManifestLineRow.rejected_kg))
+                          .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
+                          .join(S, col(S.id) == col(ManifestRow.shipper_id)), year).where(col(ManifestLineRow.discrepancy).is_(True))
     out = []
     for r in uow.session.execute(stmt):
         got = (r.received_kg or 0) + (r.rejected_kg or 0)
@@ -255,12 +257,12 @@ def _take(q: deque[list[Any]], kg: int) -> None:
 
 def _storage_over_year(uow: UnitOfWork, year: int, units: _Units, scope: set[str] | None) -> list[dict[str, Any]]:
     limit = int(uow.settings.get("STORAGE_LIMIT_DAYS", 365))
-    stmt = (select(LedgerRow.unit_id, LedgerRow.month, LedgerRow.id, StockEntryRow.code, StockEntryRow.open_kg,
-                   StockEntryRow.generated_kg, StockEntryRow.close_kg)
-            .join(StockEntryRow, StockEntryRow.ledger_id == LedgerRow.id)
-            .where(LedgerRow.is_current.is_(True), LedgerRow.year <= year, LedgerRow.year >= year - 3,  # type: ignore[attr-defined]
-                   StockEntryRow.stream.in_(HAZ_STREAMS))  # type: ignore[attr-defined]
-            .order_by(LedgerRow.unit_id, StockEntryRow.code, LedgerRow.month))
+    stmt = (select(col(LedgerRow.unit_id), col(LedgerRow.month), col(LedgerRow.id), col(StockEntryRow.code), col(StockEntryRow.open_kg),
+                   col(StockEntryRow.generated_kg), col(StockEntryRow.close_kg))
+            .join(StockEntryRow, col(StockEntryRow.ledger_id) == col(LedgerRow.id))
+            .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) <= year, col(LedgerRow.year) >= year - 3,
+                   col(StockEntryRow.stream).in_(HAZ_STREAMS))
+            .order_by(col(LedgerRow.unit_id), col(StockEntryRow.code), col(LedgerRow.month)))
     series: dict[tuple[int, str], list[list[Any]]] = defaultdict(list)
     for r in uow.session.execute(stmt):
         if scope is not None and units.by_id.get(r.unit_id) not in scope:
@@ -272,9 +274,9 @@ def _storage_over_year(uow: UnitOfWork, year: int, units: _Units, scope: set[str
     ins: dict[tuple[int, str], int] = {}
     for k in range(0, len(ids), 900):
         for lid, code, kg in uow.session.execute(
-                select(TransferEntryRow.ledger_id, TransferEntryRow.code, func.sum(TransferEntryRow.qty_kg))
-                .where(TransferEntryRow.direction == "in", TransferEntryRow.ledger_id.in_(ids[k:k + 900]))  # type: ignore[attr-defined]
-                .group_by(TransferEntryRow.ledger_id, TransferEntryRow.code)):
+                select(col(TransferEntryRow.ledger_id), col(TransferEntryRow.code), func.sum(col(TransferEntryRow.qty_kg)))
+                .where(col(TransferEntryRow.direction) == "in", col(TransferEntryRow.ledger_id).in_(ids[k:k + 900]))
+                .group_by(col(TransferEntryRow.ledger_id), col(TransferEntryRow.code))):
             ins[(lid, code)] = int(kg or 0)
     out = []
     for (uid, code), months in held.items():
@@ -293,15 +295,15 @@ def _storage_over_year(uow: UnitOfWork, year: int, units: _Units, scope: set[str
 
 # --- ledger-based kinds -----------------------------------------------------------------------------------
 def _transfer_rows(year: int, direction: str) -> Any:
-    return (select(TransferEntryRow.id, TransferEntryRow.code, TransferEntryRow.qty_kg, TransferEntryRow.counterpart,
-                   TransferEntryRow.manifest_no, LedgerRow.unit_id, LedgerRow.month)
-            .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id)
-            .where(LedgerRow.is_current.is_(True), LedgerRow.year == year, TransferEntryRow.direction == direction))  # type: ignore[attr-defined]
+    return (select(col(TransferEntryRow.id), col(TransferEntryRow.code), col(TransferEntryRow.qty_kg), col(TransferEntryRow.counterpart),
+                   col(TransferEntryRow.manifest_no), col(LedgerRow.unit_id), col(LedgerRow.month))
+            .join(LedgerRow, col(LedgerRow.id) == col(TransferEntryRow.ledger_id))
+            .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year, col(TransferEntryRow.direction) == direction))
 
 
 def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
-    bad = or_(TransferEntryRow.manifest_no.is_(None), func.length(TransferEntryRow.manifest_no) != 14)  # type: ignore[union-attr]
-    stmt = _transfer_rows(year, "out").where(TransferEntryRow.stream.in_(HAZ_STREAMS), bad)  # type: ignore[attr-defined]
+    bad = or_(col(TransferEntryRow.manifest_no).is_(None), func.length(col(TransferEntryRow.manifest_no)) != 14)
+    stmt = _transfer_rows(year, "out").where(col(TransferEntryRow.stream).in_(HAZ_STREAMS), bad)
     groups: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for r in uow.session.execute(stmt):
         groups[(r.unit_id, r.code)].append(r)
@@ -321,10 +323,10 @@ def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str
 
 def _unresolved(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
     """转出 to (j, c) that is no node of the year's graph: j unregistered, or no ledger of j in the year naming c."""
-    node = (select(StockEntryRow.id).join(LedgerRow, LedgerRow.id == StockEntryRow.ledger_id)
-            .join(UnitRow, UnitRow.id == LedgerRow.unit_id)
-            .where(LedgerRow.is_current.is_(True), LedgerRow.year == year,  # type: ignore[attr-defined]
-                   UnitRow.credit_code == TransferEntryRow.counterpart, StockEntryRow.code == TransferEntryRow.code))
+    node = (select(col(StockEntryRow.id)).join(LedgerRow, col(LedgerRow.id) == col(StockEntryRow.ledger_id))
+            .join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
+            .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year,
+                   col(UnitRow.credit_code) == col(TransferEntryRow.counterpart), col(StockEntryRow.code) == col(TransferEntryRow.code)))
     stmt = _transfer_rows(year, "out").where(~node.exists())
     groups: dict[tuple[int, str, str], list[Any]] = defaultdict(list)
     for r in uow.session.execute(stmt):
@@ -348,7 +350,7 @@ def _unresolved(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any
 def _permits(uow: UnitOfWork, year: int) -> dict[str, list[Permit]]:
     out: dict[str, list[Permit]] = defaultdict(list)
     y0, y1 = date(year, 1, 1), date(year, 12, 31)
-    for p, cc in uow.session.execute(select(PermitRow, UnitRow.credit_code).join(UnitRow, UnitRow.id == PermitRow.unit_id)):
+    for p, cc in uow.session.execute(select(PermitRow, col(UnitRow.credit_code)).join(UnitRow, col(UnitRow.id) == col(PermitRow.unit_id))):
         if (p.valid_from and p.valid_from > y1) or (p.valid_to and p.valid_to < y0):
             continue
         out[cc].append(Permit(p.number, tuple(p.waste_codes), tuple(p.methods), p.capacity_kg, None, None))
@@ -357,22 +359,22 @@ def _permits(uow: UnitOfWork, year: int) -> dict[str, list[Permit]]:
 
 def _permit_kinds(uow: UnitOfWork, year: int, units: _Units, want: set[str]) -> list[dict[str, Any]]:
     permits = _permits(uow, year)
-    method = func.coalesce(ManifestLineRow.method, ManifestLineRow.planned_method)
-    qty = func.coalesce(ManifestLineRow.received_kg, ManifestLineRow.quantity_kg)
+    method = func.coalesce(col(ManifestLineRow.method), col(ManifestLineRow.planned_method))
+    qty = func.coalesce(col(ManifestLineRow.received_kg), col(ManifestLineRow.quantity_kg))
     S = aliased(UnitRow)  # noqa: N806
-    mstmt = _manifest_year(select(ManifestRow.receiver_code, ManifestLineRow.waste_code, method.label("method"),
+    mstmt = _manifest_year(select(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method.label("method"),
                                   func.sum(qty).label("kg"), func.count().label("n"),
-                                  func.min(ManifestRow.number).label("first"), func.min(S.credit_code).label("shipper"))
-                           .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
-                           .join(S, S.id == ManifestRow.shipper_id), year).where(
-        ManifestRow.status != "submitted").group_by(ManifestRow.receiver_code, ManifestLineRow.waste_code, method)
-    tstmt = (select(TransferEntryRow.counterpart, TransferEntryRow.code, TransferEntryRow.planned_method,
-                    func.sum(TransferEntryRow.qty_kg).label("kg"), func.count().label("n"),
-                    func.min(TransferEntryRow.id).label("first"))
-             .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id)
-             .where(LedgerRow.is_current.is_(True), LedgerRow.year == year, TransferEntryRow.direction == "out",  # type: ignore[attr-defined]
-                    TransferEntryRow.stream.in_(HAZ_STREAMS))  # type: ignore[attr-defined]
-             .group_by(TransferEntryRow.counterpart, TransferEntryRow.code, TransferEntryRow.planned_method))
+                                  func.min(col(ManifestRow.number)).label("first"), func.min(col(S.credit_code)).label("shipper"))
+                           .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
+                           .join(S, col(S.id) == col(ManifestRow.shipper_id)), year).where(
+        col(ManifestRow.status) != "submitted").group_by(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method)
+    tstmt = (select(col(TransferEntryRow.counterpart), col(TransferEntryRow.code), col(TransferEntryRow.planned_method),
+                    func.sum(col(TransferEntryRow.qty_kg)).label("kg"), func.count().label("n"),
+                    func.min(col(TransferEntryRow.id)).label("first"))
+             .join(LedgerRow, col(LedgerRow.id) == col(TransferEntryRow.ledger_id))
+             .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year, col(TransferEntryRow.direction) == "out",
+                    col(TransferEntryRow.stream).in_(HAZ_STREAMS))
+             .group_by(col(TransferEntryRow.counterpart), col(TransferEntryRow.code), col(TransferEntryRow.planned_method)))
     uncovered: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     taken: dict[str, int] = defaultdict(int)
     taken_ledger: dict[str, int] = defaultdict(int)
@@ -437,7 +439,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
     y0, y1 = date(year, 1, 1), date(year, 12, 31)
     nothing = null()
     T = TransferEntryRow  # noqa: N806
-    is_out, is_in = T.direction == "out", T.direction == "in"
+    is_out, is_in = col(T.direction) == "out", col(T.direction) == "in"
     flags = ("f_shipped", "f_arrived", "f_in_year", "f_shipped_before", "f_received_before")
 
     def flag(cond: Any) -> Any:
@@ -461,10 +463,10 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             def kg_sum(*parts: Any) -> Any:
                 return func.sum(parts[0]) if len(parts) == 1 else func.sum(parts[0]) * (_LO_MASK + 1) + func.sum(parts[1])
 
-            bits = (flag(ManifestRow.status != "submitted")
-                    + 2 * flag(ManifestRow.status.in_(["received", "partially_received"]))  # type: ignore[attr-defined]
-                    + 4 * flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1))
-                    + 8 * flag(ManifestRow.shipped_at < cutoff) + 16 * flag(ManifestRow.received_at < cutoff))  # type: ignore[operator]
+            bits = (flag(col(ManifestRow.status) != "submitted")
+                    + 2 * flag(col(ManifestRow.status).in_(["received", "partially_received"]))
+                    + 4 * flag(and_(col(ManifestRow.planned_date) >= y0, col(ManifestRow.planned_date) <= y1))
+                    + 8 * flag(col(ManifestRow.shipped_at) < cutoff) + 16 * flag(col(ManifestRow.received_at) < cutoff))
             manifest_flags: list[Any] = [bits]
             flag_cols: tuple[str, ...] = ("fbits",)
         else:
@@ -474,30 +476,30 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             def kg_sum(*parts: Any) -> Any:
                 return func.sum(parts[0])
 
-            manifest_flags = [flag(ManifestRow.status != "submitted"),
-                              flag(ManifestRow.status.in_(["received", "partially_received"])),  # type: ignore[attr-defined]
-                              flag(and_(ManifestRow.planned_date >= y0, ManifestRow.planned_date <= y1)),
-                              flag(ManifestRow.shipped_at < cutoff), flag(ManifestRow.received_at < cutoff)]  # type: ignore[operator]
+            manifest_flags = [flag(col(ManifestRow.status) != "submitted"),
+                              flag(col(ManifestRow.status).in_(["received", "partially_received"])),
+                              flag(and_(col(ManifestRow.planned_date) >= y0, col(ManifestRow.planned_date) <= y1)),
+                              flag(col(ManifestRow.shipped_at) < cutoff), flag(col(ManifestRow.received_at) < cutoff)]
             flag_cols = flags
         nk = 2 if kg_mode == "split" else 1  # columns per kilogram sum
         kg_names = {side: [f"{side}_{i}" for i in range(nk)] for side in ("out_kg", "in_kg", "shipped", "received")}
         ledger_side = (
-            select(T.manifest_no.label("no"), T.code.label("code"),
-                   *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_out), kg_names["out_kg"], strict=True)),
-                   case((is_out, T.id)).label("out_row"),
-                   *(c.label(n) for c, n in zip(kg_parts(T.qty_kg, is_in), kg_names["in_kg"], strict=True)),
-                   case((is_in, T.id)).label("in_row"),
+            select(col(T.manifest_no).label("no"), col(T.code).label("code"),
+                   *(c.label(n) for c, n in zip(kg_parts(col(T.qty_kg), is_out), kg_names["out_kg"], strict=True)),
+                   case((is_out, col(T.id))).label("out_row"),
+                   *(c.label(n) for c, n in zip(kg_parts(col(T.qty_kg), is_in), kg_names["in_kg"], strict=True)),
+                   case((is_in, col(T.id))).label("in_row"),
                    *(nothing.label(c) for c in (*kg_names["shipped"], *kg_names["received"], "mid", *flag_cols)))
-            .join(LedgerRow, LedgerRow.id == T.ledger_id)
-            .where(LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
-                   T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14))  # type: ignore[attr-defined, arg-type]
+            .join(LedgerRow, col(LedgerRow.id) == col(T.ledger_id))
+            .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year).in_([year, year + 1]),
+                   col(T.direction).in_(["out", "in"]), func.length(col(T.manifest_no)) == 14))
         lo, hi = f"{year - 1}0000000000", f"{year + 1}9999999999"
         manifest_side = (
-            select(ManifestRow.number, ManifestLineRow.waste_code, *([nothing] * (2 * nk + 2)),
-                   *kg_parts(ManifestLineRow.quantity_kg), *kg_parts(func.coalesce(ManifestLineRow.received_kg, 0)),
-                   ManifestRow.id, *manifest_flags)
-            .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
-            .where(ManifestRow.is_current.is_(True), ManifestRow.number >= lo, ManifestRow.number <= hi))  # type: ignore[attr-defined]
+            select(col(ManifestRow.number), col(ManifestLineRow.waste_code), *([nothing] * (2 * nk + 2)),
+                   *kg_parts(col(ManifestLineRow.quantity_kg)), *kg_parts(func.coalesce(col(ManifestLineRow.received_kg), 0)),
+                   col(ManifestRow.id), *manifest_flags)
+            .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
+            .where(col(ManifestRow.is_current).is_(True), col(ManifestRow.number) >= lo, col(ManifestRow.number) <= hi))
         u = union_all(ledger_side, manifest_side).subquery()
         if pg:
             fcols = [func.bit_and(u.c.fbits).op(">>")(i).op("&")(1).label(c) for i, c in enumerate(flags)]
@@ -540,22 +542,22 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             rows = list(uow.session.execute(statement("split")))
     # each side's unit (the smallest unit id among its rows, as the grouping would give), for the listed rows only:
     # kept out of the million-group aggregate
-    sides_unit: dict[tuple[str, str, str], int] = {}
-    for where in _id_filters(uow, T.manifest_no, [r.no for r in rows if r.out_row is not None or r.in_row is not None],
+    sides_unit: dict[tuple[str | None, str, str], int] = {}
+    for where in _id_filters(uow, col(T.manifest_no), [r.no for r in rows if r.out_row is not None or r.in_row is not None],
                              String):
         for no, code, direction, uid in uow.session.execute(
-                select(T.manifest_no, T.code, T.direction, func.min(LedgerRow.unit_id))
-                .join(LedgerRow, LedgerRow.id == T.ledger_id)
-                .where(where, LedgerRow.is_current.is_(True), LedgerRow.year.in_([year, year + 1]),  # type: ignore[attr-defined]
-                       T.direction.in_(["out", "in"]), func.length(T.manifest_no) == 14)  # type: ignore[attr-defined, arg-type]
-                .group_by(T.manifest_no, T.code, T.direction)):
+                select(col(T.manifest_no), col(T.code), col(T.direction), func.min(col(LedgerRow.unit_id)))
+                .join(LedgerRow, col(LedgerRow.id) == col(T.ledger_id))
+                .where(where, col(LedgerRow.is_current).is_(True), col(LedgerRow.year).in_([year, year + 1]),
+                       col(T.direction).in_(["out", "in"]), func.length(col(T.manifest_no)) == 14)
+                .group_by(col(T.manifest_no), col(T.code), col(T.direction))):
             sides_unit[(no, code, direction)] = uid
-    ends: dict[int, tuple[int, str]] = {}  # manifest id -> (shipper id, receiver), for the listed rows only
+    ends: dict[int | None, tuple[int, str]] = {}  # manifest id -> (shipper id, receiver), for the listed rows only
     mids = sorted({r.mid for r in rows if r.mid is not None})
-    for where in _id_filters(uow, ManifestRow.id, mids):
-        for mid, sid, rc in uow.session.execute(select(ManifestRow.id, ManifestRow.shipper_id, ManifestRow.receiver_code)
-                                                .where(where)):
-            ends[mid] = (sid, rc)
+    for where in _id_filters(uow, col(ManifestRow.id), mids):
+        for mid, shipper_id, rc in uow.session.execute(select(col(ManifestRow.id), col(ManifestRow.shipper_id), col(ManifestRow.receiver_code))
+                                                       .where(where)):
+            ends[mid] = (shipper_id, rc)
     where = _ledger_rows(uow, [x for r in rows for x in (r.out_row, r.in_row) if x is not None], units)
     out = []
     zh = {"unknown_number": "台账引用了不存在的联单编号", "out_vs_manifest": "移出方转出量与联单转移量不符",
@@ -616,8 +618,8 @@ def _pg_local(uow: UnitOfWork, settings: dict[str, str]) -> Iterator[None]:
     for k, v in settings.items():
         s.execute(select(func.set_config(k, v, True)))
     yield
-    for k, v in old.items():
-        s.execute(select(func.set_config(k, v, True)))
+    for k, prev in old.items():
+        s.execute(select(func.set_config(k, prev, True)))
 
 
 def _side_engine(uow: UnitOfWork) -> Engine | None:
@@ -637,9 +639,9 @@ def _stamp(uow: UnitOfWork) -> tuple[Any, ...]:
     test suite recreates its schema); the newest manifest event, ledger, unit and permit ids are checked too,
     since bulk loads (demo --fast, benchmarks) write those without an audit entry. Index look-ups only."""
     s = uow.session
-    head = s.execute(select(AuditRow.digest).order_by(AuditRow.seq.desc()).limit(1)).scalar()  # type: ignore[union-attr]
+    head = s.execute(select(col(AuditRow.digest)).order_by(col(AuditRow.seq).desc()).limit(1)).scalar()
     return (head, *(s.execute(select(func.max(c))).scalar() for c in (
-        ManifestEventRow.id, LedgerRow.id, UnitRow.id, PermitRow.id)))
+        col(ManifestEventRow.id), col(LedgerRow.id), col(UnitRow.id), col(PermitRow.id))))
 
 
 def _compute(uow: UnitOfWork, group: tuple[str, ...], year: int, units: _Units, as_of: datetime,
@@ -679,7 +681,7 @@ def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | No
     if problems:
         raise InputRejected("查询参数有误 (invalid query)", problems=problems)
     if actor.role == "regulator" and region and not actor.can_view_region(region, None):
-        district = uow.catalogue.parks[region].district if region in uow.catalogue.parks else None  # type: ignore[attr-defined]
+        district = uow.catalogue.parks[region].district if region in uow.catalogue.parks else None
         if not actor.can_view_region(region, district):
             raise PermissionDenied("无权查看该区域 (region outside your district)")
     as_of = as_of or datetime.now(UTC)
@@ -696,7 +698,7 @@ def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | No
     stamp = _stamp(uow) if cache else None
     groups = [g for g in _GROUPS if want & set(g)]
     results: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    keys = {g: (str(uow.session.get_bind().url), year, g, local_date(as_of), _settings_key(uow.settings))  # type: ignore[union-attr]
+    keys = {g: (str(uow.session.get_bind().engine.url), year, g, local_date(as_of), _settings_key(uow.settings))
             for g in groups}
     for group in groups:
         hit = _CACHE.get(keys[group]) if cache else None

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY
@@ -43,22 +44,22 @@ def list_entries(*, uow: UnitOfWork, actor: Actor, object: str | None = None, ac
     _require_reader(actor)
     conds: list[Any] = []
     if not (actor.is_admin or actor.district == CITY):
-        conds.append(AuditRow.district == actor.district)
+        conds.append(col(AuditRow.district) == actor.district)
     if object:
         if object.endswith("*"):
             prefix = object[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(AuditRow.object.like(prefix + "%", escape="\\"))  # type: ignore[attr-defined]
+            conds.append(col(AuditRow.object).like(prefix + "%", escape="\\"))
         else:
-            conds.append(AuditRow.object == object)
+            conds.append(col(AuditRow.object) == object)
     if actor_label:
-        conds.append(AuditRow.actor == actor_label)
+        conds.append(col(AuditRow.actor) == actor_label)
     if time_from is not None:
-        conds.append(AuditRow.time >= time_from)
+        conds.append(col(AuditRow.time) >= time_from)
     if time_to is not None:
-        conds.append(AuditRow.time < time_to)
+        conds.append(col(AuditRow.time) < time_to)
     s = uow.session
     total = s.execute(select(func.count()).select_from(AuditRow).where(*conds)).scalar_one()
-    rows = s.execute(select(AuditRow).where(*conds).order_by(AuditRow.seq)  # type: ignore[arg-type]
+    rows = s.execute(select(AuditRow).where(*conds).order_by(col(AuditRow.seq))
                      .offset((page - 1) * per_page).limit(per_page)).scalars().all()
     return [entry_dict(r) for r in rows], int(total)
 

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY
@@ -253,8 +254,8 @@ def _permits_by_unit(uow: UnitOfWork, unit_ids: set[int]) -> dict[int, list[Perm
     ids = sorted(unit_ids)
     out: dict[int, list[PermitRow]] = {}
     for i in range(0, len(ids), 900):
-        for p in uow.session.execute(select(PermitRow).where(PermitRow.unit_id.in_(ids[i:i + 900]))  # type: ignore[attr-defined]
-                                     .order_by(PermitRow.id)).scalars():  # type: ignore[arg-type]
+        for p in uow.session.execute(select(PermitRow).where(col(PermitRow.unit_id).in_(ids[i:i + 900]))
+                                     .order_by(col(PermitRow.id))).scalars():
             out.setdefault(p.unit_id, []).append(p)
     return out
 
@@ -341,8 +342,8 @@ def _unit_scope(uow: UnitOfWork, actor: Actor, unit: str | None) -> tuple[list[i
             return [], None
         ids = [int(r.id or 0)]
     if actor.role == "enterprise":
-        mine = [int(i) for i in uow.session.execute(
-            select(UnitRow.id).where(UnitRow.credit_code.in_(sorted(actor.units) or [""]))).scalars()]
+        mine = [int(i or 0) for i in uow.session.execute(
+            select(col(UnitRow.id)).where(col(UnitRow.credit_code).in_(sorted(actor.units) or [""]))).scalars()]
         ids = [i for i in ids if i in mine] if ids is not None else mine
     elif actor.role == "regulator" and actor.district != CITY:
         district = actor.district

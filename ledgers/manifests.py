@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY
@@ -44,6 +45,10 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_aware(t: datetime) -> datetime: ...
+@overload
+def as_aware(t: datetime | None) -> datetime | None: ...
 def as_aware(t: datetime | None) -> datetime | None:
     if t is None:
         return None
@@ -70,7 +75,7 @@ def _p(field: str, code: str, zh: str, en: str, value: Any = None) -> Problem:
 
 # --- reading helpers ---------------------------------------------------------------------------
 def _current(uow: UnitOfWork, number: str, *, lock: bool = False) -> ManifestRow:
-    stmt = select(ManifestRow).where(ManifestRow.number == number, ManifestRow.is_current.is_(True))  # type: ignore[attr-defined]
+    stmt = select(ManifestRow).where(col(ManifestRow.number) == number, col(ManifestRow.is_current).is_(True))
     if lock:
         stmt = stmt.with_for_update()
     row = uow.session.execute(stmt).scalar_one_or_none()
@@ -81,7 +86,7 @@ def _current(uow: UnitOfWork, number: str, *, lock: bool = False) -> ManifestRow
 
 def _lines(uow: UnitOfWork, manifest_id: int) -> list[ManifestLineRow]:
     return list(uow.session.execute(
-        select(ManifestLineRow).where(ManifestLineRow.manifest_id == manifest_id).order_by(ManifestLineRow.line_no)
+        select(ManifestLineRow).where(col(ManifestLineRow.manifest_id) == manifest_id).order_by(col(ManifestLineRow.line_no))
     ).scalars())
 
 
@@ -170,19 +175,19 @@ def manifest_dict(uow: UnitOfWork, row: ManifestRow, *, history: bool = False) -
     }
     if history:
         versions = list(uow.session.execute(
-            select(ManifestRow).where(ManifestRow.number == row.number).order_by(ManifestRow.version)).scalars())
+            select(ManifestRow).where(col(ManifestRow.number) == row.number).order_by(col(ManifestRow.version))).scalars())
         ids = {v.id: v.version for v in versions}
         events = uow.session.execute(
-            select(ManifestEventRow).where(ManifestEventRow.manifest_id.in_(list(ids)))  # type: ignore[attr-defined]
-            .order_by(ManifestEventRow.time, ManifestEventRow.id)).scalars()
+            select(ManifestEventRow).where(col(ManifestEventRow.manifest_id).in_(list(ids)))
+            .order_by(col(ManifestEventRow.time), col(ManifestEventRow.id))).scalars()
         out["history"] = [{"version": ids[e.manifest_id], "time": as_aware(e.time), "actor": e.actor,
                            "action": e.action, "from_status": e.from_status, "to_status": e.to_status,
                            "detail": e.detail} for e in events]
         out["versions"] = [{"version": v.version, "is_current": v.is_current, "status": v.status,
                             "updated_at": as_aware(v.updated_at), "reason": v.reason} for v in versions]
         out["follow_ons"] = list(uow.session.execute(
-            select(ManifestRow.number).where(ManifestRow.parent_number == row.number,
-                                             ManifestRow.is_current.is_(True)).order_by(ManifestRow.number)).scalars())
+            select(col(ManifestRow.number)).where(col(ManifestRow.parent_number) == row.number,
+                                             col(ManifestRow.is_current).is_(True)).order_by(col(ManifestRow.number))).scalars())
     return out
 
 
@@ -195,8 +200,8 @@ def next_number(uow: UnitOfWork, year: int, prefix: str) -> str:
     once, under a savepoint so that a concurrent creator's IntegrityError does not spoil the transaction."""
     key = f"{year:04d}{prefix}"
     s = uow.session
-    stmt = update(ManifestSerialRow).where(ManifestSerialRow.key == key).values(
-        last=ManifestSerialRow.last + 1).returning(ManifestSerialRow.last)
+    stmt = update(ManifestSerialRow).where(col(ManifestSerialRow.key) == key).values(
+        last=col(ManifestSerialRow.last) + 1).returning(col(ManifestSerialRow.last))
     got = s.execute(stmt).scalar_one_or_none()
     if got is None:
         try:
@@ -434,7 +439,7 @@ def receive_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[s
     if problems:
         raise InputRejected("接收信息有误 (invalid receipt)", problems=problems)
     t = _step_time(data)
-    if row.shipped_at and t < as_aware(row.shipped_at):  # type: ignore[operator]
+    if row.shipped_at and t < as_aware(row.shipped_at):
         raise InputRejected("接收时间早于运输时间", problems=[_p("time", "before_shipping", "接收时间早于运输时间",
                                                                  "receipt time is before shipping", t.isoformat())])
     ratio, min_kg = discrepancy_rule(uow.settings)
@@ -575,28 +580,28 @@ def _list_stmt(actor: Actor, *, status: str | None, unit: str | None, code: str 
                date_to: date | None, region: str | None) -> Any:
     S = aliased(UnitRow)  # noqa: N806
     R = aliased(UnitRow)  # noqa: N806
-    stmt = (select(ManifestRow).join(S, S.id == ManifestRow.shipper_id)
-            .outerjoin(R, R.credit_code == ManifestRow.receiver_code).where(ManifestRow.is_current.is_(True)))  # type: ignore[attr-defined]
+    stmt = (select(ManifestRow).join(S, col(S.id) == col(ManifestRow.shipper_id))
+            .outerjoin(R, col(R.credit_code) == col(ManifestRow.receiver_code)).where(col(ManifestRow.is_current).is_(True)))
     if actor.role == "enterprise":
         us = sorted(actor.units)
-        stmt = stmt.where(or_(S.credit_code.in_(us), ManifestRow.receiver_code.in_(us),  # type: ignore[attr-defined]
-                              ManifestRow.carrier_code.in_(us)))  # type: ignore[union-attr]
+        stmt = stmt.where(or_(col(S.credit_code).in_(us), col(ManifestRow.receiver_code).in_(us),
+                              col(ManifestRow.carrier_code).in_(us)))
     elif actor.role == "regulator" and actor.district != CITY:
-        stmt = stmt.where(or_(S.district == actor.district, R.district == actor.district))
+        stmt = stmt.where(or_(col(S.district) == actor.district, col(R.district) == actor.district))
     if status:
-        stmt = stmt.where(ManifestRow.status == status)
+        stmt = stmt.where(col(ManifestRow.status) == status)
     if unit:
         u = normalise_credit_code(unit)
-        stmt = stmt.where(or_(S.credit_code == u, ManifestRow.receiver_code == u, ManifestRow.carrier_code == u))
+        stmt = stmt.where(or_(col(S.credit_code) == u, col(ManifestRow.receiver_code) == u, col(ManifestRow.carrier_code) == u))
     if code:
-        stmt = stmt.where(exists().where(ManifestLineRow.manifest_id == ManifestRow.id,
-                                         ManifestLineRow.waste_code == code))
+        stmt = stmt.where(exists().where(col(ManifestLineRow.manifest_id) == col(ManifestRow.id),
+                                         col(ManifestLineRow.waste_code) == code))
     if date_from:
-        stmt = stmt.where(ManifestRow.planned_date >= date_from)
+        stmt = stmt.where(col(ManifestRow.planned_date) >= date_from)
     if date_to:
-        stmt = stmt.where(ManifestRow.planned_date <= date_to)
+        stmt = stmt.where(col(ManifestRow.planned_date) <= date_to)
     if region and region != CITY:
-        stmt = stmt.where(or_(S.district == region, S.park == region, R.district == region, R.park == region))
+        stmt = stmt.where(or_(col(S.district) == region, col(S.park) == region, col(R.district) == region, col(R.park) == region))
     return stmt
 
 
@@ -607,7 +612,7 @@ def list_manifests(*, uow: UnitOfWork, actor: Actor, status: str | None = None, 
     stmt = _list_stmt(actor, status=status, unit=unit, code=code, date_from=date_from, date_to=date_to,
                       region=region)
     total = int(uow.session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
-    rows = uow.session.execute(stmt.order_by(ManifestRow.number.desc()).offset((page - 1) * per_page)  # type: ignore[attr-defined]
+    rows = uow.session.execute(stmt.order_by(col(ManifestRow.number).desc()).offset((page - 1) * per_page)
                                .limit(per_page)).scalars()
     return [manifest_dict(uow, r) for r in rows], total
 
@@ -625,19 +630,19 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
 def export_rows(*, uow: UnitOfWork, actor: Actor, limit: int = 200_000, **filters: Any) -> Iterable[dict[str, Any]]:
     """One flat row per manifest line, for CSV/XLSX export (same filters and visibility as the list)."""
     S = aliased(UnitRow)  # noqa: N806
-    sub = _list_stmt(actor, **filters).with_only_columns(ManifestRow.id).subquery()
-    stmt = (select(ManifestRow, ManifestLineRow, S.credit_code, S.name)
-            .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
-            .join(S, S.id == ManifestRow.shipper_id)
-            .where(ManifestRow.id.in_(select(sub.c.id)))  # type: ignore[union-attr]
-            .order_by(ManifestRow.number, ManifestLineRow.line_no).limit(limit))
+    sub = _list_stmt(actor, **filters).with_only_columns(col(ManifestRow.id)).subquery()
+    stmt = (select(ManifestRow, ManifestLineRow, col(S.credit_code), col(S.name))
+            .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
+            .join(S, col(S.id) == col(ManifestRow.shipper_id))
+            .where(col(ManifestRow.id).in_(select(sub.c.id)))
+            .order_by(col(ManifestRow.number), col(ManifestLineRow.line_no)).limit(limit))
     out = []
     for m, ln, sc, sn in uow.session.execute(stmt):
         out.append({
             "number": m.number, "version": m.version, "status": m.status, "shipper": sc, "shipper_name": sn,
             "receiver": m.receiver_code, "carrier": m.carrier_code or "", "planned_date": m.planned_date.isoformat(),
-            "shipped_at": as_aware(m.shipped_at).isoformat() if m.shipped_at else "",  # type: ignore[union-attr]
-            "received_at": as_aware(m.received_at).isoformat() if m.received_at else "",  # type: ignore[union-attr]
+            "shipped_at": as_aware(m.shipped_at).isoformat() if m.shipped_at else "",
+            "received_at": as_aware(m.received_at).isoformat() if m.received_at else "",
             "vehicle": m.vehicle or "", "driver": m.driver or "", "line_no": ln.line_no, "waste_code": ln.waste_code,
             "quantity_t": str(Decimal(ln.quantity_kg) / 1000),
             "received_t": "" if ln.received_kg is None else str(Decimal(ln.received_kg) / 1000),

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlmodel import col
 
 from nofei.access import ACTOR_ROLES, Actor
 from nofei.catalogue import CITY, WasteCode
@@ -65,7 +66,7 @@ def _check_unit_fields(uow: UnitOfWork, data: dict[str, Any], *, partial: bool) 
 
 
 def _write_permits(uow: UnitOfWork, unit_id: int, permits: list[dict[str, Any]]) -> None:
-    uow.session.execute(delete(PermitRow).where(PermitRow.unit_id == unit_id))  # type: ignore[arg-type]
+    uow.session.execute(delete(PermitRow).where(col(PermitRow.unit_id) == unit_id))
     for p in permits:
         codes = []
         for c in p.get("waste_codes") or []:
@@ -99,7 +100,7 @@ def register_unit(*, uow: UnitOfWork, actor: Actor, data: dict[str, Any], commit
     if problems:
         raise InputRejected("单位信息有误 (invalid unit)", problems=problems)
     cc = normalise_credit_code(data["credit_code"])
-    if uow.session.execute(select(UnitRow.id).where(UnitRow.credit_code == cc)).first():
+    if uow.session.execute(select(col(UnitRow.id)).where(col(UnitRow.credit_code) == cc)).first():
         raise Conflict(f"单位 {cc} 已注册 (unit already registered)", code="duplicate_unit")
     now = utcnow()
     row = UnitRow(credit_code=cc, name=str(data["name"]).strip(), district=data["district"], park=data.get("park"),
@@ -151,14 +152,14 @@ def list_units(*, uow: UnitOfWork, actor: Actor, district: str | None = None, ro
     """Units the actor may see, filtered and paged."""
     stmt = select(UnitRow)
     if actor.role == "enterprise":
-        stmt = stmt.where(UnitRow.credit_code.in_(sorted(actor.units)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(UnitRow.credit_code).in_(sorted(actor.units)))
     elif actor.role == "regulator" and actor.district != CITY:
-        stmt = stmt.where(UnitRow.district == actor.district)
+        stmt = stmt.where(col(UnitRow.district) == actor.district)
     if district and district != CITY:
-        stmt = stmt.where((UnitRow.district == district) | (UnitRow.park == district))
+        stmt = stmt.where((col(UnitRow.district) == district) | (col(UnitRow.park) == district))
     if q:
-        stmt = stmt.where(UnitRow.name.contains(q) | UnitRow.credit_code.contains(q.upper()))  # type: ignore[attr-defined]
-    rows = list(uow.session.execute(stmt.order_by(UnitRow.credit_code)).scalars())
+        stmt = stmt.where(col(UnitRow.name).contains(q) | col(UnitRow.credit_code).contains(q.upper()))
+    rows = list(uow.session.execute(stmt.order_by(col(UnitRow.credit_code))).scalars())
     if role:
         rows = [r for r in rows if role in r.roles]
     total = len(rows)
@@ -182,7 +183,7 @@ def import_units(*, uow: UnitOfWork, actor: Actor, items: list[dict[str, Any]]) 
     created, updated = 0, 0
     for item in items:
         cc = normalise_credit_code(item["credit_code"])
-        exists = uow.session.execute(select(UnitRow.id).where(UnitRow.credit_code == cc)).first()
+        exists = uow.session.execute(select(col(UnitRow.id)).where(col(UnitRow.credit_code) == cc)).first()
         if exists:
             row = unit_row(uow.session, cc)
             for k in ("name", "district", "park"):
@@ -226,7 +227,7 @@ def create_token(*, uow: UnitOfWork, actor: Actor, role: str, units: list[str] |
         if not units:
             problems.append(_field("units", "missing_unit", "企业角色需要至少一个单位", "an enterprise token needs a unit"))
         for u in units:
-            if uow.session.execute(select(UnitRow.id).where(UnitRow.credit_code == u)).first() is None:
+            if uow.session.execute(select(col(UnitRow.id)).where(col(UnitRow.credit_code) == u)).first() is None:
                 problems.append(_field("units", "unknown_unit", f"单位 {u} 未注册", f"unit {u} is not registered", u))
     if problems:
         raise InputRejected("令牌参数有误 (invalid token request)", problems=problems)
@@ -244,7 +245,7 @@ def create_token(*, uow: UnitOfWork, actor: Actor, role: str, units: list[str] |
 
 def list_tokens(*, uow: UnitOfWork, actor: Actor) -> list[dict[str, Any]]:
     _require_admin(actor)
-    rows = uow.session.execute(select(TokenRow).order_by(TokenRow.id)).scalars()  # type: ignore[arg-type]
+    rows = uow.session.execute(select(TokenRow).order_by(col(TokenRow.id))).scalars()
     return [{"id": r.id, "name": r.name, "role": r.role, "district": r.district, "units": list(r.units),
              "prefix": r.prefix, "created_at": r.created_at, "revoked_at": r.revoked_at} for r in rows]
 

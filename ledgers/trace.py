@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.domain.units import normalise_credit_code
@@ -80,69 +81,70 @@ class CodeGraph:
         return {a: w / total for a, w in edges.items()}, here / total
 
 
-_CACHE: dict[tuple[str, int, str], tuple[tuple[Any, ...], CodeGraph]] = {}
+_CACHE: dict[tuple[str, int, str], tuple[tuple[Any, ...] | None, CodeGraph]] = {}
 _CACHE_MAX = 64
 
 
 def _stamp(uow: UnitOfWork) -> tuple[Any, ...]:
     s = uow.session
-    return (s.execute(select(func.max(ManifestEventRow.id))).scalar(), s.execute(select(func.max(LedgerRow.id))).scalar())
+    return (s.execute(select(func.max(col(ManifestEventRow.id)))).scalar(), s.execute(select(func.max(col(LedgerRow.id)))).scalar())
 
 
 def load_graph(uow: UnitOfWork, year: int, code: str, *, cache: bool = True) -> CodeGraph:
     """The aggregated graph of (year, code): one GROUP BY over the manifests, one over the ledgers."""
-    key = (str(uow.session.get_bind().url), year, code)
+    key = (str(uow.session.get_bind().engine.url), year, code)
     stamp = _stamp(uow) if cache else None
     hit = _CACHE.get(key) if cache else None
     if hit is not None and hit[0] == stamp:
         return hit[1]
     g = CodeGraph()
     S = UnitRow  # noqa: N806
-    moved = case((ManifestRow.status == "in_transit", ManifestLineRow.quantity_kg),
-                 else_=func.coalesce(ManifestLineRow.received_kg, 0))
-    stmt = (select(S.credit_code, ManifestRow.receiver_code, func.sum(moved), func.count(), func.min(ManifestRow.number))
-            .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id).join(S, S.id == ManifestRow.shipper_id)
-            .where(ManifestRow.is_current.is_(True), ManifestRow.status != "submitted",  # type: ignore[attr-defined]
-                   ManifestLineRow.waste_code == code, ManifestRow.planned_date >= date(year, 1, 1),
-                   ManifestRow.planned_date <= date(year, 12, 31))
-            .group_by(S.credit_code, ManifestRow.receiver_code))
+    moved = case((col(ManifestRow.status) == "in_transit", col(ManifestLineRow.quantity_kg)),
+                 else_=func.coalesce(col(ManifestLineRow.received_kg), 0))
+    stmt = (select(col(S.credit_code), col(ManifestRow.receiver_code), func.sum(moved), func.count(), func.min(col(ManifestRow.number)))
+            .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id)).join(S, col(S.id) == col(ManifestRow.shipper_id))
+            .where(col(ManifestRow.is_current).is_(True), col(ManifestRow.status) != "submitted",
+                   col(ManifestLineRow.waste_code) == code, col(ManifestRow.planned_date) >= date(year, 1, 1),
+                   col(ManifestRow.planned_date) <= date(year, 12, 31))
+            .group_by(col(S.credit_code), col(ManifestRow.receiver_code)))
     for a, b, kg, n, first in uow.session.execute(stmt):
         g.out[a][b] = [int(kg or 0), int(n), first]
         g.into[b][a] = int(kg or 0)
-    cur = (LedgerRow.is_current.is_(True), LedgerRow.year == year)  # type: ignore[attr-defined]
+    cur = (col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year)
+    span: dict[str, tuple[str, str]] = {}  # unit -> (first, last) month with a stock row
     for cc, open_, close_, gen in uow.session.execute(
-            select(UnitRow.credit_code, func.min(LedgerRow.month), func.max(LedgerRow.month),
-                   func.sum(StockEntryRow.generated_kg))
-            .join(LedgerRow, LedgerRow.id == StockEntryRow.ledger_id).join(UnitRow, UnitRow.id == LedgerRow.unit_id)
-            .where(*cur, StockEntryRow.code == code).group_by(UnitRow.credit_code)):
-        g.fates[cc] = {"U": 0, "D": 0, "S": 0, "G": int(gen or 0), "drawn": 0, "_first": open_, "_last": close_}
+            select(col(UnitRow.credit_code), func.min(col(LedgerRow.month)), func.max(col(LedgerRow.month)),
+                   func.sum(col(StockEntryRow.generated_kg)))
+            .join(LedgerRow, col(LedgerRow.id) == col(StockEntryRow.ledger_id)).join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
+            .where(*cur, col(StockEntryRow.code) == code).group_by(col(UnitRow.credit_code))):
+        g.fates[cc] = {"U": 0, "D": 0, "S": 0, "G": int(gen or 0), "drawn": 0}
+        span[cc] = (open_, close_)
     if g.fates:
         for cc, month, o, c in uow.session.execute(
-                select(UnitRow.credit_code, LedgerRow.month, StockEntryRow.open_kg, StockEntryRow.close_kg)
-                .join(LedgerRow, LedgerRow.id == StockEntryRow.ledger_id).join(UnitRow, UnitRow.id == LedgerRow.unit_id)
-                .where(*cur, StockEntryRow.code == code)):
+                select(col(UnitRow.credit_code), col(LedgerRow.month), col(StockEntryRow.open_kg), col(StockEntryRow.close_kg))
+                .join(LedgerRow, col(LedgerRow.id) == col(StockEntryRow.ledger_id)).join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
+                .where(*cur, col(StockEntryRow.code) == code)):
             f = g.fates[cc]
-            if month == f["_first"]:
+            if month == span[cc][0]:
                 f["_open"] = int(o)
-            if month == f["_last"]:
+            if month == span[cc][1]:
                 f["_close"] = int(c)
         for f in g.fates.values():
             d = f.pop("_close", 0) - f.pop("_open", 0)
             f["S"], f["drawn"] = max(0, d), max(0, -d)
-            f.pop("_first"), f.pop("_last")
         for cc, method, kg in uow.session.execute(
-                select(UnitRow.credit_code, TreatmentEntryRow.method, func.sum(TreatmentEntryRow.qty_kg))
-                .join(LedgerRow, LedgerRow.id == TreatmentEntryRow.ledger_id).join(UnitRow, UnitRow.id == LedgerRow.unit_id)
-                .where(*cur, TreatmentEntryRow.code == code).group_by(UnitRow.credit_code, TreatmentEntryRow.method)):
+                select(col(UnitRow.credit_code), col(TreatmentEntryRow.method), func.sum(col(TreatmentEntryRow.qty_kg)))
+                .join(LedgerRow, col(LedgerRow.id) == col(TreatmentEntryRow.ledger_id)).join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
+                .where(*cur, col(TreatmentEntryRow.code) == code).group_by(col(UnitRow.credit_code), col(TreatmentEntryRow.method))):
             k = "U" if uow.catalogue.method_class(method) == "utilisation" else "D"
             g.fates[cc][k] += int(kg or 0)
         # transfers reported in ledgers without a manifest still leave the node: they dilute the shares
         for a, b, kg in uow.session.execute(
-                select(UnitRow.credit_code, TransferEntryRow.counterpart, func.sum(TransferEntryRow.qty_kg))
-                .join(LedgerRow, LedgerRow.id == TransferEntryRow.ledger_id).join(UnitRow, UnitRow.id == LedgerRow.unit_id)
-                .where(*cur, TransferEntryRow.code == code, TransferEntryRow.direction == "out",
-                       TransferEntryRow.manifest_no.is_(None))  # type: ignore[union-attr]
-                .group_by(UnitRow.credit_code, TransferEntryRow.counterpart)):
+                select(col(UnitRow.credit_code), col(TransferEntryRow.counterpart), func.sum(col(TransferEntryRow.qty_kg)))
+                .join(LedgerRow, col(LedgerRow.id) == col(TransferEntryRow.ledger_id)).join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
+                .where(*cur, col(TransferEntryRow.code) == code, col(TransferEntryRow.direction) == "out",
+                       col(TransferEntryRow.manifest_no).is_(None))
+                .group_by(col(UnitRow.credit_code), col(TransferEntryRow.counterpart))):
             e = g.out[a].setdefault(b, [0, 0, None])
             e[0] += int(kg or 0)
             g.into[b][a] = g.into[b].get(a, 0) + int(kg or 0)
@@ -298,8 +300,8 @@ def _node_link(parts: list[tuple[str, dict[str, Any]]], names: dict[str, str]) -
 def _names(uow: UnitOfWork, parts: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     ccs = {u for _d, t in parts for u in _shown(t)}
     ccs_l = sorted(ccs)[:5000]
-    return dict(uow.session.execute(select(UnitRow.credit_code, UnitRow.name)
-                                    .where(UnitRow.credit_code.in_(ccs_l))).all()) if ccs_l else {}  # type: ignore[attr-defined]
+    return dict(uow.session.execute(select(col(UnitRow.credit_code), col(UnitRow.name))
+                                    .where(col(UnitRow.credit_code).in_(ccs_l))).all()) if ccs_l else {}
 
 
 def _finish(uow: UnitOfWork, parts: list[tuple[str, dict[str, Any]]], out: dict[str, Any]) -> dict[str, Any]:
@@ -321,9 +323,9 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
         raise NotFound(f"联单 {number} 不存在 (no such manifest)", code="unknown_manifest")
     year = row.planned_date.year
     follow = [] if row.status not in ("rejected", "partially_received") else list(uow.session.execute(
-        select(ManifestRow.receiver_code, ManifestLineRow.waste_code, ManifestLineRow.quantity_kg)
-        .join(ManifestLineRow, ManifestLineRow.manifest_id == ManifestRow.id)
-        .where(ManifestRow.parent_number == number, ManifestRow.is_current.is_(True))))  # type: ignore[attr-defined]
+        select(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), col(ManifestLineRow.quantity_kg))
+        .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
+        .where(col(ManifestRow.parent_number) == number, col(ManifestRow.is_current).is_(True))))
     per_code: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     shipped: dict[str, float] = defaultdict(float)
     first_hops: list[dict[str, Any]] = []
@@ -373,15 +375,15 @@ def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: st
         codes = {chk.code}
     else:
         y0, y1 = date(year, 1, 1), date(year, 12, 31)
-        side = ManifestRow.shipper_id == u.id if direction == "forward" else ManifestRow.receiver_code == cc
+        side = col(ManifestRow.shipper_id) == u.id if direction == "forward" else col(ManifestRow.receiver_code) == cc
         codes |= set(uow.session.execute(
-            select(ManifestLineRow.waste_code).join(ManifestRow, ManifestRow.id == ManifestLineRow.manifest_id)
-            .where(side, ManifestRow.is_current.is_(True), ManifestRow.planned_date >= y0,  # type: ignore[attr-defined]
-                   ManifestRow.planned_date <= y1).distinct()).scalars())
+            select(col(ManifestLineRow.waste_code)).join(ManifestRow, col(ManifestRow.id) == col(ManifestLineRow.manifest_id))
+            .where(side, col(ManifestRow.is_current).is_(True), col(ManifestRow.planned_date) >= y0,
+                   col(ManifestRow.planned_date) <= y1).distinct()).scalars())
         codes |= set(uow.session.execute(
-            select(StockEntryRow.code).join(LedgerRow, LedgerRow.id == StockEntryRow.ledger_id)
-            .where(LedgerRow.unit_id == u.id, LedgerRow.year == year, LedgerRow.is_current.is_(True),  # type: ignore[attr-defined]
-                   StockEntryRow.stream.in_(("hazardous", "medical")))).scalars())  # type: ignore[attr-defined]
+            select(col(StockEntryRow.code)).join(LedgerRow, col(LedgerRow.id) == col(StockEntryRow.ledger_id))
+            .where(col(LedgerRow.unit_id) == u.id, col(LedgerRow.year) == year, col(LedgerRow.is_current).is_(True),
+                   col(StockEntryRow.stream).in_(("hazardous", "medical")))).scalars())
     parts: list[tuple[str, dict[str, Any]]] = []
     traces = []
     for code in sorted(codes):

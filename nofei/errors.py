@@ -52,6 +52,7 @@ class LedgerRejected(InputRejected):
     """A monthly ledger workbook was rejected; ``problems`` pins every error to its cell."""
 
     code = "ledger_rejected"
+    warnings: list[Problem]  # set by the reader: what was accepted with a warning before the rejection
 
 
 class TooLarge(NofeiError):

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
@@ -206,7 +207,7 @@ def _in_region(uow: UnitOfWork, region: str, district: str, park: str | None) ->
 
 def years_present(uow: UnitOfWork) -> list[int]:
     """The years with at least one current ledger (the trend axis)."""
-    rows = uow.session.execute(select(LedgerRow.year).where(LedgerRow.is_current == True).distinct())  # noqa: E712
+    rows = uow.session.execute(select(col(LedgerRow.year)).where(col(LedgerRow.is_current) == True).distinct())  # noqa: E712
     return sorted(int(r[0]) for r in rows)
 
 
@@ -227,7 +228,7 @@ def completeness(*, uow: UnitOfWork, actor: Actor, year: int, region: str,
     due = months_due(year, today)
     units = uow.session.execute(select(UnitRow)).scalars().all()
     reported: dict[int, set[str]] = defaultdict(set)
-    q = select(LedgerRow.unit_id, LedgerRow.month).where(LedgerRow.year == year, LedgerRow.is_current == True)  # noqa: E712
+    q = select(col(LedgerRow.unit_id), col(LedgerRow.month)).where(col(LedgerRow.year) == year, col(LedgerRow.is_current) == True)  # noqa: E712
     for uid, month in uow.session.execute(q):
         reported[uid].add(month)
     out = []

@@ -153,19 +153,19 @@ def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, 
     if not ls:
         return empty(label, "暂无流向数据", width, 60)
     by_id: dict[str, _Node] = {}
-    for n in nodes:
-        by_id[str(n["id"])] = _Node(str(n["id"]), str(n.get("label") or n["id"]))
+    for raw in nodes:
+        by_id[str(raw["id"])] = _Node(str(raw["id"]), str(raw.get("label") or raw["id"]))
     for s, t, _ in ls:
         for i in (s, t):
             by_id.setdefault(i, _Node(i, i))
-    for n in nodes:
-        kind = str(n.get("kind") or n.get("fate") or n["id"])
+    for raw in nodes:
+        kind = str(raw.get("kind") or raw.get("fate") or raw["id"])
         if kind in FATE_COLOURS:
-            by_id[str(n["id"])].colour = FATE_COLOURS[kind]
+            by_id[str(raw["id"])].colour = FATE_COLOURS[kind]
     ids = list(by_id)
-    for i, nid in enumerate(ids):
+    for k, nid in enumerate(ids):
         if by_id[nid].colour == PALETTE[0] and nid not in FATE_COLOURS:
-            by_id[nid].colour = PALETTE[i % len(PALETTE)]
+            by_id[nid].colour = PALETTE[k % len(PALETTE)]
         elif nid in FATE_COLOURS:
             by_id[nid].colour = FATE_COLOURS[nid]
     layer = _layers(ids, ls)
@@ -189,7 +189,7 @@ def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, 
     scale = max(scale, 0.0)
     colx = {c: left_margin + (width - left_margin - right_margin - node_w) * (c / max(1, ncols - 1)) for c in cols}
     for col in cols.values():
-        y = top
+        y: float = top
         for n in col:
             n.y = y
             y += max(n.size * scale, 2) + pad

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import click
+from sqlmodel import col
 
 from api.cli import Ctx, fail, pass_ctx
 from nofei.access import SYSTEM
@@ -136,12 +137,13 @@ def register(cli: click.Group) -> None:
             if enterprise is None:
                 from sqlalchemy import select
 
-                enterprise = uow.session.execute(select(UnitRow.credit_code).order_by(UnitRow.id).limit(1)).scalar()
+                enterprise = uow.session.execute(select(col(UnitRow.credit_code)).order_by(col(UnitRow.id)).limit(1)).scalar()
             name = ""
             if enterprise:
                 from nofei.storage.repo import unit_row
 
                 name = unit_row(uow.session, enterprise).name
+        asks: list[tuple[str, str | None, list[str] | None, str]]
         asks = [("admin", None, None, "admin"),
                 ("regulator", CITY, None, f"regulator {cat.region_name(CITY)} ({CITY})"),
                 ("regulator", SHOWCASE_DISTRICT, None,

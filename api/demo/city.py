@@ -298,9 +298,9 @@ class _Planner:
         n_prod = max(len(PRODUCERS), self.size - len(self.units))
         counts = [max(1, round(p.share * n_prod)) for p in PRODUCERS]
         for p, n in zip(PRODUCERS, counts, strict=True):
-            roles = ["collector"] if p.kind == "film_point" else ["producer"]
+            unit_roles = ["collector"] if p.kind == "film_point" else ["producer"]
             for _ in range(n):
-                self.add(p.kind, p.label, self.rng.choice(p.places), roles, p.dept, p.org)
+                self.add(p.kind, p.label, self.rng.choice(p.places), unit_roles, p.dept, p.org)
         for p in PRODUCERS:
             for u in self.by_kind[p.kind]:
                 size = self.rng.lognormvariate(0, 0.35)

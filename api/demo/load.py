@@ -24,13 +24,14 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from api.demo.city import City, PlannedManifest
 from nofei.access import SYSTEM
 from nofei.catalogue import CITY, Catalogue
 from nofei.domain.ledger import LedgerDraft, stream_totals
 from nofei.quantity import kg_to_tonnes
-from nofei.storage.tables import AuditRow, UnitRow
+from nofei.storage.tables import AuditRow, UnitRow, table_of
 from nofei.storage.uow import UnitOfWork
 
 GENERATOR_VERSION = 2
@@ -61,13 +62,13 @@ def marker(uow: UnitOfWork, action: str = MARKER_ACTION) -> dict[str, Any] | Non
     """The demo this database holds (seed, units, year, generator), or None; ``START_ACTION`` for the one
     a build began."""
     row = uow.session.execute(
-        select(AuditRow.detail).where(AuditRow.action == action).order_by(AuditRow.seq.desc()).limit(1)  # type: ignore[union-attr]
+        select(col(AuditRow.detail)).where(col(AuditRow.action) == action).order_by(col(AuditRow.seq).desc()).limit(1)
     ).first()
     return dict(row[0]) if row else None
 
 
 def holds_units(uow: UnitOfWork) -> bool:
-    return uow.session.execute(select(UnitRow.id).limit(1)).first() is not None
+    return uow.session.execute(select(col(UnitRow.id)).limit(1)).first() is not None
 
 
 def spec(city: City) -> dict[str, Any]:
@@ -302,7 +303,7 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
         TreatmentEntryRow,
     )
 
-    ledger_t = LedgerRow.__table__  # type: ignore[attr-defined]
+    ledger_t = table_of(LedgerRow)
     now = datetime.now(CST)
     for i in range(0, len(drafts), batch):
         chunk = drafts[i : i + batch]
@@ -335,7 +336,7 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
             for table, values in ((LedgerFileRow, files), (StockEntryRow, stocks), (TreatmentEntryRow, treats),
                                   (TransferEntryRow, moves)):
                 if values:
-                    s.execute(insert(table.__table__), values)  # type: ignore[attr-defined]
+                    s.execute(insert(table_of(table)), values)
             uow.audit(SYSTEM, "ledger.bulk_load", "demo", detail={"ledgers": len(chunk), "from": chunk[0].month,
                                                                   "to": chunk[-1].month}, district=CITY)
             uow.commit()
@@ -361,12 +362,12 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
             s = uow.session
             units = unit_rows_by_code(s, {pm.shipper for pm in chunk})
             serials: dict[str, int] = {}
-            rows = []
+            rows: list[dict[str, Any]] = []
             for pm in chunk:
                 u = units[pm.shipper]
                 key = f"{pm.shipped.year:04d}{M.region_prefix(u.credit_code, u.district)}"
                 if key not in serials:
-                    last = s.execute(select(ManifestSerialRow.last).where(ManifestSerialRow.key == key)).scalar()
+                    last = s.execute(select(col(ManifestSerialRow.last)).where(col(ManifestSerialRow.key) == key)).scalar()
                     serials[key] = int(last or 0)
                 serials[key] += 1
                 no = M.format_number(pm.shipped.year, key[4:], serials[key])
@@ -379,8 +380,8 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
                              "received_at": _at(pm.received, 16) if received and pm.received else None,
                              "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "parent_number": None,
                              "reason": None, "created_at": now, "created_by": SYSTEM.label, "updated_at": now})
-            ids = dict(s.execute(insert(ManifestRow.__table__).returning(  # type: ignore[attr-defined]
-                ManifestRow.__table__.c.number, ManifestRow.__table__.c.id), rows).all())  # type: ignore[attr-defined]
+            ids: dict[str, int] = dict(s.execute(insert(table_of(ManifestRow)).returning(
+                table_of(ManifestRow).c.number, table_of(ManifestRow).c.id), rows).all())
             lines, events = [], []
             for pm, row in zip(chunk, rows, strict=True):
                 mid = ids[row["number"]]
@@ -397,15 +398,15 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
                     steps.append(("receive", "in_transit", "received", row["received_at"]))
                 events += [{"manifest_id": mid, "time": t, "actor": SYSTEM.label, "action": a, "from_status": f,
                             "to_status": to, "detail": {"bulk": True}} for a, f, to, t in steps]
-            s.execute(insert(ManifestLineRow.__table__), lines)  # type: ignore[attr-defined]
-            s.execute(insert(ManifestEventRow.__table__), events)  # type: ignore[attr-defined]
+            s.execute(insert(table_of(ManifestLineRow)), lines)
+            s.execute(insert(table_of(ManifestEventRow)), events)
             for key, last in serials.items():
                 if s.execute(select(func.count()).select_from(ManifestSerialRow).where(
-                        ManifestSerialRow.key == key)).scalar_one():
-                    s.execute(ManifestSerialRow.__table__.update().where(  # type: ignore[attr-defined]
-                        ManifestSerialRow.key == key).values(last=last))
+                        col(ManifestSerialRow.key) == key)).scalar_one():
+                    s.execute(table_of(ManifestSerialRow).update().where(
+                        col(ManifestSerialRow.key) == key).values(last=last))
                 else:
-                    s.execute(insert(ManifestSerialRow.__table__).values(key=key, last=last))  # type: ignore[attr-defined]
+                    s.execute(insert(table_of(ManifestSerialRow)).values(key=key, last=last))
             uow.audit(SYSTEM, "manifest.bulk_load", "demo", detail={"manifests": len(chunk)}, district=CITY)
             uow.commit()
     return numbers

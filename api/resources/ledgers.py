@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -21,7 +22,8 @@ from nofei.problems import Problem
 blp = Blueprint("ledgers", __name__, url_prefix="/api/v1",
                 description="Monthly ledgers (月度台账): template, upload, check, versions")
 
-_MONTH = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="YYYY-MM")
+_MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = validate.Regexp(_MONTH_RE, error="YYYY-MM")
 
 
 class UploadSchema(Schema):
@@ -148,7 +150,7 @@ def _upload() -> tuple[bytes, str, str]:
     return data, (f.filename or "upload.xlsx")[:255], f.mimetype or ""
 
 
-def _read(data: bytes, filename: str):  # type: ignore[no-untyped-def]
+def _read(data: bytes, filename: str):
     with deps.uow() as u:  # a short transaction for the catalogue; parsing holds no database lock
         cat = u.catalogue
     return read_monthly_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today())
@@ -199,7 +201,7 @@ def _disposition(filename: str) -> str:
 @blp.alt_response(422, schema=ErrorSchema, description="rejected: `errors` lists every problem with sheet, row, "
                                                        "column letter, header, value, code, message, message_en")
 @blp.alt_response(403, schema=ErrorSchema, description="regulators, or an enterprise for another unit")
-def upload(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def upload(_files: dict[str, Any], args: dict[str, Any]):
     """Upload a monthly ledger workbook (multipart field ``file``); ``dry_run=true`` validates only."""
     _no_regulators()
     data, filename, ctype = _upload()
@@ -219,7 +221,7 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-unt
                   content_type=XLSX_MIME)
 @blp.alt_response(413, schema=ErrorSchema, description="over a size limit")
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet nofei accepts")
-def check(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def check(_files: dict[str, Any], args: dict[str, Any]):
     """Validate without storing and answer with the errors where they are (the same checks as upload)."""
     data, filename, ctype = _upload()
     errors: list[Problem] = []
@@ -250,7 +252,7 @@ def check(_files: dict[str, Any], args: dict[str, Any]):  # type: ignore[no-unty
 @blp.route("/ledgers", methods=["GET"])
 @blp.arguments(LedgerQuery, location="query")
 @blp.response(200, page_schema(LedgerSchema, "LedgerPage"))
-def list_ledgers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def list_ledgers(args: dict[str, Any]):
     """Ledger versions the caller may see (all versions; ``current=true`` for current only), newest month first."""
     items, total = uc.list_ledgers(uow=deps.uow(), actor=deps.actor(), unit=args.get("unit"), month=args.get("month"),
                                    year=args.get("year"), current_only=args["current"], page=args["page"],
@@ -261,7 +263,7 @@ def list_ledgers(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @blp.route("/ledgers/<int:ledger_id>", methods=["GET"])
 @blp.response(200, LedgerDetail)
 @blp.alt_response(404, schema=ErrorSchema, description="no such ledger, or not visible to the caller")
-def get_ledger(ledger_id: int):  # type: ignore[no-untyped-def]
+def get_ledger(ledger_id: int):
     """One version with its rows (tonnes) and warnings."""
     return uc.get_ledger(uow=deps.uow(), actor=deps.actor(), ledger_id=ledger_id)
 
@@ -280,9 +282,9 @@ def get_file(ledger_id: int) -> Response:
 @blp.route("/units/<string:code>/ledgers/<string:month>/versions", methods=["GET"])
 @blp.response(200, LedgerSchema(many=True))
 @blp.alt_response(404, schema=ErrorSchema, description="unknown unit, or not visible to the caller")
-def versions(code: str, month: str):  # type: ignore[no-untyped-def]
+def versions(code: str, month: str):
     """Every version of a unit's month, oldest first; the newest is current."""
-    if _MONTH.regex.match(month) is None:
+    if _MONTH_RE.match(month) is None:
         raise InputRejected("月份格式应为 YYYY-MM", problems=[Problem(code="bad_month", message="月份格式应为 YYYY-MM",
                                                                    message_en="month must be YYYY-MM", field="month",
                                                                    value=month)])

@@ -234,7 +234,7 @@ def get(number: str):
         return svc.get_manifest(uow=uow, actor=deps.actor(), number=number)
 
 
-def _step(fn, number: str, data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _step(fn, number: str, data: dict[str, Any]):
     with deps.uow() as uow:
         return fn(uow=uow, actor=deps.actor(), number=number, data=data)
 

@@ -131,6 +131,7 @@ def ledger_upload() -> Any:
             key = _cache().put(_owner(), annotate_workbook(data, e.problems), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
         except Exception:  # noqa: BLE001 - the table is the answer; the annotated copy is a convenience
             current_app.logger.warning("could not annotate workbook", exc_info=True)
+        result: dict[str, Any]
         result = {"kind": "rejected", "message": e.message, "problems": [p.to_dict() for p in e.problems],
                   "annotated": url_for("web.ledger_annotated", key=key) if key else None, "filename": filename}
         return render_template("ledgers.html", result=result, **ctx), 422

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, cast
 
 Stream = Literal["general_industrial", "hazardous", "medical", "agricultural_film", "kitchen_waste"]
 STREAMS: tuple[Stream, ...] = ("general_industrial", "hazardous", "medical", "agricultural_film", "kitchen_waste")
@@ -226,7 +226,7 @@ class Catalogue:
 @cache
 def _default_catalogue() -> Catalogue:
     cats: dict[str, tuple[str, Stream]] = {
-        r["category"]: (r["name_zh"], r["stream"]) for r in _rows("hw_categories.csv")  # type: ignore[misc]
+        r["category"]: (r["name_zh"], cast(Stream, r["stream"])) for r in _rows("hw_categories.csv")
     }
     codes: dict[str, WasteCode] = {}
     for r in _rows("sw_codes.csv"):
@@ -235,9 +235,9 @@ def _default_catalogue() -> Catalogue:
         stream: Stream = "medical" if r["category"] == "HW01" else "hazardous"
         codes[r["code"]] = WasteCode(r["code"], r["name_zh"], stream, r["category"])
     for r in _rows("local_codes.csv"):
-        codes[r["code"]] = WasteCode(r["code"], r["name_zh"], r["stream"])  # type: ignore[arg-type]
+        codes[r["code"]] = WasteCode(r["code"], r["name_zh"], cast(Stream, r["stream"]))
     methods = {
-        r["code"]: Method(r["code"], r["name_zh"], r["class"], r.get("note") or "")  # type: ignore[arg-type]
+        r["code"]: Method(r["code"], r["name_zh"], cast(MethodClass, r["class"]), r.get("note") or "")
         for r in _rows("methods.csv")
     }
     districts = {r["code"]: District(r["code"], r["name_zh"], r["kind"]) for r in _rows("districts.csv")}

@@ -149,7 +149,7 @@ class TransferColumns(Sequence[TransferLine]):
                 order = {c: n for n, c in enumerate(dict.fromkeys(b.codes))}
                 for code, stream in sorted(acc, key=lambda k: (order[k[0]], k[1])):
                     i = b.codes.index(code)
-                    out.append(TransferLine(b.direction, b.days[i], code, stream, acc[(code, stream)], "",  # type: ignore[arg-type]
+                    out.append(TransferLine(b.direction, b.days[i], code, stream, acc[(code, stream)], "",
                                             ref=SourceRef(b.sheet, b.rows[i])))
             self._summary = out
         return self._summary

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.storage.tables import AuditRow
@@ -48,8 +49,8 @@ def append(session: Session, *, actor: Actor, action: str, obj: str, request_id:
     ``BEGIN IMMEDIATE`` already serialises writers)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    last = session.execute(select(AuditRow.seq, AuditRow.digest).order_by(AuditRow.seq.desc()).limit(1)).first()  # type: ignore[union-attr]
-    seq = (last[0] if last else 0) + 1
+    last = session.execute(select(col(AuditRow.seq), col(AuditRow.digest)).order_by(col(AuditRow.seq).desc()).limit(1)).first()
+    seq = ((last[0] or 0) if last else 0) + 1
     prev = last[1] if last else GENESIS
     row = AuditRow(
         seq=seq, time=datetime.now(UTC), actor=actor.label, role=actor.role,
@@ -78,7 +79,7 @@ def verify(session: Session, batch: int = 5000) -> ChainCheck:
     last_seq = 0
     while True:
         rows = session.execute(
-            select(AuditRow).where(AuditRow.seq > last_seq).order_by(AuditRow.seq).limit(batch)  # type: ignore[operator,arg-type]
+            select(AuditRow).where(col(AuditRow.seq) > last_seq).order_by(col(AuditRow.seq)).limit(batch)
         ).scalars().all()
         if not rows:
             return ChainCheck(True, count)

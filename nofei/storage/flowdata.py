@@ -24,17 +24,24 @@ from nofei.catalogue import STREAMS, Catalogue
 from nofei.flows.fate import FateResult, attribute
 from nofei.flows.graph import build_flow_graph
 from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo
-from nofei.storage.tables import LedgerRow, StockEntryRow, TransferEntryRow, TreatmentEntryRow, UnitRow
+from nofei.storage.tables import (
+    LedgerRow,
+    StockEntryRow,
+    TransferEntryRow,
+    TreatmentEntryRow,
+    UnitRow,
+    table_of,
+)
 
 _CACHE: OrderedDict[tuple[Any, ...], dict[str, tuple[StreamYearData, nx.DiGraph, FateResult]]] = OrderedDict()
 _LOCK = threading.Lock()
 CACHE_SIZE = 6  # years
 
-L = LedgerRow.__table__
-ST = StockEntryRow.__table__
-TR = TreatmentEntryRow.__table__
-TX = TransferEntryRow.__table__
-UN = UnitRow.__table__
+L = table_of(LedgerRow)
+ST = table_of(StockEntryRow)
+TR = table_of(TreatmentEntryRow)
+TX = table_of(TransferEntryRow)
+UN = table_of(UnitRow)
 
 
 def _wellformed(session: Session) -> Any:
@@ -86,13 +93,13 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
 
     ok = case((and_(TX.c.direction == "out", TX.c.manifest_no.is_not(None), _wellformed(session)), 1), else_=0)
     lid = (TX.c.ledger_id + literal_column("0")).label("lid")
-    q = (select(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart, func.sum(TX.c.qty_kg),
+    xq = (select(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart, func.sum(TX.c.qty_kg),
                 func.count(), func.sum(ok))
          .where(lid.in_(current))
          .group_by(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart))
     out: dict[tuple[str, str, str, str], list[int]] = {}
     into: dict[tuple[str, str, str], int] = {}
-    for xlid, direction, stream, code, counterpart, qty, n, good in session.execute(q):
+    for xlid, direction, stream, code, counterpart, qty, n, good in session.execute(xq):
         u = unit_of[xlid]
         if direction == "out":
             k = (u, stream, code, counterpart)
@@ -134,7 +141,7 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
     """``{stream: (data, graph, fate)}`` of a year, cached until a ledger of that year changes."""
     catalogue = catalogue or Catalogue.default()
     bind = session.get_bind()
-    key = (bind.url.render_as_string(hide_password=True), year, catalogue.c1_class, *version_key(session, year))
+    key = (bind.engine.url.render_as_string(hide_password=True), year, catalogue.c1_class, *version_key(session, year))
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
@@ -210,14 +217,14 @@ def unit_month_rows(session: Session, unit_id: int, year: int, catalogue: Catalo
         s["open"] += int(r.open_kg)
         s["generated"] += int(r.generated_kg)
         s["close"] += int(r.close_kg)
-    q = (select(L.c.month, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
-         .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(cur).group_by(L.c.month, TR.c.code, TR.c.method))
-    for month, code, method, qty in session.execute(q):
+    tq = (select(L.c.month, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
+          .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(cur).group_by(L.c.month, TR.c.code, TR.c.method))
+    for month, code, method, qty in session.execute(tq):
         key = "utilised" if catalogue.method_class(method) == "utilisation" else "disposed"
         slot(month, code)[key] += int(qty)
-    q = (select(L.c.month, TX.c.code, TX.c.direction, func.sum(TX.c.qty_kg))
-         .select_from(TX.join(L, TX.c.ledger_id == L.c.id)).where(cur)
-         .group_by(L.c.month, TX.c.code, TX.c.direction))
-    for month, code, direction, qty in session.execute(q):
+    xq = (select(L.c.month, TX.c.code, TX.c.direction, func.sum(TX.c.qty_kg))
+          .select_from(TX.join(L, TX.c.ledger_id == L.c.id)).where(cur)
+          .group_by(L.c.month, TX.c.code, TX.c.direction))
+    for month, code, direction, qty in session.execute(xq):
         slot(month, code)["received" if direction == "in" else "transferred"] += int(qty)
     return [rows[k] for k in sorted(rows)]

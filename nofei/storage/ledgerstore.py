@@ -28,12 +28,13 @@ from nofei.storage.tables import (
     TransferEntryRow,
     TreatmentEntryRow,
     UnitRow,
+    table_of,
 )
 
-_STOCK = StockEntryRow.__table__  # type: ignore[attr-defined]
-_TREAT = TreatmentEntryRow.__table__  # type: ignore[attr-defined]
-_TRANSFER = TransferEntryRow.__table__  # type: ignore[attr-defined]
-_FILE = LedgerFileRow.__table__  # type: ignore[attr-defined]
+_STOCK = table_of(StockEntryRow)
+_TREAT = table_of(TreatmentEntryRow)
+_TRANSFER = table_of(TransferEntryRow)
+_FILE = table_of(LedgerFileRow)
 
 TRANSFER_COLUMNS = ("ledger_id", "row", "direction", "day", "code", "stream", "qty_kg", "counterpart",
                     "counterpart_name", "manifest_no", "carrier", "planned_method", "note")
@@ -231,7 +232,9 @@ def _store_rows(conn: Connection, chunks: Callable[[bool], Iterable[list[tuple[A
     SQLite: the plain DBAPI ``executemany`` (SQLAlchemy's per-row parameter processing would cost as much as
     the insert itself), with a bigger page cache that keeps the random-order indexes in memory."""
     n = 0
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None  # a checked-out connection always has its driver connection
+    cur = dbapi.cursor()
     if conn.dialect.name == "postgresql":
         with cur.copy(_COPY_SQL) as cp:
             cp.set_types(_TRANSFER_PG_TYPES)
@@ -303,7 +306,8 @@ def ledger_with_rows(session: Session, ledger_id: int, *, with_rows: bool = True
     if row is None:
         return None
     unit = session.get(UnitRow, row.unit_id)
-    out = LedgerWithRows(row, unit)  # type: ignore[arg-type]
+    assert unit is not None  # ledger.unit_id is a foreign key
+    out = LedgerWithRows(row, unit)
     if with_rows:
         for tbl, target in ((_STOCK, out.stocks), (_TREAT, out.treatments), (_TRANSFER, out.transfers)):
             res = session.execute(select(tbl).where(tbl.c.ledger_id == ledger_id).order_by(tbl.c.row, tbl.c.id))

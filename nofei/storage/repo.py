@@ -7,13 +7,15 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from nofei.access import Actor
-from nofei.catalogue import Catalogue, WasteCode
-from nofei.domain.units import Permit, Unit
+from nofei.access import Actor, ActorRole
+from nofei.catalogue import Catalogue, Stream, WasteCode
+from nofei.domain.units import Permit, Role, Unit
 from nofei.errors import NotFound
 from nofei.storage.tables import CatalogueCodeRow, PermitRow, TokenRow, UnitRow
 
@@ -26,7 +28,7 @@ def utcnow() -> datetime:
 
 def find_unit_row(session: Session, credit_code: str) -> UnitRow | None:
     """The registered unit with this credit code, or None."""
-    return session.execute(select(UnitRow).where(UnitRow.credit_code == credit_code)).scalar_one_or_none()
+    return session.execute(select(UnitRow).where(col(UnitRow.credit_code) == credit_code)).scalar_one_or_none()
 
 
 def unit_row(session: Session, credit_code: str) -> UnitRow:
@@ -41,13 +43,13 @@ def unit_rows_by_code(session: Session, codes: Iterable[str]) -> dict[str, UnitR
     out: dict[str, UnitRow] = {}
     for i in range(0, len(codes), 900):
         chunk = codes[i : i + 900]
-        for r in session.execute(select(UnitRow).where(UnitRow.credit_code.in_(chunk))).scalars():  # type: ignore[attr-defined]
+        for r in session.execute(select(UnitRow).where(col(UnitRow.credit_code).in_(chunk))).scalars():
             out[r.credit_code] = r
     return out
 
 
 def permits_of(session: Session, unit_id: int) -> list[PermitRow]:
-    return list(session.execute(select(PermitRow).where(PermitRow.unit_id == unit_id)).scalars())
+    return list(session.execute(select(PermitRow).where(col(PermitRow.unit_id) == unit_id)).scalars())
 
 
 def to_domain_unit(row: UnitRow, permits: Iterable[PermitRow]) -> Unit:
@@ -56,7 +58,7 @@ def to_domain_unit(row: UnitRow, permits: Iterable[PermitRow]) -> Unit:
         name=row.name,
         district=row.district,
         park=row.park,
-        roles=tuple(row.roles),  # type: ignore[arg-type]
+        roles=cast(tuple[Role, ...], tuple(row.roles)),  # a JSON column: checked when written
         permits=tuple(
             Permit(p.number, tuple(p.waste_codes), tuple(p.methods), p.capacity_kg, p.valid_from, p.valid_to)
             for p in permits
@@ -69,7 +71,7 @@ def catalogue_with_loaded(session: Session, base: Catalogue) -> Catalogue:
     rows = list(session.execute(select(CatalogueCodeRow)).scalars())
     if not rows:
         return base
-    return base.with_codes(WasteCode(r.code, r.name_zh, r.stream, r.category, "loaded") for r in rows)  # type: ignore[arg-type]
+    return base.with_codes(WasteCode(r.code, r.name_zh, cast(Stream, r.stream), r.category, "loaded") for r in rows)
 
 
 # --- tokens ----------------------------------------------------------------------------
@@ -89,7 +91,7 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
     if not token or len(token) > 200:
         return None
     h = hash_token(token)
-    row = session.execute(select(TokenRow).where(TokenRow.token_hash == h)).scalar_one_or_none()
+    row = session.execute(select(TokenRow).where(col(TokenRow.token_hash) == h)).scalar_one_or_none()
     if row is None or not hmac.compare_digest(row.token_hash, h) or row.revoked_at is not None:
         return None
-    return Actor(role=row.role, name=row.name, units=frozenset(row.units), district=row.district, token_id=row.id)  # type: ignore[arg-type]
+    return Actor(role=cast(ActorRole, row.role), name=row.name, units=frozenset(row.units), district=row.district, token_id=row.id)

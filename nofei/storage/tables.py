@@ -6,13 +6,19 @@ Every table lives here so that one Alembic history describes the whole schema.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint, inspect, text
 from sqlmodel import Field, SQLModel
 
 
-def _kg() -> Column:  # type: ignore[type-arg]
+def _kg() -> Column[int]:
     return Column(BigInteger, nullable=False, default=0)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core ``Table`` behind a table model: SQLModel creates ``__table__`` but does not declare it."""
+    return cast(Table, inspect(model).local_table)
 
 
 class UnitRow(SQLModel, table=True):
