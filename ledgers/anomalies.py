@@ -11,7 +11,9 @@ Kinds (issue 5 §2–§4):
 - ``reconciliation``: 转出 rows, the manifest and 转入 rows disagree by number and code (ledger-workbook.md
   "Counterparts"): quantity mismatch, one side missing after the following month, a row citing an unknown number;
 - ``unresolved_mass``: 转出 to a unit that is unregistered or reported no ledger of that code in the year
-  (fate ``X``, indicators.md §1).
+  (fate ``X``, indicators.md §1);
+- ``missing_ledger``: a month a unit owes (from its ``reports_from``, once the 15th of the next month has
+  passed: ``nofei.domain.completeness``) with no current ledger version — one per unit and month (issue 13).
 
 Everything is aggregated in SQL so that a city-wide year of a million manifests lists in seconds.
 Each anomaly names its units, manifests, ledger rows and the mass at stake (integer kg; tonnes for show).
@@ -52,6 +54,7 @@ from sqlmodel import col
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain import manifests as M  # noqa: N812
+from nofei.domain.completeness import month_deadline, months_owed
 from nofei.domain.units import Permit
 from nofei.errors import InputRejected, PermissionDenied
 from nofei.problems import Problem
@@ -72,12 +75,14 @@ from nofei.storage.uow import UnitOfWork
 from .manifests import CST, HAZ_STREAMS, calendar, discrepancy_rule, local_date
 
 KINDS: tuple[str, ...] = ("receipt_overdue", "discrepancy", "storage_over_year", "missing_manifest_number",
-                          "permit_not_covering", "over_capacity", "reconciliation", "unresolved_mass")
+                          "permit_not_covering", "over_capacity", "reconciliation", "unresolved_mass",
+                          "missing_ledger")
 TITLES: dict[str, str] = {
     "receipt_overdue": "超过5个工作日未确认接收", "discrepancy": "接收量与转移量差异",
     "storage_over_year": "危险废物贮存超过一年", "missing_manifest_number": "转移未填联单编号",
     "permit_not_covering": "接受单位许可证未覆盖该代码或方式", "over_capacity": "接受单位超过许可年经营规模",
     "reconciliation": "转出、联单、转入三方核对不一致", "unresolved_mass": "去向不明（X）",
+    "missing_ledger": "月度台账逾期未报",
 }
 _LO_MASK = (1 << 30) - 1  # low half of a kilogram sum split for PostgreSQL (see _reconciliation)
 MAX_NAMED = 50  # manifests / ledger rows named per anomaly; ``*_count`` says how many there are
@@ -183,6 +188,8 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
         late = lates.get((due, seen))
         if late is None:
             late = lates[(due, seen)] = cal.working_days_between(due, seen)
+        if late <= 0:  # seen on a rest day right after the deadline: not a working day late (issue 13)
+            continue
         what = "仍未确认接收" if received_on is None else f"于 {received_on} 才确认接收"
         out.append(_anomaly(
             "receipt_overdue", units=[r.credit_code, r.receiver_code, r.carrier_code], mass_kg=r.kg or 0,
@@ -343,6 +350,28 @@ def _unresolved(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any
             ledger_rows=[where[r.id] for r in rs[:MAX_NAMED] if r.id in where], ledger_row_count=len(rs),
             message=f"{cc} 转出 {kg_to_t_float(kg)} t {code} 给 {cp}，接收方{why}，去向不明",
             detail={"receiver_registered": cp in units.region}))
+    return out
+
+
+# --- ledgers owed and not filed ---------------------------------------------------------------------------
+def _missing_ledgers(uow: UnitOfWork, year: int, as_of: datetime) -> list[dict[str, Any]]:
+    """One finding per unit and month owed (``months_owed``) with no current ledger version."""
+    today = local_date(as_of)
+    filed: dict[int, set[str]] = defaultdict(set)
+    for uid, month in uow.session.execute(select(LedgerRow.unit_id, LedgerRow.month).where(
+            LedgerRow.year == year, LedgerRow.is_current.is_(True))):  # type: ignore[attr-defined]
+        filed[uid].add(month)
+    out = []
+    for uid, cc, rf in uow.session.execute(select(UnitRow.id, UnitRow.credit_code, UnitRow.reports_from)
+                                           .order_by(UnitRow.credit_code)):
+        for m in months_owed(year, rf, today):
+            if m in filed.get(uid, ()):
+                continue
+            due = month_deadline(m)
+            out.append(_anomaly(
+                "missing_ledger", units=[cc], mass_kg=0,
+                message=f"{cc} 的 {m} 月度台账应于 {due} 前报送，至 {today} 仍未报送",
+                detail={"month": m, "deadline": due.isoformat(), "reports_from": rf}))
     return out
 
 
@@ -564,8 +593,8 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
           "in_vs_manifest": "接受方转入量与联单接收量不符", "out_missing": "联单已运输，移出方台账次月结束后仍无转出记录",
           "in_missing": "联单已接收，接受方台账次月结束后仍无转入记录"}
     for r in rows:
-        if r.reason == "unknown_number" and not (r.no.startswith(str(year))):
-            # a row citing an unknown number is listed in the year the number claims (or its ledger's year)
+        if r.reason == "unknown_number":
+            # a row citing an unknown number is an event of its ledger's month: listed in that year, never another
             lr = where.get(r.out_row or r.in_row) or {}
             if not str(lr.get("month", "")).startswith(str(year)):
                 continue
@@ -592,7 +621,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
 # Kinds computed together (the permit kinds share one pass over the year's manifests and 转出 rows).
 _GROUPS: tuple[tuple[str, ...], ...] = (
     ("receipt_overdue",), ("discrepancy",), ("storage_over_year",), ("missing_manifest_number",),
-    ("permit_not_covering", "over_capacity"), ("reconciliation",), ("unresolved_mass",))
+    ("permit_not_covering", "over_capacity"), ("reconciliation",), ("unresolved_mass",), ("missing_ledger",))
 # (database, year, kinds, day judged, rule settings) -> (stamp, the city-wide findings of those kinds)
 _CACHE: dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, list[dict[str, Any]]]] = {}
 _CACHE_MAX = 64
@@ -639,9 +668,16 @@ def _stamp(uow: UnitOfWork) -> tuple[Any, ...]:
     test suite recreates its schema); the newest manifest event, ledger, unit and permit ids are checked too,
     since bulk loads (demo --fast, benchmarks) write those without an audit entry. Index look-ups only."""
     s = uow.session
-    head = s.execute(select(col(AuditRow.digest)).order_by(col(AuditRow.seq).desc()).limit(1)).scalar()
+    # casework (``case.*`` entries) changes no finding: it must not throw the findings away
+    head = s.execute(select(col(AuditRow.digest)).where(~col(AuditRow.action).startswith("case."))
+                     .order_by(col(AuditRow.seq).desc()).limit(1)).scalar()
     return (head, *(s.execute(select(func.max(c))).scalar() for c in (
         col(ManifestEventRow.id), col(LedgerRow.id), col(UnitRow.id), col(PermitRow.id))))
+
+
+def findings_stamp(uow: UnitOfWork) -> str:
+    """What the findings depend on, as text: equal stamps mean the same findings (for the case sync)."""
+    return repr(_stamp(uow))
 
 
 def _compute(uow: UnitOfWork, group: tuple[str, ...], year: int, units: _Units, as_of: datetime,
@@ -660,6 +696,8 @@ def _compute(uow: UnitOfWork, group: tuple[str, ...], year: int, units: _Units, 
         return _permit_kinds(uow, year, units, set(group) if want is None else want & set(group))
     if kind == "reconciliation":
         return _reconciliation(uow, year, units, as_of)
+    if kind == "missing_ledger":
+        return _missing_ledgers(uow, year, as_of)
     return _unresolved(uow, year, units)
 
 

@@ -25,7 +25,7 @@ from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
 from nofei.storage import ledgerstore as store
-from nofei.storage.repo import find_unit_row, to_domain_unit, unit_rows_by_code
+from nofei.storage.repo import find_unit_row, move_reports_from_back, to_domain_unit, unit_rows_by_code
 from nofei.storage.tables import LedgerRow, PermitRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
@@ -196,6 +196,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
                 uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
                 content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
             )
+        move_reports_from_back(uow.session, int(unit.id or 0), row.month)
         uow.audit(actor, "ledger.submit", f"ledger:{row.id}", district=unit.district,
                   detail={"unit": unit.credit_code, "month": draft.month, "version": row.version, "sha256": sha,
                           "rows": rows, "warnings": len(warnings), "filename": filename[:255]})

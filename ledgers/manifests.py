@@ -106,14 +106,26 @@ def _in_region(unit: UnitRow | None, region: str | None) -> bool:
     return unit is not None and region is not None and (region == CITY or unit.district == region or unit.park == region)
 
 
-def can_read(actor: Actor, row: ManifestRow, shipper: UnitRow, receiver: UnitRow | None) -> bool:
-    """Admins all; regulators when either end is in their district; enterprises when they are a party."""
+def can_read(actor: Actor, row: ManifestRow, shipper: UnitRow, receiver: UnitRow | None,
+             carrier: UnitRow | None = None) -> bool:
+    """Admins all; regulators when a party (shipper, receiver or carrier) is in their district; enterprises
+    when they are a party (issue 13: the carrier's district office reads the manifests its carriers move)."""
     if actor.is_admin:
         return True
     if actor.role == "regulator":
-        return _in_region(shipper, actor.district) or _in_region(receiver, actor.district)
+        return (_in_region(shipper, actor.district) or _in_region(receiver, actor.district)
+                or _in_region(carrier, actor.district))
     return bool(M.parties_of_actor(actor.units, shipper=shipper.credit_code, receiver=row.receiver_code,
                                    carrier=row.carrier_code))
+
+
+def readable(uow: UnitOfWork, actor: Actor, row: ManifestRow) -> bool:
+    """``can_read`` with the parties looked up: the one visibility rule of a manifest for pages, API and trace."""
+    if actor.is_admin:
+        return True
+    shipper = _shipper(uow, row)
+    ends = unit_rows_by_code(uow.session, [c for c in (row.receiver_code, row.carrier_code) if c])
+    return can_read(actor, row, shipper, ends.get(row.receiver_code), ends.get(row.carrier_code or ""))
 
 
 def _authorise_step(uow: UnitOfWork, actor: Actor, action: str, row: ManifestRow, shipper: UnitRow) -> None:
@@ -121,8 +133,7 @@ def _authorise_step(uow: UnitOfWork, actor: Actor, action: str, row: ManifestRow
     counting through the sequential numbers tells an outsider nothing; 403 when it may read it but is not the
     party the step belongs to (or an admin); then 409 if out of order."""
     if not actor.is_admin:
-        receiver = unit_rows_by_code(uow.session, [row.receiver_code]).get(row.receiver_code)
-        if not can_read(actor, row, shipper, receiver):
+        if not readable(uow, actor, row):
             raise NotFound(f"联单 {row.number} 不存在 (no such manifest)", code="unknown_manifest")
         parties = M.parties_of_actor(actor.units, shipper=shipper.credit_code, receiver=row.receiver_code,
                                      carrier=row.carrier_code) if actor.role == "enterprise" else set()
@@ -570,8 +581,7 @@ def correct_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[s
 def get_manifest(*, uow: UnitOfWork, actor: Actor, number: str) -> dict[str, Any]:
     """One manifest (current version) with its history, versions and follow-ons; 404 if the caller may not see it."""
     row = _current(uow, number)
-    _d1, _d2, shipper, receiver = _districts(uow, row)
-    if not can_read(actor, row, shipper, receiver):
+    if not readable(uow, actor, row):
         raise NotFound(f"联单 {number} 不存在 (no such manifest)", code="unknown_manifest")
     return manifest_dict(uow, row, history=True)
 
@@ -580,14 +590,18 @@ def _list_stmt(actor: Actor, *, status: str | None, unit: str | None, code: str 
                date_to: date | None, region: str | None) -> Any:
     S = aliased(UnitRow)  # noqa: N806
     R = aliased(UnitRow)  # noqa: N806
+    C = aliased(UnitRow)  # noqa: N806
     stmt = (select(ManifestRow).join(S, col(S.id) == col(ManifestRow.shipper_id))
-            .outerjoin(R, col(R.credit_code) == col(ManifestRow.receiver_code)).where(col(ManifestRow.is_current).is_(True)))
+            .outerjoin(R, col(R.credit_code) == col(ManifestRow.receiver_code))
+            .outerjoin(C, col(C.credit_code) == col(ManifestRow.carrier_code))
+            .where(col(ManifestRow.is_current).is_(True)))
     if actor.role == "enterprise":
         us = sorted(actor.units)
         stmt = stmt.where(or_(col(S.credit_code).in_(us), col(ManifestRow.receiver_code).in_(us),
                               col(ManifestRow.carrier_code).in_(us)))
     elif actor.role == "regulator" and actor.district != CITY:
-        stmt = stmt.where(or_(col(S.district) == actor.district, col(R.district) == actor.district))
+        stmt = stmt.where(or_(col(S.district) == actor.district, col(R.district) == actor.district,
+                              col(C.district) == actor.district))
     if status:
         stmt = stmt.where(col(ManifestRow.status) == status)
     if unit:

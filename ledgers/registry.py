@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,8 @@ from nofei.quantity import tonnes_to_kg
 from nofei.storage.repo import hash_token, new_token, permits_of, unit_row, utcnow
 from nofei.storage.tables import CatalogueCodeRow, PermitRow, StatisticRow, TokenRow, UnitRow
 from nofei.storage.uow import UnitOfWork
+
+from .manifests import CST
 
 
 def _require_admin(actor: Actor) -> None:
@@ -42,6 +45,10 @@ def _check_unit_fields(uow: UnitOfWork, data: dict[str, Any], *, partial: bool) 
         d = data.get("district")
         if d not in cat.districts or d == CITY:
             problems.append(_field("district", "unknown_district", "未知的区县代码", "unknown district code", d))
+    rf = data.get("reports_from")
+    if rf is not None and not (isinstance(rf, str) and re.fullmatch(r"(19|20)\d\d-(0[1-9]|1[0-2])", rf)):
+        problems.append(_field("reports_from", "bad_month", "首个应报月份格式应为 YYYY-MM",
+                               "reports_from must be a month YYYY-MM", rf))
     if data.get("park") is not None and data["park"] not in cat.parks:
         problems.append(_field("park", "unknown_park", "未知的园区代码", "unknown park code", data["park"]))
     for r in data.get("roles") or []:
@@ -83,7 +90,7 @@ def _write_permits(uow: UnitOfWork, unit_id: int, permits: list[dict[str, Any]])
 def unit_dict(uow: UnitOfWork, row: UnitRow) -> dict[str, Any]:
     return {
         "credit_code": row.credit_code, "name": row.name, "district": row.district, "park": row.park,
-        "roles": list(row.roles),
+        "roles": list(row.roles), "reports_from": row.reports_from,
         "permits": [
             {"number": p.number, "waste_codes": list(p.waste_codes), "methods": list(p.methods),
              "capacity_t": str(Decimal(p.capacity_kg) / 1000), "valid_from": p.valid_from, "valid_to": p.valid_to}
@@ -104,7 +111,8 @@ def register_unit(*, uow: UnitOfWork, actor: Actor, data: dict[str, Any], commit
         raise Conflict(f"单位 {cc} 已注册 (unit already registered)", code="duplicate_unit")
     now = utcnow()
     row = UnitRow(credit_code=cc, name=str(data["name"]).strip(), district=data["district"], park=data.get("park"),
-                  roles=list(dict.fromkeys(data.get("roles") or [])), created_at=now, updated_at=now)
+                  roles=list(dict.fromkeys(data.get("roles") or [])), created_at=now, updated_at=now,
+                  reports_from=data.get("reports_from") or f"{now.astimezone(CST):%Y-%m}")
     uow.session.add(row)
     uow.session.flush()
     _write_permits(uow, row.id or 0, data.get("permits") or [])
@@ -125,7 +133,7 @@ def update_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, data: dict[s
     problems = _check_unit_fields(uow, data, partial=True)
     if problems:
         raise InputRejected("单位信息有误 (invalid unit)", problems=problems)
-    for k in ("name", "district", "park"):
+    for k in ("name", "district", "park", "reports_from"):
         if k in data:
             setattr(row, k, data[k])
     if "roles" in data:
@@ -186,7 +194,7 @@ def import_units(*, uow: UnitOfWork, actor: Actor, items: list[dict[str, Any]]) 
         exists = uow.session.execute(select(col(UnitRow.id)).where(col(UnitRow.credit_code) == cc)).first()
         if exists:
             row = unit_row(uow.session, cc)
-            for k in ("name", "district", "park"):
+            for k in ("name", "district", "park", "reports_from"):
                 if k in item:
                     setattr(row, k, item[k])
             row.roles = list(dict.fromkeys(item.get("roles") or []))

@@ -40,7 +40,7 @@ from nofei.storage.tables import (
 )
 from nofei.storage.uow import UnitOfWork
 
-from .manifests import _current, _districts, _lines, can_read
+from .manifests import _current, _districts, _lines, readable
 
 EPS_KG = 0.5
 MAX_VISITS = 20_000
@@ -319,7 +319,7 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
     hops per code and direction are listed (heaviest first); ``hops_omitted`` counts and weighs the rest."""
     row = _current(uow, number)
     _d1, _d2, shipper, receiver = _districts(uow, row)
-    if not can_read(actor, row, shipper, receiver):
+    if not readable(uow, actor, row):
         raise NotFound(f"联单 {number} 不存在 (no such manifest)", code="unknown_manifest")
     year = row.planned_date.year
     follow = [] if row.status not in ("rejected", "partially_received") else list(uow.session.execute(

@@ -21,6 +21,7 @@ from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
+from nofei.domain.completeness import months_owed
 from nofei.errors import InputRejected, PermissionDenied
 from nofei.problems import Problem
 from nofei.storage.tables import LedgerRow, UnitRow
@@ -211,21 +212,13 @@ def years_present(uow: UnitOfWork) -> list[int]:
     return sorted(int(r[0]) for r in rows)
 
 
-def months_due(year: int, today: date | None = None) -> list[str]:
-    """The months of ``year`` that are over (a month still running is not yet missing)."""
-    today = today or date.today()
-    if year > today.year:
-        return []
-    last = 12 if year < today.year else today.month - 1
-    return [f"{year}-{m:02d}" for m in range(1, last + 1)]
-
-
 def completeness(*, uow: UnitOfWork, actor: Actor, year: int, region: str,
                  today: date | None = None) -> list[dict[str, Any]]:
-    """Per registered unit of the region: the months of ``year`` reported and missing.
+    """Per registered unit of the region: the months of ``year`` owed, reported and missing.
 
-    A unit counts from the month it was registered; only units the caller may see are listed."""
-    due = months_due(year, today)
+    A unit owes each month from its ``reports_from`` whose deadline (the 15th of the next month) has passed
+    by ``today`` (``nofei.domain.completeness``); only units the caller may see are listed."""
+    today = today or date.today()
     units = uow.session.execute(select(UnitRow)).scalars().all()
     reported: dict[int, set[str]] = defaultdict(set)
     q = select(col(LedgerRow.unit_id), col(LedgerRow.month)).where(col(LedgerRow.year) == year, col(LedgerRow.is_current) == True)  # noqa: E712
@@ -235,12 +228,11 @@ def completeness(*, uow: UnitOfWork, actor: Actor, year: int, region: str,
     for u in sorted(units, key=lambda r: (r.district, r.credit_code)):
         if not _in_region(uow, region, u.district, u.park) or not actor.can_view_unit(u.credit_code, u.district):
             continue
-        start = f"{u.created_at.year}-{u.created_at.month:02d}" if u.created_at else "0000-00"
-        expected = [m for m in due if m >= start]
+        expected = months_owed(year, u.reports_from, today)
         got = sorted(reported.get(u.id or 0, set()))
         missing = [m for m in expected if m not in reported.get(u.id or 0, set())]
         out.append({"unit": u.credit_code, "unit_name": u.name, "district": u.district,
-                    "district_name": uow.catalogue.region_name(u.district),
+                    "district_name": uow.catalogue.region_name(u.district), "reports_from": u.reports_from,
                     "reported_months": got, "missing_months": missing,
                     "expected": len(expected), "reported": len([m for m in expected if m in got])})
     return out
@@ -311,7 +303,11 @@ def _build(*, uow: UnitOfWork, actor: Actor, year: int, region: str, anomalies: 
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "engine": "ok" if _engine() is not None else "unavailable",
         "summary": {"indicators_meeting_target": len(met), "indicators_with_target": len(with_target),
-                    "units_registered": len(comp), "units_complete": sum(1 for c in comp if not c["missing_months"]),
+                    "units_registered": len(comp),
+                    "units_owing": sum(1 for c in comp if c["expected"]),
+                    "units_complete": sum(1 for c in comp if c["expected"] and not c["missing_months"]),
+                    "months_expected": sum(c["expected"] for c in comp),
+                    "months_missing": sum(len(c["missing_months"]) for c in comp),
                     "anomalies": len(anomalies_out)},
         "indicators": indicators,
         "years": years,

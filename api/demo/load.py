@@ -177,7 +177,8 @@ def build(uow_factory: UowFactory, city: City, *, jobs: int = 0, fast: bool = Fa
         uow.commit()
     with uow_factory() as uow:
         catalogue = uow.catalogue
-        registry.import_units(uow=uow, actor=SYSTEM, items=[u.payload() for u in city.units])
+        registry.import_units(uow=uow, actor=SYSTEM, items=[{**u.payload(), "reports_from": f"{city.year}-01"}
+                                                             for u in city.units])
     rep.units = len(city.units)
     for region, value in city.statistics.items():
         with uow_factory() as uow:

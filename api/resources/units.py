@@ -30,6 +30,9 @@ class UnitIn(Schema):
     district = fields.String(required=True, validate=validate.Length(max=6))
     park = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=32))
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), load_default=list)
+    reports_from = fields.String(allow_none=True, validate=validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$"),
+                                 metadata={"description": "YYYY-MM: the first month a monthly ledger is owed "
+                                                          "(default: the month of registration)"})
     permits = fields.List(fields.Nested(PermitSchema), load_default=list)
 
 
@@ -38,6 +41,9 @@ class UnitPatch(Schema):
     district = fields.String(validate=validate.Length(max=6))
     park = fields.String(allow_none=True, validate=validate.Length(max=32))
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)))
+    reports_from = fields.String(allow_none=True, validate=validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$"),
+                                 metadata={"description": "YYYY-MM: the first month a monthly ledger is owed "
+                                                          "(default: the month of registration)"})
     permits = fields.List(fields.Nested(PermitSchema))
 
 
@@ -47,6 +53,7 @@ class UnitOut(Schema):
     district = fields.String()
     park = fields.String(allow_none=True)
     roles = fields.List(fields.String())
+    reports_from = fields.String(allow_none=True)
     permits = fields.List(fields.Nested(PermitSchema))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()

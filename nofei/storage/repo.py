@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -46,6 +46,13 @@ def unit_rows_by_code(session: Session, codes: Iterable[str]) -> dict[str, UnitR
         for r in session.execute(select(UnitRow).where(col(UnitRow.credit_code).in_(chunk))).scalars():
             out[r.credit_code] = r
     return out
+
+
+def move_reports_from_back(session: Session, unit_id: int, month: str) -> None:
+    """An accepted ledger earlier than the unit's ``reports_from`` moves it back to that month (issue 13 §4)."""
+    session.execute(update(UnitRow).where(UnitRow.id == unit_id, or_(UnitRow.reports_from.is_(None),  # type: ignore[union-attr]
+                                                                      UnitRow.reports_from > month))
+                    .values(reports_from=month))
 
 
 def permits_of(session: Session, unit_id: int) -> list[PermitRow]:

@@ -31,6 +31,7 @@ class UnitRow(SQLModel, table=True):
     district: str = Field(max_length=6, index=True)
     park: str | None = Field(default=None, max_length=32, index=True)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    reports_from: str | None = Field(default=None, max_length=7)  # YYYY-MM: the first month a ledger is owed
     created_at: datetime
     updated_at: datetime
 
@@ -261,6 +262,59 @@ class AuditRow(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_digest: str = Field(max_length=64)
     digest: str = Field(max_length=64)
+
+
+class CaseRow(SQLModel, table=True):
+    """A case (案件): one anomaly worked to an end. ``key`` is the anomaly's stable identity."""
+
+    __tablename__ = "case_file"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=200, unique=True, index=True)
+    kind: str = Field(max_length=32, index=True)
+    year: int = Field(index=True)
+    units: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    districts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    title: str = Field(default="", max_length=200)
+    message: str = Field(default="", max_length=2000)
+    mass_kg: int = Field(sa_column=_kg())
+    anomaly: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    facts: str = Field(max_length=64)
+    facts_at_close: str | None = Field(default=None, max_length=64)
+    holds: bool = True  # the anomaly is in the latest computation
+    status: str = Field(max_length=16, index=True)
+    resolution: str | None = Field(default=None, max_length=16)
+    assignee: str | None = Field(default=None, max_length=200, index=True)
+    due: date | None = None
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+
+
+class CaseEventRow(SQLModel, table=True):
+    """One step in a case's thread: a note, notify, respond, close, waive, reopen, assign, or a system step."""
+
+    __tablename__ = "case_event"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    time: datetime
+    actor: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    action: str = Field(max_length=16)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    text: str = Field(default="", max_length=4000)
+    link: str | None = Field(default=None, max_length=200)
+    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class CaseSyncRow(SQLModel, table=True):
+    """The anomaly stamp a year's cases were last brought up to date with (sync only when it changes)."""
+
+    __tablename__ = "case_sync"
+    year: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    stamp: str = Field(max_length=400)
+    synced_at: datetime
 
 
 metadata = SQLModel.metadata

@@ -22,14 +22,14 @@ def unit(uow_factory, district="630104", permits=None):
         return registry.register_unit(uow=uow, actor=SYSTEM, data=unit_payload(district, permits=permits))["credit_code"]
 
 
-def ledger(uow_factory, cc, month, *, stock=(), out=(), inn=(), treat=()):
+def ledger(uow_factory, cc, month, *, stock=(), out=(), inn=(), treat=(), version=1):
     """Write one current ledger version directly: stock (code, open, gen, close) kg; out/inn (code, kg,
     counterpart, manifest_no[, method]); treat (code, method, kg)."""
     with uow_factory() as uow:
         from nofei.storage.repo import unit_row
 
         u = unit_row(uow.session, cc)
-        lr = LedgerRow(unit_id=u.id, month=month, year=int(month[:4]), version=1, is_current=True, sha256="x" * 64,
+        lr = LedgerRow(unit_id=u.id, month=month, year=int(month[:4]), version=version, is_current=True, sha256="x" * 64,
                        uploaded_at=datetime.now(UTC))
         uow.session.add(lr)
         uow.session.flush()

@@ -35,9 +35,11 @@ def _ledger(uow_factory, credit_code: str, month: str, *, version: int = 1, curr
 
 
 def _backdate_units(uow_factory, when: datetime) -> None:
+    """As if the units had been registered at ``when``: ``reports_from`` is the registration month."""
     with uow_factory() as uow:
         for u in uow.session.query(UnitRow).all():
             u.created_at = when
+            u.reports_from = f"{when:%Y-%m}"
         uow.commit()
 
 
@@ -63,9 +65,16 @@ def test_completeness_lists_the_missing_months_of_each_unit_in_the_region(uow_fa
     assert [r["unit"] for r in only_west] == [a]
 
 
-def test_months_that_are_not_over_are_not_missing():
-    assert annual.months_due(2025, date(2025, 4, 10)) == ["2025-01", "2025-02", "2025-03"]
-    assert annual.months_due(2026, date(2025, 4, 10)) == []
+def test_a_month_is_owed_only_after_its_deadline_the_15th_of_the_next_month():
+    from nofei.domain.completeness import months_owed
+
+    assert months_owed(2025, None, date(2025, 4, 10)) == ["2025-01", "2025-02"]
+    assert months_owed(2025, None, date(2025, 4, 15)) == ["2025-01", "2025-02"]  # the 15th is still on time
+    assert months_owed(2025, None, date(2025, 4, 16)) == ["2025-01", "2025-02", "2025-03"]
+    assert months_owed(2025, "2025-02", date(2025, 4, 16)) == ["2025-02", "2025-03"]
+    assert months_owed(2026, None, date(2025, 4, 10)) == []
+    assert months_owed(2024, None, date(2025, 1, 15)) == [f"2024-{m:02d}" for m in range(1, 12)]
+    assert months_owed(2024, None, date(2025, 1, 16))[-1] == "2024-12"
 
 
 def test_a_unit_registered_mid_year_is_expected_from_its_registration_month(uow_factory):

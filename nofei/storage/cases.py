@@ -1,0 +1,152 @@
+"""The case repository (案件): rows of ``case_file`` and their thread in ``case_event``, and the sync stamp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from nofei.storage.tables import (
+    CaseEventRow,
+    CaseRow,
+    CaseSyncRow,
+    LedgerRow,
+    ManifestEventRow,
+    ManifestRow,
+    UnitRow,
+)
+
+_CHUNK = 900  # SQLite's bound-parameter limit, with room to spare
+
+
+def by_keys(session: Session, keys: Iterable[str]) -> dict[str, CaseRow]:
+    ks = sorted(set(keys))
+    out: dict[str, CaseRow] = {}
+    for i in range(0, len(ks), _CHUNK):
+        for row in session.execute(select(CaseRow).where(CaseRow.key.in_(ks[i:i + _CHUNK]))).scalars():  # type: ignore[attr-defined]
+            out[row.key] = row
+    return out
+
+
+def of_year(session: Session, year: int, *, kind: str | None = None, status: str | None = None,
+            assignee: str | None = None, lock: bool = False) -> list[CaseRow]:
+    """A year's cases, narrowed in SQL by kind, status and assignee (the rest is filtered by the caller)."""
+    stmt = select(CaseRow).where(CaseRow.year == year)
+    if kind:
+        stmt = stmt.where(CaseRow.kind == kind)
+    if status:
+        stmt = stmt.where(CaseRow.status == status)
+    if assignee:
+        stmt = stmt.where(CaseRow.assignee == assignee)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return list(session.execute(stmt.order_by(CaseRow.id)).scalars())  # type: ignore[arg-type]
+
+
+def get(session: Session, case_id: int, *, lock: bool = False) -> CaseRow | None:
+    stmt = select(CaseRow).where(CaseRow.id == case_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalars().first()
+
+
+def events(session: Session, case_id: int) -> list[CaseEventRow]:
+    return list(session.execute(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
+                                .order_by(CaseEventRow.id)).scalars())  # type: ignore[arg-type]
+
+
+def add_event(session: Session, case: CaseRow, *, time: datetime, actor: str, role: str, action: str,
+              from_status: str | None, text: str = "", link: str | None = None,
+              detail: dict[str, Any] | None = None) -> CaseEventRow:
+    ev = CaseEventRow(case_id=int(case.id or 0), time=time, actor=actor, role=role, action=action,
+                      from_status=from_status, to_status=case.status, text=text, link=link, detail=detail or {})
+    session.add(ev)
+    return ev
+
+
+def districts_of(session: Session, codes: Iterable[str]) -> dict[str, tuple[str, str | None, str]]:
+    """credit code → (district, park, name) for the registered ones."""
+    cs = sorted({c for c in codes if c})
+    out: dict[str, tuple[str, str | None, str]] = {}
+    for i in range(0, len(cs), _CHUNK):
+        for cc, d, p, n in session.execute(select(UnitRow.credit_code, UnitRow.district, UnitRow.park, UnitRow.name)
+                                           .where(UnitRow.credit_code.in_(cs[i:i + _CHUNK]))):  # type: ignore[attr-defined]
+            out[cc] = (d, p, n)
+    return out
+
+
+def synced_stamp(session: Session, year: int, day: date) -> str | None:
+    row = session.get(CaseSyncRow, (year, day))
+    return row.stamp if row is not None else None
+
+
+def put_stamp(session: Session, year: int, day: date, stamp: str, now: datetime) -> None:
+    row = session.get(CaseSyncRow, (year, day))
+    if row is None:
+        session.add(CaseSyncRow(year=year, day=day, stamp=stamp, synced_at=now))
+    else:
+        row.stamp, row.synced_at = stamp, now
+        session.add(row)
+
+
+def count_by_status(session: Session, year: int) -> dict[str, int]:
+    return {s: int(n) for s, n in session.execute(select(CaseRow.status, func.count()).where(CaseRow.year == year)
+                                                  .group_by(CaseRow.status))}
+
+
+def lock_year(session: Session, year: int) -> None:
+    """Serialise syncs of one year (PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE`` already does)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _SYNC_LOCK, "b": year})
+
+
+_SYNC_LOCK = 0x6E6F6665  # 'nofe': the key space of the case sync
+
+
+def latest_change(session: Session, units: list[str], manifests: list[str], since: datetime) -> str:
+    """What changed since ``since`` that a self-resolved case can name: the newest ledger version of one of its
+    units, or the newest step of one of its manifests (empty when neither)."""
+    best: tuple[datetime, str] | None = None
+    ids = {cc: uid for cc, uid in session.execute(select(UnitRow.credit_code, UnitRow.id)
+                                                  .where(UnitRow.credit_code.in_(sorted(set(units)))))}  # type: ignore[attr-defined]
+    if ids:
+        r = session.execute(select(LedgerRow.id, LedgerRow.unit_id, LedgerRow.month, LedgerRow.version,
+                                   LedgerRow.uploaded_at)
+                            .where(LedgerRow.unit_id.in_(sorted(ids.values())), LedgerRow.uploaded_at >= since)  # type: ignore[attr-defined]
+                            .order_by(LedgerRow.uploaded_at.desc()).limit(1)).first()  # type: ignore[attr-defined]
+        if r is not None:
+            cc = next(c for c, u in ids.items() if u == r.unit_id)
+            best = (r.uploaded_at, f"{cc} 报送了 {r.month} 台账第 {r.version} 版（ledger:{r.id}）")
+    if manifests:
+        r2 = session.execute(select(ManifestRow.number, ManifestEventRow.action, ManifestEventRow.time)
+                             .join(ManifestEventRow, ManifestEventRow.manifest_id == ManifestRow.id)
+                             .where(ManifestRow.number.in_(sorted(set(manifests))), ManifestEventRow.time >= since)  # type: ignore[attr-defined]
+                             .order_by(ManifestEventRow.time.desc()).limit(1)).first()  # type: ignore[attr-defined]
+        if r2 is not None and (best is None or _utc(r2.time) > _utc(best[0])):
+            best = (r2.time, f"联单 {r2.number} 有新的操作：{_STEP_ZH.get(r2.action, r2.action)}")
+    return best[1] if best else ""
+
+
+_STEP_ZH = {"create": "创建", "submit": "提交", "ship": "发运", "receive": "确认接收", "reject": "拒收",
+            "correct": "更正", "return": "退回"}
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def units_filing(session: Session, codes: list[str] | None) -> list[tuple[str, str | None, set[str], str]]:
+    """(credit code, reports_from, months with a current ledger, name) of the given units (None: all)."""
+    stmt = select(UnitRow.id, UnitRow.credit_code, UnitRow.reports_from, UnitRow.name)
+    if codes is not None:
+        stmt = stmt.where(UnitRow.credit_code.in_(codes))  # type: ignore[attr-defined]
+    units = list(session.execute(stmt.order_by(UnitRow.credit_code)))
+    filed: dict[int, set[str]] = {u.id: set() for u in units}
+    if filed:
+        for uid, month in session.execute(select(LedgerRow.unit_id, LedgerRow.month).where(
+                LedgerRow.unit_id.in_(sorted(filed)), LedgerRow.is_current.is_(True))):  # type: ignore[attr-defined]
+            filed[uid].add(month)
+    return [(u.credit_code, u.reports_from, filed[u.id], u.name) for u in units]
