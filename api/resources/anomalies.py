@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from api import deps
 from ledgers import anomalies as svc
+from ledgers import cases
 
 blp = Blueprint("anomalies", __name__, url_prefix="/api/v1/anomalies", description="Anomalies (异常) for regulators")
 
@@ -42,6 +43,9 @@ class AnomalyOut(Schema):
     mass_kg = fields.Integer()
     mass_t = fields.Float()
     detail = fields.Dict()
+    case_id = fields.Integer(allow_none=True, metadata={"description": "the case that works this anomaly"})
+    status = fields.String(allow_none=True, metadata={"description": "the case's status: open | notified | "
+                                                                       "responded | closed"})
 
 
 class AnomalyKindSummary(Schema):
@@ -67,5 +71,7 @@ def list_(args):
     with deps.uow() as uow:
         items = svc.list_anomalies(uow=uow, actor=deps.actor(), year=args["year"], region=args.get("region"),
                                    kind=args.get("kind"), as_of=args.get("as_of"))
+        cases.sync_cases(uow=uow, year=args["year"])  # cases follow the findings of now, never a what-if as_of
+        cases.annotate_anomalies(uow=uow, year=args["year"], items=items)
     return {"year": args["year"], "region": args.get("region"), "total": len(items), "summary": svc.summary(items),
             "items": items}

@@ -76,6 +76,13 @@ class World:
             assert self.client.post(f"/api/v1/manifests/{no}/ship", json=SHIP, headers=self.admin).status_code == 200
         return no
 
+    def case_id(self) -> int:
+        """The case of U's overdue manifest (opened by the first list)."""
+        r = self.client.get("/api/v1/cases", query_string={"year": 2024, "kind": "receipt_overdue"},
+                            headers=self.admin)
+        assert r.status_code == 200, r.json
+        return next(c["id"] for c in r.json["items"] if self.manifest in c["manifests"])
+
     def new_token_id(self) -> int:
         return self.client.post("/api/v1/tokens", json={"role": "regulator", "district": "630104"},
                                 headers=self.admin).json["id"]
@@ -212,6 +219,14 @@ ROWS: list[Row] = [
     # bulk import: an enterprise naming someone else's unit gets that row pinned (422 not_your_unit, all or
     # nothing); regulators submit nothing, so 403 before the file is read
     Row("POST", "/api/v1/manifests/import", _xlsx_manifest_import, E(201, 403, 403, 201, 422)),
+    # cases: U's overdue manifest to R is a case; the outside regulator and enterprise never see it
+    Row("GET", "/api/v1/cases", get("/api/v1/cases", query_string={"year": 2024}), ALL, secret=True,
+        leak_text=lambda w: w.manifest),
+    Row("GET", "/api/v1/cases/<int:case_id>", get(lambda w: f"/api/v1/cases/{w.case_id()}"),
+        E(200, 200, 404, 200, 404), secret=True),
+    Row("POST", "/api/v1/cases/<int:case_id>/events",
+        lambda w, role: (f"/api/v1/cases/{w.case_id()}/events", {"json": {"action": "note", "text": f"{role} 备注"}}),
+        E(201, 201, 404, 201, 404), secret=True),
     # reports and anomalies
     Row("GET", "/api/v1/anomalies", get("/api/v1/anomalies", query_string={"year": 2024}), ALL, secret=True,
         leak_text=lambda w: w.manifest),
@@ -311,6 +326,7 @@ def test_guessed_ids_look_exactly_like_missing_ones(app, client, world):
         (f"/api/v1/manifests/{world.manifest}/trace", f"/api/v1/manifests/{world.manifest[:-6]}999999/trace"),
         (f"/api/v1/units/{world.u}/trace?year=2024", f"/api/v1/units/{missing_unit}/trace?year=2024"),
         (f"/api/v1/balance?year=2025&unit={world.u}", f"/api/v1/balance?year=2025&unit={missing_unit}"),
+        (f"/api/v1/cases/{world.case_id()}", "/api/v1/cases/987654"),
     ]
     for role in FOREIGN:
         for real, fake in pairs:
