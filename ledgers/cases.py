@@ -398,11 +398,11 @@ def my_todo(*, uow: UnitOfWork, actor: Actor, year: int | None = None,
     as_of = as_of or _now()
     today = local_date(as_of)
     years = [year] if year else [today.year - 1, today.year]
-    cases: list[dict[str, Any]] = []
     for y in years:
         sync_cases(uow=uow, year=y, as_of=as_of)
-        cases += [case_dict(uow, r, actor) for r in repo.of_year(uow.session, y)
-                  if _visible(actor, r) and r.status != "closed"]
+    # open cases of any year (an old one stays on the list until it is closed)
+    cases = [case_dict(uow, r, actor) for r in repo.not_closed(uow.session, year)
+             if _visible(actor, r)]
     units = []
     for cc, rf, filed, name in repo.units_filing(uow.session, sorted(actor.units) if not actor.sees_all() else None):
         owed = [m for y in years for m in months_owed(y, rf, today) if m not in filed]

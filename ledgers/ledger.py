@@ -21,6 +21,7 @@ from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
 from nofei.domain.transfer_columns import TransferBlock, TransferColumns, row_counts, summarised
+from nofei.domain.units import normalise_credit_code
 from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
@@ -338,7 +339,7 @@ def _unit_scope(uow: UnitOfWork, actor: Actor, unit: str | None) -> tuple[list[i
     ids: list[int] | None = None
     district: str | None = None
     if unit:
-        r = find_unit_row(uow.session, unit.strip().upper())
+        r = find_unit_row(uow.session, normalise_credit_code(unit))
         if r is None or not _visible(actor, r):
             return [], None
         ids = [int(r.id or 0)]
@@ -365,7 +366,7 @@ def list_ledgers(*, uow: UnitOfWork, actor: Actor, unit: str | None = None, mont
 def versions(*, uow: UnitOfWork, actor: Actor, unit: str, month: str) -> list[dict[str, Any]]:
     """Every version of (unit, month), oldest first; 404 when the unit is unknown or not visible."""
     with _tx(uow):
-        r = find_unit_row(uow.session, unit.strip().upper())
+        r = find_unit_row(uow.session, normalise_credit_code(unit))
         if r is None or not _visible(actor, r):
             raise NotFound(f"单位 {unit} 未注册 (unit not registered)", code="unknown_unit")
         return [_ledger_dict(v, r) for v in store.versions_of(uow.session, int(r.id or 0), month)]

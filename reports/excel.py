@@ -69,7 +69,9 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
         ("生成时间", report["generated_at"]),
         ("达标指标", f"{report['summary']['indicators_meeting_target']} / {report['summary']['indicators_with_target']}"),
         ("登记单位", report["summary"]["units_registered"]),
-        ("全年按时填报单位", report["summary"]["units_complete"]),
+        ("应报单位（已有到期月份）", report["summary"].get("units_owing", 0)),
+        ("按月报齐单位", report["summary"]["units_complete"]),
+        ("缺报月数 / 应报月数", f"{report['summary'].get('months_missing', 0)} / {report['summary'].get('months_expected', 0)}"),
         ("异常事项", report["summary"]["anomalies"]),
         ("口径", "数量单位为吨；各项指标按 indicators.md 自当年各单位月度台账的现行版本计算。"),
     ]
@@ -122,7 +124,8 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
 
     _sheet(wb, "填报完整性", [
         ("unit", "统一社会信用代码", 22, None), ("unit_name", "单位名称", 28, None),
-        ("district_name", "区县", 16, None), ("expected", "应报月数", 10, "0"), ("reported", "已报月数", 10, "0"),
+        ("district_name", "区县", 16, None), ("reports_from", "应报起始月", 12, None),
+        ("expected", "应报月数", 10, "0"), ("reported", "已报月数", 10, "0"),
         ("missing_months", "未报月份", 60, None),
     ], report["completeness"])
 

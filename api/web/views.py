@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from datetime import date
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
 
 from api.web import actor, bp, require_roles, uow
+from ledgers.manifests import CST
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
 from nofei.errors import InputRejected, NofeiError
 from nofei.storage.repo import actor_for_token
@@ -34,12 +35,32 @@ def _int_arg(name: str, default: int, lo: int = 2000, hi: int = 2100) -> int:
 
 
 def default_year() -> int:
-    """The latest year with data, else last year (the annual report's usual subject)."""
+    """The latest year with data whose reporting is complete (every month past its deadline), else the latest
+    year with data, else last year: a barely begun year would show 0 % against every target (issue 13)."""
+    return _default_year()[0]
+
+
+def _default_year() -> tuple[int, str]:
+    from nofei.domain.completeness import reporting_closed
     from reports.annual import years_present
 
+    today = datetime.now(UTC).astimezone(CST).date()
     with uow() as u:
         ys = years_present(u)
-    return ys[-1] if ys else date.today().year - 1
+    closed = [y for y in ys if reporting_closed(y, today)]
+    if closed:
+        return closed[-1], f"默认显示 {closed[-1]} 年：报送已截止（{closed[-1] + 1} 年1月15日）的最近一年"
+    if ys:
+        return ys[-1], f"默认显示 {ys[-1]} 年：有数据的最近一年，报送尚未截止，数据不完整"
+    return today.year - 1, f"默认显示 {today.year - 1} 年（尚无台账数据）"
+
+
+def year_note(year: int) -> str | None:
+    """Why the page shows this year, when the user did not choose it."""
+    if request.args.get("year"):
+        return None
+    y, why = _default_year()
+    return why if y == year else None
 
 
 def default_region() -> str:
@@ -111,7 +132,7 @@ def dashboard() -> Any:
     region = request.args.get("region") or default_region()
     rep = annual_report(uow_factory=uow, actor=actor(), year=year, region=region)
     return render_template("dashboard.html", r=rep, c=charts(rep), year=year, region=region, regions=regions_for(),
-                           stream_names=STREAM_NAMES_ZH)
+                           stream_names=STREAM_NAMES_ZH, year_note=year_note(year))
 
 
 @bp.route("/reports/annual")
@@ -151,17 +172,32 @@ def lineage(key: str) -> Any:
 @bp.route("/anomalies")
 @require_roles("regulator", "admin")
 def anomalies() -> Any:
-    fn = optional("ledgers.anomalies", "list_anomalies")
+    """The year's anomalies with their cases: kinds by their Chinese names, units by name, rows and manifests
+    linked."""
+    from ledgers import anomalies as svc
+    from ledgers import cases
+
     year = _int_arg("year", default_year())
     region = request.args.get("region") or default_region()
     kind = request.args.get("kind") or None
-    items: list[dict[str, Any]] = []
-    if fn is not None:
-        with uow() as u:
-            items = list(fn(uow=u, actor=actor(), year=year, region=None if region == CITY else region, kind=kind))
-    kinds = sorted({str(a.get("kind")) for a in items})
-    return render_template("anomalies.html", items=items, year=year, region=region, kind=kind, kinds=kinds,
-                           regions=regions_for(), available=fn is not None)
+    kind = kind if kind in svc.KINDS else None
+    with uow() as u:
+        items = list(svc.list_anomalies(uow=u, actor=actor(), year=year, region=None if region == CITY else region,
+                                        kind=kind))
+        cases.sync_cases(uow=u, year=year)
+        cases.annotate_anomalies(uow=u, year=year, items=items)
+        names = registry_names(u, {c for a in items for c in a["units"]})
+    from nofei.domain.cases import STATUS_ZH
+
+    return render_template("anomalies.html", items=items, year=year, region=region, kind=kind,
+                           kinds=[(k, svc.TITLES[k]) for k in svc.KINDS], names=names, status_zh=STATUS_ZH,
+                           regions=regions_for(), year_note=year_note(year))
+
+
+def registry_names(u: Any, codes: set[str]) -> dict[str, str]:
+    from nofei.storage.repo import unit_rows_by_code
+
+    return {cc: r.name for cc, r in unit_rows_by_code(u.session, codes).items()}
 
 
 @bp.route("/manifests")
@@ -307,4 +343,4 @@ def admin_token_revoke(token_id: int) -> Any:
 
 STREAM_CHOICES = [(s, STREAM_NAMES_ZH[s]) for s in STREAMS]
 
-from api.web import ledger_pages  # noqa: E402,F401 - the enterprise's ledger pages
+from api.web import case_pages, ledger_pages  # noqa: E402,F401,I001 - casework and the enterprise's ledger pages

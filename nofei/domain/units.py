@@ -8,6 +8,8 @@ from typing import Literal
 
 Role = Literal["producer", "collector", "carrier", "utiliser", "disposer"]
 ROLES: tuple[Role, ...] = ("producer", "collector", "carrier", "utiliser", "disposer")
+ROLE_ZH: dict[str, str] = {"producer": "产生单位", "collector": "收集单位", "carrier": "运输单位", "utiliser": "利用单位",
+                           "disposer": "处置单位"}
 
 # GB 32100-2015 统一社会信用代码: 31-character alphabet (no I, O, Z, S, V) and position weights.
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"

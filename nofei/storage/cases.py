@@ -46,7 +46,17 @@ def of_year(session: Session, year: int, *, kind: str | None = None, status: str
     return list(session.execute(stmt.order_by(CaseRow.id)).scalars())  # type: ignore[arg-type]
 
 
+def not_closed(session: Session, year: int | None = None) -> list[CaseRow]:
+    """Every case not yet closed (of ``year``, or of every year), oldest first."""
+    stmt = select(CaseRow).where(CaseRow.status != "closed")
+    if year is not None:
+        stmt = stmt.where(CaseRow.year == year)
+    return list(session.execute(stmt.order_by(CaseRow.id)).scalars())  # type: ignore[arg-type]
+
+
 def get(session: Session, case_id: int, *, lock: bool = False) -> CaseRow | None:
+    if not 0 < case_id < 2**63:  # beyond any BIGINT/INTEGER id: no such case, not a database error
+        return None
     stmt = select(CaseRow).where(CaseRow.id == case_id)
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
