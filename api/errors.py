@@ -74,6 +74,24 @@ def _webargs_errors(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
+_PAGE_ERRORS = {404: ("未找到", "您访问的页面不存在，请检查网址。"), 405: ("不支持的操作", "该页面不支持此请求方式。"),
+                400: ("请求有误", "请求无法处理，请返回后重试。"), 413: ("内容过大", "提交的内容超过上限。"),
+                429: ("请求过于频繁", "请稍后再试。")}
+
+
+def _page(exc: HTTPException, status: int) -> Any:
+    """An HTTP error on a page, in Chinese in the site's layout (the API keeps its JSON envelope)."""
+    from flask import make_response, render_template
+
+    title, message = _PAGE_ERRORS.get(status, ("出错了", "请求无法完成。"))
+    resp = make_response(render_template("error.html", status=status, title=title, message=message), status)
+    for h in ("Allow", "Retry-After"):
+        v = exc.get_response().headers.get(h)
+        if v:
+            resp.headers[h] = v
+    return resp
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(E.NofeiError)
     def _nofei(exc: E.NofeiError):
@@ -84,7 +102,7 @@ def register_error_handlers(app: Flask) -> None:
     def _http(exc: HTTPException):
         status = exc.code or 500
         if not request.path.startswith("/api"):
-            return exc
+            return _page(exc, status)
         errors: list[dict[str, Any]] = []
         data = getattr(exc, "data", None)
         if isinstance(data, dict) and "messages" in data:

@@ -76,3 +76,10 @@ def test_the_unit_directory_and_profile(app, admin, tokens):
     prof = reg.get(f"/units/{s}?year=2024").get_data(as_text=True)
     assert "2024 年月度台账" in prof and no in prof and "产生单位" in prof
     assert reg.get(f"/units/{r}").status_code == 404
+
+
+def test_pages_answer_a_missing_page_in_chinese(client):
+    r = client.get("/no-such-page")
+    assert r.status_code == 404 and r.mimetype == "text/html" and "未找到" in r.get_data(as_text=True)
+    api = client.get("/api/v1/no-such-thing")
+    assert api.status_code in (401, 404) and api.mimetype == "application/json"
