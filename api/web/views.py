@@ -296,12 +296,13 @@ def admin_units() -> Any:
         except NofeiError as e:
             problems = [{"message": e.message}]
     q = request.args.get("q") or None
+    page = _int_arg("page", 1, 1, 10**6)
     with uow() as u:
-        units, total = registry.list_units(uow=u, actor=actor(), q=q, per_page=500)
+        units, total = registry.list_units(uow=u, actor=actor(), q=q, page=page, per_page=100)
         cat = u.catalogue
     from nofei.domain.units import ROLES
 
-    return render_template("admin_units.html", units=units, total=total, q=q or "", created=created,
+    return render_template("admin_units.html", units=units, total=total, q=q or "", created=created, page=page,
                            problems=problems, form=form, roles=ROLES,
                            districts=[(c, d.name_zh) for c, d in cat.districts.items() if c != CITY],
                            parks=[(c, p.name_zh) for c, p in cat.parks.items()], region_name=cat.region_name)
