@@ -358,14 +358,14 @@ def _missing_ledgers(uow: UnitOfWork, year: int, as_of: datetime) -> list[dict[s
     """One finding per unit and month owed (``months_owed``) with no current ledger version."""
     today = local_date(as_of)
     filed: dict[int, set[str]] = defaultdict(set)
-    for uid, month in uow.session.execute(select(LedgerRow.unit_id, LedgerRow.month).where(
-            LedgerRow.year == year, LedgerRow.is_current.is_(True))):  # type: ignore[attr-defined]
+    for uid, month in uow.session.execute(select(col(LedgerRow.unit_id), col(LedgerRow.month)).where(
+            col(LedgerRow.year) == year, col(LedgerRow.is_current).is_(True))):
         filed[uid].add(month)
     out = []
-    for uid, cc, rf in uow.session.execute(select(UnitRow.id, UnitRow.credit_code, UnitRow.reports_from)
-                                           .order_by(UnitRow.credit_code)):
+    for unit_id, cc, rf in uow.session.execute(select(col(UnitRow.id), col(UnitRow.credit_code),
+                                                      col(UnitRow.reports_from)).order_by(col(UnitRow.credit_code))):
         for m in months_owed(year, rf, today):
-            if m in filed.get(uid, ()):
+            if m in filed.get(unit_id or 0, ()):
                 continue
             due = month_deadline(m)
             out.append(_anomaly(

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.storage.tables import (
     CaseEventRow,
@@ -26,7 +27,7 @@ def by_keys(session: Session, keys: Iterable[str]) -> dict[str, CaseRow]:
     ks = sorted(set(keys))
     out: dict[str, CaseRow] = {}
     for i in range(0, len(ks), _CHUNK):
-        for row in session.execute(select(CaseRow).where(CaseRow.key.in_(ks[i:i + _CHUNK]))).scalars():  # type: ignore[attr-defined]
+        for row in session.execute(select(CaseRow).where(col(CaseRow.key).in_(ks[i:i + _CHUNK]))).scalars():
             out[row.key] = row
     return out
 
@@ -34,38 +35,38 @@ def by_keys(session: Session, keys: Iterable[str]) -> dict[str, CaseRow]:
 def of_year(session: Session, year: int, *, kind: str | None = None, status: str | None = None,
             assignee: str | None = None, lock: bool = False) -> list[CaseRow]:
     """A year's cases, narrowed in SQL by kind, status and assignee (the rest is filtered by the caller)."""
-    stmt = select(CaseRow).where(CaseRow.year == year)
+    stmt = select(CaseRow).where(col(CaseRow.year) == year)
     if kind:
-        stmt = stmt.where(CaseRow.kind == kind)
+        stmt = stmt.where(col(CaseRow.kind) == kind)
     if status:
-        stmt = stmt.where(CaseRow.status == status)
+        stmt = stmt.where(col(CaseRow.status) == status)
     if assignee:
-        stmt = stmt.where(CaseRow.assignee == assignee)
+        stmt = stmt.where(col(CaseRow.assignee) == assignee)
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    return list(session.execute(stmt.order_by(CaseRow.id)).scalars())  # type: ignore[arg-type]
+    return list(session.execute(stmt.order_by(col(CaseRow.id))).scalars())
 
 
 def not_closed(session: Session, year: int | None = None) -> list[CaseRow]:
     """Every case not yet closed (of ``year``, or of every year), oldest first."""
-    stmt = select(CaseRow).where(CaseRow.status != "closed")
+    stmt = select(CaseRow).where(col(CaseRow.status) != "closed")
     if year is not None:
-        stmt = stmt.where(CaseRow.year == year)
-    return list(session.execute(stmt.order_by(CaseRow.id)).scalars())  # type: ignore[arg-type]
+        stmt = stmt.where(col(CaseRow.year) == year)
+    return list(session.execute(stmt.order_by(col(CaseRow.id))).scalars())
 
 
 def get(session: Session, case_id: int, *, lock: bool = False) -> CaseRow | None:
     if not 0 < case_id < 2**63:  # beyond any BIGINT/INTEGER id: no such case, not a database error
         return None
-    stmt = select(CaseRow).where(CaseRow.id == case_id)
+    stmt = select(CaseRow).where(col(CaseRow.id) == case_id)
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalars().first()
 
 
 def events(session: Session, case_id: int) -> list[CaseEventRow]:
-    return list(session.execute(select(CaseEventRow).where(CaseEventRow.case_id == case_id)
-                                .order_by(CaseEventRow.id)).scalars())  # type: ignore[arg-type]
+    return list(session.execute(select(CaseEventRow).where(col(CaseEventRow.case_id) == case_id)
+                                .order_by(col(CaseEventRow.id))).scalars())
 
 
 def add_event(session: Session, case: CaseRow, *, time: datetime, actor: str, role: str, action: str,
@@ -82,8 +83,8 @@ def districts_of(session: Session, codes: Iterable[str]) -> dict[str, tuple[str,
     cs = sorted({c for c in codes if c})
     out: dict[str, tuple[str, str | None, str]] = {}
     for i in range(0, len(cs), _CHUNK):
-        for cc, d, p, n in session.execute(select(UnitRow.credit_code, UnitRow.district, UnitRow.park, UnitRow.name)
-                                           .where(UnitRow.credit_code.in_(cs[i:i + _CHUNK]))):  # type: ignore[attr-defined]
+        for cc, d, p, n in session.execute(select(col(UnitRow.credit_code), col(UnitRow.district), col(UnitRow.park), col(UnitRow.name))
+                                           .where(col(UnitRow.credit_code).in_(cs[i:i + _CHUNK]))):
             out[cc] = (d, p, n)
     return out
 
@@ -103,8 +104,8 @@ def put_stamp(session: Session, year: int, day: date, stamp: str, now: datetime)
 
 
 def count_by_status(session: Session, year: int) -> dict[str, int]:
-    return {s: int(n) for s, n in session.execute(select(CaseRow.status, func.count()).where(CaseRow.year == year)
-                                                  .group_by(CaseRow.status))}
+    return {s: int(n) for s, n in session.execute(select(col(CaseRow.status), func.count()).where(col(CaseRow.year) == year)
+                                                  .group_by(col(CaseRow.status)))}
 
 
 def lock_year(session: Session, year: int) -> None:
@@ -120,21 +121,21 @@ def latest_change(session: Session, units: list[str], manifests: list[str], sinc
     """What changed since ``since`` that a self-resolved case can name: the newest ledger version of one of its
     units, or the newest step of one of its manifests (empty when neither)."""
     best: tuple[datetime, str] | None = None
-    ids = {cc: uid for cc, uid in session.execute(select(UnitRow.credit_code, UnitRow.id)
-                                                  .where(UnitRow.credit_code.in_(sorted(set(units)))))}  # type: ignore[attr-defined]
+    ids = {cc: uid for cc, uid in session.execute(select(col(UnitRow.credit_code), col(UnitRow.id))
+                                                  .where(col(UnitRow.credit_code).in_(sorted(set(units)))))}
     if ids:
-        r = session.execute(select(LedgerRow.id, LedgerRow.unit_id, LedgerRow.month, LedgerRow.version,
-                                   LedgerRow.uploaded_at)
-                            .where(LedgerRow.unit_id.in_(sorted(ids.values())), LedgerRow.uploaded_at >= since)  # type: ignore[attr-defined]
-                            .order_by(LedgerRow.uploaded_at.desc()).limit(1)).first()  # type: ignore[attr-defined]
+        r = session.execute(select(col(LedgerRow.id), col(LedgerRow.unit_id), col(LedgerRow.month), col(LedgerRow.version),
+                                   col(LedgerRow.uploaded_at))
+                            .where(col(LedgerRow.unit_id).in_(sorted(ids.values())), col(LedgerRow.uploaded_at) >= since)
+                            .order_by(col(LedgerRow.uploaded_at).desc()).limit(1)).first()
         if r is not None:
             cc = next(c for c, u in ids.items() if u == r.unit_id)
             best = (r.uploaded_at, f"{cc} 报送了 {r.month} 台账第 {r.version} 版（ledger:{r.id}）")
     if manifests:
-        r2 = session.execute(select(ManifestRow.number, ManifestEventRow.action, ManifestEventRow.time)
-                             .join(ManifestEventRow, ManifestEventRow.manifest_id == ManifestRow.id)
-                             .where(ManifestRow.number.in_(sorted(set(manifests))), ManifestEventRow.time >= since)  # type: ignore[attr-defined]
-                             .order_by(ManifestEventRow.time.desc()).limit(1)).first()  # type: ignore[attr-defined]
+        r2 = session.execute(select(col(ManifestRow.number), col(ManifestEventRow.action), col(ManifestEventRow.time))
+                             .join(ManifestEventRow, col(ManifestEventRow.manifest_id) == col(ManifestRow.id))
+                             .where(col(ManifestRow.number).in_(sorted(set(manifests))), col(ManifestEventRow.time) >= since)
+                             .order_by(col(ManifestEventRow.time).desc()).limit(1)).first()
         if r2 is not None and (best is None or _utc(r2.time) > _utc(best[0])):
             best = (r2.time, f"联单 {r2.number} 有新的操作：{_STEP_ZH.get(r2.action, r2.action)}")
     return best[1] if best else ""
@@ -150,13 +151,13 @@ def _utc(t: datetime) -> datetime:
 
 def units_filing(session: Session, codes: list[str] | None) -> list[tuple[str, str | None, set[str], str]]:
     """(credit code, reports_from, months with a current ledger, name) of the given units (None: all)."""
-    stmt = select(UnitRow.id, UnitRow.credit_code, UnitRow.reports_from, UnitRow.name)
+    stmt = select(col(UnitRow.id), col(UnitRow.credit_code), col(UnitRow.reports_from), col(UnitRow.name))
     if codes is not None:
-        stmt = stmt.where(UnitRow.credit_code.in_(codes))  # type: ignore[attr-defined]
-    units = list(session.execute(stmt.order_by(UnitRow.credit_code)))
+        stmt = stmt.where(col(UnitRow.credit_code).in_(codes))
+    units = list(session.execute(stmt.order_by(col(UnitRow.credit_code))))
     filed: dict[int, set[str]] = {u.id: set() for u in units}
     if filed:
-        for uid, month in session.execute(select(LedgerRow.unit_id, LedgerRow.month).where(
-                LedgerRow.unit_id.in_(sorted(filed)), LedgerRow.is_current.is_(True))):  # type: ignore[attr-defined]
+        for uid, month in session.execute(select(col(LedgerRow.unit_id), col(LedgerRow.month)).where(
+                col(LedgerRow.unit_id).in_(sorted(filed)), col(LedgerRow.is_current).is_(True))):
             filed[uid].add(month)
     return [(u.credit_code, u.reports_from, filed[u.id], u.name) for u in units]

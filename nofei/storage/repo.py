@@ -50,8 +50,8 @@ def unit_rows_by_code(session: Session, codes: Iterable[str]) -> dict[str, UnitR
 
 def move_reports_from_back(session: Session, unit_id: int, month: str) -> None:
     """An accepted ledger earlier than the unit's ``reports_from`` moves it back to that month (issue 13 §4)."""
-    session.execute(update(UnitRow).where(UnitRow.id == unit_id, or_(UnitRow.reports_from.is_(None),  # type: ignore[union-attr]
-                                                                      UnitRow.reports_from > month))
+    session.execute(update(UnitRow).where(col(UnitRow.id) == unit_id, or_(col(UnitRow.reports_from).is_(None),
+                                                                      col(UnitRow.reports_from) > month))
                     .values(reports_from=month))
 
 
