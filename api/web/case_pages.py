@@ -226,7 +226,10 @@ def unit_profile(code: str) -> Any:
             state = "missing"
         else:
             state = "not_due"
-        grid.append({"month": month, "state": state, "ledger": cur, "deadline": month_deadline(month)})
+        generated = sum((Decimal(str(t.get("generated_t", 0))) for t in (cur or {}).get("totals", {}).values()),
+                        Decimal(0)) if cur is not None else None
+        grid.append({"month": month, "state": state, "ledger": cur, "deadline": month_deadline(month),
+                     "generated_t": generated})
     balance: dict[str, dict[str, Decimal]] = {}  # per stream, the year's current versions summed exactly
     for lg in ledgers:
         if not lg.get("is_current", True):

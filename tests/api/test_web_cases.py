@@ -4,6 +4,7 @@ and profile; who may open which page."""
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 import re
 
 from openpyxl import load_workbook
@@ -73,8 +74,19 @@ def test_the_unit_directory_and_profile(app, admin, tokens):
     sign_in(reg, tokens("regulator", district="630104"))
     d = reg.get("/units?q=测试").get_data(as_text=True)
     assert s in d and r not in d  # the receiver is in another district
+    from nofei.storage.tables import LedgerRow, UnitRow
+    from nofei.storage.uow import UnitOfWork
+
+    with UnitOfWork(app.extensions["nofei.sessions"]) as u:  # a filed March and an amended May (totals in kg)
+        uid = u.session.query(UnitRow).filter_by(credit_code=s).one().id
+        for month, version, kg in (("2024-03", 1, 1500), ("2024-05", 2, 250)):
+            u.session.add(LedgerRow(unit_id=uid, month=month, year=2024, version=version, is_current=True,
+                                    sha256=f"{month}{version}".ljust(64, "0"), uploaded_at=datetime.now(UTC),
+                                    totals={"hazardous": {"generated": kg}}))
+        u.session.commit()
     prof = reg.get(f"/units/{s}?year=2024").get_data(as_text=True)
     assert "2024 年月度台账" in prof and no in prof and "产生单位" in prof
+    assert "产生 1.500 t" in prof and "已更正" in prof and "产生 0.250 t" in prof and "逐月产生量趋势" in prof
     assert reg.get(f"/units/{r}").status_code == 404
 
 
