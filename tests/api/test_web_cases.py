@@ -4,8 +4,8 @@ and profile; who may open which page."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 import re
+from datetime import UTC, datetime
 
 from openpyxl import load_workbook
 
