@@ -87,6 +87,9 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.extensions["nofei.sessions"] = make_session_factory(engine)
     app.extensions["nofei.catalogue"] = Catalogue.default(c1_class=cfg.get("C1_CLASS", "disposal"))
 
+    from api import edge
+
+    app.url_map.converters["int"] = edge.IdConverter  # before any route is made: ids fit a BIGINT
     api = NofeiApi(app)
     app.extensions["nofei.api"] = api
     from api import resources
@@ -113,6 +116,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     docs.init_app(app)
     ratelimit.init_app(app)  # before auth, so that refused tokens count too
     auth.init_app(app)
+    edge.init_app(app)  # after auth: text, JSON depth and body checks on authenticated requests
     register_error_handlers(app)
 
     @app.after_request

@@ -11,12 +11,14 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from api.schemas import DecimalString, PageArgs, page_schema
+from imports.coerce import control_char
 from ledgers import manifests as svc
 from nofei.domain.manifests import STATUSES
 from nofei.errors import InputRejected, PermissionDenied, TooLarge, UnsupportedFile
 from nofei.problems import Problem
+from nofei.text import neutralise_cell_text
 
 blp = Blueprint("manifests", __name__, url_prefix="/api/v1/manifests",
                 description="Transfer manifests (电子转移联单): lifecycle, history, export, import")
@@ -39,14 +41,14 @@ class ManifestIn(Schema):
     receiver = fields.String(required=True, validate=validate.Length(min=1, max=40))
     carrier = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                             metadata={"description": "none: the shipper carries"})
-    planned_date = fields.Date(required=True)
+    planned_date = schemas.Date(required=True)
     lines = fields.List(fields.Nested(ManifestLineIn), required=True, validate=validate.Length(min=1, max=100))
 
 
 class ManifestShipIn(Schema):
     vehicle = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "车牌号"})
     driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
 class ManifestReceiveLineIn(Schema):
@@ -58,7 +60,7 @@ class ManifestReceiveLineIn(Schema):
 
 class ManifestReceiveIn(Schema):
     lines = fields.List(fields.Nested(ManifestReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
-    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
 class ManifestRejectIn(Schema):
@@ -67,14 +69,14 @@ class ManifestRejectIn(Schema):
                         metadata={"description": "accepted part per line (partial); absent: everything refused"})
     destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                                 metadata={"description": "where the refused waste goes; default back to the shipper"})
-    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
 class ManifestCorrectIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
     receiver = fields.String(validate=validate.Length(min=1, max=40))
     carrier = fields.String(allow_none=True, validate=validate.Length(max=40))
-    planned_date = fields.Date()
+    planned_date = schemas.Date()
     lines = fields.List(fields.Nested(ManifestLineIn), validate=validate.Length(min=1, max=100))
     vehicle = fields.String(validate=validate.Length(min=1, max=32))
     driver = fields.String(validate=validate.Length(min=1, max=64))
@@ -147,8 +149,8 @@ class ManifestQuery(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
     unit = fields.String(validate=validate.Length(max=40))
     code = fields.String(validate=validate.Length(max=32))
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    from_ = schemas.Date(data_key="from")
+    to = schemas.Date()
     region = fields.String(validate=validate.Length(max=32))
     format = fields.String(validate=validate.OneOf(["json", "csv", "xlsx"]), load_default="json")
 
@@ -203,27 +205,24 @@ def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
         w = csv.writer(buf)
         w.writerow(heads)
         for r in rows:
-            w.writerow([_csv_safe(r[k]) for k in keys])
+            w.writerow([neutralise_cell_text(r[k]) for k in keys])
         return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=manifests.csv"})
     from openpyxl import Workbook
 
+    from imports.writer import discard_temp_files, workbook_bytes
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("联单")
-    ws.append(heads)
-    for r in rows:
-        ws.append([_csv_safe(r[k]) for k in keys])
-    out = io.BytesIO()
-    wb.save(out)
-    return Response(out.getvalue(), mimetype=XLSX,
+    try:
+        ws.append(heads)
+        for r in rows:
+            ws.append([neutralise_cell_text(r[k]) for k in keys])
+    except BaseException:
+        discard_temp_files(wb)  # a write-only sheet has its temp file from the first row on
+        raise
+    return Response(workbook_bytes(wb), mimetype=XLSX,
                     headers={"Content-Disposition": "attachment; filename=manifests.xlsx"})
-
-
-def _csv_safe(v: Any) -> Any:
-    """Neutralise spreadsheet formula injection in text cells (a name starting with = + - @)."""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v
-    return v
 
 
 @blp.route(f"/{NUMBER}", methods=["GET"])
@@ -340,11 +339,16 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
             Problem("missing_column", f"缺少列 {m}", f"missing column {m}", sheet=sheet, row=1, header=m)
             for m in missing])
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    bad_cells: list[Problem] = []
     for r, raw in enumerate(rows[1:], start=2):
         vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
         if not any(vals.values()):
             continue
         refs = {f: {"sheet": sheet, "row": r, "column": _col(i), "header": h} for f, (i, h) in heads.items()}
+        bad_cells.extend(Problem("control_character", f"{refs[f]['header']}含有不允许的控制字符 {bad}",
+                                 f"{refs[f]['header']} contains the control character {bad}", value=v[:50],
+                                 sheet=sheet, row=r, column=refs[f]["column"], header=refs[f]["header"])
+                         for f, v in vals.items() if (bad := control_char(v)) is not None)
         key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
                vals.get("planned_date"))
         item = groups.get(key)
@@ -360,6 +364,8 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
             if f in refs:
                 item["_refs"][f"lines.{n}.{f}"] = refs[f]
         item["_refs"]["lines"] = item["_refs"].get("lines") or {"sheet": sheet, "row": r}
+    if bad_cells:
+        raise InputRejected("工作簿含有不允许的控制字符 (control characters in cells)", problems=bad_cells)
     return list(groups.values())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from api.schemas import DecimalString, PageArgs, page_schema
 from ledgers import registry
 from nofei.access import ACTOR_ROLES
@@ -20,8 +20,8 @@ class PermitSchema(Schema):
                               metadata={"description": "codes or HW categories (HW08)"})
     methods = fields.List(fields.String(validate=validate.Length(max=8)), load_default=list)
     capacity_t = DecimalString(load_default="0", high=10**9)
-    valid_from = fields.Date(allow_none=True, load_default=None)
-    valid_to = fields.Date(allow_none=True, load_default=None)
+    valid_from = schemas.Date(allow_none=True, load_default=None)
+    valid_to = schemas.Date(allow_none=True, load_default=None)
 
 
 class UnitIn(Schema):
