@@ -89,7 +89,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
 
     from api import edge
 
-    app.url_map.converters["int"] = edge.IdConverter  # before any route is made: ids fit a BIGINT
+    app.url_map.converters["int"] = edge.IdConverter  # before any route is made: ids fit an id column
     api = NofeiApi(app)
     app.extensions["nofei.api"] = api
     from api import resources

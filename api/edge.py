@@ -6,7 +6,8 @@
   error (a 503 before).
 * JSON bodies are nested at most ``MAX_JSON_DEPTH`` deep (checked on the raw bytes, before parsing:
   1,000 levels made the parser recurse into a 500).
-* Integer path ids are at most 2^63 - 1 (``IdConverter``): larger ones are no id the database can hold,
+* Integer path ids are at most 2^31 - 1 (``IdConverter``; the id columns are INTEGER): larger ones are no id
+  the database can hold,
   so they match no route (404) instead of overflowing the driver (500 on SQLite, 503 on PostgreSQL).
 * A PATCH must say what to change: without a JSON body, or with ``{}``, it is a 422, not a no-op.
 """
@@ -24,7 +25,7 @@ from nofei.errors import InputRejected
 from nofei.problems import Problem
 from nofei.text import describe_char, refused_char
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # every id column is an INTEGER (int4 on PostgreSQL)
 MAX_JSON_DEPTH = 32
 MULTILINE_FIELDS = frozenset({"reason", "note", "message", "description", "detail", "comment"})
 """Fields whose text may span lines (tab, LF, CR allowed); every other field is one line."""
@@ -34,7 +35,7 @@ _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` path ids bounded by what a BIGINT holds (documented as the parameter's ``maximum``)."""
+    """``<int:…>`` path ids bounded by what an id column holds (documented as the parameter's ``maximum``)."""
 
     def __init__(self, map: Map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 - werkzeug's names
                  max: int | None = MAX_ID, signed: bool = False) -> None:  # noqa: A002
