@@ -91,6 +91,9 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
 
     app.url_map.converters["int"] = edge.IdConverter  # before any route is made: ids fit an id column
     api = NofeiApi(app)
+    from api import docs
+
+    docs.document_edge_rules(api)  # before the blueprints: their schemas and paths are documented on registration
     app.extensions["nofei.api"] = api
     from api import resources
 
@@ -111,7 +114,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
         g.request_id = rid if _REQ_ID.match(rid) else uuid.uuid4().hex
         g.t0 = time.perf_counter()
 
-    from api import auth, docs, ratelimit
+    from api import auth, ratelimit
 
     docs.init_app(app)
     ratelimit.init_app(app)  # before auth, so that refused tokens count too

@@ -95,3 +95,28 @@ class AwareDateTime(fields.AwareDateTime):
         extra = kw.pop("metadata", {})
         md = {**extra, "description": f"{extra.get('description', 'a date-time')} (ISO 8601; {_WINDOW})"}
         super().__init__(validate=_in_window, metadata=md, **kw)
+
+
+def _codes() -> tuple[list[str], list[str], list[str], list[str]]:
+    from nofei.catalogue import CITY, Catalogue
+
+    cat = Catalogue.default()
+    districts = sorted(d for d in cat.districts if d != CITY)
+    return districts, sorted(cat.parks), [CITY, *districts, *sorted(cat.parks)], [m.code for m in cat.method_list()]
+
+
+DISTRICTS, PARKS, REGIONS, METHODS = _codes()
+"""The catalogue's codes, stated as ``enum`` in the OpenAPI where the code refuses others (422)."""
+CREDIT_CODE = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
+"""GB 32100-2015's alphabet (the check digit is verified too, which a pattern cannot say)."""
+
+
+def links(status: int, schema: str, field: str, param: str, *operation_ids: str,
+          description: str = "Created") -> dict[str, Any]:
+    """``@blp.doc(**links(...))``: the created response (``schema``, a component name) with OpenAPI links
+    to the operations on the new resource (what generated clients and schemathesis' stateful phase follow).
+    The whole response is given: flask-smorest's ``doc`` replaces the one ``@blp.response`` made."""
+    return {"responses": {str(status): {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        "links": {op: {"operationId": op, "parameters": {param: f"$response.body#/{field}"}} for op in operation_ids}}}}

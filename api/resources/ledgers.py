@@ -10,7 +10,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from api.downloads import content_disposition, original_file
 from api.schemas import ErrorSchema, PageArgs, ProblemSchema, page_schema
 from api.uploads import import_workbook
@@ -195,6 +195,8 @@ def _disposition(filename: str) -> str:
 @blp.arguments(UploadSchema, location="files")
 @blp.arguments(UploadQuery, location="query")
 @blp.response(201, ReceiptSchema, description="accepted as a new version")
+@blp.doc(**schemas.links(201, "Receipt", "id", "ledger_id", "getLedger", "getLedgerFile",
+                          description="accepted as a new version"))
 @blp.alt_response(200, schema=ReceiptSchema, description="duplicate (byte-identical to the current version), or dry_run")
 @blp.alt_response(413, schema=ErrorSchema, description="over the size limit (upload, uncompressed, sheets, rows)")
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet: macro-enabled, encrypted, corrupt, disguised")
@@ -267,6 +269,7 @@ def list_ledgers(args: dict[str, Any]):
 
 @blp.route("/ledgers/<int:ledger_id>", methods=["GET"])
 @blp.response(200, LedgerDetail)
+@blp.doc(operationId="getLedger")
 @blp.alt_response(404, schema=ErrorSchema, description="no such ledger, or not visible to the caller")
 def get_ledger(ledger_id: int):
     """One version with its rows (tonnes) and warnings."""
@@ -274,6 +277,7 @@ def get_ledger(ledger_id: int):
 
 
 @blp.route("/ledgers/<int:ledger_id>/file", methods=["GET"])
+@blp.doc(operationId="getLedgerFile")
 @blp.response(200, description="the original upload, byte for byte; its media type (xlsx, xls or ods) and file "
                                 "extension are those of the bytes, not of the uploaded name",
               content_type="application/octet-stream")

@@ -32,7 +32,8 @@ class ManifestLineIn(Schema):
     waste_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
     quantity_t = DecimalString(required=True, high=MAX_T)
     packaging = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
-    planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8))
+    planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8),
+                                   metadata={"enum": schemas.METHODS})
 
 
 class ManifestIn(Schema):
@@ -55,7 +56,8 @@ class ManifestReceiveLineIn(Schema):
     line_no = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
     received_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
     rejected_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
-    method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8))
+    method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8),
+                           metadata={"enum": schemas.METHODS})
 
 
 class ManifestReceiveIn(Schema):
@@ -169,6 +171,8 @@ def _filters(args: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(ManifestIn)
 @blp.response(201, ManifestOut)
 @blp.alt_response(403, description="not the shipper")
+@blp.doc(**schemas.links(201, "ManifestOut", "number", "number", "getManifest", "shipManifest", "receiveManifest",
+                          "rejectManifest", "correctManifest"))
 def create(data):
     """Create a manifest (the shipper, or an admin): a 14-digit number and status ``submitted``."""
     with deps.uow() as uow:
@@ -227,6 +231,7 @@ def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
 
 @blp.route(f"/{NUMBER}", methods=["GET"])
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="getManifest")
 def get(number: str):
     """One manifest with its history, versions and follow-on manifests."""
     with deps.uow() as uow:
@@ -241,6 +246,7 @@ def _step(fn, number: str, data: dict[str, Any]):
 @blp.route(f"/{NUMBER}/ship", methods=["POST"])
 @blp.arguments(ManifestShipIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="shipManifest")
 @blp.alt_response(403, description="not the carrier")
 @blp.alt_response(409, description="step out of order (names the current status)")
 def ship(data, number: str):
@@ -251,6 +257,7 @@ def ship(data, number: str):
 @blp.route(f"/{NUMBER}/receive", methods=["POST"])
 @blp.arguments(ManifestReceiveIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="receiveManifest")
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
 def receive(data, number: str):
@@ -261,6 +268,7 @@ def receive(data, number: str):
 @blp.route(f"/{NUMBER}/reject", methods=["POST"])
 @blp.arguments(ManifestRejectIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="rejectManifest")
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
 def reject(data, number: str):
@@ -272,6 +280,7 @@ def reject(data, number: str):
 @blp.route(f"/{NUMBER}/correct", methods=["POST"])
 @blp.arguments(ManifestCorrectIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="correctManifest")
 @blp.alt_response(403, description="not the shipper")
 @blp.alt_response(409, description="step out of order")
 def correct(data, number: str):
