@@ -341,3 +341,10 @@ def test_check_answers_json_by_default_and_documents_both_media_types(client, ad
     content = op["responses"]["200"]["content"]
     assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/CheckResult"}
     assert content[XLSX]["schema"] == {"type": "string", "format": "binary"}
+
+
+def test_pages_refuse_control_characters_with_a_page_not_a_500(client):
+    r = client.get("/login?next=%00")
+    assert r.status_code == 422 and r.mimetype == "text/html"
+    r = client.post("/login", data={"token": "nf_\x00"})
+    assert r.status_code == 422 and r.mimetype == "text/html"
