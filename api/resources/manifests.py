@@ -354,9 +354,9 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
         if not any(vals.values()):
             continue
         refs = {f: {"sheet": sheet, "row": r, "column": _col(i), "header": h} for f, (i, h) in heads.items()}
-        bad_cells.extend(Problem("control_character", f"{refs[f]['header']}含有不允许的控制字符 {bad}",
-                                 f"{refs[f]['header']} contains the control character {bad}", value=v[:50],
-                                 sheet=sheet, row=r, column=refs[f]["column"], header=refs[f]["header"])
+        bad_cells.extend(Problem("control_character", f"{heads[f][1]}含有不允许的控制字符 {bad}",
+                                 f"{heads[f][1]} contains the control character {bad}", value=v[:50],
+                                 sheet=sheet, row=r, column=_col(heads[f][0]), header=heads[f][1])
                          for f, v in vals.items() if (bad := control_char(v)) is not None)
         key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
                vals.get("planned_date"))
