@@ -87,7 +87,13 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.extensions["nofei.sessions"] = make_session_factory(engine)
     app.extensions["nofei.catalogue"] = Catalogue.default(c1_class=cfg.get("C1_CLASS", "disposal"))
 
+    from api import edge
+
+    app.url_map.converters["int"] = edge.IdConverter  # before any route is made: ids fit an id column
     api = NofeiApi(app)
+    from api import docs
+
+    docs.document_edge_rules(api)  # before the blueprints: their schemas and paths are documented on registration
     app.extensions["nofei.api"] = api
     from api import resources
 
@@ -108,11 +114,12 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
         g.request_id = rid if _REQ_ID.match(rid) else uuid.uuid4().hex
         g.t0 = time.perf_counter()
 
-    from api import auth, docs, ratelimit
+    from api import auth, ratelimit
 
     docs.init_app(app)
     ratelimit.init_app(app)  # before auth, so that refused tokens count too
     auth.init_app(app)
+    edge.init_app(app)  # after auth: text, JSON depth and body checks on authenticated requests
     register_error_handlers(app)
 
     @app.after_request

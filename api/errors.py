@@ -107,7 +107,11 @@ def register_error_handlers(app: Flask) -> None:
         data = getattr(exc, "data", None)
         if isinstance(data, dict) and "messages" in data:
             errors = _webargs_errors(data["messages"])
-        return envelope(status, HTTP_CODES.get(status, "error"), exc.description or exc.name, errors)
+        resp = envelope(status, HTTP_CODES.get(status, "error"), exc.description or exc.name, errors)
+        for k, v in exc.get_headers():  # Allow on a 405, Retry-After, WWW-Authenticate…: not the HTML type
+            if k.lower() != "content-type":
+                resp.headers[k] = v
+        return resp
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc: IntegrityError):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from datetime import date, datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 
 class ProblemSchema(Schema):
@@ -43,8 +46,6 @@ def page_schema(item: type[Schema] | Schema, name: str) -> type[Schema]:
 def _decimal_range(low: int | float, high: int | float):
     from decimal import Decimal
 
-    from marshmallow import ValidationError
-
     lo, hi = Decimal(str(low)), Decimal(str(high))
 
     def check(v: Decimal) -> None:
@@ -65,3 +66,57 @@ class DecimalString(fields.Decimal):
         md = {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$",
               "description": f"a decimal number as a string, {low} to {high}", **kw.pop("metadata", {})}
         super().__init__(as_string=True, validate=_decimal_range(low, high), metadata=md, **kw)
+
+
+DATE_MIN = date(1990, 1, 1)
+DATE_MAX = date(2100, 12, 31)
+_WINDOW = f"between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}"
+
+
+def _in_window(v: date | datetime) -> None:
+    d = v.date() if isinstance(v, datetime) else v
+    if not (DATE_MIN <= d <= DATE_MAX):
+        raise ValidationError(f"must be {_WINDOW}")
+
+
+class Date(fields.Date):
+    """A calendar date inside nofei's window (1990-01-01..2100-12-31): no ledger, manifest or permit lies
+    outside it, and a year 1 date overflowed the date arithmetic behind it (a 500 before)."""
+
+    def __init__(self, **kw: Any) -> None:
+        md = {"description": f"a date (YYYY-MM-DD) {_WINDOW}", **kw.pop("metadata", {})}
+        super().__init__(validate=_in_window, metadata=md, **kw)
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """A time with a zone (``default_timezone`` when none is given), its date inside the same window."""
+
+    def __init__(self, **kw: Any) -> None:
+        extra = kw.pop("metadata", {})
+        md = {**extra, "description": f"{extra.get('description', 'a date-time')} (ISO 8601; {_WINDOW})"}
+        super().__init__(validate=_in_window, metadata=md, **kw)
+
+
+def _codes() -> tuple[list[str], list[str], list[str], list[str]]:
+    from nofei.catalogue import CITY, Catalogue
+
+    cat = Catalogue.default()
+    districts = sorted(d for d in cat.districts if d != CITY)
+    return districts, sorted(cat.parks), [CITY, *districts, *sorted(cat.parks)], [m.code for m in cat.method_list()]
+
+
+DISTRICTS, PARKS, REGIONS, METHODS = _codes()
+"""The catalogue's codes, stated as ``enum`` in the OpenAPI where the code refuses others (422)."""
+CREDIT_CODE = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
+"""GB 32100-2015's alphabet (the check digit is verified too, which a pattern cannot say)."""
+
+
+def links(status: int, schema: str, field: str, param: str, *operation_ids: str,
+          description: str = "Created") -> dict[str, Any]:
+    """``@blp.doc(**links(...))``: the created response (``schema``, a component name) with OpenAPI links
+    to the operations on the new resource (what generated clients and schemathesis' stateful phase follow).
+    The whole response is given: flask-smorest's ``doc`` replaces the one ``@blp.response`` made."""
+    return {"responses": {str(status): {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+        "links": {op: {"operationId": op, "parameters": {param: f"$response.body#/{field}"}} for op in operation_ids}}}}

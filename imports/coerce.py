@@ -21,6 +21,7 @@ from nofei.catalogue import Catalogue, CodeCheck
 from nofei.domain.units import is_valid_credit_code, normalise_credit_code
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import tonnes_to_kg
+from nofei.text import describe_char, refused_char
 
 _FW = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
 _FW.update({0x3000: 0x20, 0x3002: 0x2E})  # ideographic space, 。 as a decimal point typo
@@ -46,6 +47,13 @@ def to_text(v: Any) -> str:
     if isinstance(v, date):
         return v.isoformat()
     return str(v).strip()
+
+
+def control_char(text: str) -> str | None:
+    """``U+0003`` when a cell's text holds a character no stored text may (NUL, other control characters,
+    also as calamine decodes ``_x0003_`` escapes); line breaks and tabs are allowed in cells. None if clean."""
+    i = refused_char(text, multiline=True)
+    return None if i is None else describe_char(text[i])
 
 
 def norm_text_number(s: str) -> str:
@@ -143,6 +151,13 @@ def text_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int
         out = list(map(str.strip, values))  # the common case: every cell is text
     except TypeError:
         out = [v.strip() if type(v) is str else to_text(v) for v in values]
+    if refused_char("\n".join(out), multiline=True) is not None:  # one scan of the column; cells only if found
+        for i, s in enumerate(out):
+            bad = control_char(s)
+            if bad is not None:
+                ctx.error(i, col, letter, "control_character", f"{col.header}含有不允许的控制字符 {bad}",
+                          f"{col.header} contains the control character {bad}", s[:50])
+                out[i] = ""
     maxlen = max(map(len, out), default=0)
     if maxlen > ctx.max_cell_chars or maxlen > limit:
         for i, s in enumerate(out):

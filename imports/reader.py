@@ -200,6 +200,11 @@ def _read_cover(book: _Book, today: date) -> LedgerDraft:
         if len(text) > min(book.limits.max_cell_chars, 200):
             book.problems.append(Problem.at(ref, "too_long", f"{f.label}过长", f"{f.label} is too long", value=text[:50]))
             continue
+        bad = C.control_char(text)
+        if bad is not None:
+            book.problems.append(Problem.at(ref, "control_character", f"{f.label}含有不允许的控制字符 {bad}",
+                                            f"{f.label} contains the control character {bad}", value=text[:50]))
+            continue
         if not text:
             if f.required:
                 book.problems.append(Problem.at(ref, "missing_value", f"{f.label}不能为空", f"{f.label} is required"))

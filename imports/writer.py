@@ -38,6 +38,7 @@ from nofei.catalogue import Catalogue
 from nofei.domain.ledger import SHEET_COVER, LedgerDraft
 from nofei.problems import Problem
 from nofei.quantity import kg_to_tonnes
+from nofei.text import neutralise_cell_text
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -139,7 +140,7 @@ def _build(catalogue: Catalogue, cover: dict[str, str], rows: Mapping[str, Itera
         a = cov.cell(row=i, column=1, value=f.label)
         a.font = _REQ_FONT if f.required else _HEAD_FONT
         a.fill = _HEAD_FILL
-        b = cov.cell(row=i, column=2, value=cover.get(f.key) or None)
+        b = cov.cell(row=i, column=2, value=neutralise_cell_text(cover.get(f.key) or None))
         b.number_format = "@"
         if f.help:
             a.comment = Comment(f.help, "nofei")
@@ -151,16 +152,53 @@ def _build(catalogue: Catalogue, cover: dict[str, str], rows: Mapping[str, Itera
             for j, v in enumerate(values, start=1):
                 if v is None or v == "":
                     continue
-                cell = ws.cell(row=r, column=j, value=v)
+                cell = ws.cell(row=r, column=j, value=neutralise_cell_text(v))
                 if fmts[j - 1]:
                     cell.number_format = fmts[j - 1]
     _instructions(wb)
     wb.move_sheet(INSTRUCTIONS_SHEET, offset=-(len(wb.sheetnames) - 1))
     wb.move_sheet(LISTS_SHEET, offset=len(wb.sheetnames))
     wb.active = wb.sheetnames.index(SHEET_COVER)
+    return workbook_bytes(wb)
+
+
+def workbook_bytes(wb: Workbook) -> bytes:
+    """``wb`` saved to bytes, its worksheet temp files removed even when saving fails.
+
+    openpyxl writes every worksheet to a temp file first (``openpyxl.worksheet._writer.ALL_TEMP_FILES``)
+    and deletes it only after a successful write; a failed save would leave megabytes in /tmp per
+    request. A write-only sheet's file exists from its first row on, so it is known before saving;
+    the others are the files openpyxl registered while this save ran."""
+    from openpyxl.worksheet import _writer
+
+    before = set(_writer.ALL_TEMP_FILES)
     buf = io.BytesIO()
-    wb.save(buf)
+    try:
+        wb.save(buf)
+    except BaseException:
+        discard_temp_files(wb)
+        _remove_temp_files([p for p in list(_writer.ALL_TEMP_FILES) if p not in before])
+        raise
     return buf.getvalue()
+
+
+def discard_temp_files(wb: Workbook) -> None:
+    """Remove the temp files of ``wb``'s write-only sheets (a workbook that will not be saved)."""
+    _remove_temp_files([w.out for ws in wb.worksheets if (w := getattr(ws, "_writer", None)) is not None])
+
+
+def _remove_temp_files(paths: Iterable[str]) -> None:
+    import os
+
+    from openpyxl.worksheet import _writer
+
+    for path in paths:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        if path in _writer.ALL_TEMP_FILES:
+            _writer.ALL_TEMP_FILES.remove(path)
 
 
 def write_template(unit_code: str | None, unit_name: str | None, catalogue: Catalogue) -> bytes:
@@ -285,7 +323,9 @@ def _make_skeleton(template: bytes) -> _Skeleton:
 
 
 def _text(v: str) -> str:
-    """An inline string as openpyxl writes it (ElementTree escaping; xml:space when padded)."""
+    """An inline string as openpyxl writes it (ElementTree escaping; xml:space when padded), after the one
+    writer rule (``neutralise_cell_text``) that ``_build`` applies too."""
+    v = neutralise_cell_text(v)
     if len(v) > 32767 or _ILLEGAL.search(v) or (len(v) > 1 and v[0] == "=") or v in ERROR_CODES:
         raise _Unusual(v[:40])
     esc = v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -406,7 +446,7 @@ def _as_xlsx(data: bytes) -> Workbook:
         for name in src.sheet_names:
             ws = wb.create_sheet(name[:31])
             for row in src.get_sheet_by_name(name).to_python(skip_empty_area=False):
-                ws.append([None if v == "" else v for v in row])
+                ws.append([None if v == "" else neutralise_cell_text(v) for v in row])
         return wb
 
 
@@ -431,7 +471,7 @@ def annotate_workbook(data: bytes, problems: list[Problem], warnings: list[Probl
     for (sheet, ref), ps in notes.items():
         cell = wb[sheet][ref]
         cell.fill = _RED if any(p.severity == "error" for p in ps) else _YELLOW
-        text = "\n".join(f"[{p.code}] {p.message}" for p in ps)
+        text = neutralise_cell_text("\n".join(f"[{p.code}] {p.message}" for p in ps))
         cell.comment = Comment(text[:30000], "nofei", width=300, height=120)
     ws = wb.create_sheet("错误清单", 0)
     ws.append(["级别", "代码", "工作表", "行", "列", "表头", "值", "说明", "message"])
@@ -439,12 +479,11 @@ def annotate_workbook(data: bytes, problems: list[Problem], warnings: list[Probl
         c.font = _HEAD_FONT
         c.fill = _HEAD_FILL
     for p in [*problems, *(warnings or [])]:
-        ws.append(["错误" if p.severity == "error" else "提示", p.code, p.sheet, p.row, p.column, p.header,
-                   None if p.value is None else str(p.value), p.message, p.message_en])
+        ws.append([neutralise_cell_text(v) for v in (
+            "错误" if p.severity == "error" else "提示", p.code, p.sheet, p.row, p.column, p.header,
+            None if p.value is None else str(p.value), p.message, p.message_en)])
     for letter, w in zip("ABCDEFGHI", (6, 20, 10, 6, 5, 16, 18, 60, 60), strict=True):
         ws.column_dimensions[letter].width = w
     ws.freeze_panes = "A2"
     wb.active = 0
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return workbook_bytes(wb)

@@ -33,7 +33,9 @@ def _field(field: str, code: str, zh: str, en: str, value: Any = None) -> Proble
     return Problem(code=code, message=zh, message_en=en, field=field, value=value)
 
 
-def _check_unit_fields(uow: UnitOfWork, data: dict[str, Any], *, partial: bool) -> list[Problem]:
+def _check_unit_fields(uow: UnitOfWork, data: dict[str, Any], *, partial: bool,
+                       current: UnitRow | None = None) -> list[Problem]:
+    """Every problem of a unit's fields; ``current`` is the stored unit a partial change applies to."""
     cat = uow.catalogue
     problems: list[Problem] = []
     if not partial or "credit_code" in data:
@@ -49,8 +51,15 @@ def _check_unit_fields(uow: UnitOfWork, data: dict[str, Any], *, partial: bool) 
     if rf is not None and not (isinstance(rf, str) and re.fullmatch(r"(19|20)\d\d-(0[1-9]|1[0-2])", rf)):
         problems.append(_field("reports_from", "bad_month", "首个应报月份格式应为 YYYY-MM",
                                "reports_from must be a month YYYY-MM", rf))
+    park = data["park"] if "park" in data else (current.park if current is not None else None)
+    district = data["district"] if "district" in data else (current.district if current is not None else None)
     if data.get("park") is not None and data["park"] not in cat.parks:
         problems.append(_field("park", "unknown_park", "未知的园区代码", "unknown park code", data["park"]))
+    elif park is not None and park in cat.parks and district in cat.districts and cat.parks[park].district != district:
+        pk = cat.parks[park]
+        problems.append(_field("park", "park_in_other_district",
+                               f"园区 {pk.name_zh}（{park}）属于 {cat.region_name(pk.district)}（{pk.district}），不在该单位所在区县",
+                               f"park {park} belongs to district {pk.district}, not {district}", park))
     for r in data.get("roles") or []:
         if r not in ROLES:
             problems.append(_field("roles", "unknown_role", f"未知的角色 {r}", f"unknown role {r}", r))
@@ -130,7 +139,7 @@ def update_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, data: dict[s
     if "credit_code" in data and normalise_credit_code(data["credit_code"]) != row.credit_code:
         raise InputRejected("统一社会信用代码不可修改", problems=[
             _field("credit_code", "immutable", "统一社会信用代码不可修改", "credit_code cannot change")])
-    problems = _check_unit_fields(uow, data, partial=True)
+    problems = _check_unit_fields(uow, data, partial=True, current=row)
     if problems:
         raise InputRejected("单位信息有误 (invalid unit)", problems=problems)
     for k in ("name", "district", "park", "reports_from"):

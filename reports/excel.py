@@ -15,6 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from nofei.catalogue import STREAM_NAMES_ZH
+from nofei.text import neutralise_cell_text
 
 TONNES = "#,##0.000"
 RATE = "0.00"
@@ -40,7 +41,7 @@ def _sheet(wb: Workbook, title: str, spec: SheetSpec, rows: list[dict[str, Any]]
                 v = "、".join(str(x) for x in v)
             elif isinstance(v, dict):
                 v = "; ".join(f"{k}={x}" for k, x in v.items())
-            cell = ws.cell(row=r, column=c, value=v)
+            cell = ws.cell(row=r, column=c, value=neutralise_cell_text(v))
             if fmt and isinstance(v, int | float) and not isinstance(v, bool):
                 cell.number_format = fmt
     ws.freeze_panes = "A2"
@@ -77,7 +78,7 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
     ]
     for r, (k, v) in enumerate(lines, start=1):
         cover.cell(row=r, column=1, value=k).font = Font(bold=True)
-        cover.cell(row=r, column=2, value=v)
+        cover.cell(row=r, column=2, value=neutralise_cell_text(v))
 
     ind_rows = []
     for i in report["indicators"]:
@@ -139,6 +140,24 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
     _sheet(wb, "历年趋势", [("name", "指标", 30, None)] + [(str(y), f"{y}年", 12, RATE) for y in report["years"]],
            trend_rows)
 
+    return _save(wb)
+
+
+def _save(wb: Workbook) -> bytes:
+    """The workbook as bytes; the worksheet temp files openpyxl registered during a failed save are removed
+    (``imports.writer.workbook_bytes`` does the same; ``reports`` may not import ``imports``)."""
+    import os
+
+    from openpyxl.worksheet import _writer
+
+    before = set(_writer.ALL_TEMP_FILES)
     buf = io.BytesIO()
-    wb.save(buf)
+    try:
+        wb.save(buf)
+    except BaseException:
+        for path in [p for p in _writer.ALL_TEMP_FILES if p not in before]:
+            if os.path.exists(path):
+                os.remove(path)
+            _writer.ALL_TEMP_FILES.remove(path)
+        raise
     return buf.getvalue()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from ledgers import anomalies as svc
 from ledgers import cases
 
@@ -17,7 +17,7 @@ class AnomalyQuery(Schema):
     year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
     region = fields.String(validate=validate.Length(max=32), metadata={"description": "district or park; default all"})
     kind = fields.String(validate=validate.OneOf(svc.KINDS))
-    as_of = fields.AwareDateTime(metadata={"description": "judge 'overdue' as of this time (default now)"})
+    as_of = schemas.AwareDateTime(metadata={"description": "judge 'overdue' as of this time (default now)"})
 
 
 class AnomalyLedgerRowOut(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from nofei.catalogue import CITY, STREAMS
 from nofei.flows.indicators import INDICATOR_KEYS
 from reports import flows as flows_uc
@@ -20,7 +20,7 @@ _YEAR = validate.Range(min=1990, max=2100)
 class RegionArgs(Schema):
     year = fields.Integer(required=True, validate=_YEAR)
     region = fields.String(load_default=CITY, validate=validate.Length(min=1, max=32),
-                           metadata={"description": "district code (630100 = city) or park code"})
+                           metadata={"enum": schemas.REGIONS, "description": "district code (630100 = city) or park code"})
 
 
 class StreamArgs(RegionArgs):

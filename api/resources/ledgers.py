@@ -10,7 +10,8 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
+from api.downloads import content_disposition, original_file
 from api.schemas import ErrorSchema, PageArgs, ProblemSchema, page_schema
 from api.uploads import import_workbook
 from imports import XLSX_MIME, ReadLimits, annotate_workbook, read_monthly_ledger, write_template
@@ -36,9 +37,10 @@ class UploadQuery(Schema):
 
 
 class CheckQuery(Schema):
-    format = fields.String(load_default="xlsx", validate=validate.OneOf(["xlsx", "json"]),
-                           metadata={"description": "xlsx: the upload annotated (faulty cells red + comment, "
-                                                    "warnings yellow, a first sheet 错误清单); json: the lists"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]),
+                           metadata={"description": "json (default): the lists (CheckResult); xlsx: the upload "
+                                                    "annotated (faulty cells red + comment, warnings yellow, a first "
+                                                    "sheet 错误清单), media type " + XLSX_MIME})
 
 
 class TemplateQuery(Schema):
@@ -186,15 +188,15 @@ def template(args: dict[str, Any]) -> Response:
 
 
 def _disposition(filename: str) -> str:
-    from urllib.parse import quote
-
-    return f"attachment; filename=\"ledger.xlsx\"; filename*=UTF-8''{quote(filename)}"
+    return content_disposition(filename, "ledger.xlsx")
 
 
 @blp.route("/ledgers", methods=["POST"])
 @blp.arguments(UploadSchema, location="files")
 @blp.arguments(UploadQuery, location="query")
 @blp.response(201, ReceiptSchema, description="accepted as a new version")
+@blp.doc(**schemas.links(201, "Receipt", "id", "ledger_id", "getLedger", "getLedgerFile",
+                          description="accepted as a new version"))
 @blp.alt_response(200, schema=ReceiptSchema, description="duplicate (byte-identical to the current version), or dry_run")
 @blp.alt_response(413, schema=ErrorSchema, description="over the size limit (upload, uncompressed, sheets, rows)")
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet: macro-enabled, encrypted, corrupt, disguised")
@@ -214,11 +216,16 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):
 @blp.route("/ledgers/check", methods=["POST"])
 @blp.arguments(UploadSchema, location="files")
 @blp.arguments(CheckQuery, location="query")
-@blp.response(200, CheckResult, description="format=json: the lists; format=xlsx: the annotated workbook")
-@blp.alt_response(200, description="format=xlsx: the uploaded workbook with every faulty cell filled red and "
-                                   "commented, warnings yellow, and a first sheet 错误清单 listing every problem "
-                                   "(uploads over 4 MB: the 错误清单 sheet alone); header X-Ledger-Errors = count",
-                  content_type=XLSX_MIME)
+@blp.response(200, CheckResult)
+@blp.doc(responses={"200": {
+    "description": "format=json (the default): the lists as application/json (CheckResult). format=xlsx: the "
+                   "uploaded workbook with every faulty cell filled red and commented, warnings yellow, and a first "
+                   "sheet 错误清单 listing every problem (uploads over 4 MB: the 错误清单 sheet alone), with header "
+                   "X-Ledger-Errors = the number of errors",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CheckResult"}},
+                XLSX_MIME: {"schema": {"type": "string", "format": "binary"}}},
+    "headers": {"X-Ledger-Errors": {"description": "format=xlsx: the number of errors",
+                                    "schema": {"type": "integer", "minimum": 0}}}}})
 @blp.alt_response(413, schema=ErrorSchema, description="over a size limit")
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet nofei accepts")
 def check(_files: dict[str, Any], args: dict[str, Any]):
@@ -262,6 +269,7 @@ def list_ledgers(args: dict[str, Any]):
 
 @blp.route("/ledgers/<int:ledger_id>", methods=["GET"])
 @blp.response(200, LedgerDetail)
+@blp.doc(operationId="getLedger")
 @blp.alt_response(404, schema=ErrorSchema, description="no such ledger, or not visible to the caller")
 def get_ledger(ledger_id: int):
     """One version with its rows (tonnes) and warnings."""
@@ -269,14 +277,15 @@ def get_ledger(ledger_id: int):
 
 
 @blp.route("/ledgers/<int:ledger_id>/file", methods=["GET"])
-@blp.response(200, description="the original upload, byte for byte", content_type="application/octet-stream")
+@blp.doc(operationId="getLedgerFile")
+@blp.response(200, description="the original upload, byte for byte; its media type (xlsx, xls or ods) and file "
+                                "extension are those of the bytes, not of the uploaded name",
+              content_type="application/octet-stream")
 @blp.alt_response(404, schema=ErrorSchema, description="no such ledger, or not visible to the caller")
 def get_file(ledger_id: int) -> Response:
     """Download the original file of a version."""
-    body, filename, ctype = uc.ledger_file(uow=deps.uow(), actor=deps.actor(), ledger_id=ledger_id)
-    resp = Response(body, mimetype=ctype or "application/octet-stream")
-    resp.headers["Content-Disposition"] = _disposition(filename or f"ledger_{ledger_id}.xlsx")
-    return resp
+    body, filename, _ctype = uc.ledger_file(uow=deps.uow(), actor=deps.actor(), ledger_id=ledger_id)
+    return original_file(body, filename, ledger_id)  # type and extension from the bytes, not the uploader
 
 
 @blp.route("/units/<string:code>/ledgers/<string:month>/versions", methods=["GET"])

@@ -11,12 +11,14 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from api.schemas import DecimalString, PageArgs, page_schema
+from imports.coerce import control_char
 from ledgers import manifests as svc
 from nofei.domain.manifests import STATUSES
 from nofei.errors import InputRejected, PermissionDenied, TooLarge, UnsupportedFile
 from nofei.problems import Problem
+from nofei.text import neutralise_cell_text
 
 blp = Blueprint("manifests", __name__, url_prefix="/api/v1/manifests",
                 description="Transfer manifests (电子转移联单): lifecycle, history, export, import")
@@ -30,7 +32,8 @@ class ManifestLineIn(Schema):
     waste_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
     quantity_t = DecimalString(required=True, high=MAX_T)
     packaging = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
-    planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8))
+    planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8),
+                                   metadata={"enum": schemas.METHODS})
 
 
 class ManifestIn(Schema):
@@ -39,26 +42,27 @@ class ManifestIn(Schema):
     receiver = fields.String(required=True, validate=validate.Length(min=1, max=40))
     carrier = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                             metadata={"description": "none: the shipper carries"})
-    planned_date = fields.Date(required=True)
+    planned_date = schemas.Date(required=True)
     lines = fields.List(fields.Nested(ManifestLineIn), required=True, validate=validate.Length(min=1, max=100))
 
 
 class ManifestShipIn(Schema):
     vehicle = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "车牌号"})
     driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
 class ManifestReceiveLineIn(Schema):
     line_no = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
     received_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
     rejected_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
-    method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8))
+    method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8),
+                           metadata={"enum": schemas.METHODS})
 
 
 class ManifestReceiveIn(Schema):
     lines = fields.List(fields.Nested(ManifestReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
-    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
 class ManifestRejectIn(Schema):
@@ -67,14 +71,14 @@ class ManifestRejectIn(Schema):
                         metadata={"description": "accepted part per line (partial); absent: everything refused"})
     destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                                 metadata={"description": "where the refused waste goes; default back to the shipper"})
-    time = fields.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
 
 
 class ManifestCorrectIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
     receiver = fields.String(validate=validate.Length(min=1, max=40))
     carrier = fields.String(allow_none=True, validate=validate.Length(max=40))
-    planned_date = fields.Date()
+    planned_date = schemas.Date()
     lines = fields.List(fields.Nested(ManifestLineIn), validate=validate.Length(min=1, max=100))
     vehicle = fields.String(validate=validate.Length(min=1, max=32))
     driver = fields.String(validate=validate.Length(min=1, max=64))
@@ -147,8 +151,8 @@ class ManifestQuery(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
     unit = fields.String(validate=validate.Length(max=40))
     code = fields.String(validate=validate.Length(max=32))
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    from_ = schemas.Date(data_key="from")
+    to = schemas.Date()
     region = fields.String(validate=validate.Length(max=32))
     format = fields.String(validate=validate.OneOf(["json", "csv", "xlsx"]), load_default="json")
 
@@ -167,6 +171,8 @@ def _filters(args: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(ManifestIn)
 @blp.response(201, ManifestOut)
 @blp.alt_response(403, description="not the shipper")
+@blp.doc(**schemas.links(201, "ManifestOut", "number", "number", "getManifest", "shipManifest", "receiveManifest",
+                          "rejectManifest", "correctManifest"))
 def create(data):
     """Create a manifest (the shipper, or an admin): a 14-digit number and status ``submitted``."""
     with deps.uow() as uow:
@@ -203,31 +209,29 @@ def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
         w = csv.writer(buf)
         w.writerow(heads)
         for r in rows:
-            w.writerow([_csv_safe(r[k]) for k in keys])
+            w.writerow([neutralise_cell_text(r[k]) for k in keys])
         return Response("\ufeff" + buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=manifests.csv"})
     from openpyxl import Workbook
 
+    from imports.writer import discard_temp_files, workbook_bytes
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("联单")
-    ws.append(heads)
-    for r in rows:
-        ws.append([_csv_safe(r[k]) for k in keys])
-    out = io.BytesIO()
-    wb.save(out)
-    return Response(out.getvalue(), mimetype=XLSX,
+    try:
+        ws.append(heads)
+        for r in rows:
+            ws.append([neutralise_cell_text(r[k]) for k in keys])
+    except BaseException:
+        discard_temp_files(wb)  # a write-only sheet has its temp file from the first row on
+        raise
+    return Response(workbook_bytes(wb), mimetype=XLSX,
                     headers={"Content-Disposition": "attachment; filename=manifests.xlsx"})
-
-
-def _csv_safe(v: Any) -> Any:
-    """Neutralise spreadsheet formula injection in text cells (a name starting with = + - @)."""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
-        return "'" + v
-    return v
 
 
 @blp.route(f"/{NUMBER}", methods=["GET"])
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="getManifest")
 def get(number: str):
     """One manifest with its history, versions and follow-on manifests."""
     with deps.uow() as uow:
@@ -242,6 +246,7 @@ def _step(fn, number: str, data: dict[str, Any]):
 @blp.route(f"/{NUMBER}/ship", methods=["POST"])
 @blp.arguments(ManifestShipIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="shipManifest")
 @blp.alt_response(403, description="not the carrier")
 @blp.alt_response(409, description="step out of order (names the current status)")
 def ship(data, number: str):
@@ -252,6 +257,7 @@ def ship(data, number: str):
 @blp.route(f"/{NUMBER}/receive", methods=["POST"])
 @blp.arguments(ManifestReceiveIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="receiveManifest")
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
 def receive(data, number: str):
@@ -262,6 +268,7 @@ def receive(data, number: str):
 @blp.route(f"/{NUMBER}/reject", methods=["POST"])
 @blp.arguments(ManifestRejectIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="rejectManifest")
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
 def reject(data, number: str):
@@ -273,6 +280,7 @@ def reject(data, number: str):
 @blp.route(f"/{NUMBER}/correct", methods=["POST"])
 @blp.arguments(ManifestCorrectIn)
 @blp.response(200, ManifestOut)
+@blp.doc(operationId="correctManifest")
 @blp.alt_response(403, description="not the shipper")
 @blp.alt_response(409, description="step out of order")
 def correct(data, number: str):
@@ -340,11 +348,16 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
             Problem("missing_column", f"缺少列 {m}", f"missing column {m}", sheet=sheet, row=1, header=m)
             for m in missing])
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    bad_cells: list[Problem] = []
     for r, raw in enumerate(rows[1:], start=2):
         vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
         if not any(vals.values()):
             continue
         refs = {f: {"sheet": sheet, "row": r, "column": _col(i), "header": h} for f, (i, h) in heads.items()}
+        bad_cells.extend(Problem("control_character", f"{heads[f][1]}含有不允许的控制字符 {bad}",
+                                 f"{heads[f][1]} contains the control character {bad}", value=v[:50],
+                                 sheet=sheet, row=r, column=_col(heads[f][0]), header=heads[f][1])
+                         for f, v in vals.items() if (bad := control_char(v)) is not None)
         key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
                vals.get("planned_date"))
         item = groups.get(key)
@@ -360,6 +373,8 @@ def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, 
             if f in refs:
                 item["_refs"][f"lines.{n}.{f}"] = refs[f]
         item["_refs"]["lines"] = item["_refs"].get("lines") or {"sheet": sheet, "row": r}
+    if bad_cells:
+        raise InputRejected("工作簿含有不允许的控制字符 (control characters in cells)", problems=bad_cells)
     return list(groups.values())
 
 

@@ -10,7 +10,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.storage.uow import UnitOfWork
@@ -68,7 +68,7 @@ def render(report: dict[str, Any], fmt: str, *, lineage_base: str = "/lineage") 
 class AnnualReportArgs(Schema):
     year = fields.Integer(required=True, validate=validate.Range(min=2000, max=date.today().year + 1))
     region = fields.String(load_default=CITY, validate=validate.Length(min=1, max=32),
-                           metadata={"description": "district code (630100 = the city) or park code"})
+                           metadata={"enum": schemas.REGIONS, "description": "district code (630100 = the city) or park code"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx", "html"]))
 
 

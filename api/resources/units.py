@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from api import deps
+from api import deps, schemas
 from api.schemas import DecimalString, PageArgs, page_schema
 from ledgers import registry
 from nofei.access import ACTOR_ROLES
@@ -18,17 +18,20 @@ class PermitSchema(Schema):
     number = fields.String(required=True, validate=validate.Length(min=1, max=64))
     waste_codes = fields.List(fields.String(validate=validate.Length(max=32)), load_default=list,
                               metadata={"description": "codes or HW categories (HW08)"})
-    methods = fields.List(fields.String(validate=validate.Length(max=8)), load_default=list)
+    methods = fields.List(fields.String(validate=validate.Length(max=8), metadata={"enum": schemas.METHODS}),
+                          load_default=list)
     capacity_t = DecimalString(load_default="0", high=10**9)
-    valid_from = fields.Date(allow_none=True, load_default=None)
-    valid_to = fields.Date(allow_none=True, load_default=None)
+    valid_from = schemas.Date(allow_none=True, load_default=None)
+    valid_to = schemas.Date(allow_none=True, load_default=None)
 
 
 class UnitIn(Schema):
-    credit_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    credit_code = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                                metadata={"pattern": schemas.CREDIT_CODE})
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    district = fields.String(required=True, validate=validate.Length(max=6))
-    park = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=32))
+    district = fields.String(required=True, validate=validate.Length(max=6), metadata={"enum": schemas.DISTRICTS})
+    park = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=32),
+                         metadata={"enum": schemas.PARKS, "description": "a park of the unit's district"})
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), load_default=list)
     reports_from = fields.String(allow_none=True, validate=validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$"),
                                  metadata={"description": "YYYY-MM: the first month a monthly ledger is owed "
@@ -38,8 +41,9 @@ class UnitIn(Schema):
 
 class UnitPatch(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    district = fields.String(validate=validate.Length(max=6))
-    park = fields.String(allow_none=True, validate=validate.Length(max=32))
+    district = fields.String(validate=validate.Length(max=6), metadata={"enum": schemas.DISTRICTS})
+    park = fields.String(allow_none=True, validate=validate.Length(max=32),
+                         metadata={"enum": schemas.PARKS, "description": "a park of the unit's district"})
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)))
     reports_from = fields.String(allow_none=True, validate=validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$"),
                                  metadata={"description": "YYYY-MM: the first month a monthly ledger is owed "
@@ -68,7 +72,8 @@ class UnitQuery(PageArgs):
 class TokenIn(Schema):
     role = fields.String(required=True, validate=validate.OneOf(ACTOR_ROLES))
     units = fields.List(fields.String(validate=validate.Length(max=40)), load_default=list)
-    district = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=6))
+    district = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=6),
+                             metadata={"enum": [schemas.REGIONS[0], *schemas.DISTRICTS]})
     name = fields.String(load_default="", validate=validate.Length(max=200))
 
 
@@ -86,7 +91,7 @@ class TokenOut(Schema):
 
 class StatisticIn(Schema):
     year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
-    region = fields.String(required=True, validate=validate.Length(max=32))
+    region = fields.String(required=True, validate=validate.Length(max=32), metadata={"enum": schemas.REGIONS})
     industrial_value_added = DecimalString(required=True, high=10**12, metadata={"description": "工业增加值, 万元"})
 
 
@@ -106,6 +111,7 @@ def list_units(args):
 @blp.arguments(UnitIn)
 @blp.response(201, UnitOut)
 @blp.alt_response(409, description="duplicate credit code")
+@blp.doc(**schemas.links(201, "UnitOut", "credit_code", "credit_code", "getUnit", "patchUnit"))
 def create_unit(data):
     """Register a unit with its roles and permits (admin). 409 duplicate; 422 bad credit code or district."""
     with deps.uow() as uow:
@@ -114,6 +120,7 @@ def create_unit(data):
 
 @blp.route("/units/<string:credit_code>", methods=["GET"])
 @blp.response(200, UnitOut)
+@blp.doc(operationId="getUnit")
 def get_unit(credit_code: str):
     """One unit (404 also when the caller may not see it, so ids cannot be probed)."""
     with deps.uow() as uow:
@@ -123,6 +130,7 @@ def get_unit(credit_code: str):
 @blp.route("/units/<string:credit_code>", methods=["PATCH"])
 @blp.arguments(UnitPatch)
 @blp.response(200, UnitOut)
+@blp.doc(operationId="patchUnit")
 def patch_unit(data, credit_code: str):
     """Change a unit (admin)."""
     with deps.uow() as uow:
@@ -140,6 +148,7 @@ def list_tokens():
 @blp.route("/tokens", methods=["POST"])
 @blp.arguments(TokenIn)
 @blp.response(201, TokenOut)
+@blp.doc(**schemas.links(201, "TokenOut", "id", "token_id", "revokeToken"))
 def create_token(data):
     """Issue a token (admin); the clear token is in the answer once and stored only hashed."""
     with deps.uow() as uow:
@@ -150,6 +159,7 @@ def create_token(data):
 
 @blp.route("/tokens/<int:token_id>", methods=["DELETE"])
 @blp.response(204)
+@blp.doc(operationId="revokeToken")
 def revoke_token(token_id: int):
     """Revoke a token (admin)."""
     with deps.uow() as uow:

@@ -3,7 +3,6 @@ directory and profile. Each calls the same use case as its API endpoint with the
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -87,7 +86,8 @@ def cases_export() -> Response:
     """Every case under the filters as a workbook (times in China Standard Time)."""
     from openpyxl import Workbook
 
-    from api.resources.manifests import _csv_safe
+    from imports.writer import workbook_bytes
+    from nofei.text import neutralise_cell_text
 
     q, _f = _query(1, 10**6)
     with uow() as u:
@@ -98,14 +98,12 @@ def cases_export() -> Response:
     ws.append(["案件编号", "类型", "状态", "结案方式", "说明", "涉及单位", "联单", "涉及量（吨）", "承办人", "期限",
                "立案时间（北京时间）", "结案时间（北京时间）"])
     for c in data["items"]:
-        ws.append([_csv_safe(v) for v in (
+        ws.append([neutralise_cell_text(v) for v in (
             c["id"], c["kind_zh"], c["status_zh"], c["resolution_zh"] or "", c["message"],
             "、".join(f"{x['name'] or ''}（{x['credit_code']}）" for x in c["units"]), "、".join(c["manifests"]),
             c["mass_t"], c["assignee"] or "", c["due"].isoformat() if c["due"] else "", _cst(c["opened_at"]),
             _cst(c["closed_at"]))])
-    buf = io.BytesIO()
-    wb.save(buf)
-    resp = Response(buf.getvalue(), mimetype=XLSX)
+    resp = Response(workbook_bytes(wb), mimetype=XLSX)
     resp.headers["Content-Disposition"] = f'attachment; filename="cases-{q.year}.xlsx"'
     return resp
 

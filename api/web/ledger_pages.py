@@ -158,10 +158,10 @@ def ledger_annotated(key: str) -> Any:
     if item is None:
         abort(404)
     data, name = item
-    from urllib.parse import quote
+    from api.downloads import content_disposition
 
     resp = Response(data, mimetype=XLSX)
-    resp.headers["Content-Disposition"] = f"attachment; filename=\"annotated.xlsx\"; filename*=UTF-8''{quote(name)}"
+    resp.headers["Content-Disposition"] = content_disposition(name, "annotated.xlsx")
     return resp
 
 
@@ -178,12 +178,8 @@ def ledger(ledger_id: int) -> Any:
 @bp.route("/ledgers/<int:ledger_id>/file")
 def ledger_file(ledger_id: int) -> Any:
     """The original uploaded file of a version, byte for byte."""
-    from urllib.parse import quote
+    from api.downloads import original_file
 
     with uow() as u:
-        content, name, media = ledger_uc.ledger_file(uow=u, actor=actor(), ledger_id=ledger_id)
-    resp = Response(content, mimetype=media or "application/octet-stream")
-    ext = name.rsplit(".", 1)[-1] if "." in name else "bin"
-    resp.headers["Content-Disposition"] = (f"attachment; filename=\"ledger-{ledger_id}.{ext}\"; "
-                                           f"filename*=UTF-8''{quote(name or 'ledger')}")
-    return resp
+        content, name, _media = ledger_uc.ledger_file(uow=u, actor=actor(), ledger_id=ledger_id)
+    return original_file(content, name, ledger_id)  # type and extension from the bytes, not the uploader

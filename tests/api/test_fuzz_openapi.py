@@ -80,3 +80,30 @@ def test_api_conforms_to_its_openapi(case, fuzz_app):
 @FUZZ
 def test_known_nonconforming_operations_still_never_answer_5xx(case, fuzz_app):
     case.call_and_validate(headers=fuzz_app.config["FUZZ_HEADERS"], checks=[not_a_server_error])
+
+
+STATEFUL_EXAMPLES = int(os.environ.get("NOFEI_FUZZ_STATEFUL_EXAMPLES", "15"))
+
+
+def test_stateful_sequences_through_the_links_never_answer_5xx(api_schema, fuzz_app):
+    """schemathesis' stateful phase: sequences that follow the OpenAPI links (a created unit → get/patch it,
+    a created manifest → ship/receive/reject/correct it, a token → revoke it, a ledger → read it and its
+    file) with generated data; every answer must be below 500. Bounded: ``STATEFUL_EXAMPLES`` sequences
+    of at most 6 steps."""
+    headers = fuzz_app.config["FUZZ_HEADERS"]
+    calls: list[tuple[str, int]] = []
+
+    class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case):
+            return {"headers": headers}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            calls.append((case.operation.label, response.status_code))
+            assert response.status_code < 500, (case.operation.label, response.status_code, response.text[:300])
+
+    Workflow.run(settings=settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=6, deadline=None,
+                                   database=None, derandomize=True, suppress_health_check=list(HealthCheck)))
+    assert calls and all(status < 500 for _, status in calls)
+    linked = {"GET /api/v1/units/{credit_code}", "PATCH /api/v1/units/{credit_code}", "DELETE /api/v1/tokens/{token_id}",
+              "GET /api/v1/manifests/{number}", "POST /api/v1/manifests/{number}/ship"}
+    assert linked & {op for op, _ in calls}, sorted({op for op, _ in calls})

@@ -131,14 +131,18 @@ def test_same_draft_same_bytes_and_the_saved_time_is_the_documents():
     assert default.modified == datetime(2025, 4, 1)  # as the ledger's month closes
 
 
-def test_a_value_it_does_not_render_itself_goes_through_openpyxl_unchanged():
-    """Text starting with '=' is a formula to openpyxl: the fast writer leaves the decision to it."""
+def test_formula_like_text_is_written_inert_by_both_writers():
+    """Text starting with '=' would be a live formula in openpyxl: both writers apply the one writer rule
+    (``nofei.text.neutralise_cell_text``), so the note reads back as text, never as ``<f>``."""
     d = _base()
-    draft = replace(d, stocks=[replace(d.stocks[0], note="=1+1"), *d.stocks[1:]])
+    draft = replace(d, stocks=[replace(d.stocks[0], note="=1+1"), *d.stocks[1:]], unit_name="=HYPERLINK(\"x\")")
     new, old = parts(write_ledger_workbook(draft, CAT)), parts(write_ledger_workbook_openpyxl(draft, CAT))
     assert {k: v for k, v in new.items() if k != "docProps/core.xml"} == \
         {k: v for k, v in old.items() if k != "docProps/core.xml"}
-    assert b"<f>1+1</f>" in b"".join(new.values())
+    assert b"<f>" not in b"".join(new.values())
+    wb = load_workbook(io.BytesIO(write_ledger_workbook(draft, CAT)))
+    assert wb["产生贮存"]["G2"].value == "'=1+1" and wb["产生贮存"]["G2"].data_type == "s"
+    assert wb["填报信息"]["B2"].value == "'=HYPERLINK(\"x\")"
     assert write_ledger_workbook(draft, CAT) == write_ledger_workbook(draft, CAT)
 
 
