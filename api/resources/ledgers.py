@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 from api import deps
 from api.schemas import ErrorSchema, PageArgs, ProblemSchema, page_schema
 from api.uploads import import_workbook
-from imports import XLSX_MIME, ReadLimits, annotate_workbook, read_monthly_ledger, write_template
+from imports import XLSX_MIME, ReadLimits, gate, write_template
 from ledgers import ledger as uc
 from nofei.domain.units import normalise_credit_code
 from nofei.errors import InputRejected, LedgerRejected, PermissionDenied
@@ -153,7 +153,7 @@ def _upload() -> tuple[bytes, str, str]:
 def _read(data: bytes, filename: str):
     with deps.uow() as u:  # a short transaction for the catalogue; parsing holds no database lock
         cat = u.catalogue
-    return read_monthly_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today())
+    return gate.read_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today())
 
 
 def _no_regulators() -> None:
@@ -242,7 +242,7 @@ def check(_files: dict[str, Any], args: dict[str, Any]):
                 "warnings": [p.to_dict() for p in warnings] if receipt is None else receipt["warnings"],
                 "receipt": receipt}
     ws = warnings if receipt is None else [Problem(**{k: v for k, v in w.items()}) for w in receipt["warnings"]]
-    body = annotate_workbook(data, errors, ws)
+    body = gate.annotate(data, errors, ws, _limits())
     resp = Response(body, mimetype=XLSX_MIME)
     resp.headers["Content-Disposition"] = _disposition(f"错误标注_{filename.rsplit('.', 1)[0]}.xlsx")
     resp.headers["X-Ledger-Errors"] = str(len(errors))
