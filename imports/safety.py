@@ -276,14 +276,18 @@ def prescan_xlsx(data: bytes, limits: ReadLimits) -> None:
         raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"the file is corrupt ({e})") from e
 
 
+_WHAT_EN = {"单元格": "cell", "范围": "the dimension ending at", "行": "the row of"}
+
+
 def _beyond(sheet: str, col: int, row: int, limits: ReadLimits, what: str) -> None:
     ref = f"{_letters(col)}{row}"
+    what_en = _WHAT_EN[what]
     if row > limits.max_rows_per_sheet + 1:  # + the header row
         code, zh, en = "too_many_rows", f"工作表“{sheet}”的{what} {ref} 超出行数上限（最多 {limits.max_rows_per_sheet} 行）", \
-            f"sheet {sheet}: {what} {ref} is beyond the row limit ({limits.max_rows_per_sheet} rows)"
+            f"sheet {sheet}: {what_en} {ref} is beyond the row limit ({limits.max_rows_per_sheet} rows)"
     elif col > limits.max_columns:
         code, zh, en = "too_many_columns", f"工作表“{sheet}”的{what} {ref} 超出列数上限（最多 {limits.max_columns} 列）", \
-            f"sheet {sheet}: {what} {ref} is beyond the column limit ({limits.max_columns} columns)"
+            f"sheet {sheet}: {what_en} {ref} is beyond the column limit ({limits.max_columns} columns)"
     else:
         return
     raise TooLarge(f"{zh} ({en})", code=code, problems=[
