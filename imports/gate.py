@@ -37,12 +37,12 @@ def _check_size(data: bytes, limits: ReadLimits) -> None:
 def _run(task: str, args: tuple[Any, ...], limits: ReadLimits,
          on_message: Callable[[Any], Any] | None = None) -> Any:
     if limits.parse_workers <= 0:
-        def send(m: Any) -> None:
-            nonlocal reply
-            reply = on_message(m) if on_message is not None else None
+        replies: list[Any] = [None]
 
-        reply: Any = None
-        return tasks.TASKS[task](*args, send=send, recv=lambda: reply)
+        def send(m: Any) -> None:
+            replies[0] = on_message(m) if on_message is not None else None
+
+        return tasks.TASKS[task](*args, send=send, recv=lambda: replies[0])
     return pool(limits.parse_workers).run(task, args, _bounds(limits), on_message)
 
 

@@ -195,7 +195,6 @@ _R_ATTR = re.compile(rb"(?<![\w:.-])r" + _Q + rb"\s*\$?([A-Za-z]{0,7})\$?0*(\d{0
 _A1 = re.compile(r"\$?([A-Za-z]{1,7})\$?0*(\d{1,12})\s*$")
 _SHEET_ENTRY = re.compile(r"<(?:[\w.-]+:)?sheet\b([^>]*)>")
 _ATTR = re.compile(r"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']")
-_ODD_CELL = re.compile(rb'<c(?:[\t\n\r/>]| (?!r="[A-Z]))')  # a cell tag not written as <c r="B7"
 _PREFIXED = re.compile(rb":(?:c|row)[\s/>]")
 _SCAN_CHUNK = 1 << 20
 _TAIL = 256  # a tag cut by a chunk boundary is looked at again with the next chunk
@@ -215,19 +214,6 @@ def _letters(n: int) -> str:
         n, r = divmod(n - 1, 26)
         s = chr(65 + r) + s
     return s
-
-
-def _over(limit: str, alphabet: str) -> str:
-    """A regex (no groups) matching the strings over ``alphabet`` (in its order, no leading
-    zero-symbol) that denote a number greater than ``limit``: longer ones, or as long and greater."""
-    alts = [f"[{alphabet[0]}-{alphabet[-1]}]{{{len(limit) + 1},}}"]
-    for i, ch in enumerate(limit):
-        k = alphabet.index(ch)
-        if k + 1 < len(alphabet):
-            rest = len(limit) - i - 1
-            alts.append(re.escape(limit[:i]) + f"[{alphabet[k + 1]}-{alphabet[-1]}]"
-                        + (f"[{alphabet[0]}-{alphabet[-1]}]{{{rest}}}" if rest else ""))
-    return "(?:" + "|".join(alts) + ")"
 
 
 def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
@@ -325,21 +311,35 @@ def _check_dimension(part: bytes, sheet: str, limits: ReadLimits) -> bool:
     return True
 
 
+def _candidates(limits: ReadLimits) -> re.Pattern[bytes]:
+    """One C-level pass finds every cell tag worth a look: an odd one (not ``<c r="B7"``: the walk decides)
+    or a canonical one whose column or row may be beyond the limits (two letters and more; a row with as
+    many digits as the limit and a first digit as high, or more digits). Legit ledgers have almost none."""
+    top = str(limits.max_rows_per_sheet + 1)
+    rows = rf"[A-Z]{{1,3}}0*(?:[{top[0]}-9]\d{{{len(top) - 1}}}|[1-9]\d{{{len(top)},}})"
+    cols = "[A-Z]{2}" + (f"|[{chr(64 + limits.max_columns + 1)}-Z]" if limits.max_columns < 26 else "")
+    return re.compile(rf'<c(?: r="(?:{cols}|{rows})|[\t\n\r/>]| (?!r="[A-Z]))'.encode())
+
+
+_CANONICAL = re.compile(rb'<c r="([A-Z]{1,7})(\d{1,12})"')
+
+
 def _prescan_fast(zf: zipfile.ZipFile, sheet: str, member: str, limits: ReadLimits) -> bool:
     """The common case; False when the sheet needs the tag walk."""
-    row_over = _over(str(limits.max_rows_per_sheet + 1), "0123456789")
-    col_over = _over(_letters(limits.max_columns), "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    beyond = re.compile(rb'<c r="(?:(' + col_over.encode() + rb')(\d+)|([A-Z]+)0*(' + row_over.encode() + rb'))"')
+    cand = _candidates(limits)
     dim = False
     for part in _chunks(zf, member):
         if not dim:
             dim = _check_dimension(part, sheet, limits)
-        if _ODD_CELL.search(part) is not None or _PREFIXED.search(part) is not None:
+        if _PREFIXED.search(part) is not None:
             return False
-        m = beyond.search(part)
-        if m is not None:
-            letters, digits = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
-            _beyond(sheet, column_number(letters.decode()), int(digits), limits, "单元格")
+        m = cand.search(part)
+        while m is not None:
+            c = _CANONICAL.match(part, m.start())
+            if c is None:
+                return False
+            _beyond(sheet, column_number(c.group(1).decode()), int(c.group(2)), limits, "单元格")
+            m = cand.search(part, c.end())
     return True
 
 

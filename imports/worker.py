@@ -153,7 +153,11 @@ class ParsePool:
 
     def _give_back(self, w: _Worker) -> None:
         with self._lock:
-            self._idle.append(w)
+            keep = len(self._idle) + len(self._starting) < self.size
+            if keep:
+                self._idle.append(w)
+        if not keep:  # a replacement raced ahead: never more than ``size`` workers
+            w.kill()
 
     def _replace_soon(self) -> None:
         """Start a replacement now so the next file finds a warm worker."""

@@ -135,6 +135,12 @@ class CheckResult(Schema):
     receipt = fields.Nested(ReceiptSchema, allow_none=True, metadata={"description": "what an upload would answer"})
 
 
+_TOO_LARGE = ("over a size limit: upload (`file_too_large`, decided on Content-Length before the body is read), "
+              "uncompressed size, compression ratio, sheets, rows or columns (`too_many_rows`, `too_many_columns`: a "
+              "cell or dimension beyond the limits, named with its sheet and cell, refused before parsing), or the "
+              "parse worker's limits (`parse_timeout`, `parse_memory_exceeded`)")
+
+
 def _limits() -> ReadLimits:
     return ReadLimits.from_settings(current_app.config)
 
@@ -196,10 +202,11 @@ def _disposition(filename: str) -> str:
 @blp.arguments(UploadQuery, location="query")
 @blp.response(201, ReceiptSchema, description="accepted as a new version")
 @blp.alt_response(200, schema=ReceiptSchema, description="duplicate (byte-identical to the current version), or dry_run")
-@blp.alt_response(413, schema=ErrorSchema, description="over the size limit (upload, uncompressed, sheets, rows)")
+@blp.alt_response(413, schema=ErrorSchema, description=_TOO_LARGE)
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet: macro-enabled, encrypted, corrupt, disguised")
 @blp.alt_response(422, schema=ErrorSchema, description="rejected: `errors` lists every problem with sheet, row, "
-                                                       "column letter, header, value, code, message, message_en")
+                                                       "column letter, header, value, code, message, message_en; "
+                                                       "`unreadable_file` when the parser fails on the file")
 @blp.alt_response(403, schema=ErrorSchema, description="regulators, or an enterprise for another unit")
 def upload(_files: dict[str, Any], args: dict[str, Any]):
     """Upload a monthly ledger workbook (multipart field ``file``); ``dry_run=true`` validates only."""
@@ -219,8 +226,9 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):
                                    "commented, warnings yellow, and a first sheet 错误清单 listing every problem "
                                    "(uploads over 4 MB: the 错误清单 sheet alone); header X-Ledger-Errors = count",
                   content_type=XLSX_MIME)
-@blp.alt_response(413, schema=ErrorSchema, description="over a size limit")
+@blp.alt_response(413, schema=ErrorSchema, description=_TOO_LARGE)
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet nofei accepts")
+@blp.alt_response(422, schema=ErrorSchema, description="`unreadable_file`: the parser fails on the file")
 def check(_files: dict[str, Any], args: dict[str, Any]):
     """Validate without storing and answer with the errors where they are (the same checks as upload)."""
     data, filename, ctype = _upload()
