@@ -69,10 +69,17 @@ def serve(ctx: Ctx, host: str, port: int, threads: int) -> None:
     """Serve with waitress (a production WSGI server), migrating the database first."""
     import waitress
 
+    from imports import ReadLimits, gate
+
     app = ctx.app()
+    gate.warm(ReadLimits.from_settings(dict(app.config)))  # the parse workers start while waitress does
     click.echo(f"nofei serving on http://{host}:{port}/  (database: {app.extensions['nofei.engine'].url.render_as_string()})")
+    # waitress's own limit sits well above the app's, so an oversized upload is answered by the app (413 in
+    # the JSON envelope, decided on Content-Length; a chunked body is cut off at the app's limit), not by
+    # waitress's text/plain 413; waitress spools bodies past 512 KB to a temporary file, not memory
     waitress.serve(app, host=host, port=port, threads=threads, ident="nofei",
-                   max_request_body_size=app.config["MAX_CONTENT_LENGTH"])
+                   max_request_body_size=max(int(app.config["MAX_REQUEST_BODY_BYTES"]),
+                                             app.config["MAX_CONTENT_LENGTH"] + 1))
 
 
 @cli.group()
@@ -146,30 +153,18 @@ def units() -> None:
     """Units registry."""
 
 
-def read_units_file(path: Path) -> list[dict[str, Any]]:
-    """A JSON list of unit objects, or an xlsx whose first sheet has columns credit_code, name,
-    district, park, roles (comma-separated)."""
+def read_units_file(path: Path, settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A JSON list of unit objects, or a workbook (``imports.units_reader``: first sheet with columns
+    credit_code, name, district, park, roles) read through the parse gate like every upload."""
     if path.suffix.lower() == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, list):
             raise click.BadParameter("the JSON file must hold a list of units")
         return data
-    from python_calamine import CalamineWorkbook
+    from api.config import load_settings
+    from imports import ReadLimits, gate
 
-    wb = CalamineWorkbook.from_path(str(path))
-    rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=True)
-    if not rows:
-        return []
-    head = [str(h).strip() for h in rows[0]]
-    out = []
-    for r in rows[1:]:
-        d = {h: (str(v).strip() if v is not None else "") for h, v in zip(head, r, strict=False)}
-        if not any(d.values()):
-            continue
-        out.append({"credit_code": d.get("credit_code", ""), "name": d.get("name", ""), "district": d.get("district", ""),
-                    "park": d.get("park") or None,
-                    "roles": [x.strip() for x in d.get("roles", "").split(",") if x.strip()], "permits": []})
-    return out
+    return gate.read_units(path.read_bytes(), ReadLimits.from_settings(settings or load_settings()))
 
 
 @units.command("import")
@@ -179,8 +174,8 @@ def units_import(ctx: Ctx, file: Path) -> None:
     """Register or update units in bulk from a JSON list or an xlsx (all or nothing)."""
     from ledgers import registry
 
-    items = read_units_file(file)
     try:
+        items = read_units_file(file)
         with ctx.uow() as uow:
             res = registry.import_units(uow=uow, actor=SYSTEM, items=items)
     except NofeiError as e:

@@ -4,8 +4,9 @@
 The reader (``imports``) and the use case (``ledgers``) never import each other; this is where they meet.
 Once the reader has a faultless cover, ``ledgers.ledger.open_upload_stream`` begins the version and a writer
 thread stores the 转出/转入 rows chunk by chunk while the reader checks the rest, so the database's work
-overlaps the reader's (issue 3, B1: a 100,000-row upload within 2× python-calamine's bare read). A rejected
-file rolls the whole transaction back: nothing of it is stored, as before.
+overlaps the reader's (issue 3, B1: a 100,000-row upload within 2× python-calamine's bare read). The reader
+runs in a bounded worker process (``imports.gate``, issue 17) that sends the checked chunks back as it goes.
+A rejected file rolls the whole transaction back: nothing of it is stored, as before.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from imports import ReadLimits, read_monthly_ledger
+from imports import ReadLimits, gate
 from ledgers import ledger as uc
 from nofei.access import Actor
 from nofei.domain.ledger import LedgerDraft
@@ -28,7 +29,7 @@ def import_workbook(*, uow: UnitOfWork, actor: Actor, data: bytes, filename: str
     with uow:
         uow.rollback()  # end the catalogue read's transaction: a file that never opens a stream holds no lock
         if dry_run:
-            draft = read_monthly_ledger(data, filename=filename, catalogue=uow.catalogue, limits=limits, today=today)
+            draft = gate.read_ledger(data, filename=filename, catalogue=uow.catalogue, limits=limits, today=today)
             return uc.submit_monthly_ledger(uow=uow, actor=actor, draft=draft, content=data, filename=filename,
                                             content_type=content_type, dry_run=True)
         stream: uc.UploadStream | None = None
@@ -40,7 +41,7 @@ def import_workbook(*, uow: UnitOfWork, actor: Actor, data: bytes, filename: str
             return stream
 
         try:
-            draft = read_monthly_ledger(data, filename=filename, catalogue=uow.catalogue, limits=limits, today=today,
+            draft = gate.read_ledger(data, filename=filename, catalogue=uow.catalogue, limits=limits, today=today,
                                         on_cover=open_stream)
         except BaseException:
             if stream is not None:

@@ -15,13 +15,19 @@ child's maxrss, i.e. the whole process):
   SQLAlchemy Core ``insert()`` executemany after the read), to show what COPY and streaming buy.
 - ``http-sqlite`` / ``http-pg``: the same through ``POST /api/v1/ledgers`` on the Flask test client (multipart
   upload, bearer token, receipt JSON).
+- ``serve-sqlite`` / ``serve-pg``: the same through a real ``nofei serve`` (waitress subprocess on a free port,
+  the production path: multipart over loopback, the parse worker process, the writer thread); the clock runs
+  from the request's first byte to the receipt. ``--old-tree DIR`` adds ``serve-*-old``: the same server run
+  from another source tree (e.g. ``git archive`` of the commit before), in the same rounds.
 - ``naive-sqlite`` / ``naive-pg``: ``pandas.read_excel(engine="openpyxl", sheet_name=None)`` + one
   SQLModel ORM object per row (``session.add``) + commit — the baseline the issue names. Run on the
   full N rows (no extrapolation).
 
 Rounds are interleaved (the order rotates each round); medians are printed with the ratio to calamine.
 
-Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --core --skip-pg --skip-naive]``
+Run: ``.venv/bin/python -m bench.b1_import [--rows 100000 --rounds 3 --core --skip-pg --skip-naive --serve]``
+Small-ledger worker overhead: ``.venv/bin/python -m bench.b1_import --small 40`` (a real ``nofei serve`` with
+the parse worker vs the same server parsing in process, ``NOFEI_PARSE_WORKERS=0``; uploads interleaved).
 PostgreSQL: ``--pg postgresql+psycopg://postgres@127.0.0.1:5432/nofei_imports_bench`` (created if missing;
 its public schema is dropped and recreated for every run).
 """
@@ -151,6 +157,21 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
         dt = time.perf_counter() - t0
         assert r.status_code == 201, r.json
         return {"s": dt, "rss_mb": _rss_mb(), "rows": r.json["rows"]}
+    if method.startswith("serve-"):
+        if "server" not in state:
+            with uow_factory() as uow:
+                from ledgers import registry
+                from nofei.access import SYSTEM
+
+                state["tok"] = registry.create_token(uow=uow, actor=SYSTEM, role="admin", name="bench").token
+            tree = os.environ["B1_OLD_TREE"] if method.endswith("-old") else str(Path(__file__).resolve().parents[1])
+            state["server"] = _serve(url, tree, {})
+        t0 = time.perf_counter()
+        status, body = _post(state["server"][1], state["tok"], data)
+        dt = time.perf_counter() - t0
+        assert status == 201, body[:2000]
+        proc = state["server"][0]
+        return {"s": dt, "rss_mb": _peak_mb(proc.pid), "rows": json.loads(body)["rows"]}
     if method.startswith("naive-"):
         import pandas as pd
 
@@ -186,6 +207,94 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
     raise SystemExit(f"unknown method {method}")
 
 
+def _serve(url: str, tree: str, settings: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
+    """``nofei serve`` from ``tree`` on a free port, once /health answers."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": tree, "NOFEI_DATABASE_URL": url, "NOFEI_AUTO_MIGRATE": "false",
+           "NOFEI_LOG_LEVEL": "WARNING", **{f"NOFEI_{k}": str(v) for k, v in settings.items()}}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=tree,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(proc.terminate)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=5) as r:  # noqa: S310
+                if r.status == 200:
+                    time.sleep(1.0)  # the parse workers warm up beside waitress
+                    return proc, port
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("nofei serve did not start")
+
+
+def _post(port: int, token: str, data: bytes, query: str = "") -> tuple[int, bytes]:
+    import http.client
+
+    boundary = "b1boundary7MA4YWxkTrZu0gW"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b1.xlsx"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        c.request("POST", "/api/v1/ledgers" + query, body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def _peak_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def small(rows: int, uploads: int, pg: str | None) -> None:
+    """A ``rows``-row ledger uploaded ``uploads`` times (each a new version: the note differs) to a server
+    with the parse worker and to one parsing in process, alternately; medians and the difference."""
+    from bench.ledger_workload import build
+    from ledgers import registry
+    from nofei.access import SYSTEM
+    from nofei.storage.engine import make_engine, make_session_factory
+    from nofei.storage.uow import UnitOfWork
+
+    tree = str(Path(__file__).resolve().parents[1])
+    servers = {}
+    for name, workers in (("worker", 2), ("in-process", 0)):
+        url = _fresh_db(pg)
+        sessions = make_session_factory(make_engine(url))
+        _register_unit(lambda s=sessions: UnitOfWork(s))
+        with UnitOfWork(sessions) as uow:
+            tok = registry.create_token(uow=uow, actor=SYSTEM, role="admin", name="bench").token
+        servers[name] = (_serve(url, tree, {"PARSE_WORKERS": workers}), tok)
+    files = [build(rows, seed=i) for i in range(uploads + 3)]
+    times: dict[str, list[float]] = {n: [] for n in servers}
+    for i, f in enumerate(files):
+        for name in (list(servers) if i % 2 else list(servers)[::-1]):
+            (_proc, port), tok = servers[name]
+            t0 = time.perf_counter()
+            status, body = _post(port, tok, f)
+            dt = time.perf_counter() - t0
+            assert status in (200, 201), body[:500]
+            if i >= 3:  # three warm-up uploads each
+                times[name].append(dt)
+    for (proc, _port), _tok in servers.values():
+        proc.terminate()
+    med = {n: statistics.median(v) * 1000 for n, v in times.items()}
+    paired = statistics.median((a - b) * 1000 for a, b in zip(times["worker"], times["in-process"], strict=True))
+    print(f"small ledger ({rows} 转出 rows, {uploads} uploads each, interleaved) over a real nofei serve:")
+    for n, v in med.items():
+        print(f"  {n:11s} median {v:7.1f} ms  (p90 {sorted(times[n])[int(0.9 * len(times[n]))] * 1000:6.1f} ms)")
+    print(f"  worker overhead: {med['worker'] - med['in-process']:+.1f} ms by medians, {paired:+.1f} ms paired "
+          "(target ≤ 50 ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000)
@@ -195,11 +304,19 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--skip-http", action="store_true")
     ap.add_argument("--core", action="store_true", help="also time SQLAlchemy Core executemany instead of COPY/driver")
+    ap.add_argument("--serve", action="store_true", help="also time uploads through a real `nofei serve` (serve-*)")
+    ap.add_argument("--only-serve", action="store_true", help="calamine and serve-* only")
+    ap.add_argument("--old-tree", default=None, help="also run serve-*-old: the server from this source tree")
+    ap.add_argument("--small", type=int, default=0, help="measure the worker's overhead on an N-row ledger instead")
+    ap.add_argument("--uploads", type=int, default=30)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         print(json.dumps(child(a.child, a.file, a.pg), default=str))
+        return
+    if a.small:
+        small(a.small, a.uploads, None if a.skip_pg else a.pg)
         return
 
     from bench.ledger_workload import cached
@@ -212,7 +329,15 @@ def main() -> None:
         methods.append("http-sqlite")
     if not a.skip_pg:
         methods += ["nofei-pg"] + (["nofei-pg-core"] if a.core else []) + ([] if a.skip_http else ["http-pg"])
-    if not a.skip_naive:
+    if a.serve or a.only_serve or a.old_tree:
+        methods += ["serve-sqlite"] + (["serve-sqlite-old"] if a.old_tree else [])
+        if not a.skip_pg:
+            methods += ["serve-pg"] + (["serve-pg-old"] if a.old_tree else [])
+    if a.only_serve:
+        methods = [m for m in methods if m == "calamine" or m.startswith("serve-")]
+    if a.old_tree:
+        os.environ["B1_OLD_TREE"] = str(Path(a.old_tree).resolve())
+    if not a.skip_naive and not a.only_serve:
         methods.append("naive-sqlite")
         if not a.skip_pg:
             methods.append("naive-pg")

@@ -7,6 +7,7 @@ declarations, macro-enabled and encrypted files, truncated archives and non-spre
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import zipfile
@@ -35,6 +36,15 @@ class ReadLimits:
     max_rows_per_sheet: int = 200_000
     max_cell_chars: int = 2_000
     balance_tolerance_kg: int = 1
+    max_columns: int = 64
+    """Widest sheet accepted (the contract's widest sheet has 10 columns): a cell beyond is refused before
+    any parser runs, since calamine allocates rows × columns for the sheet."""
+    parse_memory_bytes: int = 2 * 1024 ** 3
+    """Address-space limit (RLIMIT_AS) of the worker process that parses an upload (``imports.worker``)."""
+    parse_seconds: float = 60.0
+    """Wall-clock limit per file in the worker (a slower file is answered 413 and the worker replaced)."""
+    parse_workers: int = 2
+    """Worker processes (0: parse in the calling process, for trusted files only)."""
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> ReadLimits:
@@ -47,6 +57,10 @@ class ReadLimits:
             max_rows_per_sheet=int(settings.get("MAX_ROWS_PER_SHEET", d.max_rows_per_sheet)),
             max_cell_chars=int(settings.get("MAX_CELL_CHARS", d.max_cell_chars)),
             balance_tolerance_kg=int(settings.get("BALANCE_TOLERANCE_KG", d.balance_tolerance_kg)),
+            max_columns=int(settings.get("MAX_COLUMNS", d.max_columns)),
+            parse_memory_bytes=int(settings.get("PARSE_MEMORY_BYTES", d.parse_memory_bytes)),
+            parse_seconds=float(settings.get("PARSE_SECONDS", d.parse_seconds)),
+            parse_workers=int(settings.get("PARSE_WORKERS", d.parse_workers)),
         )
 
 
@@ -66,7 +80,10 @@ def sniff(data: bytes, limits: ReadLimits, filename: str = "") -> FileKind:
     if data.startswith(_OLE_MAGIC):
         return _check_ole(data)
     if data.startswith(_ZIP_MAGIC):
-        return _check_zip(data, limits)
+        kind = _check_zip(data, limits)
+        if kind == "xlsx":
+            prescan_xlsx(data, limits)
+        return kind
     if not data:
         raise _unsupported("empty_file", "文件为空", "the file is empty")
     raise _unsupported("not_a_spreadsheet", "不是 Excel/WPS/ODS 表格文件（请上传 .xlsx、.xls 或 .ods）",
@@ -115,10 +132,12 @@ def _check_zip(data: bytes, limits: ReadLimits) -> FileKind:
         raise _unsupported("not_a_spreadsheet", "不是电子表格文件（压缩包）", "a zip file that is not a spreadsheet")
     if any(n.endswith("vbaproject.bin") for n in lower):
         raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", "the file contains macros (vbaProject.bin)")
-    if kind == "xlsx" and "[content_types].xml" in lower:
-        ct = _read_member(zf, next(n for n in names if n.lower() == "[content_types].xml"), 1 << 20)
-        if b"macroEnabled" in ct or b"vbaProject" in ct:
-            raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", "macro-enabled content type")
+    if kind == "xlsx":
+        for part in ("[content_types].xml", "xl/_rels/workbook.xml.rels"):
+            if part in lower:
+                text = _xml_text(_read_member(zf, next(n for n in names if n.lower() == part), 1 << 20)).lower()
+                if "macroenabled" in text or "vbaproject" in text:
+                    raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", f"macro-enabled ({part})")
     if kind == "ods" and any(n.lower().startswith("basic/") for n in names):
         raise _unsupported("macro_enabled", "文件包含宏", "the file contains Basic macros")
     for i in infos:
@@ -126,6 +145,17 @@ def _check_zip(data: bytes, limits: ReadLimits) -> FileKind:
         if n.endswith((".xml", ".rels", ".vml")):
             _check_prolog(zf, i)
     return kind
+
+
+def _xml_text(raw: bytes) -> str:
+    """An XML part's text with character and entity references resolved, so ``&#x6d;acroEnabled`` or a
+    UTF-16 part cannot hide a content type from a byte match."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:4]:
+        enc = "utf-16-be" if raw.startswith(b"\xfe\xff") or raw[:1] == b"\x00" else "utf-16-le"
+        text = raw.decode(enc, "replace").lstrip("\ufeff")
+    else:
+        text = raw.decode("utf-8", "replace")
+    return html.unescape(text)
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -154,3 +184,185 @@ def _check_prolog(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"{info.filename}: {e}") from e
     if b"<!DOCTYPE" in buf or b"<!ENTITY" in buf or b"<!doctype" in buf:
         raise _unsupported("xml_entities", "文件包含不允许的 XML 实体声明", f"{info.filename} declares a DTD or entities")
+
+
+# --- sheet pre-scan (issue 17): cell references and dimensions beyond the limits, before any parser ------
+_P = rb"(?:[A-Za-z_][\w.-]*:)?"  # an optional namespace prefix: calamine matches local names
+_Q = rb"\s*=\s*[\"']"
+_DIMENSION = re.compile(rb"<" + _P + rb"dimension\b[^>]*?\sref" + _Q + rb"\s*([^\"']*)")
+_ROW_OR_CELL = re.compile(rb"<(/?)" + _P + rb"(row|c)(?=[\s/>])([^>]*?)(/?)>")
+_R_ATTR = re.compile(rb"(?<![\w:.-])r" + _Q + rb"\s*\$?([A-Za-z]{0,7})\$?0*(\d{0,12})")
+_A1 = re.compile(r"\$?([A-Za-z]{1,7})\$?0*(\d{1,12})\s*$")
+_SHEET_ENTRY = re.compile(r"<(?:[\w.-]+:)?sheet\b([^>]*)>")
+_ATTR = re.compile(r"([\w:.-]+)\s*=\s*[\"']([^\"']*)[\"']")
+_PREFIXED = re.compile(rb":(?:c|row)[\s/>]")
+_SCAN_CHUNK = 1 << 20
+_TAIL = 256  # a tag cut by a chunk boundary is looked at again with the next chunk
+
+
+def column_number(letters: str) -> int:
+    """Excel column letters → 1-based number (A → 1, XFD → 16384)."""
+    n = 0
+    for ch in letters.upper():
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def _letters(n: int) -> str:
+    s = ""
+    while n > 0:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """(sheet name, zip member) of every worksheet of an xlsx: the workbook's sheets through its
+    relationships, plus any ``xl/worksheets/*.xml`` they do not name (named by their path)."""
+    names = {i.filename for i in zf.infolist()}
+    by_lower = {n.lower(): n for n in names}
+    out: list[tuple[str, str]] = []
+    wbx = _xml_text(_read_member(zf, by_lower["xl/workbook.xml"], 8 << 20)) if "xl/workbook.xml" in by_lower else ""
+    rels = _xml_text(_read_member(zf, by_lower["xl/_rels/workbook.xml.rels"], 8 << 20)) \
+        if "xl/_rels/workbook.xml.rels" in by_lower else ""
+    targets: dict[str, str] = {}
+    for m in re.finditer(r"<(?:[\w.-]+:)?Relationship\b([^>]*)>", rels):
+        a = dict(_ATTR.findall(m.group(1)))
+        if "Id" in a and "Target" in a:
+            t = a["Target"].replace("\\", "/")
+            targets[a["Id"]] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    for m in _SHEET_ENTRY.finditer(wbx):
+        a = dict(_ATTR.findall(m.group(1)))
+        rid = next((v for k, v in a.items() if k.endswith(":id")), None)
+        member = by_lower.get(targets.get(rid or "", "").lower().replace("/./", "/"))
+        if member is not None:
+            out.append((a.get("name", member).strip(), member))
+    seen = {m for _, m in out}
+    out.extend((n, n) for n in sorted(names)
+               if n.lower().startswith("xl/worksheets/") and n.lower().endswith(".xml") and n not in seen)
+    return out
+
+
+def prescan_xlsx(data: bytes, limits: ReadLimits) -> None:
+    """Refuse a sheet whose ``<dimension ref>`` or any cell lies beyond ``max_rows_per_sheet`` (+ the
+    header row) or ``max_columns``, reading each sheet's XML as a stream (bounded memory, no parser):
+    calamine reserves the dimension and allocates the sheet's whole rectangle, so a 1.5 KB file naming
+    XFD1048576 would otherwise ask for 512 GiB.
+
+    The usual writer's ``<c r="B7"`` is judged by two C-level regexes that match only cells beyond the
+    limits; a sheet with anything else (prefixed elements, cells without ``r``, other quoting) is walked
+    tag by tag, placing cells as calamine does."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        parts = sheet_parts(zf)
+        for sheet, member in parts:
+            if not _prescan_fast(zf, sheet, member, limits):
+                _prescan_walk(zf, sheet, member, limits)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+        raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"the file is corrupt ({e})") from e
+
+
+_WHAT_EN = {"单元格": "cell", "范围": "the dimension ending at", "行": "the row of"}
+
+
+def _beyond(sheet: str, col: int, row: int, limits: ReadLimits, what: str) -> None:
+    ref = f"{_letters(col)}{row}"
+    what_en = _WHAT_EN[what]
+    if row > limits.max_rows_per_sheet + 1:  # + the header row
+        code, zh, en = "too_many_rows", f"工作表“{sheet}”的{what} {ref} 超出行数上限（最多 {limits.max_rows_per_sheet} 行）", \
+            f"sheet {sheet}: {what_en} {ref} is beyond the row limit ({limits.max_rows_per_sheet} rows)"
+    elif col > limits.max_columns:
+        code, zh, en = "too_many_columns", f"工作表“{sheet}”的{what} {ref} 超出列数上限（最多 {limits.max_columns} 列）", \
+            f"sheet {sheet}: {what_en} {ref} is beyond the column limit ({limits.max_columns} columns)"
+    else:
+        return
+    raise TooLarge(f"{zh} ({en})", code=code, problems=[
+        Problem(code=code, message=zh, message_en=en, sheet=sheet, row=row, column=_letters(col)[:10])])
+
+
+def _chunks(zf: zipfile.ZipFile, member: str) -> Any:
+    """The member's bytes a MiB at a time, each piece ending before a tag the next chunk completes."""
+    buf = b""
+    with zf.open(member) as f:
+        while True:
+            chunk = f.read(_SCAN_CHUNK)
+            if not chunk:
+                if buf:
+                    yield buf
+                return
+            text = buf + chunk
+            cut = text.rfind(b"<", max(0, len(text) - _TAIL))
+            if cut <= 0:
+                cut = len(text)
+            yield text[:cut]
+            buf = text[cut:]
+
+
+def _check_dimension(part: bytes, sheet: str, limits: ReadLimits) -> bool:
+    """Check ``<dimension ref>`` (calamine reserves its area); True once it or the sheet data is seen."""
+    i = part.find(b"dimension")
+    if i < 0:
+        return b"sheetData" in part
+    m = _DIMENSION.search(part, max(0, i - 64))
+    if m is not None:
+        a1 = _A1.match(m.group(1).decode("latin-1").split(":")[-1].strip())
+        if a1:
+            _beyond(sheet, column_number(a1.group(1)), int(a1.group(2)), limits, "范围")
+    return True
+
+
+def _candidates(limits: ReadLimits) -> re.Pattern[bytes]:
+    """One C-level pass finds every cell tag worth a look: an odd one (not ``<c r="B7"``: the walk decides)
+    or a canonical one whose column or row may be beyond the limits (two letters and more; a row with as
+    many digits as the limit and a first digit as high, or more digits). Legit ledgers have almost none."""
+    top = str(limits.max_rows_per_sheet + 1)
+    rows = rf"[A-Z]{{1,3}}0*(?:[{top[0]}-9]\d{{{len(top) - 1}}}|[1-9]\d{{{len(top)},}})"
+    cols = "[A-Z]{2}" + (f"|[{chr(64 + limits.max_columns + 1)}-Z]" if limits.max_columns < 26 else "")
+    return re.compile(rf'<c(?: r="(?:{cols}|{rows})|[\t\n\r/>]| (?!r="[A-Z]))'.encode())
+
+
+_CANONICAL = re.compile(rb'<c r="([A-Z]{1,7})(\d{1,12})"')
+
+
+def _prescan_fast(zf: zipfile.ZipFile, sheet: str, member: str, limits: ReadLimits) -> bool:
+    """The common case; False when the sheet needs the tag walk."""
+    cand = _candidates(limits)
+    dim = False
+    for part in _chunks(zf, member):
+        if not dim:
+            dim = _check_dimension(part, sheet, limits)
+        if _PREFIXED.search(part) is not None:
+            return False
+        m = cand.search(part)
+        while m is not None:
+            c = _CANONICAL.match(part, m.start())
+            if c is None:
+                return False
+            _beyond(sheet, column_number(c.group(1).decode()), int(c.group(2)), limits, "单元格")
+            m = cand.search(part, c.end())
+    return True
+
+
+def _prescan_walk(zf: zipfile.ZipFile, sheet: str, member: str, limits: ReadLimits) -> None:
+    """Every ``row`` and ``c`` tag in order: a cell without ``r`` is the one after the previous cell, a
+    row without ``r`` the one after the previous row (calamine's rule)."""
+    row = col = 0
+    dim = False
+    for part in _chunks(zf, member):
+        if not dim:
+            dim = _check_dimension(part, sheet, limits)
+        for close, tag, attrs, _empty in _ROW_OR_CELL.findall(part):
+            if close:
+                continue
+            m = _R_ATTR.search(attrs)
+            if tag == b"row":
+                row = int(m.group(2)) if m is not None and m.group(2) else row + 1
+                col = 0
+                if row > limits.max_rows_per_sheet + 1:
+                    _beyond(sheet, 1, row, limits, "行")
+                continue
+            if m is not None and m.group(1) and m.group(2):
+                col, r = column_number(m.group(1).decode()), int(m.group(2))
+            else:
+                col, r = col + 1, max(row, 1)
+            _beyond(sheet, col, r, limits, "单元格")

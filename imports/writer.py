@@ -26,6 +26,7 @@ from imports.spec import (
     DATA_SHEETS,
     IN,
     INSTRUCTIONS_SHEET,
+    KNOWN_EXTRA_SHEETS,
     LISTS_SHEET,
     MEASURE_CHOICES,
     OUT,
@@ -433,36 +434,90 @@ def _pinned(content: bytes, when: datetime) -> bytes:
 
 
 # --- the annotated error workbook ---------------------------------------------------------------
-def _as_xlsx(data: bytes) -> Workbook:
-    """The upload as an openpyxl workbook: loaded directly when xlsx, rebuilt from calamine otherwise."""
-    try:
-        return load_workbook(io.BytesIO(data))
-    except Exception:  # noqa: BLE001 - xls/ods or anything openpyxl cannot load: rebuild the values
-        from python_calamine import CalamineWorkbook
-
-        src = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        wb = Workbook()
-        wb.remove(wb.active)
-        for name in src.sheet_names:
-            ws = wb.create_sheet(name[:31])
-            for row in src.get_sheet_by_name(name).to_python(skip_empty_area=False):
-                ws.append([None if v == "" else neutralise_cell_text(v) for v in row])
-        return wb
-
-
 ANNOTATE_MAX_BYTES = 4 * 1024 * 1024
 """Above this upload size the annotated answer is the 错误清单 sheet alone: openpyxl holds a whole
 workbook in memory (about 4 KB per row), which a 20 MB upload would turn into gigabytes."""
+ANNOTATE_MAX_CELLS = 300_000
+"""The same for an upload whose ledger sheets hold more cells than this (issue 17: a 3.1 MB file cost 225 s
+and 4.8 GB): openpyxl's cost follows the cells, not the compressed size."""
+_KEEP = frozenset({SHEET_COVER, *(s.name for s in DATA_SHEETS), *KNOWN_EXTRA_SHEETS})
+_SHEET_EL = re.compile(r"<(?:[\w.-]+:)?sheet\b[^>]*?/>|<(?:[\w.-]+:)?sheet\b[^>]*?>.*?</(?:[\w.-]+:)?sheet>", re.S)
+_SHEET_NAME = re.compile(r"\bname\s*=\s*[\"']([^\"']*)[\"']")
+_LOCAL_NAME = re.compile(r"<(?:[\w.-]+:)?definedName\b[^>]*\blocalSheetId\b[^>]*?(?:/>|>.*?</(?:[\w.-]+:)?definedName>)", re.S)
+
+
+def _ledger_sheets_only(data: bytes) -> bytes | None:
+    """The xlsx with every sheet that is not the ledger's left out of ``workbook.xml`` (so openpyxl never
+    loads an uploader's extra sheets), or None when the ledger sheets hold over ``ANNOTATE_MAX_CELLS``."""
+    import html
+
+    from imports.safety import _chunks, sheet_parts
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        keep = [(n, m) for n, m in sheet_parts(zf) if n.strip() in _KEEP]
+        cells = 0
+        for _n, member in keep:
+            for part in _chunks(zf, member):
+                cells += part.count(b"<c") + part.count(b":c ")
+                if cells > ANNOTATE_MAX_CELLS:
+                    return None
+        wbx = zf.read("xl/workbook.xml").decode("utf-8")
+
+        def drop(m: re.Match[str]) -> str:
+            name = _SHEET_NAME.search(m.group(0))
+            return m.group(0) if name is not None and html.unescape(name.group(1)).strip() in _KEEP else ""
+
+        wbx = _LOCAL_NAME.sub("", _SHEET_EL.sub(drop, wbx))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+            for i in zf.infolist():
+                if i.filename == "xl/workbook.xml":
+                    dst.writestr(i.filename, wbx)
+                elif not i.filename.lower().startswith("xl/worksheets/") or i.filename in {m for _, m in keep} \
+                        or "/_rels/" in i.filename:
+                    dst.writestr(i, zf.read(i))
+        return out.getvalue()
+
+
+def _as_xlsx(data: bytes) -> Workbook | None:
+    """The upload's ledger sheets as an openpyxl workbook: loaded directly when xlsx, rebuilt from calamine
+    otherwise; None when they are too big to annotate cell by cell."""
+    if data.startswith(b"PK"):
+        try:
+            trimmed = _ledger_sheets_only(data)
+        except (KeyError, zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError):
+            trimmed = b""
+        if trimmed is None:
+            return None
+        try:
+            return load_workbook(io.BytesIO(trimmed))
+        except Exception:  # noqa: BLE001, S110 - ods or anything openpyxl cannot load: rebuild the values
+            pass
+    from python_calamine import CalamineWorkbook
+
+    src = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    names = [n for n in src.sheet_names if n.strip() in _KEEP]
+    sheets = [src.get_sheet_by_name(n) for n in names]
+    if sum(s.total_height * s.total_width for s in sheets) > ANNOTATE_MAX_CELLS:
+        return None
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, sh in zip(names, sheets, strict=True):
+        ws = wb.create_sheet(name[:31])
+        for row in sh.to_python(skip_empty_area=False):
+            ws.append([None if v == "" else neutralise_cell_text(v) for v in row])
+    return wb
 
 
 def annotate_workbook(data: bytes, problems: list[Problem], warnings: list[Problem] | None = None) -> bytes:
     """The uploaded workbook with every faulty cell filled red (warnings yellow) and commented with its
     message, plus a first sheet ``错误清单`` listing every problem (also those without a cell)."""
-    if len(data) > ANNOTATE_MAX_BYTES:
+    loaded = None if len(data) > ANNOTATE_MAX_BYTES else _as_xlsx(data)
+    if loaded is None:
         wb = Workbook()
         wb.remove(wb.active)
     else:
-        wb = _as_xlsx(data)
+        wb = loaded
     by_name = {n.strip(): n for n in wb.sheetnames}
     notes: dict[tuple[str, str], list[Problem]] = {}
     for p in [*problems, *(warnings or [])]:

@@ -14,7 +14,7 @@ from api import deps, schemas
 from api.downloads import content_disposition, original_file
 from api.schemas import ErrorSchema, PageArgs, ProblemSchema, page_schema
 from api.uploads import import_workbook
-from imports import XLSX_MIME, ReadLimits, annotate_workbook, read_monthly_ledger, write_template
+from imports import XLSX_MIME, ReadLimits, gate, write_template
 from ledgers import ledger as uc
 from nofei.domain.units import normalise_credit_code
 from nofei.errors import InputRejected, LedgerRejected, PermissionDenied
@@ -137,6 +137,12 @@ class CheckResult(Schema):
     receipt = fields.Nested(ReceiptSchema, allow_none=True, metadata={"description": "what an upload would answer"})
 
 
+_TOO_LARGE = ("over a size limit: upload (`file_too_large`, decided on Content-Length before the body is read), "
+              "uncompressed size, compression ratio, sheets, rows or columns (`too_many_rows`, `too_many_columns`: a "
+              "cell or dimension beyond the limits, named with its sheet and cell, refused before parsing), or the "
+              "parse worker's limits (`parse_timeout`, `parse_memory_exceeded`)")
+
+
 def _limits() -> ReadLimits:
     return ReadLimits.from_settings(current_app.config)
 
@@ -155,7 +161,7 @@ def _upload() -> tuple[bytes, str, str]:
 def _read(data: bytes, filename: str):
     with deps.uow() as u:  # a short transaction for the catalogue; parsing holds no database lock
         cat = u.catalogue
-    return read_monthly_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today())
+    return gate.read_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today())
 
 
 def _no_regulators() -> None:
@@ -198,10 +204,11 @@ def _disposition(filename: str) -> str:
 @blp.doc(**schemas.links(201, "Receipt", "id", "ledger_id", "getLedger", "getLedgerFile",
                           description="accepted as a new version"))
 @blp.alt_response(200, schema=ReceiptSchema, description="duplicate (byte-identical to the current version), or dry_run")
-@blp.alt_response(413, schema=ErrorSchema, description="over the size limit (upload, uncompressed, sheets, rows)")
+@blp.alt_response(413, schema=ErrorSchema, description=_TOO_LARGE)
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet: macro-enabled, encrypted, corrupt, disguised")
 @blp.alt_response(422, schema=ErrorSchema, description="rejected: `errors` lists every problem with sheet, row, "
-                                                       "column letter, header, value, code, message, message_en")
+                                                       "column letter, header, value, code, message, message_en; "
+                                                       "`unreadable_file` when the parser fails on the file")
 @blp.alt_response(403, schema=ErrorSchema, description="regulators, or an enterprise for another unit")
 def upload(_files: dict[str, Any], args: dict[str, Any]):
     """Upload a monthly ledger workbook (multipart field ``file``); ``dry_run=true`` validates only."""
@@ -226,8 +233,9 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):
                 XLSX_MIME: {"schema": {"type": "string", "format": "binary"}}},
     "headers": {"X-Ledger-Errors": {"description": "format=xlsx: the number of errors",
                                     "schema": {"type": "integer", "minimum": 0}}}}})
-@blp.alt_response(413, schema=ErrorSchema, description="over a size limit")
+@blp.alt_response(413, schema=ErrorSchema, description=_TOO_LARGE)
 @blp.alt_response(415, schema=ErrorSchema, description="not a spreadsheet nofei accepts")
+@blp.alt_response(422, schema=ErrorSchema, description="`unreadable_file`: the parser fails on the file")
 def check(_files: dict[str, Any], args: dict[str, Any]):
     """Validate without storing and answer with the errors where they are (the same checks as upload)."""
     data, filename, ctype = _upload()
@@ -249,7 +257,7 @@ def check(_files: dict[str, Any], args: dict[str, Any]):
                 "warnings": [p.to_dict() for p in warnings] if receipt is None else receipt["warnings"],
                 "receipt": receipt}
     ws = warnings if receipt is None else [Problem(**{k: v for k, v in w.items()}) for w in receipt["warnings"]]
-    body = annotate_workbook(data, errors, ws)
+    body = gate.annotate(data, errors, ws, _limits())
     resp = Response(body, mimetype=XLSX_MIME)
     resp.headers["Content-Disposition"] = _disposition(f"错误标注_{filename.rsplit('.', 1)[0]}.xlsx")
     resp.headers["X-Ledger-Errors"] = str(len(errors))

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api import deps, schemas
-from api.schemas import DecimalString, PageArgs, page_schema
-from imports.coerce import control_char
+from api.schemas import DecimalString, ErrorSchema, PageArgs, page_schema
+from imports import ReadLimits, gate
 from ledgers import manifests as svc
 from nofei.domain.manifests import STATUSES
-from nofei.errors import InputRejected, PermissionDenied, TooLarge, UnsupportedFile
-from nofei.problems import Problem
+from nofei.errors import PermissionDenied
 from nofei.text import neutralise_cell_text
 
 blp = Blueprint("manifests", __name__, url_prefix="/api/v1/manifests",
@@ -288,100 +286,17 @@ def correct(data, number: str):
     return _step(svc.correct_manifest, number, data)
 
 
-# --- bulk import (xlsx) -------------------------------------------------------------------------------
-IMPORT_COLUMNS: dict[str, str] = {
-    "分组": "group", "移出单位统一社会信用代码": "shipper", "接收单位统一社会信用代码": "receiver",
-    "承运单位统一社会信用代码": "carrier", "计划转移日期": "planned_date", "废物代码": "waste_code",
-    "数量": "quantity_t", "包装方式": "packaging", "拟利用处置方式": "planned_method",
-}
-_LINE_FIELDS = ("waste_code", "quantity_t", "packaging", "planned_method")
-
-
-def _norm_header(h: Any) -> str:
-    s = str(h or "").strip().replace(" ", "").replace("（", "(").replace("）", ")")
-    for suffix in ("(吨)", "(t)"):
-        s = s.removesuffix(suffix)
-    return s
-
-
-def _col(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    if isinstance(v, datetime):
-        return v.date().isoformat()
-    if isinstance(v, date):
-        return v.isoformat()
-    return "" if v is None else str(v).strip()
-
-
-def read_import_workbook(data: bytes, max_rows: int = 10_000) -> list[dict[str, Any]]:
-    """xlsx → manifest items (rows with the same 分组 and parties are one manifest), each field's cell in ``_refs``."""
-    from python_calamine import CalamineWorkbook
-
-    if not data.startswith(b"PK"):
-        raise UnsupportedFile("请上传 .xlsx 文件 (not an xlsx file)")
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet = wb.sheet_names[0]
-        rows = wb.get_sheet_by_name(sheet).to_python()
-    except Exception as e:  # noqa: BLE001 - any parser failure is the client's file
-        raise UnsupportedFile(f"无法读取工作簿 (unreadable workbook): {type(e).__name__}") from e
-    if len(rows) > max_rows + 1:
-        raise TooLarge(f"最多 {max_rows} 行 (at most {max_rows} rows)")
-    if not rows:
-        raise InputRejected("工作簿为空 (empty workbook)", problems=[Problem("empty", "工作簿为空", "empty", sheet=sheet)])
-    heads = {IMPORT_COLUMNS[_norm_header(h)]: (i, str(h)) for i, h in enumerate(rows[0])
-             if _norm_header(h) in IMPORT_COLUMNS}
-    missing = [k for k, f in IMPORT_COLUMNS.items() if f not in heads and f in ("receiver", "planned_date",
-                                                                               "waste_code", "quantity_t")]
-    if missing:
-        raise InputRejected("缺少列 (missing columns)", problems=[
-            Problem("missing_column", f"缺少列 {m}", f"missing column {m}", sheet=sheet, row=1, header=m)
-            for m in missing])
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    bad_cells: list[Problem] = []
-    for r, raw in enumerate(rows[1:], start=2):
-        vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
-        if not any(vals.values()):
-            continue
-        refs = {f: {"sheet": sheet, "row": r, "column": _col(i), "header": h} for f, (i, h) in heads.items()}
-        bad_cells.extend(Problem("control_character", f"{heads[f][1]}含有不允许的控制字符 {bad}",
-                                 f"{heads[f][1]} contains the control character {bad}", value=v[:50],
-                                 sheet=sheet, row=r, column=_col(heads[f][0]), header=heads[f][1])
-                         for f, v in vals.items() if (bad := control_char(v)) is not None)
-        key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
-               vals.get("planned_date"))
-        item = groups.get(key)
-        if item is None:
-            item = {"shipper": vals.get("shipper") or None, "receiver": vals.get("receiver"),
-                    "carrier": vals.get("carrier") or None, "planned_date": vals.get("planned_date"), "lines": [],
-                    "_refs": {k: refs[k] for k in ("shipper", "receiver", "carrier", "planned_date") if k in refs}}
-            item["_refs"]["*"] = {"sheet": sheet, "row": r}
-            groups[key] = item
-        n = len(item["lines"])
-        item["lines"].append({f: vals.get(f) or None for f in _LINE_FIELDS})
-        for f in _LINE_FIELDS:
-            if f in refs:
-                item["_refs"][f"lines.{n}.{f}"] = refs[f]
-        item["_refs"]["lines"] = item["_refs"].get("lines") or {"sheet": sheet, "row": r}
-    if bad_cells:
-        raise InputRejected("工作簿含有不允许的控制字符 (control characters in cells)", problems=bad_cells)
-    return list(groups.values())
+# --- bulk import (xlsx): read by imports.manifest_reader in the parse worker (imports.gate) ----------------
 
 
 @blp.route("/import", methods=["POST"])
 @blp.response(201, ManifestImportOut)
 @blp.alt_response(403, description="regulators import nothing")
-@blp.alt_response(422, description="every bad row pinned to its cell (sheet, row, column)")
+@blp.alt_response(413, schema=ErrorSchema, description="over a size limit (upload, rows, a cell beyond the sheet limits, "
+                                                       "parse time or memory: `parse_timeout`, `parse_memory_exceeded`)")
+@blp.alt_response(415, schema=ErrorSchema, description="not an .xlsx/.ods workbook nofei accepts (macro-enabled, encrypted, …)")
+@blp.alt_response(422, description="every bad row pinned to its cell (sheet, row, column); `unreadable_file` when the "
+                                   "parser fails on the file")
 def import_(**_kw):
     """Bulk create from an xlsx (multipart field ``file`` or the raw body): columns 分组, 移出单位统一社会信用代码,
     接收单位统一社会信用代码, 承运单位统一社会信用代码, 计划转移日期, 废物代码, 数量（吨）, 包装方式, 拟利用处置方式.
@@ -389,8 +304,9 @@ def import_(**_kw):
     actor = deps.actor()
     if actor.role == "regulator":  # creates nothing, so refused before the upload is read or parsed
         raise PermissionDenied("只有移出单位可导入联单 (only shippers import manifests)", code="not_a_shipper")
+    limits = ReadLimits.from_settings(current_app.config)
     f = request.files.get("file")
-    data = f.read() if f is not None else request.get_data()
-    items = read_import_workbook(data)
+    data = f.read(limits.max_upload_bytes + 1) if f is not None else request.get_data()
+    items = gate.read_manifests(data, limits)
     with deps.uow() as uow:
         return svc.import_manifests(uow=uow, actor=actor, items=items)

@@ -109,7 +109,7 @@ def ledger_template() -> Any:
 def ledger_upload() -> Any:
     """Read the workbook and submit it: a receipt, or every error as a table and an annotated workbook."""
     from api.uploads import import_workbook
-    from imports import ReadLimits, annotate_workbook
+    from imports import ReadLimits, gate
 
     f = request.files.get("file")
     units = _my_units()
@@ -128,7 +128,7 @@ def ledger_upload() -> Any:
     except LedgerRejected as e:
         key = None
         try:
-            key = _cache().put(_owner(), annotate_workbook(data, e.problems), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
+            key = _cache().put(_owner(), gate.annotate(data, e.problems, None, limits), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
         except Exception:  # noqa: BLE001 - the table is the answer; the annotated copy is a convenience
             current_app.logger.warning("could not annotate workbook", exc_info=True)
         result: dict[str, Any]

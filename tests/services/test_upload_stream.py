@@ -35,7 +35,14 @@ def units(uow_factory):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
+    """Five-row chunks; the reader runs in this process so the patch reaches it (the parse worker is a
+    separate process: tests/hostile/test_worker.py checks that it streams the same blocks)."""
+    from functools import partial
+
+    from imports import ReadLimits, gate
+
     monkeypatch.setattr(reader_mod, "STREAM_CHUNK", 5)
+    monkeypatch.setattr(gate, "ReadLimits", partial(ReadLimits, parse_workers=0))
 
 
 @pytest.fixture
