@@ -5,7 +5,8 @@ Kinds (issue 5 §2–§4):
 - ``discrepancy``: a received line differs from the shipped one by > 5 % and > 0.1 t (ledger-workbook.md);
 - ``storage_over_year``: hazardous waste held in stock over a year, aged FIFO over the monthly ledgers
   (固废法 第八十一条, regulations.md §2.5);
-- ``missing_manifest_number``: 转出 rows of hazardous/medical codes without a well-formed 联单编号;
+- ``missing_manifest_number``: 转出 rows of hazardous/medical codes without a well-formed 联单编号 (rows exempt
+  from the 联单 at the transport stage, 豁免清单, need none);
 - ``permit_not_covering``: a receiver whose permits do not cover the code or method;
 - ``over_capacity``: a receiver that took more than its permitted yearly capacity;
 - ``reconciliation``: 转出 rows, the manifest and 转入 rows disagree by number and code (ledger-workbook.md
@@ -314,6 +315,17 @@ def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str
     groups: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for r in uow.session.execute(stmt):
         groups[(r.unit_id, r.code)].append(r)
+    # rows exempt from the 联单 at the transport stage (豁免清单: e.g. 900-052-31, or HW01 of a clinic with
+    # ≤ 19 beds) need no number; a number they do carry must still be well formed
+    cat = uow.catalogue.for_year(year)
+    clinics = set(uow.session.execute(select(UnitRow.id).where(UnitRow.small_clinic.is_(True))).scalars())  # type: ignore[attr-defined]
+    for key in list(groups):
+        if cat.transport_exempt(key[1], small_clinic=key[0] in clinics) is not None:
+            kept = [r for r in groups[key] if r.manifest_no]
+            if kept:
+                groups[key] = kept
+            else:
+                del groups[key]
     # a 14-character number that is not all digits is caught by the reconciliation (unknown number)
     where = _ledger_rows(uow, [r.id for rs in groups.values() for r in rs[:MAX_NAMED]], units)
     out = []

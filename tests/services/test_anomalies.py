@@ -143,6 +143,18 @@ def test_transfers_without_a_manifest_number(uow_factory, sr):
     assert a["ledger_rows"][0]["sheet"] == "转出" and a["ledger_rows"][0]["month"] == "2024-05"
 
 
+def test_exempt_transfers_need_no_manifest_number(uow_factory, sr):
+    # 900-052-31 未破损的废铅蓄电池 is exempt at the transport stage (豁免清单 item 18): no number is no anomaly,
+    # but a malformed number it carries still is; the HW49 row without one stays an anomaly
+    s, r = sr
+    batt = "900-052-31"
+    ledger(uow_factory, s, "2024-05", stock=[(batt, 0, 3000, 0), (HW, 0, 1000, 0)],
+           out=[(batt, 2000, r, None), (batt, 1000, r, "12"), (HW, 1000, r, None)])
+    got = {a["waste_code"]: a for a in anomalies(uow_factory, "missing_manifest_number")}
+    assert set(got) == {batt, HW}
+    assert (got[batt]["mass_kg"], got[batt]["ledger_row_count"]) == (1000, 1)
+
+
 def test_permit_not_covering_code_or_method_and_no_permit(uow_factory, sr):
     s, r = sr
     bare = unit(uow_factory, "630103")
