@@ -181,7 +181,7 @@ def test_regulator_dashboard_draws_its_charts(server: dict[str, Any], page: Any)
     sign_in(page, base, server["regulator"])
     assert page.url.endswith("/dashboard")
     page.goto(f"{base}/dashboard?year=2025&region=630100")
-    assert page.locator("article.card").count() == 9
+    assert page.locator("article.card").count() == 12  # nine, and issue 18 adds three
     assert page.locator("svg.chart").count() >= 9 + 1 + 5
     # the general industrial Sankey has bands, and the rate chart bars
     assert page.locator("svg.sankey path.link").count() > 0
