@@ -8,7 +8,10 @@ edition is ``hw_codes_2021_full.csv`` of ``shared``, byte for byte: 467 codes, n
 where "，" and "/" mean different things — table note 1). An edition applies from 1 January of the year it
 names (2021 → 2021-01-01, the 2025 名录 → 2025-01-01) and the year of a ledger or transfer decides which one
 checks its codes (:meth:`Catalogue.for_year`). A hazardous or medical code not in that edition is refused.
-The 豁免管理清单 of an edition is ``exemptions_<edition>.csv`` (official-check.md §5).
+The 豁免管理清单 of an edition is ``exemptions_<edition>.csv`` (official-check.md §5: the items' codes and
+stages as read; the condition texts are summaries, not verbatim). Local choices, labelled as such: the NM/CC
+codes (``local_codes.csv``) and the method codes of ``methods.csv``, which are not verified against HJ 1033
+附录 F (official-check.md §9.16).
 """
 
 from __future__ import annotations

@@ -134,6 +134,31 @@ def test_storage_over_a_year(uow_factory, sr):
     assert a["units"] == [s] and a["mass_kg"] == 5000 and a["detail"]["oldest_month"] == "2023-01"
 
 
+def test_a_2026_receipt_across_the_spring_festival(uow_factory, sr):
+    # shipped Thu 2026-02-12: Fri 13, Sat 14 (调休), holiday 15–23, Tue 24, Wed 25, Thu 26 → due 2026-02-26
+    # (a plain Monday–Friday calendar said 02-19 and flagged the on-time receipt of 02-26)
+    s, r = sr
+    kw = {"planned": date(2026, 2, 12), "shipped": cst("2026-02-12T09:00")}
+    manifest(uow_factory, s, r, received=cst("2026-02-26T17:00"), **kw)
+    late1 = manifest(uow_factory, s, r, received=cst("2026-02-27T09:00"), **kw)
+    late2 = manifest(uow_factory, s, r, received=cst("2026-02-28T09:00"), **kw)  # a Saturday worked: 2 days
+    got = {a["manifests"][0]: a["detail"] for a in anomalies(uow_factory, "receipt_overdue", year=2026,
+                                                             as_of=datetime(2026, 3, 10, tzinfo=UTC))}
+    assert set(got) == {late1, late2}
+    assert {d["due"] for d in got.values()} == {"2026-02-26"}
+    assert (got[late1]["working_days_late"], got[late2]["working_days_late"]) == (1, 2)
+
+
+def test_a_deadline_in_a_year_the_calendar_does_not_cover_is_refused(uow_factory, sr):
+    from nofei.domain.calendar import CalendarNotCovered, package_years
+
+    last = package_years()[1]  # type: ignore[index]
+    s, r = sr
+    manifest(uow_factory, s, r, planned=date(last, 12, 28), shipped=cst(f"{last}-12-28T09:00"))
+    with pytest.raises(CalendarNotCovered):
+        anomalies(uow_factory, "receipt_overdue", year=last, as_of=datetime(last + 1, 1, 20, tzinfo=UTC))
+
+
 def test_transfers_without_a_manifest_number(uow_factory, sr):
     s, r = sr
     ledger(uow_factory, s, "2024-05", stock=[(HW, 0, 9000, 0), ("SW01", 0, 100, 0)],
