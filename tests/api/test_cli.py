@@ -86,3 +86,35 @@ def test_units_import_xlsx(database_url, tmp_path):
     wb.save(f)
     r = run(database_url, "units", "import", str(f))
     assert r.exit_code == 0 and "created 2" in r.output, r.output
+
+
+def test_units_import_xlsx_with_unit_types(database_url, tmp_path):
+    from openpyxl import Workbook
+    from sqlalchemy import create_engine, select
+
+    from nofei.storage.tables import UnitRow
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["credit_code", "name", "district", "park", "roles", "unit_type", "small_clinic"])
+    a, b, c = unit_payload(), unit_payload("630106"), unit_payload("630102")
+    ws.append([a["credit_code"], "汽修厂", "630104", None, "producer", "social_source", None])
+    ws.append([b["credit_code"], "社区卫生服务站", "630106", None, "producer", "medical_institution", "是"])
+    ws.append([c["credit_code"], "机械厂", "630102", None, "producer", None, None])
+    f = tmp_path / "units.xlsx"
+    wb.save(f)
+    r = run(database_url, "units", "import", str(f))
+    assert r.exit_code == 0 and "created 3" in r.output, r.output
+    eng = create_engine(database_url)
+    try:
+        with eng.connect() as conn:
+            got = {row.credit_code: (row.unit_type, row.small_clinic) for row in
+                   conn.execute(select(UnitRow.credit_code, UnitRow.unit_type, UnitRow.small_clinic))}
+    finally:
+        eng.dispose()
+    assert got == {a["credit_code"]: ("social_source", False), b["credit_code"]: ("medical_institution", True),
+                   c["credit_code"]: ("industrial", False)}
+    ws.cell(row=2, column=6, value="farm")
+    wb.save(f)
+    r = run(database_url, "units", "import", str(f))
+    assert r.exit_code != 0 and "unit_type" in r.output
