@@ -318,7 +318,7 @@ def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str
     # rows exempt from the 联单 at the transport stage (豁免清单: e.g. 900-052-31, or HW01 of a clinic with
     # ≤ 19 beds) need no number; a number they do carry must still be well formed
     cat = uow.catalogue.for_year(year)
-    clinics = set(uow.session.execute(select(UnitRow.id).where(UnitRow.small_clinic.is_(True))).scalars())  # type: ignore[attr-defined]
+    clinics = set(uow.session.execute(select(col(UnitRow.id)).where(col(UnitRow.small_clinic).is_(True))).scalars())
     for key in list(groups):
         if cat.transport_exempt(key[1], small_clinic=key[0] in clinics) is not None:
             kept = [r for r in groups[key] if r.manifest_no]

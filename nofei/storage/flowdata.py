@@ -207,7 +207,7 @@ def hw01_permit_holders(session: Session, year: int) -> set[str]:
 
     from nofei.storage.tables import PermitRow
 
-    P = PermitRow.__table__  # noqa: N806
+    P = table_of(PermitRow)  # noqa: N806
     q = (select(UN.c.credit_code, P.c.waste_codes, P.c.valid_from, P.c.valid_to)
          .select_from(P.join(UN, P.c.unit_id == UN.c.id)))
     first, last = date(year, 1, 1), date(year, 12, 31)

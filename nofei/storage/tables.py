@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint, false, inspect, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    Table,
+    UniqueConstraint,
+    false,
+    inspect,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 

@@ -9,7 +9,7 @@
 - ``catalogue_edition_code``: the codes of a whole later edition of the 名录 (``nofei catalogue load --edition``).
 
 Revision ID: h5_unit_type
-Revises: pg_transfer_ledger_guard
+Revises: h9_cases
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "h5_unit_type"
-down_revision = "pg_transfer_ledger_guard"
+down_revision = "h9_cases"
 branch_labels = None
 depends_on = None
 
