@@ -30,7 +30,7 @@ from nofei.storage.uow import UnitOfWork
 
 log = logging.getLogger("nofei.reports")
 
-# Names of the nine indicators (indicators.md §3), used only to label them when the indicator
+# Names of the indicators (indicators.md §3), used only to label them when the indicator
 # module is not available; values then stay null with a note, never invented here.
 INDICATOR_NAMES: dict[str, tuple[str, str]] = {d.key: (d.name, d.unit) for d in INDICATORS}
 SCOPE_ZH = {"national_star": "国家必选指标 ★", "national": "国家指标（可选）", "local": "本地/项目指标"}
@@ -79,7 +79,7 @@ def _f(x: Any) -> float | None:
 
 
 def indicators_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> list[dict[str, Any]]:
-    """The nine indicators of (year, region) from the flows feature, in indicators.md order."""
+    """The indicators of (year, region) from the flows feature, in indicators.md order."""
     eng = _engine()
     if eng is None or not hasattr(eng, "compute_indicators"):
         return [{"key": k, "name": n, "value": None, "unit": u, "numerator": None, "denominator": None,

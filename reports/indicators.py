@@ -1,4 +1,4 @@
-"""Use cases of the indicator figures: the nine indicators, their lineage, fate tables, stream totals
+"""Use cases of the indicator figures: the indicators, their lineage, fate tables, stream totals
 and unit balances (issue 4; formulas in ``nofei.flows.indicators`` after indicators.md).
 
 All are reads: one unit of work, no writes, no audit entries. They also run inside a unit of work
@@ -94,7 +94,7 @@ def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[s
 
 # --- GET /indicators ---------------------------------------------------------------------
 def compute_indicators(*, uow: UnitOfWork, actor: Actor, year: int, region: str = CITY) -> dict[str, Any]:
-    """The nine indicators of indicators.md §3 for a year and region:
+    """The indicators of indicators.md §3 for a year and region:
     ``{year, region, indicators: [{key, name, value, unit, numerator, denominator, target,
     meets_target, units_count, ledgers_count, note}]}``."""
     check_year(year)

@@ -185,8 +185,8 @@ class BalanceOut(Schema):
 @blp.response(200, IndicatorsOut)
 @blp.alt_response(403, description="region not visible to the caller")
 def get_indicators(args):
-    """The nine indicators of indicators.md for a year and region (city for everyone; districts and
-    parks for admins and their regulators)."""
+    """The indicators of indicators.md §3 for a year and region (city for everyone; districts and parks for
+    admins and their regulators); ``national`` marks the ★ indicators, ``scope`` national or local ones."""
     with deps.uow() as uow:
         return uc.compute_indicators(uow=uow, actor=deps.actor(), year=args["year"], region=args["region"])
 
