@@ -155,7 +155,8 @@ def units() -> None:
 
 def read_units_file(path: Path, settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """A JSON list of unit objects, or a workbook (``imports.units_reader``: first sheet with columns
-    credit_code, name, district, park, roles) read through the parse gate like every upload."""
+    credit_code, name, district, park, roles, and optionally unit_type and small_clinic) read through the
+    parse gate like every upload."""
     if path.suffix.lower() == ".json":
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, list):
@@ -190,21 +191,48 @@ def catalogue() -> None:
 
 @catalogue.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--edition", type=int, default=None,
+              help="the file is the whole 名录 of this edition (e.g. 2025, in force from 1 January 2025); "
+                   "default: the file's edition column, else the codes are additions to every edition")
 @pass_ctx
-def catalogue_load(ctx: Ctx, file: Path) -> None:
-    """Load waste codes (the full 名录) from a CSV with columns code, name_zh[, category]."""
+def catalogue_load(ctx: Ctx, file: Path, edition: int | None) -> None:
+    """Load waste codes from a CSV with columns code, name_zh[, category, hazard, edition].
+
+    A whole later edition of the 名录 (``--edition`` or one value in the ``edition`` column) replaces the
+    hazardous codes of earlier editions for the years from its own on: the year of a ledger decides which
+    edition checks it."""
     import csv
 
     from ledgers import registry
     from nofei.catalogue import parse_code_list
 
+    rows = list(csv.DictReader(file.read_text(encoding="utf-8-sig").splitlines()))
+    eds = {(r.get("edition") or "").strip() for r in rows} - {""}
+    if edition is None and len(eds) > 1:
+        click.echo(f"error: the edition column holds several editions ({', '.join(sorted(eds))}); load one at a time",
+                   err=True)
+        sys.exit(2)
+    if edition is None and eds:
+        ed_text = next(iter(eds))
+        if not ed_text.isdigit():
+            click.echo(f"error: bad edition {ed_text!r}", err=True)
+            sys.exit(2)
+        edition = int(ed_text)
+    if edition is not None and not 2000 <= edition <= 2100:
+        click.echo(f"error: bad edition {edition}", err=True)
+        sys.exit(2)
     with ctx.uow() as uow:
-        codes, bad = parse_code_list(csv.DictReader(file.read_text(encoding="utf-8-sig").splitlines()), uow.catalogue)
+        codes, bad = parse_code_list(rows, uow.catalogue, edition=edition)
     for b in bad:
         click.echo(f"skipped {b}", err=True)
     with ctx.uow() as uow:
-        n = registry.load_catalogue_codes(uow=uow, actor=SYSTEM, codes=codes)
-    click.echo(f"loaded {n} codes")
+        n = registry.load_catalogue_codes(uow=uow, actor=SYSTEM, codes=codes, edition=edition)
+    hw = sum(1 for c in codes if c.stream in ("hazardous", "medical"))
+    if edition is not None:
+        click.echo(f"loaded {n} codes (edition {edition}: {hw} hazardous/medical codes, applied to ledgers of "
+                   f"{edition} and later)")
+    else:
+        click.echo(f"loaded {n} codes")
     if bad:
         sys.exit(1)
 

@@ -378,8 +378,18 @@ def _manifest_slow(v: Any) -> str | None:
 
 
 def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[str | None],
-                    codes: list[CodeCheck | None], raw: Column) -> None:
-    """Missing for HW/HW01 → warning; not 14 digits → warning (ledger-workbook.md, 转出)."""
+                    codes: list[CodeCheck | None], raw: Column, catalogue: Catalogue | None = None) -> None:
+    """Missing for HW/HW01 → warning, unless the code is exempt at the transport stage; not 14 digits →
+    warning (ledger-workbook.md, 转出). A clinic's exemption (≤ 19 beds) depends on the unit, so the ledger use
+    case drops those warnings (``ledgers.ledger``)."""
+    seen: dict[str | None, bool] = {}
+
+    def exempt(code: str | None) -> bool:
+        hit = seen.get(code)
+        if hit is None:
+            hit = seen[code] = catalogue is not None and catalogue.transport_exempt(code) is not None
+        return hit
+
     # Fast path (B1): when every filled cell is 14 ASCII digits (checked with C-level passes), only the
     # empty cells can need a warning, so only they are visited.
     filled = [s for s in values if s is not None]
@@ -391,7 +401,8 @@ def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[st
     for i in rows:
         s, chk = values[i], codes[i]
         if s is None:
-            if chk is not None and chk.stream in ("hazardous", "medical"):
+            # a transfer exempt at the transport stage (豁免清单, e.g. 900-052-31) needs no 联单: no warning
+            if chk is not None and chk.stream in ("hazardous", "medical") and not exempt(chk.code):
                 ctx.warn(i, col, letter, "missing_manifest", "危险废物/医疗废物转移应填写转移联单编号",
                          "a manifest number is expected for hazardous and medical waste", None)
         elif not _MANIFEST.match(s):

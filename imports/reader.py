@@ -120,6 +120,8 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
     kind = sniff(data, limits, filename)
     book = _Book(data, kind, limits)
     draft = _read_cover(book, today)
+    if draft.month:  # the year decides which edition of the 名录 checks the codes
+        catalogue = catalogue.for_year(int(draft.month[:4]))
     sink = on_cover(draft) if on_cover is not None and not book.problems else None
     tainted: set[str] = set()
     blocks: list[TransferBlock] = []
@@ -525,7 +527,7 @@ def _transfer(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: 
     codes = _codes(ctx, col, n, catalogue)
     mc, mletter, mvals = col("manifest")
     manifests = C.manifest_col(ctx, mc, mletter, mvals, n)
-    C.check_manifests(ctx, mc, mletter, manifests, codes, mvals)
+    C.check_manifests(ctx, mc, mletter, manifests, codes, mvals, catalogue)
     f = _factors(ctx, col, n)
     qtys = _qty(ctx, col, n, "qty", f, True)
     c, letter, vals = col("counterpart")

@@ -1,5 +1,6 @@
 """The units registry workbook (``nofei units import FILE.xlsx``): first sheet with columns credit_code,
-name, district, park, roles (comma-separated) → unit objects. Read in the parse worker (issue 17)."""
+name, district, park, roles (comma-separated), optionally unit_type (industrial, social_source,
+medical_institution, licensed) and small_clinic (是/1/true: a clinic with ≤ 19 beds) → unit objects. Read in the parse worker (issue 17)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ def read_units_workbook(data: bytes, limits: ReadLimits | None = None) -> list[d
         d = {h: (str(v).strip() if v is not None else "") for h, v in zip(head, r, strict=False)}
         if not any(d.values()):
             continue
-        out.append({"credit_code": d.get("credit_code", ""), "name": d.get("name", ""), "district": d.get("district", ""),
-                    "park": d.get("park") or None,
-                    "roles": [x.strip() for x in d.get("roles", "").split(",") if x.strip()], "permits": []})
+        item: dict[str, Any] = {
+            "credit_code": d.get("credit_code", ""), "name": d.get("name", ""), "district": d.get("district", ""),
+            "park": d.get("park") or None,
+            "roles": [x.strip() for x in d.get("roles", "").split(",") if x.strip()], "permits": []}
+        if d.get("unit_type"):
+            item["unit_type"] = d["unit_type"]
+        if d.get("small_clinic"):
+            item["small_clinic"] = d["small_clinic"].lower() in ("1", "true", "yes", "是", "y")
+        out.append(item)
     return out

@@ -5,7 +5,8 @@ Kinds (issue 5 §2–§4):
 - ``discrepancy``: a received line differs from the shipped one by > 5 % and > 0.1 t (ledger-workbook.md);
 - ``storage_over_year``: hazardous waste held in stock over a year, aged FIFO over the monthly ledgers
   (固废法 第八十一条, regulations.md §2.5);
-- ``missing_manifest_number``: 转出 rows of hazardous/medical codes without a well-formed 联单编号;
+- ``missing_manifest_number``: 转出 rows of hazardous/medical codes without a well-formed 联单编号 (rows exempt
+  from the 联单 at the transport stage, 豁免清单, need none);
 - ``permit_not_covering``: a receiver whose permits do not cover the code or method;
 - ``over_capacity``: a receiver that took more than its permitted yearly capacity;
 - ``reconciliation``: 转出 rows, the manifest and 转入 rows disagree by number and code (ledger-workbook.md
@@ -21,6 +22,7 @@ Each anomaly names its units, manifests, ledger rows and the mass at stake (inte
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +76,7 @@ from nofei.storage.uow import UnitOfWork
 
 from .manifests import CST, HAZ_STREAMS, calendar, discrepancy_rule, local_date
 
+log = logging.getLogger("nofei")
 KINDS: tuple[str, ...] = ("receipt_overdue", "discrepancy", "storage_over_year", "missing_manifest_number",
                           "permit_not_covering", "over_capacity", "reconciliation", "unresolved_mass",
                           "missing_ledger")
@@ -180,21 +183,33 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
         shipped_on = local_date(r.shipped_at)
         received_on = local_date(r.received_at) if r.received_at is not None else None
         seen = received_on or today
-        due = dues.get(shipped_on)
-        if due is None:
-            due = dues[shipped_on] = M.receipt_deadline(shipped_on, cal, days)
+        at_least = False
+        try:
+            due = dues.get(shipped_on)
+            if due is None:
+                due = dues[shipped_on] = M.receipt_deadline(shipped_on, cal, days)
+        except M.CalendarNotCovered as e:
+            # the deadline itself falls in a year whose holidays are not yet known (chinesecalendar, NOFEI_HOLIDAYS):
+            # this manifest cannot be judged, and is not guessed as plain weekdays; the rest of the list stands
+            log.warning("receipt deadline not judged", extra={"manifest": r.number, "reason": str(e)})
+            continue
         if seen <= due:
             continue
         late = lates.get((due, seen))
         if late is None:
-            late = lates[(due, seen)] = cal.working_days_between(due, seen)
+            try:
+                late = lates[(due, seen)] = cal.working_days_between(due, seen)
+            except M.CalendarNotCovered as e:  # late for sure: counted up to the last day the calendar knows
+                late = cal.working_days_between(due, date(e.year - 1, 12, 31))
+                at_least = True
         if late <= 0:  # seen on a rest day right after the deadline: not a working day late (issue 13)
             continue
         what = "仍未确认接收" if received_on is None else f"于 {received_on} 才确认接收"
         out.append(_anomaly(
             "receipt_overdue", units=[r.credit_code, r.receiver_code, r.carrier_code], mass_kg=r.kg or 0,
             manifests=[r.number],
-            message=f"联单 {r.number} {shipped_on} 起运，应在 {due} 前确认接收，{what}（逾期 {late} 个工作日）",
+            message=f"联单 {r.number} {shipped_on} 起运，应在 {due} 前确认接收，{what}（逾期{'至少 ' if at_least else ' '}"
+                    f"{late} 个工作日{'；此后的工作日历尚未载入' if at_least else ''}）",
             detail={"shipped_on": shipped_on.isoformat(), "due": due.isoformat(), "status": r.status,
                     "received_on": received_on.isoformat() if received_on else None,
                     "working_days_late": late}))
@@ -314,6 +329,17 @@ def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str
     groups: dict[tuple[int, str], list[Any]] = defaultdict(list)
     for r in uow.session.execute(stmt):
         groups[(r.unit_id, r.code)].append(r)
+    # rows exempt from the 联单 at the transport stage (豁免清单: e.g. 900-052-31, or HW01 of a clinic with
+    # ≤ 19 beds) need no number; a number they do carry must still be well formed
+    cat = uow.catalogue.for_year(year)
+    clinics = set(uow.session.execute(select(col(UnitRow.id)).where(col(UnitRow.small_clinic).is_(True))).scalars())
+    for key in list(groups):
+        if cat.transport_exempt(key[1], small_clinic=key[0] in clinics) is not None:
+            kept = [r for r in groups[key] if r.manifest_no]
+            if kept:
+                groups[key] = kept
+            else:
+                del groups[key]
     # a 14-character number that is not all digits is caught by the reconciliation (unknown number)
     where = _ledger_rows(uow, [r.id for rs in groups.values() for r in rs[:MAX_NAMED]], units)
     out = []

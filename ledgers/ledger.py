@@ -173,6 +173,8 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
                 return receipt_of(dup, unit, duplicate=True)
 
         warnings = list(draft.warnings)
+        if unit.small_clinic:
+            warnings = _without_clinic_exempt(uow, draft, warnings)
         if draft.unit_name and draft.unit_name.strip() != unit.name.strip():
             warnings.append(_warn(_cover_ref(draft, "单位名称"), "name_mismatch",
                                   f"单位名称与登记名称“{unit.name}”不一致", f"the name differs from the registered name {unit.name!r}",
@@ -204,6 +206,15 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
         uow.commit()
         return _receipt(row, unit, month=row.month, version=row.version, duplicate=False, rows=rows,
                         totals_kg=totals, warnings=wdicts)
+
+
+def _without_clinic_exempt(uow: UnitOfWork, draft: LedgerDraft, warnings: list[Problem]) -> list[Problem]:
+    """A clinic with ≤ 19 beds needs no 联单 for its HW01 (豁免清单 item 2, 收集 and 运输): the reader, which does
+    not know the unit, warned about the missing numbers; drop those warnings."""
+    cat = uow.catalogue.for_year(draft.year)
+    exempt = {(t.ref.sheet, t.ref.row) for t in draft.transfers
+              if t.ref is not None and cat.transport_exempt(t.code, small_clinic=True) is not None}
+    return [w for w in warnings if not (w.code == "missing_manifest" and (w.sheet, w.row) in exempt)]
 
 
 def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:

@@ -13,12 +13,19 @@ from sqlmodel import col
 
 from nofei.access import ACTOR_ROLES, Actor
 from nofei.catalogue import CITY, WasteCode
-from nofei.domain.units import ROLES, is_valid_credit_code, normalise_credit_code
+from nofei.domain.units import ROLES, UNIT_TYPES, is_valid_credit_code, normalise_credit_code
 from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import tonnes_to_kg
 from nofei.storage.repo import hash_token, new_token, permits_of, unit_row, utcnow
-from nofei.storage.tables import CatalogueCodeRow, PermitRow, StatisticRow, TokenRow, UnitRow
+from nofei.storage.tables import (
+    CatalogueCodeRow,
+    CatalogueEditionCodeRow,
+    PermitRow,
+    StatisticRow,
+    TokenRow,
+    UnitRow,
+)
 from nofei.storage.uow import UnitOfWork
 
 from .manifests import CST
@@ -63,6 +70,12 @@ def _check_unit_fields(uow: UnitOfWork, data: dict[str, Any], *, partial: bool,
     for r in data.get("roles") or []:
         if r not in ROLES:
             problems.append(_field("roles", "unknown_role", f"未知的角色 {r}", f"unknown role {r}", r))
+    if "unit_type" in data and data["unit_type"] not in UNIT_TYPES:
+        problems.append(_field("unit_type", "unknown_unit_type", f"未知的单位类型 {data['unit_type']}",
+                               f"unknown unit type {data['unit_type']}", data["unit_type"]))
+    if data.get("small_clinic") and data.get("unit_type", "industrial") != "medical_institution":
+        problems.append(_field("small_clinic", "not_a_clinic", "只有医疗卫生机构可标记为床位 19 张及以下的诊所",
+                               "only a medical_institution can be marked as a clinic with ≤ 19 beds", True))
     for i, p in enumerate(data.get("permits") or []):
         for c in p.get("waste_codes") or []:
             if not (str(c).upper().startswith("HW") and str(c)[2:].isdigit() and str(c).upper() in cat.hw_categories):
@@ -100,6 +113,7 @@ def unit_dict(uow: UnitOfWork, row: UnitRow) -> dict[str, Any]:
     return {
         "credit_code": row.credit_code, "name": row.name, "district": row.district, "park": row.park,
         "roles": list(row.roles), "reports_from": row.reports_from,
+        "unit_type": row.unit_type or "industrial", "small_clinic": bool(row.small_clinic),
         "permits": [
             {"number": p.number, "waste_codes": list(p.waste_codes), "methods": list(p.methods),
              "capacity_t": str(Decimal(p.capacity_kg) / 1000), "valid_from": p.valid_from, "valid_to": p.valid_to}
@@ -121,7 +135,8 @@ def register_unit(*, uow: UnitOfWork, actor: Actor, data: dict[str, Any], commit
     now = utcnow()
     row = UnitRow(credit_code=cc, name=str(data["name"]).strip(), district=data["district"], park=data.get("park"),
                   roles=list(dict.fromkeys(data.get("roles") or [])), created_at=now, updated_at=now,
-                  reports_from=data.get("reports_from") or f"{now.astimezone(CST):%Y-%m}")
+                  reports_from=data.get("reports_from") or f"{now.astimezone(CST):%Y-%m}",
+                  unit_type=data.get("unit_type") or "industrial", small_clinic=bool(data.get("small_clinic")))
     uow.session.add(row)
     uow.session.flush()
     _write_permits(uow, row.id or 0, data.get("permits") or [])
@@ -139,10 +154,12 @@ def update_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, data: dict[s
     if "credit_code" in data and normalise_credit_code(data["credit_code"]) != row.credit_code:
         raise InputRejected("统一社会信用代码不可修改", problems=[
             _field("credit_code", "immutable", "统一社会信用代码不可修改", "credit_code cannot change")])
-    problems = _check_unit_fields(uow, data, partial=True, current=row)
+    problems = _check_unit_fields(uow, {"unit_type": row.unit_type, **data}, partial=True, current=row)
+    if data.get("unit_type") not in (None, "medical_institution") and row.small_clinic and "small_clinic" not in data:
+        data = {**data, "small_clinic": False}  # a clinic that is no longer a medical institution loses the mark
     if problems:
         raise InputRejected("单位信息有误 (invalid unit)", problems=problems)
-    for k in ("name", "district", "park", "reports_from"):
+    for k in ("name", "district", "park", "reports_from", "unit_type", "small_clinic"):
         if k in data:
             setattr(row, k, data[k])
     if "roles" in data:
@@ -206,6 +223,8 @@ def import_units(*, uow: UnitOfWork, actor: Actor, items: list[dict[str, Any]]) 
             for k in ("name", "district", "park", "reports_from"):
                 if k in item:
                     setattr(row, k, item[k])
+            row.unit_type = item.get("unit_type") or "industrial"
+            row.small_clinic = bool(item.get("small_clinic"))
             row.roles = list(dict.fromkeys(item.get("roles") or []))
             row.updated_at = utcnow()
             _write_permits(uow, row.id or 0, item.get("permits") or [])
@@ -280,44 +299,78 @@ def revoke_token(*, uow: UnitOfWork, actor: Actor, token_id: int) -> None:
 
 
 # --- catalogue and statistics -----------------------------------------------------------------
-def load_catalogue_codes(*, uow: UnitOfWork, actor: Actor, codes: list[WasteCode]) -> int:
-    """Store codes of the full 名录 loaded by an admin; existing ones are replaced."""
+def load_catalogue_codes(*, uow: UnitOfWork, actor: Actor, codes: list[WasteCode], edition: int | None = None) -> int:
+    """Store codes loaded by an admin; existing ones are replaced.
+
+    With ``edition`` the hazardous and medical codes are a whole edition of the 名录 (e.g. the 2025 名录, 470
+    entries): they replace any earlier load of that edition and, from 1 January ``edition`` on, the codes of
+    earlier editions. Other codes (and all codes without an edition) are additions valid in every year."""
     _require_admin(actor)
     now = utcnow()
+    if edition is not None:
+        uow.session.execute(delete(CatalogueEditionCodeRow).where(CatalogueEditionCodeRow.edition == edition))  # type: ignore[arg-type]
     for wc in codes:
+        if edition is not None and wc.stream in ("hazardous", "medical"):
+            uow.session.add(CatalogueEditionCodeRow(edition=edition, code=wc.code, category=wc.category,
+                                                    name_zh=wc.name_zh, hazard=wc.hazard, stream=wc.stream,
+                                                    loaded_at=now))
+            continue
         row = uow.session.get(CatalogueCodeRow, wc.code) or CatalogueCodeRow(code=wc.code, stream=wc.stream, loaded_at=now)
         row.name_zh, row.category, row.stream, row.loaded_at = wc.name_zh, wc.category, wc.stream, now
         uow.session.add(row)
-    uow.audit(actor, "catalogue.load", "catalogue", detail={"codes": len(codes)})
+    uow.audit(actor, "catalogue.load", "catalogue", detail={"codes": len(codes), "edition": edition})
     uow.commit()
     return len(codes)
 
 
-def put_statistic(*, uow: UnitOfWork, actor: Actor, year: int, region: str, industrial_value_added: Any) -> dict[str, Any]:
-    """Record 工业增加值 (万元) for a region and year; feeds ``general_industrial_intensity``."""
+_UNSET: Any = object()
+
+
+def put_statistic(*, uow: UnitOfWork, actor: Actor, year: int, region: str, industrial_value_added: Any = _UNSET,
+                  medical_institutions: Any = _UNSET) -> dict[str, Any]:
+    """Record a region's statistics for a year: 工业增加值 (万元), feeding the intensity indicators, and the
+    number of 医疗卫生机构, the denominator of ``medical_collection_coverage_rate`` (indicators.md §3).
+    A figure left out keeps its earlier value; ``None`` clears it."""
     _require_admin(actor)
     problems = []
     if not uow.catalogue.is_region(region):
         problems.append(_field("region", "unknown_region", "未知的区域代码", "unknown region code", region))
-    try:
-        v = Decimal(str(industrial_value_added))
-        if not v.is_finite() or v < 0:
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        problems.append(_field("industrial_value_added", "not_a_number", "工业增加值须为非负数",
-                               "industrial_value_added must be a non-negative number", industrial_value_added))
+    va: str | None = None
+    if industrial_value_added is not _UNSET and industrial_value_added is not None:
+        try:
+            v = Decimal(str(industrial_value_added))
+            if not v.is_finite() or v < 0:
+                raise InvalidOperation
+            va = str(v)
+        except (InvalidOperation, ValueError):
+            problems.append(_field("industrial_value_added", "not_a_number", "工业增加值须为非负数",
+                                   "industrial_value_added must be a non-negative number", industrial_value_added))
+    if medical_institutions is not _UNSET and medical_institutions is not None and (
+            isinstance(medical_institutions, bool) or not isinstance(medical_institutions, int)
+            or medical_institutions < 0):
+        problems.append(_field("medical_institutions", "not_a_count", "医疗卫生机构数须为非负整数",
+                               "medical_institutions must be a non-negative integer", medical_institutions))
+    if industrial_value_added is _UNSET and medical_institutions is _UNSET:
+        problems.append(_field("industrial_value_added", "missing_value", "请至少填写工业增加值或医疗卫生机构数",
+                               "give industrial_value_added or medical_institutions", None))
     if not 1990 <= year <= 2100:
         problems.append(_field("year", "bad_year", "年份超出范围", "year out of range", year))
     if problems:
         raise InputRejected("统计数据有误 (invalid statistic)", problems=problems)
     row = uow.session.get(StatisticRow, (year, region)) or StatisticRow(year=year, region=region,
-                                                                          industrial_value_added="0", updated_at=utcnow())
-    row.industrial_value_added = str(v)
+                                                                          industrial_value_added="", updated_at=utcnow())
+    if industrial_value_added is not _UNSET:
+        row.industrial_value_added = va or ""
+    if medical_institutions is not _UNSET:
+        row.medical_institutions = medical_institutions
     row.updated_at = utcnow()
     uow.session.add(row)
-    uow.audit(actor, "statistic.put", f"statistic:{year}:{region}", detail={"industrial_value_added": str(v)})
+    out = {"year": year, "region": region, "industrial_value_added": row.industrial_value_added or None,
+           "medical_institutions": row.medical_institutions}
+    uow.audit(actor, "statistic.put", f"statistic:{year}:{region}",
+              detail={k: v for k, v in out.items() if k in ("industrial_value_added", "medical_institutions")})
     uow.commit()
-    return {"year": year, "region": region, "industrial_value_added": str(v)}
+    return out
 
 
 def count_units(*, uow: UnitOfWork) -> int:

@@ -23,25 +23,27 @@ from nofei.access import Actor
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
 from nofei.domain.completeness import months_owed
 from nofei.errors import InputRejected, PermissionDenied
+from nofei.flows.indicators import BY_KEY, INDICATORS
 from nofei.problems import Problem
 from nofei.storage.tables import LedgerRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
 log = logging.getLogger("nofei.reports")
 
-# Names of the nine indicators (indicators.md §3), used only to label them when the indicator
+# Names of the indicators (indicators.md §3), used only to label them when the indicator
 # module is not available; values then stay null with a note, never invented here.
-INDICATOR_NAMES: dict[str, tuple[str, str]] = {
-    "general_industrial_utilisation_rate": ("一般工业固体废物综合利用率", "%"),
-    "general_industrial_storage_disposal": ("一般工业固体废物贮存处置量", "t"),
-    "general_industrial_intensity": ("一般工业固体废物产生强度", "t/万元"),
-    "hazardous_utilisation_rate": ("工业危险废物综合利用率", "%"),
-    "hazardous_utilisation_disposal_rate": ("工业危险废物利用处置率", "%"),
-    "medical_central_disposal_rate": ("医疗废物集中处置率", "%"),
-    "agricultural_film_recovery_rate": ("农膜回收率", "%"),
-    "kitchen_waste_utilisation_rate": ("餐厨垃圾资源化利用率", "%"),
-    "manifest_execution_rate": ("危险废物转移电子联单执行率", "%"),
-}
+INDICATOR_NAMES: dict[str, tuple[str, str]] = {d.key: (d.name, d.unit) for d in INDICATORS}
+SCOPE_ZH = {"national_star": "国家必选指标 ★", "national": "国家指标（可选）", "local": "本地/项目指标"}
+
+
+def scope_zh(key: str) -> str:
+    """Which indicators are national ★ and which are local (indicators.md §3, official-check.md §1)."""
+    d = BY_KEY.get(key)
+    if d is None:
+        return ""
+    return SCOPE_ZH["national_star"] if d.national else SCOPE_ZH[d.scope]
+
+
 FATES = ("generated", "utilised", "disposed", "stored", "unresolved")
 FATE_NAMES_ZH = {"generated": "产生量", "utilised": "利用量", "disposed": "处置量", "stored": "贮存量",
                  "unresolved": "去向不明"}
@@ -77,12 +79,12 @@ def _f(x: Any) -> float | None:
 
 
 def indicators_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> list[dict[str, Any]]:
-    """The nine indicators of (year, region) from the flows feature, in indicators.md order."""
+    """The indicators of (year, region) from the flows feature, in indicators.md order."""
     eng = _engine()
     if eng is None or not hasattr(eng, "compute_indicators"):
         return [{"key": k, "name": n, "value": None, "unit": u, "numerator": None, "denominator": None,
                  "target": None, "meets_target": None, "units_count": 0, "ledgers_count": 0,
-                 "note": UNAVAILABLE_NOTE} for k, (n, u) in INDICATOR_NAMES.items()]
+                 "note": UNAVAILABLE_NOTE, "scope_zh": scope_zh(k)} for k, (n, u) in INDICATOR_NAMES.items()]
     res = _call(eng.compute_indicators, uow, actor=actor, year=year, region=region)
     items = list(res["indicators"] if isinstance(res, dict) else res)
     order = {k: i for i, k in enumerate(INDICATOR_NAMES)}
@@ -92,6 +94,7 @@ def indicators_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> 
         for k in ("value", "numerator", "denominator", "target"):
             d[k] = _f(d.get(k))
         d.setdefault("name", INDICATOR_NAMES.get(d["key"], (d["key"], ""))[0])
+        d["scope_zh"] = scope_zh(d["key"])
         out.append(d)
     return out
 

@@ -75,7 +75,11 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
         ("缺报月数 / 应报月数", f"{report['summary'].get('months_missing', 0)} / {report['summary'].get('months_expected', 0)}"),
         ("异常事项", report["summary"]["anomalies"]),
         ("口径", "数量单位为吨；各项指标按 indicators.md 自当年各单位月度台账的现行版本计算。"),
+        ("指标类别", "★ = 国家“无废城市”建设指标体系必选指标；国家指标 = 国家指标体系中的可选指标（2019 年版定义）；"
+                     "本地指标 = 西宁市规划或本系统的本地口径。"),
     ]
+    for i in report["indicators"]:
+        lines.append((i.get("scope_zh") or "", f"{i['name']}（{i['key']}）"))
     for r, (k, v) in enumerate(lines, start=1):
         cover.cell(row=r, column=1, value=k).font = Font(bold=True)
         cover.cell(row=r, column=2, value=neutralise_cell_text(v))
@@ -88,6 +92,7 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
         ("unit", "单位", 9, None), ("target", "目标值", 12, RATE), ("meets", "是否达标", 10, None),
         ("numerator", "分子", 16, TONNES), ("denominator", "分母", 16, TONNES),
         ("units_count", "单位数", 9, "0"), ("ledgers_count", "台账数", 9, "0"), ("note", "说明", 40, None),
+        ("scope_zh", "指标类别（★ 国家必选 / 国家 / 本地）", 24, None),
     ], ind_rows)
     for r, i in enumerate(ind_rows, start=2):
         if i.get("meets_target") is True:

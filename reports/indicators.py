@@ -1,4 +1,4 @@
-"""Use cases of the indicator figures: the nine indicators, their lineage, fate tables, stream totals
+"""Use cases of the indicator figures: the indicators, their lineage, fate tables, stream totals
 and unit balances (issue 4; formulas in ``nofei.flows.indicators`` after indicators.md).
 
 All are reads: one unit of work, no writes, no audit entries. They also run inside a unit of work
@@ -20,7 +20,15 @@ from nofei.access import Actor
 from nofei.catalogue import CITY, STREAMS
 from nofei.errors import InputRejected, NotFound, PermissionDenied
 from nofei.flows.fate import FateResult
-from nofei.flows.indicators import BY_KEY, NEEDED_STREAMS, compute, stream_view
+from nofei.flows.indicators import (
+    BY_KEY,
+    FILM_CODES,
+    NEEDED_STREAMS,
+    compute,
+    covered_institutions,
+    key_view,
+    stream_view,
+)
 from nofei.flows.model import StreamYearData
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
@@ -78,13 +86,15 @@ def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, Fate
 def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[str, Any]]:
     streams = _streams(uow, year)
     figs = compute(streams, region=region, year=year, catalogue=uow.catalogue,
-                   value_added=flowdata.value_added(uow.session, year, region))
+                   value_added=flowdata.value_added(uow.session, year, region),
+                   medical_institutions=flowdata.medical_institutions(uow.session, year, region),
+                   hw01_holders=flowdata.hw01_permit_holders(uow.session, year))
     return figs, streams
 
 
 # --- GET /indicators ---------------------------------------------------------------------
 def compute_indicators(*, uow: UnitOfWork, actor: Actor, year: int, region: str = CITY) -> dict[str, Any]:
-    """The nine indicators of indicators.md §3 for a year and region:
+    """The indicators of indicators.md §3 for a year and region:
     ``{year, region, indicators: [{key, name, value, unit, numerator, denominator, target,
     meets_target, units_count, ledgers_count, note}]}``."""
     check_year(year)
@@ -107,12 +117,12 @@ def _contrib(key: str, data: StreamYearData, fate: FateResult, i: int) -> tuple[
         return f["U"] + f["D"], g + p["U"] + p["D"]
     if key == "general_industrial_storage_disposal":
         return f["S"] + f["D"], None
-    if key == "general_industrial_intensity":
+    if key in ("general_industrial_intensity", "industrial_solid_waste_intensity"):
         return g, None
     if key == "medical_central_disposal_rate":
         c = fate.exact_central[i] if fate.exact_central is not None else float(fate.central[i])
         return round(a * c), a
-    if key == "agricultural_film_recovery_rate":
+    if key in FILM_CODES:
         return nd.transferred + nd.own_u + nd.own_d, g
     if key == "kitchen_waste_utilisation_rate":
         return f["U"], g
@@ -155,36 +165,19 @@ def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, reg
                         e["numerator"] += good
                         e["denominator"] += rows
                         e["ledger_ids"] |= data.ledgers.get(u, set())
-        else:
-            data, fate = streams[d.streams[0]]
-            view = stream_view(data, fate, region)
-            for i in view.idx.tolist():
-                u = fate.keys[i][0]
+        elif key == "medical_collection_coverage_rate":
+            data, _fate = streams["medical"]
+            for u in sorted(covered_institutions(data, region, flowdata.hw01_permit_holders(uow.session, year))):
                 e = entry(data, u)
                 e["producer"] = True
-                num, den = _contrib(key, data, fate, i)
-                e["numerator"] += num
-                e["denominator"] += den or 0
+                e["numerator"] += 1
                 e["ledger_ids"] |= data.ledgers.get(u, set())
-            if key not in ("general_industrial_intensity", "agricultural_film_recovery_rate"):
-                a = np.zeros(len(fate.keys))
-                a[view.idx] = fate.attributable[view.idx]
-                x = fate.throughput(a)
-                for j in np.nonzero(x > 0.5)[0].tolist():
-                    nd = data.nodes[fate.keys[j]]
-                    e = entry(data, nd.unit)
-                    e["handled"] += x[j]
-                    if nd.outflow:
-                        share = x[j] / nd.outflow
-                        e["realised"]["U"] += share * nd.own_u
-                        e["realised"]["D"] += share * nd.own_d
-                        e["realised"]["S"] += share * nd.stored
-                        e["realised"]["X"] += share * sum(kg for r, kg in nd.transfers.items()
-                                                          if (r, nd.code) not in data.nodes)
-                    e["ledger_ids"] |= data.ledgers.get(nd.unit, set())
+        else:
+            for s in d.streams:
+                _lineage_stream(key, s, streams, region, entry)
         all_ids = set().union(*(e["ledger_ids"] for e in units.values())) if units else set()
         refs = flowdata.ledger_refs(uow.session, all_ids)
-        by_rows = key == "manifest_execution_rate"
+        by_rows = key in ("manifest_execution_rate", "medical_collection_coverage_rate")
         out_units = []
         for u in sorted(units, key=lambda c: (not units[c]["producer"], -units[c]["numerator"], c)):
             e = units[u]
@@ -205,6 +198,39 @@ def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, reg
         res.update({"year": year, "region": region, "formula": d.formula, "streams": list(d.streams),
                     "units": out_units})
         return res
+
+
+def _lineage_stream(key: str, stream: str, streams: dict[str, tuple[StreamYearData, FateResult]], region: str,
+                    entry: Any) -> None:
+    """The producers of one stream behind ``key`` (the same nodes as the figure: ``key_view``) and, for the
+    fate-based figures, the units downstream that handled their waste."""
+    data, fate = streams[stream]
+    view = key_view(key, streams, region, stream)
+    for i in view.idx.tolist():
+        u = fate.keys[i][0]
+        e = entry(data, u)
+        e["producer"] = True
+        num, den = _contrib(key, data, fate, i)
+        e["numerator"] += num
+        e["denominator"] += den or 0
+        e["ledger_ids"] |= data.ledgers.get(u, set())
+    if key in ("general_industrial_intensity", "industrial_solid_waste_intensity", *FILM_CODES):
+        return
+    a = np.zeros(len(fate.keys))
+    a[view.idx] = fate.attributable[view.idx]
+    x = fate.throughput(a)
+    for j in np.nonzero(x > 0.5)[0].tolist():
+        nd = data.nodes[fate.keys[j]]
+        e = entry(data, nd.unit)
+        e["handled"] += x[j]
+        if nd.outflow:
+            share = x[j] / nd.outflow
+            e["realised"]["U"] += share * nd.own_u
+            e["realised"]["D"] += share * nd.own_d
+            e["realised"]["S"] += share * nd.stored
+            e["realised"]["X"] += share * sum(kg for r, kg in nd.transfers.items()
+                                              if (r, nd.code) not in data.nodes)
+        e["ledger_ids"] |= data.ledgers.get(nd.unit, set())
 
 
 def _ref(r: dict[str, Any]) -> dict[str, Any]:

@@ -71,11 +71,12 @@ def draft(unit: str, month: str, *, stocks: Sequence[tuple] = (), treat: Sequenc
 
 # --- the database ---------------------------------------------------------------------------
 def add_unit(session: Session, credit_code: str, district: str, *, park: str | None = None,
-             roles: Iterable[str] = ("producer",), name: str | None = None) -> int:
+             roles: Iterable[str] = ("producer",), name: str | None = None, unit_type: str = "industrial",
+             small_clinic: bool = False) -> int:
     now = datetime.now(UTC)
     res = session.execute(insert(UnitRow).values(
         credit_code=credit_code, name=name or f"单位{credit_code[-6:]}", district=district, park=park,
-        roles=list(roles), created_at=now, updated_at=now))
+        roles=list(roles), unit_type=unit_type, small_clinic=small_clinic, created_at=now, updated_at=now))
     return int(res.inserted_primary_key[0])
 
 

@@ -103,6 +103,11 @@ FACILITIES: tuple[tuple[str, str, str, tuple[str, ...], dict[str, str], tuple[st
     ("carrier", "危险货物运输有限公司", "630105", ("carrier",), {}, ()),
 )
 
+# unit_type per kind (issue 18): 汽修 workshops and kitchens are social sources, hospitals and clinics medical
+# institutions, facilities with a hazardous-waste permit licensed; everything else is industrial.
+KIND_TYPES: dict[str, str] = {"workshop": "social_source", "restaurant": "social_source", "canteen": "social_source",
+                              "hospital": "medical_institution", "clinic": "medical_institution"}
+
 # Where each code goes from its producer (facility kind). Codes not listed are kept (old stock).
 ROUTES: dict[str, str] = {
     "321-024-48": "al_ash", "321-023-48": "hw_centre", "900-249-08": "oil_regen", "900-214-08": "oil_regen",
@@ -134,10 +139,13 @@ class DemoUnit:
     roles: list[str]
     permits: list[dict[str, object]] = field(default_factory=list)
     methods: dict[str, str] = field(default_factory=dict)
+    unit_type: str = "industrial"
+    small_clinic: bool = False
 
     def payload(self) -> dict[str, object]:
         return {"credit_code": self.credit_code, "name": self.name, "district": self.district, "park": self.park,
-                "roles": list(self.roles), "permits": list(self.permits)}
+                "roles": list(self.roles), "permits": list(self.permits), "unit_type": self.unit_type,
+                "small_clinic": self.small_clinic}
 
 
 @dataclass
@@ -177,6 +185,7 @@ class City:
     unregistered: list[str]  # valid credit codes that appear as counterparts but are not registered
     months: int = 12
     showcase: str = ""  # the enterprise whose token the demo prints (a chemical plant with manifests)
+    medical_institutions: dict[str, int] = field(default_factory=dict)  # 医疗卫生机构总数 per region
 
     def unit(self, code: str) -> DemoUnit:
         return next(u for u in self.units if u.credit_code == code)
@@ -277,7 +286,9 @@ class _Planner:
             nm = self.name(district, label)
         if nm in taken:
             nm = nm.replace(label, f"第{len(self.units)}{label}")
-        u = DemoUnit(code, nm, district, park, kind, roles)
+        u = DemoUnit(code, nm, district, park, kind, roles, unit_type=KIND_TYPES.get(kind, "industrial"))
+        # every other 社区卫生服务中心 has ≤ 19 beds (豁免清单 item 2); chosen by count, not by the random stream
+        u.small_clinic = kind == "clinic" and len(self.by_kind[kind]) % 2 == 0
         self.units.append(u)
         self.by_kind[kind].append(u)
         return u
@@ -289,6 +300,7 @@ class _Planner:
                 u = self.add(kind, label, place, list(roles))
                 u.methods = dict(methods)
                 if cats:
+                    u.unit_type = "licensed"
                     u.permits = [{"number": f"青危许{self.year - 2}{len(self.units):04d}{i}",
                                   "waste_codes": list(cats), "methods": sorted(set(methods.values())),
                                   "capacity_t": "0", "valid_from": date(self.year - 2, 1, 1),
@@ -561,7 +573,8 @@ def plan_city(*, seed: int = 1, units: int = 240, year: int = 2025, catalogue: C
     _set_capacities(p, drafts)
     stats = _statistics(p, drafts, cat)
     return City(seed, units, year, p.units, drafts, p.manifests, stats, dict(p.faults), p.unregistered,
-                months=months, showcase=p.by_kind["chemical"][0].credit_code)
+                months=months, showcase=p.by_kind["chemical"][0].credit_code,
+                medical_institutions=_medical_institutions(p, cat))
 
 
 def _set_capacities(p: _Planner, drafts: list[LedgerDraft]) -> None:
@@ -579,6 +592,17 @@ def _set_capacities(p: _Planner, drafts: list[LedgerDraft]) -> None:
             permit["capacity_t"] = str(Decimal(cap // T))
             if over:
                 p.faults["over_capacity"].append(u.credit_code)
+
+
+def _medical_institutions(p: _Planner, cat: Catalogue) -> dict[str, int]:
+    """医疗卫生机构总数 per district and the city: the registered hospitals and clinics plus one in twenty that is
+    not registered (卫健委 counts every institution), so the coverage rate comes out a little under 100 %."""
+    n: dict[str, int] = defaultdict(int)
+    for u in p.units:
+        if u.unit_type == "medical_institution":
+            n[u.district] += 1
+            n["630100"] += 1
+    return {r: n[r] + n[r] // 20 for r in sorted(cat.districts) if n.get(r)}
 
 
 def _statistics(p: _Planner, drafts: list[LedgerDraft], cat: Catalogue) -> dict[str, Decimal]:

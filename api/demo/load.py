@@ -184,6 +184,9 @@ def build(uow_factory: UowFactory, city: City, *, jobs: int = 0, fast: bool = Fa
         with uow_factory() as uow:
             registry.put_statistic(uow=uow, actor=SYSTEM, year=city.year, region=region,
                                    industrial_value_added=value)
+    for region, count in city.medical_institutions.items():
+        with uow_factory() as uow:
+            registry.put_statistic(uow=uow, actor=SYSTEM, year=city.year, region=region, medical_institutions=count)
     rep.seconds["units"] = time.perf_counter() - t0
     echo(f"  {rep.units} units registered, 工业增加值 set for {len(city.statistics)} regions "
          f"({rep.seconds['units']:.1f} s)")

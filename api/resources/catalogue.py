@@ -18,10 +18,18 @@ class WasteCodeSchema(Schema):
     stream_zh = fields.String()
     category = fields.String(allow_none=True)
     source = fields.String()
+    hazard = fields.String(allow_none=True, metadata={
+        "description": "危险特性 verbatim from the 名录 (\"，\": the first is certain, the others possible; \"/\": one or "
+                       "more of those listed); null for codes that are not hazardous"})
+    edition = fields.Integer(allow_none=True, metadata={
+        "description": "the 国家危险废物名录 edition of a hazardous or medical code (2021 = in force from 2021-01-01); "
+                       "null for general-industrial and local codes"})
 
 
 class StreamArgs(Schema):
     stream = fields.String(validate=validate.OneOf(STREAMS))
+    year = fields.Integer(validate=validate.Range(min=1990, max=2100), metadata={
+        "description": "list the hazardous codes of the 名录 edition in force in this year (default: the newest loaded)"})
 
 
 class MethodSchema(Schema):
@@ -42,11 +50,15 @@ class DistrictSchema(Schema):
 @blp.arguments(StreamArgs, location="query")
 @blp.response(200, WasteCodeSchema(many=True))
 def waste_codes(args):
-    """Waste codes of the catalogue (package data plus codes an admin loaded), optionally of one stream."""
+    """Waste codes of the catalogue, optionally of one stream: the complete 名录 (467 codes of the 2021 edition)
+    with official names and 危险特性, the general-industrial and local codes, and codes an admin loaded."""
     deps.actor()
     with deps.uow() as uow:
+        cat = uow.catalogue if args.get("year") is None else uow.catalogue.for_year(args["year"])
         return [{"code": c.code, "name_zh": c.name_zh, "stream": c.stream, "stream_zh": STREAM_NAMES_ZH[c.stream],
-                 "category": c.category, "source": c.source} for c in uow.catalogue.waste_codes(args.get("stream"))]
+                 "category": c.category, "source": c.source, "hazard": c.hazard or None,
+                 "edition": c.edition if c.stream in ("hazardous", "medical") else None}
+                for c in cat.waste_codes(args.get("stream"))]
 
 
 @blp.route("/methods")

@@ -7,9 +7,11 @@ from marshmallow import Schema, fields, validate
 
 from api import deps, schemas
 from nofei.catalogue import CITY, STREAMS
-from nofei.flows.indicators import INDICATOR_KEYS
+from nofei.flows.indicators import INDICATOR_KEYS, INDICATORS
 from reports import flows as flows_uc
 from reports import indicators as uc
+
+_KEY_DOC = "; ".join(f"{d.key} {d.name}{' ★' if d.national else ''} ({d.scope})" for d in INDICATORS)
 
 blp = Blueprint("indicators", __name__, url_prefix="/api/v1",
                 description="无废城市 indicators, their lineage, fate attribution, flows and balances")
@@ -33,8 +35,25 @@ class BalanceArgs(Schema):
                          metadata={"description": "credit code of the unit"})
 
 
+class SideFigureOut(Schema):
+    generated_t = fields.Float()
+    utilised_t = fields.Float()
+    disposed_t = fields.Float()
+    value = fields.Float(allow_none=True, metadata={"description": "the same formula over these producers"})
+
+
 class IndicatorOut(Schema):
-    key = fields.String(metadata={"description": "one of " + ", ".join(INDICATOR_KEYS)})
+    key = fields.String(metadata={
+        "description": "one of: " + _KEY_DOC + ". ★ = a national 必选 indicator of the 无废城市 system; national = "
+                       "defined by the national system (2019 definitions, official-check.md §1); local = Xining's "
+                       "plan or a figure of this project", "enum": list(INDICATOR_KEYS)})
+    national = fields.Boolean(metadata={"description": "true for a national ★ (必选) indicator"})
+    scope = fields.String(validate=validate.OneOf(("national", "local")),
+                          metadata={"description": "national: a definition of the national indicator system; "
+                                                   "local: Xining's plan or this project"})
+    beside = fields.Dict(keys=fields.String(), values=fields.Nested(SideFigureOut), allow_none=True, metadata={
+        "description": "figures reported beside this one, not inside it: for the two industrial hazardous-waste "
+                       "rates, social_source = hazardous waste of social-source producers (汽修, laboratories)"})
     name = fields.String()
     value = fields.Float(allow_none=True, metadata={"description": "null when the denominator is 0 (see note)"})
     unit = fields.String()
@@ -166,8 +185,8 @@ class BalanceOut(Schema):
 @blp.response(200, IndicatorsOut)
 @blp.alt_response(403, description="region not visible to the caller")
 def get_indicators(args):
-    """The nine indicators of indicators.md for a year and region (city for everyone; districts and
-    parks for admins and their regulators)."""
+    """The indicators of indicators.md §3 for a year and region (city for everyone; districts and parks for
+    admins and their regulators); ``national`` marks the ★ indicators, ``scope`` national or local ones."""
     with deps.uow() as uow:
         return uc.compute_indicators(uow=uow, actor=deps.actor(), year=args["year"], region=args["region"])
 

@@ -9,7 +9,12 @@ from api import deps, schemas
 from api.schemas import DecimalString, PageArgs, page_schema
 from ledgers import registry
 from nofei.access import ACTOR_ROLES
-from nofei.domain.units import ROLES
+from nofei.domain.units import ROLES, UNIT_TYPES
+
+_UNIT_TYPE_DOC = ("industrial 工业企业 (default) | social_source 社会源产生单位 | medical_institution 医疗卫生机构 | "
+                  "licensed 持证经营单位. The hazardous indicators count industrial and licensed producers; social-source "
+                  "hazardous waste is reported beside them; medical institutions count for the coverage rate")
+_CLINIC_DOC = "a medical institution with ≤ 19 beds: its HW01 is exempt from the 联单 at 收集/运输 (豁免清单 item 2)"
 
 blp = Blueprint("units", __name__, url_prefix="/api/v1", description="Units registry, tokens, statistics")
 
@@ -36,6 +41,9 @@ class UnitIn(Schema):
     reports_from = fields.String(allow_none=True, validate=validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$"),
                                  metadata={"description": "YYYY-MM: the first month a monthly ledger is owed "
                                                           "(default: the month of registration)"})
+    unit_type = fields.String(load_default="industrial", validate=validate.OneOf(UNIT_TYPES),
+                              metadata={"description": _UNIT_TYPE_DOC})
+    small_clinic = fields.Boolean(load_default=False, metadata={"description": _CLINIC_DOC})
     permits = fields.List(fields.Nested(PermitSchema), load_default=list)
 
 
@@ -48,6 +56,8 @@ class UnitPatch(Schema):
     reports_from = fields.String(allow_none=True, validate=validate.Regexp(r"^(19|20)\d\d-(0[1-9]|1[0-2])$"),
                                  metadata={"description": "YYYY-MM: the first month a monthly ledger is owed "
                                                           "(default: the month of registration)"})
+    unit_type = fields.String(validate=validate.OneOf(UNIT_TYPES), metadata={"description": _UNIT_TYPE_DOC})
+    small_clinic = fields.Boolean(metadata={"description": _CLINIC_DOC})
     permits = fields.List(fields.Nested(PermitSchema))
 
 
@@ -58,6 +68,8 @@ class UnitOut(Schema):
     park = fields.String(allow_none=True)
     roles = fields.List(fields.String())
     reports_from = fields.String(allow_none=True)
+    unit_type = fields.String(metadata={"description": _UNIT_TYPE_DOC})
+    small_clinic = fields.Boolean(metadata={"description": _CLINIC_DOC})
     permits = fields.List(fields.Nested(PermitSchema))
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -92,7 +104,19 @@ class TokenOut(Schema):
 class StatisticIn(Schema):
     year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2100))
     region = fields.String(required=True, validate=validate.Length(max=32), metadata={"enum": schemas.REGIONS})
-    industrial_value_added = DecimalString(required=True, high=10**12, metadata={"description": "工业增加值, 万元"})
+    industrial_value_added = DecimalString(high=10**12, allow_none=True, metadata={
+        "description": "工业增加值, 万元 (feeds general_industrial_intensity and industrial_solid_waste_intensity); "
+                       "omitted = kept as entered before"})
+    medical_institutions = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=10**7), metadata={
+        "description": "医疗卫生机构总数 of the region and year (卫健委), the denominator of "
+                       "medical_collection_coverage_rate; omitted = kept as entered before"})
+
+
+class StatisticOut(Schema):
+    year = fields.Integer()
+    region = fields.String()
+    industrial_value_added = fields.String(allow_none=True, metadata={"description": "工业增加值, 万元; null = not entered"})
+    medical_institutions = fields.Integer(allow_none=True, metadata={"description": "医疗卫生机构总数; null = not entered"})
 
 
 @blp.route("/units", methods=["GET"])
@@ -168,8 +192,10 @@ def revoke_token(token_id: int):
 
 @blp.route("/statistics", methods=["PUT"])
 @blp.arguments(StatisticIn)
-@blp.response(200, StatisticIn)
+@blp.response(200, StatisticOut)
 def put_statistic(data):
-    """工业增加值 (万元) per region and year (admin); feeds ``general_industrial_intensity``."""
+    """Statistics per region and year (admin): 工业增加值 (万元), feeding the two intensity indicators, and the
+    number of 医疗卫生机构, feeding ``medical_collection_coverage_rate``. At least one of them; a field left out
+    keeps its earlier value."""
     with deps.uow() as uow:
         return registry.put_statistic(uow=uow, actor=deps.actor(), **data)

@@ -284,9 +284,23 @@ def admin_units() -> Any:
     created = None
     problems: list[dict[str, Any]] = []
     form: dict[str, Any] = {}
-    if request.method == "POST":
-        form = {k: (request.form.get(k) or "").strip() for k in ("credit_code", "name", "district", "park")}
-        data = {**form, "park": form["park"] or None, "roles": request.form.getlist("roles"), "permits": []}
+    changed = None
+    if request.method == "POST" and request.form.get("action") == "set_type":
+        # change an existing unit's type (and clinic mark) from its row of the table
+        cc = (request.form.get("credit_code") or "").strip()
+        patch = {"unit_type": (request.form.get("unit_type") or "").strip(),
+                 "small_clinic": request.form.get("small_clinic") == "1"}
+        try:
+            with uow() as u:
+                changed = registry.update_unit(uow=u, actor=actor(), credit_code=cc, data=patch)
+        except InputRejected as e:
+            problems = [p.to_dict() for p in e.problems] or [{"message": e.message}]
+        except NofeiError as e:
+            problems = [{"message": e.message}]
+    elif request.method == "POST":
+        form = {k: (request.form.get(k) or "").strip() for k in ("credit_code", "name", "district", "park", "unit_type")}
+        data = {**form, "park": form["park"] or None, "roles": request.form.getlist("roles"), "permits": [],
+                "unit_type": form["unit_type"] or "industrial", "small_clinic": request.form.get("small_clinic") == "1"}
         try:
             with uow() as u:
                 created = registry.register_unit(uow=u, actor=actor(), data=data)
@@ -300,10 +314,10 @@ def admin_units() -> Any:
     with uow() as u:
         units, total = registry.list_units(uow=u, actor=actor(), q=q, page=page, per_page=100)
         cat = u.catalogue
-    from nofei.domain.units import ROLES
+    from nofei.domain.units import ROLES, UNIT_TYPE_ZH
 
     return render_template("admin_units.html", units=units, total=total, q=q or "", created=created, page=page,
-                           problems=problems, form=form, roles=ROLES,
+                           changed=changed, problems=problems, form=form, roles=ROLES, unit_types=UNIT_TYPE_ZH,
                            districts=[(c, d.name_zh) for c, d in cat.districts.items() if c != CITY],
                            parks=[(c, p.name_zh) for c, p in cat.parks.items()], region_name=cat.region_name)
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
+
+from nofei.domain.calendar import DEFAULT_EXTRA_WORKDAYS as DEFAULT_EXTRA_WORKDAYS
+from nofei.domain.calendar import DEFAULT_HOLIDAYS as DEFAULT_HOLIDAYS
+from nofei.domain.calendar import CalendarNotCovered as CalendarNotCovered
+from nofei.domain.calendar import WorkCalendar
+from nofei.domain.calendar import add_working_days as add_working_days
+from nofei.domain.calendar import working_days_between as working_days_between
 
 Status = Literal["submitted", "in_transit", "received", "partially_received", "rejected"]
 STATUSES: tuple[Status, ...] = ("submitted", "in_transit", "received", "partially_received", "rejected")
@@ -89,90 +96,8 @@ def ratio_fraction(ratio: Decimal | str) -> tuple[int, int]:
 
 
 # --- working days --------------------------------------------------------------------------
-# Chinese public holidays and the weekend days worked in exchange (调休), State Council notices [M: from
-# background knowledge, not checked against the notices; regulations.md lists none]. Configurable: settings
-# HOLIDAYS / EXTRA_WORKDAYS (lists of ISO dates) replace these.
-def _span(a: str, b: str) -> list[date]:
-    d0, d1 = date.fromisoformat(a), date.fromisoformat(b)
-    return [d0 + timedelta(days=i) for i in range((d1 - d0).days + 1)]
-
-
-DEFAULT_HOLIDAYS: frozenset[date] = frozenset(
-    _span("2024-01-01", "2024-01-01") + _span("2024-02-10", "2024-02-17") + _span("2024-04-04", "2024-04-06")
-    + _span("2024-05-01", "2024-05-05") + _span("2024-06-10", "2024-06-10") + _span("2024-09-15", "2024-09-17")
-    + _span("2024-10-01", "2024-10-07")
-    + _span("2025-01-01", "2025-01-01") + _span("2025-01-28", "2025-02-04") + _span("2025-04-04", "2025-04-06")
-    + _span("2025-05-01", "2025-05-05") + _span("2025-05-31", "2025-06-02") + _span("2025-10-01", "2025-10-08")
-)
-DEFAULT_EXTRA_WORKDAYS: frozenset[date] = frozenset(date.fromisoformat(d) for d in (
-    "2024-02-04", "2024-02-18", "2024-04-07", "2024-04-28", "2024-05-11", "2024-09-14", "2024-09-29", "2024-10-12",
-    "2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11",
-))
-
-
-@dataclass(frozen=True, slots=True)
-class WorkCalendar:
-    """Working days: Monday–Friday, minus public holidays, plus weekend days worked in exchange (调休)."""
-
-    holidays: frozenset[date] = DEFAULT_HOLIDAYS
-    extra_workdays: frozenset[date] = DEFAULT_EXTRA_WORKDAYS
-    _cache: dict[tuple[date, int], Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @classmethod
-    def from_settings(cls, holidays: Iterable[str | date] | str | None, extra_workdays: Iterable[str | date] | str | None
-                      ) -> WorkCalendar:
-        def dates(xs: Iterable[str | date] | str) -> frozenset[date]:
-            if isinstance(xs, str):  # NOFEI_HOLIDAYS=2024-10-01,2024-10-02 (a JSON list works too)
-                xs = [x for x in (p.strip() for p in xs.split(",")) if x]
-            return frozenset(x if isinstance(x, date) else date.fromisoformat(str(x)) for x in xs)
-
-        return cls(DEFAULT_HOLIDAYS if holidays is None else dates(holidays),
-                   DEFAULT_EXTRA_WORKDAYS if extra_workdays is None else dates(extra_workdays))
-
-    def is_working_day(self, d: date) -> bool:
-        if d in self.extra_workdays:
-            return True
-        return d.weekday() < 5 and d not in self.holidays
-
-    def add_working_days(self, start: date, n: int) -> date:
-        """The ``n``-th working day after ``start`` (``start`` itself not counted; n ≥ 0)."""
-        key = (start, n)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        d, left = start, n
-        while left > 0:
-            d += timedelta(days=1)
-            if self.is_working_day(d):
-                left -= 1
-        self._cache[key] = d
-        return d
-
-    def _year_counts(self, year: int) -> list[int]:
-        """Cumulative working days of ``year`` up to and including each day of the year (cached)."""
-        key = (date(year, 1, 1), -1)
-        hit: list[int] | None = self._cache.get(key)
-        if hit is None:
-            acc, hit = 0, []
-            d = date(year, 1, 1)
-            while d.year == year:
-                acc += self.is_working_day(d)
-                hit.append(acc)
-                d += timedelta(days=1)
-            self._cache[key] = hit
-        return hit
-
-    def working_days_between(self, a: date, b: date) -> int:
-        """Working days in (a, b]: how many working days after ``a`` have passed by the end of ``b``."""
-        if b <= a:
-            return 0
-        ca = self._year_counts(a.year)
-        if a.year == b.year:
-            return ca[b.timetuple().tm_yday - 1] - ca[a.timetuple().tm_yday - 1]
-        n = ca[-1] - ca[a.timetuple().tm_yday - 1]
-        for y in range(a.year + 1, b.year):
-            n += self._year_counts(y)[-1]
-        return n + self._year_counts(b.year)[b.timetuple().tm_yday - 1]
+# The calendar lives in ``nofei.domain.calendar`` (``chinesecalendar`` plus the HOLIDAYS / EXTRA_WORKDAYS
+# overrides); these names are kept here for the callers that import them from the manifests module.
 
 
 def receipt_deadline(shipped: date, cal: WorkCalendar, working_days: int = 5) -> date:

@@ -11,6 +11,16 @@ ROLES: tuple[Role, ...] = ("producer", "collector", "carrier", "utiliser", "disp
 ROLE_ZH: dict[str, str] = {"producer": "产生单位", "collector": "收集单位", "carrier": "运输单位", "utiliser": "利用单位",
                            "disposer": "处置单位"}
 
+# What kind of unit it is, for the indicators (indicators.md §3): the hazardous indicators count industrial
+# producers — a licensed unit's (持证经营单位) own generated waste counts as industrial — and social-source
+# hazardous waste (汽修 900-214-08, laboratories 900-047-49) is reported beside them; medical institutions make
+# the denominator of the coverage rate.
+UnitType = Literal["industrial", "social_source", "medical_institution", "licensed"]
+UNIT_TYPES: tuple[UnitType, ...] = ("industrial", "social_source", "medical_institution", "licensed")
+UNIT_TYPE_ZH: dict[str, str] = {"industrial": "工业企业", "social_source": "社会源产生单位",
+                                "medical_institution": "医疗卫生机构", "licensed": "持证经营单位"}
+INDUSTRIAL_TYPES: frozenset[str] = frozenset({"industrial", "licensed"})
+
 # GB 32100-2015 统一社会信用代码: 31-character alphabet (no I, O, Z, S, V) and position weights.
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -79,3 +89,5 @@ class Unit:
     park: str | None = None
     roles: tuple[Role, ...] = ()
     permits: tuple[Permit, ...] = field(default_factory=tuple)
+    unit_type: UnitType = "industrial"
+    small_clinic: bool = False  # a medical institution with ≤ 19 beds (豁免清单 item 2)

@@ -74,6 +74,8 @@ class UnitInfo:
     district: str = ""
     park: str | None = None
     roles: tuple[str, ...] = ()
+    unit_type: str = "industrial"  # industrial | social_source | medical_institution | licensed
+    small_clinic: bool = False  # a medical institution with ≤ 19 beds (豁免清单 item 2)
 
     def in_region(self, region: str, city: str = "630100") -> bool:
         """A unit belongs to the city, its registered district and its park (indicators.md, header)."""
@@ -142,6 +144,12 @@ class StreamYearBuilder:
         return self.data
 
 
+def manifest_exempt(catalogue: Catalogue, code: str, unit: UnitInfo | None) -> bool:
+    """A 转出 of ``code`` by ``unit`` is exempt from the 联单 at the transport stage (豁免清单; e.g. 900-052-31,
+    or HW01 of a clinic with ≤ 19 beds), so it is in neither term of ``manifest_execution_rate``."""
+    return catalogue.transport_exempt(code, small_clinic=bool(unit and unit.small_clinic)) is not None
+
+
 def data_from_drafts(drafts: Iterable[tuple[int | None, LedgerDraft]], *, stream: str, year: int,
                      catalogue: Catalogue, units: Mapping[str, UnitInfo] | None = None) -> StreamYearData:
     """Build the data of one stream and year from current ledger versions ``(ledger_id, draft)``.
@@ -149,6 +157,7 @@ def data_from_drafts(drafts: Iterable[tuple[int | None, LedgerDraft]], *, stream
     The pure twin of ``nofei.storage.flowdata``: tests use it to check the SQL loader row for row.
     """
     b = StreamYearBuilder(stream, year, units)
+    cat = catalogue.for_year(year)
     for lid, d in drafts:
         if d.year != year:
             continue
@@ -167,8 +176,9 @@ def data_from_drafts(drafts: Iterable[tuple[int | None, LedgerDraft]], *, stream
                 continue
             touched = True
             if tr.direction == "out":
-                b.transfer_out(cc, tr.code, tr.counterpart, tr.qty_kg,
-                               wellformed=int(is_wellformed_manifest(tr.manifest_no)))
+                exempt = manifest_exempt(cat, tr.code, b.data.units.get(cc))
+                b.transfer_out(cc, tr.code, tr.counterpart, tr.qty_kg, rows=0 if exempt else 1,
+                               wellformed=0 if exempt else int(is_wellformed_manifest(tr.manifest_no)))
             else:
                 b.transfer_in(cc, tr.code, tr.qty_kg)
         if touched:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from nofei.catalogue import STREAMS, Catalogue
 from nofei.flows.fate import FateResult, attribute
 from nofei.flows.graph import build_flow_graph
-from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo
+from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage.tables import (
     LedgerRow,
     StockEntryRow,
@@ -53,8 +53,10 @@ def _wellformed(session: Session) -> Any:
 
 
 def load_units(session: Session) -> dict[str, UnitInfo]:
-    rows = session.execute(select(UN.c.credit_code, UN.c.name, UN.c.district, UN.c.park, UN.c.roles))
-    return {r.credit_code: UnitInfo(r.credit_code, r.name, r.district, r.park, tuple(r.roles or ())) for r in rows}
+    rows = session.execute(select(UN.c.credit_code, UN.c.name, UN.c.district, UN.c.park, UN.c.roles, UN.c.unit_type,
+                                  UN.c.small_clinic))
+    return {r.credit_code: UnitInfo(r.credit_code, r.name, r.district, r.park, tuple(r.roles or ()),
+                                    r.unit_type or "industrial", bool(r.small_clinic)) for r in rows}
 
 
 def load_year(session: Session, year: int, catalogue: Catalogue,
@@ -113,9 +115,16 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
         else:
             k2 = (u, stream, code)
             into[k2] = into.get(k2, 0) + int(qty)
+    cat = catalogue.for_year(year)
+    exempt: dict[tuple[str, str], bool] = {}
     for (olid, ostream, ocode, ocp), (oqty, on, ogood) in out.items():
         if ostream in builders:
-            builders[ostream].transfer_out(olid, ocode, ocp, int(oqty), rows=on, wellformed=int(ogood))
+            # a group is one unit and one code, so the 豁免清单 decides for all its rows at once
+            ex = exempt.get((olid, ocode))
+            if ex is None:
+                ex = exempt[(olid, ocode)] = manifest_exempt(cat, ocode, units.get(olid))
+            builders[ostream].transfer_out(olid, ocode, ocp, int(oqty), rows=0 if ex else on,
+                                           wellformed=0 if ex else int(ogood))
     for (ilid, istream, icode), iqty in into.items():
         if istream in builders:
             builders[istream].transfer_in(ilid, icode, int(iqty))
@@ -141,7 +150,8 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
     """``{stream: (data, graph, fate)}`` of a year, cached until a ledger of that year changes."""
     catalogue = catalogue or Catalogue.default()
     bind = session.get_bind()
-    key = (bind.engine.url.render_as_string(hide_password=True), year, catalogue.c1_class, *version_key(session, year))
+    key = (bind.engine.url.render_as_string(hide_password=True), year, catalogue.c1_class, catalogue.edition_for(year),
+           *version_key(session, year))
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
@@ -180,6 +190,34 @@ def value_added(session: Session, year: int, region: str) -> Any:
         return Decimal(row.industrial_value_added)
     except InvalidOperation:
         return None
+
+
+def medical_institutions(session: Session, year: int, region: str) -> int | None:
+    """医疗卫生机构总数 of a region and year (the coverage rate's denominator), or ``None`` when not entered."""
+    from nofei.storage.tables import StatisticRow
+
+    row = session.get(StatisticRow, (year, region))
+    return None if row is None else row.medical_institutions
+
+
+def hw01_permit_holders(session: Session, year: int) -> set[str]:
+    """Credit codes of units holding, at some time in ``year``, a permit that covers HW01 (the category or one
+    of its 841-00x-01 codes): the licensed disposers of ``medical_collection_coverage_rate``."""
+    from datetime import date
+
+    from nofei.storage.tables import PermitRow
+
+    P = table_of(PermitRow)  # noqa: N806
+    q = (select(UN.c.credit_code, P.c.waste_codes, P.c.valid_from, P.c.valid_to)
+         .select_from(P.join(UN, P.c.unit_id == UN.c.id)))
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    out: set[str] = set()
+    for cc, codes, vf, vt in session.execute(q):
+        if (vf is not None and vf > last) or (vt is not None and vt < first):
+            continue
+        if any(str(c).upper() == "HW01" or str(c).endswith("-01") for c in codes or ()):
+            out.add(cc)
+    return out
 
 
 def ledger_refs(session: Session, ids: set[int] | list[int]) -> dict[int, dict[str, Any]]:

@@ -17,7 +17,7 @@ from nofei.access import Actor, ActorRole
 from nofei.catalogue import Catalogue, Stream, WasteCode
 from nofei.domain.units import Permit, Role, Unit
 from nofei.errors import NotFound
-from nofei.storage.tables import CatalogueCodeRow, PermitRow, TokenRow, UnitRow
+from nofei.storage.tables import CatalogueCodeRow, CatalogueEditionCodeRow, PermitRow, TokenRow, UnitRow
 
 TOKEN_PREFIX = "nf_"  # noqa: S105 - a visible prefix, not a secret
 
@@ -74,11 +74,21 @@ def to_domain_unit(row: UnitRow, permits: Iterable[PermitRow]) -> Unit:
 
 
 def catalogue_with_loaded(session: Session, base: Catalogue) -> Catalogue:
-    """The package catalogue plus codes an admin loaded (``nofei catalogue load``)."""
+    """The package catalogue plus what an admin loaded (``nofei catalogue load``): whole later editions of the
+    名录 first, then the codes loaded without an edition (valid in every edition)."""
+    eds: dict[int, list[WasteCode]] = {}
+    for e in session.execute(select(CatalogueEditionCodeRow)).scalars():
+        eds.setdefault(e.edition, []).append(
+            WasteCode(e.code, e.name_zh, cast(Stream, e.stream), e.category, "loaded", e.hazard or "", e.edition))
     rows = list(session.execute(select(CatalogueCodeRow)).scalars())
-    if not rows:
+    if not rows and not eds:
         return base
-    return base.with_codes(WasteCode(r.code, r.name_zh, cast(Stream, r.stream), r.category, "loaded") for r in rows)
+    cat = base
+    for ed in sorted(eds):
+        cat = cat.with_edition(ed, eds[ed])
+    if rows:
+        cat = cat.with_codes(WasteCode(r.code, r.name_zh, cast(Stream, r.stream), r.category, "loaded") for r in rows)
+    return cat
 
 
 # --- tokens ----------------------------------------------------------------------------

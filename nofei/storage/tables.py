@@ -8,7 +8,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import cast
 
-from sqlalchemy import JSON, BigInteger, Column, Index, LargeBinary, Table, UniqueConstraint, inspect, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    Table,
+    UniqueConstraint,
+    false,
+    inspect,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -32,6 +43,10 @@ class UnitRow(SQLModel, table=True):
     park: str | None = Field(default=None, max_length=32, index=True)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     reports_from: str | None = Field(default=None, max_length=7)  # YYYY-MM: the first month a ledger is owed
+    # industrial | social_source | medical_institution | licensed (migration h5_unit_type)
+    unit_type: str = Field(default="industrial", max_length=24,
+                           sa_column_kwargs={"server_default": "industrial", "nullable": False})
+    small_clinic: bool = Field(default=False, sa_column_kwargs={"server_default": false(), "nullable": False})
     created_at: datetime
     updated_at: datetime
 
@@ -72,6 +87,19 @@ class CatalogueCodeRow(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=16)
     name_zh: str = Field(default="", max_length=500)
     category: str | None = Field(default=None, max_length=4)
+    stream: str = Field(max_length=24)
+    loaded_at: datetime
+
+
+class CatalogueEditionCodeRow(SQLModel, table=True):
+    """A code of a whole edition of the 名录 loaded by an admin (``nofei catalogue load --edition 2025``)."""
+
+    __tablename__ = "catalogue_edition_code"
+    edition: int = Field(primary_key=True)
+    code: str = Field(primary_key=True, max_length=16)
+    category: str | None = Field(default=None, max_length=4)
+    name_zh: str = Field(default="", max_length=1000, sa_column_kwargs={"server_default": ""})
+    hazard: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
     stream: str = Field(max_length=24)
     loaded_at: datetime
 
@@ -243,7 +271,8 @@ class StatisticRow(SQLModel, table=True):
     __tablename__ = "statistic"
     year: int = Field(primary_key=True)
     region: str = Field(primary_key=True, max_length=32)
-    industrial_value_added: str = Field(max_length=40)
+    industrial_value_added: str = Field(max_length=40)  # "" when only other figures were entered
+    medical_institutions: int | None = None  # 医疗卫生机构总数 (migration h5_unit_type)
     updated_at: datetime
 
 

@@ -97,6 +97,14 @@ def test_catalogue_endpoints(client, admin):
     codes = client.get("/api/v1/catalogue/waste-codes?stream=medical", headers=admin).json
     assert {c["code"] for c in codes} >= {"841-001-01", "841-002-01"} and {c["stream"] for c in codes} == {"medical"}
     assert client.get("/api/v1/catalogue/waste-codes?stream=bogus", headers=admin).status_code == 422
+    # issue 18: the complete 2021 名录 with 危险特性 and edition; 841-006-01 … do not exist
+    assert {c["code"] for c in codes} == {f"841-00{i}-01" for i in range(1, 6)}
+    hw = client.get("/api/v1/catalogue/waste-codes?stream=hazardous&year=2026", headers=admin).json
+    assert len(hw) == 462
+    by = {c["code"]: c for c in hw}
+    assert (by["900-052-31"]["hazard"], by["900-052-31"]["edition"]) == ("T，C", 2021)
+    sw = client.get("/api/v1/catalogue/waste-codes?stream=general_industrial", headers=admin).json
+    assert {c["edition"] for c in sw} == {None} and {c["hazard"] for c in sw} == {None}
     methods = {m["code"]: m["class"] for m in client.get("/api/v1/catalogue/methods", headers=admin).json}
     assert methods["C1"] == "disposal" and methods["R4"] == "utilisation"
     kinds = {d["code"]: d["kind"] for d in client.get("/api/v1/catalogue/districts", headers=admin).json}

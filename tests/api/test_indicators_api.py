@@ -25,13 +25,22 @@ def test_indicators_json_shape_and_values(client, admin, city):
     body = r.json
     assert set(body) == {"year", "region", "indicators"}
     keys = [i["key"] for i in body["indicators"]]
+    # issue 18 adds three keys (industrial_solid_waste_intensity, medical_collection_coverage_rate,
+    # greenhouse_film_recovery_rate) and keeps every earlier one
     assert keys == ["general_industrial_utilisation_rate", "general_industrial_storage_disposal",
-                    "general_industrial_intensity", "hazardous_utilisation_rate",
+                    "general_industrial_intensity", "industrial_solid_waste_intensity", "hazardous_utilisation_rate",
                     "hazardous_utilisation_disposal_rate", "medical_central_disposal_rate",
-                    "agricultural_film_recovery_rate", "kitchen_waste_utilisation_rate", "manifest_execution_rate"]
+                    "medical_collection_coverage_rate", "agricultural_film_recovery_rate",
+                    "greenhouse_film_recovery_rate", "kitchen_waste_utilisation_rate", "manifest_execution_rate"]
     by = {i["key"]: i for i in body["indicators"]}
     assert by["hazardous_utilisation_disposal_rate"]["value"] == 78.57
     assert by["general_industrial_intensity"]["value"] is None and by["general_industrial_intensity"]["note"]
+    # which are national ★ and which local
+    assert {k for k, i in by.items() if i["national"]} == {
+        "general_industrial_utilisation_rate", "general_industrial_storage_disposal",
+        "industrial_solid_waste_intensity", "medical_collection_coverage_rate"}
+    assert by["manifest_execution_rate"]["scope"] == "local" and by["medical_central_disposal_rate"]["scope"] == "local"
+    assert by["hazardous_utilisation_rate"]["beside"]["social_source"]["generated_t"] == 0.0
 
 
 def test_statistic_feeds_intensity(client, admin, city):
@@ -40,6 +49,26 @@ def test_statistic_feeds_intensity(client, admin, city):
     assert r.status_code == 200, r.json
     by = {i["key"]: i for i in client.get("/api/v1/indicators?year=2025", headers=admin).json["indicators"]}
     assert by["general_industrial_intensity"]["value"] == 0.05
+    # (400 t general industrial + 30 t industrial hazardous) / 8000 万元 = 0.05375 → 0.0538 (half-even)
+    assert by["industrial_solid_waste_intensity"]["value"] == 0.0538
+    assert by["industrial_solid_waste_intensity"]["target"] == 0.87
+
+
+def test_statistics_take_the_number_of_medical_institutions(client, admin, city):
+    r = client.put("/api/v1/statistics", json={"year": 2025, "region": "630100", "medical_institutions": 4},
+                   headers=admin)
+    assert r.status_code == 200, r.json
+    assert r.json == {"year": 2025, "region": "630100", "industrial_value_added": None, "medical_institutions": 4}
+    r = client.put("/api/v1/statistics", json={"year": 2025, "region": "630100", "industrial_value_added": "8000"},
+                   headers=admin)
+    assert r.json["medical_institutions"] == 4  # left out = kept
+    assert client.put("/api/v1/statistics", json={"year": 2025, "region": "630100"}, headers=admin).status_code == 422
+    assert client.put("/api/v1/statistics", json={"year": 2025, "region": "630100", "medical_institutions": -1},
+                      headers=admin).status_code == 422
+    by = {i["key"]: i for i in client.get("/api/v1/indicators?year=2025", headers=admin).json["indicators"]}
+    # the small city registers no medical_institution (H is industrial by default): 0 of 4
+    assert (by["medical_collection_coverage_rate"]["value"], by["medical_collection_coverage_rate"]["denominator"]) \
+        == (0.0, 4.0)
 
 
 def test_access_rules(client, tokens, city):

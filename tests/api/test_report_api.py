@@ -17,7 +17,7 @@ def test_annual_report_json_has_every_section(client, admin):
     assert r.status_code == 200, r.json
     body = r.json
     assert body["year"] == 2024 and body["region"] == "630100" and body["region_name"] == "西宁市"
-    assert len(body["indicators"]) == 9
+    assert len(body["indicators"]) == 12  # nine, and issue 18 adds three
     for k in ("trends", "tonnage", "fate", "sankey", "anomalies", "completeness", "districts"):
         assert k in body
     assert [c["unit"] for c in body["completeness"]] == [code]

@@ -181,7 +181,7 @@ def test_regulator_dashboard_draws_its_charts(server: dict[str, Any], page: Any)
     sign_in(page, base, server["regulator"])
     assert page.url.endswith("/dashboard")
     page.goto(f"{base}/dashboard?year=2025&region=630100")
-    assert page.locator("article.card").count() == 9
+    assert page.locator("article.card").count() == 12  # nine, and issue 18 adds three
     assert page.locator("svg.chart").count() >= 9 + 1 + 5
     # the general industrial Sankey has bands, and the rate chart bars
     assert page.locator("svg.sankey path.link").count() > 0
@@ -236,3 +236,34 @@ def test_admin_manages_units_and_tokens(server: dict[str, Any], page: Any) -> No
     sign_in(page, base, token)
     resp = page.goto(f"{base}/dashboard?region=630102")
     assert resp is not None and resp.status == 403
+
+
+def test_admin_registers_a_clinic_and_changes_a_unit_type(server: dict[str, Any], page: Any) -> None:
+    """Issue 18: unit_type and the ≤ 19-bed clinic mark on the admin page, at phone width."""
+    from nofei.domain.units import make_credit_code
+
+    base = server["url"]
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, base, server["admin"])
+    page.goto(f"{base}/admin/units")
+    cc = make_credit_code("630104", "CLN000001", dept="1", kind="2")
+    form = page.locator("form.inline[method=post]").first
+    form.locator("input[name=credit_code]").fill(cc)
+    form.locator("input[name=name]").fill("城西社区卫生服务站")
+    form.locator("select[name=unit_type]").select_option("medical_institution")
+    form.locator("input[name=small_clinic]").check()
+    form.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "已登记：城西社区卫生服务站" in page.inner_text("body")
+    row = page.locator("table.data tr", has_text=cc)
+    assert row.locator("select[name=unit_type]").input_value() == "medical_institution"
+    assert row.locator("input[name=small_clinic]").is_checked()
+    # change it to a social-source unit from its row: the clinic mark goes
+    row.locator("select[name=unit_type]").select_option("social_source")
+    row.locator("input[name=small_clinic]").uncheck()
+    row.locator("button[type=submit]").click()
+    page.wait_for_load_state()
+    assert "为社会源产生单位" in page.inner_text("body")
+    row = page.locator("table.data tr", has_text=cc)
+    assert row.locator("select[name=unit_type]").input_value() == "social_source"
+    shot(page, "13-admin-unit-types")

@@ -165,13 +165,28 @@ def test_manifest_typed_as_a_number_keeps_its_digits():
     assert transfers(read(workbook(s)))[0].manifest_no == "20250300000001"
 
 
-def test_unknown_hw_code_of_valid_form_is_accepted_with_a_warning():
+def test_a_hazardous_code_outside_the_2021_catalogue_is_refused_at_its_cell():
+    # issue 18: 900-123-49 has a valid form and category but is not in the 2021 名录 (was: accepted with a warning)
     s = balanced_sheets()
-    for sheet, col in (("产生贮存", 0), ("利用处置", 0), ("转出", 2), ("转入", 2)):
-        s[sheet][1][col] = "900-123-49"
+    s["产生贮存"][1][0] = "900-123-49"
+    s["转出"][1][2] = "841-006-01"
+    got = codes_at(rejected(s))
+    assert ("unknown_code", "产生贮存", 2, "A") in got
+    assert ("unknown_code", "转出", 2, "C") in got
+
+
+def test_an_exempt_transfer_needs_no_manifest_number():
+    # 900-052-31 未破损的废铅蓄电池 is exempt at the transport stage (豁免清单 item 18): no 联单, so no warning;
+    # 900-041-49 on the next row is not exempt and keeps its warning
+    s = balanced_sheets()
+    s["产生贮存"].append(["900-052-31", None, 0, 1, 0, "吨", None])
+    s["转出"].append([date(2025, 3, 7), None, "900-052-31", 1, "吨", RECV, "接收单位", None, "R4", None])
+    s["转出"][1][1] = None
     d = read(workbook(s))
-    assert d.stocks[0].code == "900-123-49" and d.stocks[0].stream == "hazardous"
-    assert "code_not_in_catalogue" in {w.code for w in d.warnings}
+    warned = {(w.code, w.sheet, w.row) for w in d.warnings}
+    assert ("missing_manifest", "转出", 2) in warned
+    assert ("missing_manifest", "转出", 4) not in warned
+    assert [t.code for t in transfers(d)] == ["900-041-49", "SW01", "900-052-31"]
 
 
 def _with_cached_formula(data: bytes, sheet_index: int, ref: str, value: str | None) -> bytes:

@@ -14,8 +14,12 @@ from nofei.catalogue import Catalogue
 from nofei.domain.ledger import LedgerDraft
 
 
-def rates(drafts: list[LedgerDraft], catalogue: Catalogue | None = None) -> dict[str, float]:
+def rates(drafts: list[LedgerDraft], catalogue: Catalogue | None = None,
+          unit_types: dict[str, str] | None = None) -> dict[str, float]:
+    """``unit_types`` (credit code → unit_type): the hazardous rates count industrial and licensed producers
+    only (indicators.md §3, issue 18); a unit not named is industrial."""
     cat = catalogue or Catalogue.default()
+    types = unit_types or {}
     year = max(d.year for d in drafts)  # the year of the figures; earlier ledgers only explain old stock
     drafts = [d for d in drafts if d.year == year]
     node: dict[tuple[str, str], dict] = {}
@@ -49,10 +53,10 @@ def rates(drafts: list[LedgerDraft], catalogue: Catalogue | None = None) -> dict
                 acc[3] += q
         return tuple(a / out for a in acc)  # type: ignore[return-value]
 
-    def totals(stream: str) -> dict[str, float]:
+    def totals(stream: str, keep=lambda key: True) -> dict[str, float]:  # noqa: ANN001, ANN202
         tot = defaultdict(float)
         for key, n in node.items():
-            if n["stream"] != stream or n["G"] <= 0:
+            if n["stream"] != stream or n["G"] <= 0 or not keep(key):
                 continue
             drawn = max(0, n["open"] - n["close"])
             a = n["G"] + drawn
@@ -74,8 +78,12 @@ def rates(drafts: list[LedgerDraft], catalogue: Catalogue | None = None) -> dict
             tot["recovered"] += sum(n["T"].values()) + n["U"] + n["D"]
         return tot
 
-    gi, hw, med, film = (totals(s) for s in ("general_industrial", "hazardous", "medical", "agricultural_film"))
+    gi, med = totals("general_industrial"), totals("medical")
+    hw = totals("hazardous", lambda key: types.get(key[0], "industrial") in ("industrial", "licensed"))
+    film = totals("agricultural_film", lambda key: key[1] == "NM01")  # 地膜
+    shed = totals("agricultural_film", lambda key: key[1] == "NM02")  # 棚膜
     return {
+        "greenhouse_film_recovery_rate": shed["recovered"] / shed["G"] * 100,
         "general_industrial_utilisation_rate": gi["U"] / (gi["G"] + gi["U_prior"]) * 100,
         "hazardous_utilisation_disposal_rate": (hw["U"] + hw["D"]) / (hw["G"] + hw["U_prior"] + hw["D_prior"]) * 100,
         "medical_central_disposal_rate": med["central"] / med["A"] * 100,

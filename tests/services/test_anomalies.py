@@ -134,6 +134,21 @@ def test_storage_over_a_year(uow_factory, sr):
     assert a["units"] == [s] and a["mass_kg"] == 5000 and a["detail"]["oldest_month"] == "2023-01"
 
 
+def test_a_2026_receipt_across_the_spring_festival(uow_factory, sr):
+    # shipped Thu 2026-02-12: Fri 13, Sat 14 (调休), holiday 15–23, Tue 24, Wed 25, Thu 26 → due 2026-02-26
+    # (a plain Monday–Friday calendar said 02-19 and flagged the on-time receipt of 02-26)
+    s, r = sr
+    kw = {"planned": date(2026, 2, 12), "shipped": cst("2026-02-12T09:00")}
+    manifest(uow_factory, s, r, received=cst("2026-02-26T17:00"), **kw)
+    late1 = manifest(uow_factory, s, r, received=cst("2026-02-27T09:00"), **kw)
+    late2 = manifest(uow_factory, s, r, received=cst("2026-02-28T09:00"), **kw)  # a Saturday worked: 2 days
+    got = {a["manifests"][0]: a["detail"] for a in anomalies(uow_factory, "receipt_overdue", year=2026,
+                                                             as_of=datetime(2026, 3, 10, tzinfo=UTC))}
+    assert set(got) == {late1, late2}
+    assert {d["due"] for d in got.values()} == {"2026-02-26"}
+    assert (got[late1]["working_days_late"], got[late2]["working_days_late"]) == (1, 2)
+
+
 def test_transfers_without_a_manifest_number(uow_factory, sr):
     s, r = sr
     ledger(uow_factory, s, "2024-05", stock=[(HW, 0, 9000, 0), ("SW01", 0, 100, 0)],
@@ -141,6 +156,18 @@ def test_transfers_without_a_manifest_number(uow_factory, sr):
     (a,) = anomalies(uow_factory, "missing_manifest_number")
     assert a["mass_kg"] == 9000 and a["ledger_row_count"] == 2 and {x["row"] for x in a["ledger_rows"]} == {2, 3}
     assert a["ledger_rows"][0]["sheet"] == "转出" and a["ledger_rows"][0]["month"] == "2024-05"
+
+
+def test_exempt_transfers_need_no_manifest_number(uow_factory, sr):
+    # 900-052-31 未破损的废铅蓄电池 is exempt at the transport stage (豁免清单 item 18): no number is no anomaly,
+    # but a malformed number it carries still is; the HW49 row without one stays an anomaly
+    s, r = sr
+    batt = "900-052-31"
+    ledger(uow_factory, s, "2024-05", stock=[(batt, 0, 3000, 0), (HW, 0, 1000, 0)],
+           out=[(batt, 2000, r, None), (batt, 1000, r, "12"), (HW, 1000, r, None)])
+    got = {a["waste_code"]: a for a in anomalies(uow_factory, "missing_manifest_number")}
+    assert set(got) == {batt, HW}
+    assert (got[batt]["mass_kg"], got[batt]["ledger_row_count"]) == (1000, 1)
 
 
 def test_permit_not_covering_code_or_method_and_no_permit(uow_factory, sr):
@@ -276,3 +303,17 @@ def test_all_kinds_at_once_are_each_kind_alone(uow_factory, sr):
     assert {(a["detail"]["reason"], a["detail"]["number_cited"]) for a in together if a["kind"] == "reconciliation"} \
         >= {("in_vs_manifest", short), ("out_missing", late), ("unknown_number", "20246301999999")}
     assert anomalies(uow_factory, None) == together  # and the cache filled by the concurrent path
+
+
+def test_a_deadline_the_calendar_cannot_judge_leaves_the_rest_of_the_list_standing(uow_factory, sr):
+    """Shipped on 28 December of the calendar's last year, its five working days run into a year which the calendar does not cover yet: that
+    manifest is not judged (never as plain weekdays) and the other overdue one is still listed."""
+    from nofei.domain.calendar import package_years
+
+    last = package_years()[1]  # type: ignore[index]
+    s, r = sr
+    old = manifest(uow_factory, s, r, shipped=cst(f"{last}-03-02T09:00"), planned=date(last, 3, 2))
+    manifest(uow_factory, s, r, shipped=cst(f"{last}-12-28T09:00"), planned=date(last, 12, 28))
+    got = anomalies(uow_factory, "receipt_overdue", year=last, as_of=cst(f"{last + 1}-01-20T09:00"))
+    assert [a["manifests"][0] for a in got] == [old]
+    assert "逾期至少" in got[0]["message"] and got[0]["detail"]["working_days_late"] > 200

@@ -107,12 +107,27 @@ def test_same_seed_same_city_other_seed_other_city():
 
 def test_the_city_comes_out_near_the_plan(city):
     """indicators.md §3, computed naively from the drafts (tests/services/demo_oracle.py)."""
-    r = rates(city.drafts)
+    r = rates(city.drafts, unit_types={u.credit_code: u.unit_type for u in city.units})
     assert r["general_industrial_utilisation_rate"] == pytest.approx(93, abs=1.0)
     assert r["hazardous_utilisation_disposal_rate"] == pytest.approx(99, abs=0.7)
     assert r["hazardous_utilisation_disposal_rate"] < 100
     assert r["medical_central_disposal_rate"] == pytest.approx(100, abs=1e-9)
     assert r["agricultural_film_recovery_rate"] == pytest.approx(90, abs=2)
+    assert r["greenhouse_film_recovery_rate"] == pytest.approx(90, abs=2)
+
+
+def test_units_carry_sensible_types(city):
+    """Issue 18: 汽修 are social sources, hospitals and clinics medical institutions, permit holders licensed."""
+    by_kind: dict[str, set[str]] = {}
+    for u in city.units:
+        by_kind.setdefault(u.kind, set()).add(u.unit_type)
+    assert by_kind["workshop"] == {"social_source"} and by_kind["hospital"] == {"medical_institution"}
+    assert by_kind["medical_centre"] == {"licensed"} and by_kind["chemical"] == {"industrial"}
+    clinics = [u for u in city.units if u.kind == "clinic"]
+    assert any(u.small_clinic for u in clinics) and not all(u.small_clinic for u in clinics)
+    assert not any(u.small_clinic for u in city.units if u.kind != "clinic")
+    n = sum(u.unit_type == "medical_institution" for u in city.units)
+    assert city.medical_institutions["630100"] == n + n // 20
 
 
 def test_statistics_cover_the_city_every_district_and_park(city):
@@ -129,7 +144,7 @@ def test_the_default_demo_city_is_a_few_hundred_units_of_every_kind_near_the_pla
     assert len(city.units) >= 200
     kinds = Counter(u.kind for u in city.units)
     assert sum(1 for n in kinds.values() if n >= 5) >= 10, kinds  # producers by the dozen, facilities one or two
-    r = rates(city.drafts)
+    r = rates(city.drafts, unit_types={u.credit_code: u.unit_type for u in city.units})
     assert r["general_industrial_utilisation_rate"] == pytest.approx(93, abs=1.0)
     assert r["hazardous_utilisation_disposal_rate"] == pytest.approx(99, abs=0.7)
     assert r["medical_central_disposal_rate"] == pytest.approx(100, abs=1e-9)

@@ -62,7 +62,7 @@ def test_the_stored_city_gives_the_hand_worked_figures(uow_factory, city):
     assert v["general_industrial_intensity"] is None
     row = next(i for i in res["indicators"] if i["key"] == "general_industrial_utilisation_rate")
     assert set(row) == {"key", "name", "value", "unit", "numerator", "denominator", "target", "meets_target",
-                        "units_count", "ledgers_count", "note"}
+                        "units_count", "ledgers_count", "note", "national", "scope", "beside"}
     assert (row["numerator"], row["denominator"], row["units_count"], row["ledgers_count"]) == (180.0, 400.0, 2, 5)
     assert (row["target"], row["meets_target"]) == (93.4, False)
 
@@ -88,7 +88,11 @@ def test_intensity_uses_the_statistic_of_the_region(uow_factory, city):
         uow.commit()
     res = uc.compute_indicators(uow=uow_factory(), actor=ADMIN, year=2025, region="630100")
     row = next(i for i in res["indicators"] if i["key"] == "general_industrial_intensity")
-    assert (row["value"], row["numerator"], row["denominator"], row["meets_target"]) == (0.05, 400.0, 8000.0, True)
+    # issue 18: the 0.87 target moved to industrial_solid_waste_intensity, which adds industrial HW
+    assert (row["value"], row["numerator"], row["denominator"], row["meets_target"]) == (0.05, 400.0, 8000.0, None)
+    row = next(i for i in res["indicators"] if i["key"] == "industrial_solid_waste_intensity")
+    # (400 + 30) t / 8000 万元 = 0.05375 → 0.0538 ≤ 0.87: met
+    assert (row["value"], row["numerator"], row["denominator"], row["meets_target"]) == (0.0538, 430.0, 8000.0, True)
 
 
 def test_only_the_current_version_of_an_amended_ledger_counts(uow_factory, city):

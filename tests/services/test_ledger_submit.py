@@ -129,3 +129,32 @@ def test_continuity_warning_when_opening_differs_from_last_close(uow_factory, un
     cont = [w for w in rc["warnings"] if w["code"] == "continuity"]
     assert cont and cont[0]["sheet"] == "产生贮存" and cont[0]["row"] == 2
 
+
+
+def _clinic_sheets() -> dict:
+    """ME ships 1 t of 841-001-01 with no 联单编号 (and the balanced sheets' 900-041-49 without one too)."""
+    s = balanced_sheets()
+    s["产生贮存"].append(["841-001-01", None, 0, 1, 0, "吨", None])
+    s["转出"].append([date(2025, 3, 7), None, "841-001-01", 1, "吨", RECV, "接收单位", None, "D10", None])
+    s["转出"][1][1] = None
+    return s
+
+
+@pytest.mark.parametrize(("clinic", "warned_rows"), [(True, {2}), (False, {2, 4})])
+def test_a_clinic_with_19_beds_or_fewer_needs_no_manifest_for_its_medical_waste(uow_factory, clinic, warned_rows):
+    # 豁免清单 item 2: HW01 of a clinic with ≤ 19 beds is exempt at 收集 and 运输; its HW49 row (2) is not
+    with uow_factory() as uow:
+        registry.register_unit(uow=uow, actor=SYSTEM, data={
+            "credit_code": ME, "name": "测试化工有限公司", "district": "630104", "roles": ["producer"],
+            "unit_type": "medical_institution", "small_clinic": clinic})
+    _register(uow_factory, RECV, name="接收单位", roles=["disposer"])
+    receipt = _submit(uow_factory, workbook(_clinic_sheets()))
+    rows = {w["row"] for w in receipt["warnings"] if w["code"] == "missing_manifest"}
+    assert rows == warned_rows
+
+
+def test_only_a_medical_institution_can_be_a_small_clinic(uow_factory):
+    with pytest.raises(Exception) as ei, uow_factory() as uow:
+        registry.register_unit(uow=uow, actor=SYSTEM, data={
+            "credit_code": ME, "name": "甲", "district": "630104", "small_clinic": True})
+    assert "not_a_clinic" in {p.code for p in ei.value.problems}

@@ -157,6 +157,15 @@ def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, m
     assert [c.value for c in ws[1]][:6] == ["指标键 key", "指标名称", "数值", "单位", "目标值", "是否达标"]
     film_row = next(r for r in ws.iter_rows(min_row=2, values_only=True) if r[0] == "agricultural_film_recovery_rate")
     assert film_row[2] == 92.5 and film_row[4] == 90 and film_row[5] == "是"
+    # issue 18: the sheets say which indicators are national ★ and which local
+    assert ws.cell(row=1, column=12).value.startswith("指标类别")
+    scopes = {r[0]: r[11] for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert scopes["industrial_solid_waste_intensity"] == "国家必选指标 ★"
+    assert scopes["manifest_execution_rate"] == "本地/项目指标"
+    assert scopes["agricultural_film_recovery_rate"] == "国家指标（可选）"
+    cover = {r[1]: r[0] for r in wb["说明"].iter_rows(values_only=True)}
+    assert cover["医疗废物收集处置体系覆盖率（medical_collection_coverage_rate）"] == "国家必选指标 ★"
+    assert cover["医疗废物集中处置率（medical_central_disposal_rate）"] == "本地/项目指标"
     t = wb["分类分区吨数"]
     assert [c.value for c in t[3]][1:] == ["630104", "城西区", 10, 6, 3, 0.5, 0.5]
     assert t["D2"].number_format == "#,##0.000"
