@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
 
-from api.web import actor, bp, require_roles, uow
+from api.web import actor, bp, require_roles, safe_next, uow
 from ledgers.manifests import CST
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
 from nofei.errors import InputRejected, NofeiError
+from nofei.storage import websession
 from nofei.storage.repo import actor_for_token
 
 
@@ -85,24 +86,32 @@ def regions_for() -> list[tuple[str, str]]:
 # --- sign in / out -------------------------------------------------------------------------
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """Sign in with an API token; the token is kept in the session cookie, never shown again."""
+    """Sign in with an API token, exchanged for a server-side session: the cookie carries only its random id."""
     error = None
     if request.method == "POST":
         token = (request.form.get("token") or "").strip()
         with current_app.extensions["nofei.sessions"]() as s:
             a = actor_for_token(s, token)
+            if a is not None:
+                sid = websession.open_session(s, a, hours=float(current_app.config.get("WEB_SESSION_HOURS") or 12))
+                s.commit()
         if a is None:
             error = "令牌无效或已撤销，请检查后重试。"
         else:
-            session.clear()
-            session["token"] = token
-            nxt = request.args.get("next") or ""
-            return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("web.home"))
+            session.clear()  # a fresh CSRF token too: nothing from before sign-in survives it
+            session["sid"] = sid
+            return redirect(safe_next(request.args.get("next")) or url_for("web.home"))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    """Sign out: the session is revoked on the server, so a copy of the old cookie no longer signs in."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        with current_app.extensions["nofei.sessions"]() as s:
+            websession.revoke_session(s, sid)
+            s.commit()
     session.clear()
     return redirect(url_for("web.login"))
 
