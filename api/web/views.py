@@ -271,9 +271,12 @@ def trace_graph(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
             nodes[nid] = {"id": nid, "label": FATE_ZH.get(f, f), "sub": code, "kind": f}
         elif kind == "origin":
             nodes[nid] = {"id": nid, "label": "产生", "sub": code, "kind": ""}
+        elif kind == "hidden":  # beyond what the signed-in user may read (ledgers.trace_view)
+            nodes[nid] = {"id": nid, "label": str(n.get("name")), "sub": code, "kind": ""}
         else:
             unit_node(nid, str(n.get("unit")), n.get("name"), code)
-    edges = [{"source": str(e["source"]), "target": str(e["target"]), "label": f"{float(e.get('mass_t') or 0):,.3f} t"}
+    edges = [{"source": str(e["source"]), "target": str(e["target"]),
+              "label": f"{float(e['mass_t']):,.3f} t" if e.get("mass_t") is not None else ""}
              for e in g.get("links", [])]
     for h in trace.get("manifest_hops", []):
         code = str(h.get("waste_code"))
