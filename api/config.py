@@ -15,7 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CELL_CHARS": 2_000,
     "BALANCE_TOLERANCE_KG": 1,                   # 0.001 t (ledger-workbook.md)
     "C1_CLASS": "disposal",                      # 水泥窑协同处置: utilisation or disposal (indicators.md)
-    "RATE_LIMIT_PER_MINUTE": 0,                  # 0 = off
+    "RATE_LIMIT_PER_MINUTE": 1200,               # API requests per token (or address) a minute; 0 = off
+    "LOGIN_RATE_LIMIT_PER_MINUTE": 10,           # sign-in attempts per address and per token prefix; 0 = off
     "DISCREPANCY_RATIO": "0.05",                 # manifests: > 5 % ...
     "DISCREPANCY_MIN_KG": 100,                   # ... and > 0.1 t
     "RECEIPT_WORKING_DAYS": 5,

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
 
+from api.ratelimit import login_wait, retry_after
 from api.web import actor, bp, require_roles, safe_next, uow
 from ledgers.manifests import CST
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
@@ -90,6 +91,12 @@ def login() -> Any:
     error = None
     if request.method == "POST":
         token = (request.form.get("token") or "").strip()
+        wait = login_wait(token)
+        if wait is not None:
+            resp = Response(render_template("error.html", status=429, title="尝试过于频繁",
+                                            message="登录尝试过于频繁，请稍后再试。"), status=429)
+            resp.headers["Retry-After"] = retry_after(wait)
+            return resp
         with current_app.extensions["nofei.sessions"]() as s:
             a = actor_for_token(s, token)
             if a is not None:
