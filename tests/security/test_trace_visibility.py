@@ -123,6 +123,8 @@ def test_over_http_a_district_regulator_sees_its_districts_part(client, admin, t
     assert r.status_code == 200
     assert d not in r.get_data(as_text=True) and onward not in r.get_data(as_text=True)
     assert r.json["forward"][0]["hops"] == [] and r.json["forward"][0]["fates"]["hidden"] == 4.0
+    assert r.json["forward"][0]["terminals"] == [{"unit": None, "name": HIDDEN, "fate": "hidden", "mass_t": 4.0,
+                                                  "share": 1.0}]
     assert admin and client.get(f"/api/v1/manifests/{no}/trace", headers=admin).json["forward"][0]["hops"]
     # the unit trace of its own unit, forward: P → C is its own, C → D is not
     u = client.get(f"/api/v1/units/{p}/trace", query_string={"year": 2024}, headers=reg)
