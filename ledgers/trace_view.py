@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.access import Actor, visible_units
 from nofei.storage.tables import UnitRow
@@ -65,8 +66,8 @@ def unit_places(session: Session, codes: Iterable[str]) -> dict[str, tuple[str |
     codes = sorted(set(codes))
     out: dict[str, tuple[str | None, str | None]] = {c: (None, None) for c in codes}
     for i in range(0, len(codes), 900):
-        for cc, d, p in session.execute(select(UnitRow.credit_code, UnitRow.district, UnitRow.park)
-                                        .where(UnitRow.credit_code.in_(codes[i:i + 900]))):  # type: ignore[attr-defined]
+        for cc, d, p in session.execute(select(col(UnitRow.credit_code), col(UnitRow.district), col(UnitRow.park))
+                                        .where(col(UnitRow.credit_code).in_(codes[i:i + 900]))):
             out[cc] = (d, p)
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 import click
 
@@ -25,7 +26,7 @@ def register(cli: click.Group) -> None:
     @click.option("--checkpoints-file", type=click.File("r"),
                   help="a file of checkpoints, one a line (`nofei audit checkpoint >> FILE`); # starts a comment")
     @pass_ctx
-    def audit_verify(ctx: Ctx, as_json: bool, checkpoints: tuple[str, ...], checkpoints_file: click.utils.LazyFile | None) -> None:
+    def audit_verify(ctx: Ctx, as_json: bool, checkpoints: tuple[str, ...], checkpoints_file: TextIO | None) -> None:
         """Recompute the hash chain and the MACs; name the first broken link and exit 1 if there is one."""
         cps = list(checkpoints)
         if checkpoints_file is not None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -43,7 +43,9 @@ _PROCESS_KEY = secrets.token_bytes(32)
 
 
 def _bind_key(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=True)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    return engine.url.render_as_string(hide_password=True)
 
 
 def register_key(url: Any, key: bytes) -> None:
@@ -89,8 +91,9 @@ def _checkpoint_mac(key: bytes, seq: int, digest: str) -> str:
 
 def checkpoint(session: Session) -> Checkpoint:
     """The signed head of the chain now (seq 0 and the genesis digest when it is empty)."""
-    last = session.execute(select(AuditRow.seq, AuditRow.digest).order_by(AuditRow.seq.desc()).limit(1)).first()  # type: ignore[union-attr]
-    seq, digest = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+    last = session.execute(select(col(AuditRow.seq), col(AuditRow.digest))
+                           .order_by(col(AuditRow.seq).desc()).limit(1)).first()
+    seq, digest = (int(last[0] or 0), str(last[1])) if last else (0, GENESIS)
     return Checkpoint(seq, digest, _checkpoint_mac(key_for(session), seq, digest))
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.storage.repo import actor_of_row
@@ -43,8 +44,8 @@ def actor_for_session(session: Session, sid: str) -> Actor | None:
     if not sid or len(sid) > 200:
         return None
     row = session.execute(
-        select(WebSessionRow, TokenRow).join(TokenRow, TokenRow.id == WebSessionRow.token_id)
-        .where(WebSessionRow.id_hash == _hash(sid))).first()
+        select(WebSessionRow, TokenRow).join(TokenRow, col(TokenRow.id) == col(WebSessionRow.token_id))
+        .where(col(WebSessionRow.id_hash) == _hash(sid))).first()
     if row is None:
         return None
     ws, tok = row
@@ -58,14 +59,14 @@ def revoke_session(session: Session, sid: str) -> bool:
     """End one session (sign-out); True when a live one was ended."""
     if not sid or len(sid) > 200:
         return False
-    res = session.execute(update(WebSessionRow).where(WebSessionRow.id_hash == _hash(sid),
-                                                      WebSessionRow.revoked_at.is_(None))  # type: ignore[union-attr]
+    res = session.execute(update(WebSessionRow).where(col(WebSessionRow.id_hash) == _hash(sid),
+                                                      col(WebSessionRow.revoked_at).is_(None))
                           .values(revoked_at=_now()))
     return bool(getattr(res, "rowcount", 0))
 
 
 def revoke_token_sessions(session: Session, token_id: int) -> None:
     """End every session made with a token (its revocation already refuses them; this records when)."""
-    session.execute(update(WebSessionRow).where(WebSessionRow.token_id == token_id,
-                                                WebSessionRow.revoked_at.is_(None))  # type: ignore[union-attr]
+    session.execute(update(WebSessionRow).where(col(WebSessionRow.token_id) == token_id,
+                                                col(WebSessionRow.revoked_at).is_(None))
                     .values(revoked_at=_now()))

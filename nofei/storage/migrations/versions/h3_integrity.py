@@ -12,7 +12,7 @@ counter, a keyed MAC on every audit entry, and ``audit_entry`` append-only on Po
   truncation of the chain's tail is what ``nofei audit checkpoint`` / ``verify --checkpoint`` detect.
 
 Revision ID: h3_integrity
-Revises: pg_transfer_ledger_guard
+Revises: h9_cases
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlmodel
 from alembic import op
 
 revision = "h3_integrity"
-down_revision = "pg_transfer_ledger_guard"
+down_revision = "h9_cases"
 branch_labels = None
 depends_on = None
 
