@@ -15,10 +15,11 @@ from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api
 
-from api.config import load_settings
+from api.config import audit_key, load_settings
 from api.errors import register_error_handlers
 from nofei import __version__
 from nofei.catalogue import Catalogue
+from nofei.storage import audit
 from nofei.storage.engine import make_engine, make_session_factory
 from nofei.storage.migrate import upgrade
 
@@ -81,6 +82,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     nlog.propagate = False  # one structured line per event, not a second plain copy via the root logger
 
     engine = make_engine(cfg["DATABASE_URL"])
+    audit.register_key(engine.url, audit_key(cfg))
     if cfg.get("AUTO_MIGRATE", True):
         upgrade(engine)
     app.extensions["nofei.engine"] = engine

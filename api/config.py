@@ -20,7 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "PARSE_WORKERS": 2,                          # parse worker processes (0 = in process, trusted files only)
     "BALANCE_TOLERANCE_KG": 1,                   # 0.001 t (ledger-workbook.md)
     "C1_CLASS": "disposal",                      # 水泥窑协同处置: utilisation or disposal (indicators.md)
-    "RATE_LIMIT_PER_MINUTE": 0,                  # 0 = off
+    "RATE_LIMIT_PER_MINUTE": 1200,               # API requests per token (or address) a minute; 0 = off
+    "LOGIN_RATE_LIMIT_PER_MINUTE": 10,           # sign-in attempts per address and per token prefix; 0 = off
     "DISCREPANCY_RATIO": "0.05",                 # manifests: > 5 % ...
     "DISCREPANCY_MIN_KG": 100,                   # ... and > 0.1 t
     "RECEIPT_WORKING_DAYS": 5,
@@ -28,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "HOLIDAYS": None,                            # manifests: public holidays (None = built-in calendar)
     "EXTRA_WORKDAYS": None,                      # ... and weekend days worked in exchange (调休)
     "SECRET_KEY": None,
+    "AUDIT_KEY": None,                           # audit-entry MAC key (text, >= 16 bytes); or ...
+    "AUDIT_KEY_FILE": None,                      # ... a file holding it (created with a random key if missing)
+    "WEB_SESSION_HOURS": 12,                     # a page sign-in lasts this long (server-side, revocable)
     "LOG_LEVEL": "INFO",
 }
 
@@ -49,3 +53,37 @@ def load_settings(overrides: dict[str, Any] | None = None, *, env: bool = True) 
                 cfg[key] = raw
     cfg.update(overrides or {})
     return cfg
+
+
+def audit_key(cfg: dict[str, Any]) -> bytes:
+    """The audit-entry MAC key, from outside the database (issue 17 item 10): ``AUDIT_KEY`` itself, else the
+    file ``AUDIT_KEY_FILE``, else a default file — beside a SQLite database file (``nofei.db.audit-key``) or
+    ``~/.nofei/audit.key`` — created with 32 random bytes (mode 0600) the first time, so that ``nofei serve``
+    and ``nofei audit verify`` on one machine share it. Production sets one of the two explicitly and keeps
+    the key where the database's administrators cannot write (README, "Audit trail")."""
+    import os
+    import secrets
+    from pathlib import Path
+
+    raw = cfg.get("AUDIT_KEY")
+    if raw:
+        return str(raw).encode("utf-8")
+    path_s = cfg.get("AUDIT_KEY_FILE")
+    if not path_s:
+        url = str(cfg.get("DATABASE_URL") or "")
+        db = url.split("///", 1)[1] if url.startswith("sqlite:///") and url != "sqlite:///" else ""
+        path_s = f"{db}.audit-key" if db and ":memory:" not in db else str(Path.home() / ".nofei" / "audit.key")
+    path = Path(str(path_s))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+    key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+    if len(key) < 16:
+        raise ValueError(f"audit key file {path} holds fewer than 16 bytes")
+    return key

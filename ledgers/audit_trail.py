@@ -6,6 +6,7 @@ write they record, and the application never updates or deletes them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,18 @@ def list_entries(*, uow: UnitOfWork, actor: Actor, object: str | None = None, ac
     return [entry_dict(r) for r in rows], int(total)
 
 
-def verify_chain(*, uow: UnitOfWork, actor: Actor) -> dict[str, Any]:
-    """Walk the whole chain: ``{ok, entries, broken_at, reason}`` naming the first broken link."""
+def verify_chain(*, uow: UnitOfWork, actor: Actor, checkpoints: Iterable[str] = ()) -> dict[str, Any]:
+    """Walk the whole chain: ``{ok, entries, broken_at, reason, checkpoints}`` naming the first broken link.
+
+    ``checkpoints`` (``seq:digest:mac`` as ``nofei audit checkpoint`` printed them) must each still be in the
+    chain unchanged: a cut-off tail is reported (ValueError for text that is not a checkpoint)."""
     _require_reader(actor)
-    return asdict(audit.verify(uow.session))
+    return asdict(audit.verify(uow.session, checkpoints=[audit.Checkpoint.parse(c) for c in checkpoints]))
+
+
+def checkpoint(*, uow: UnitOfWork, actor: Actor) -> dict[str, Any]:
+    """The signed head of the chain now: ``{seq, digest, mac, checkpoint}`` (keep it outside the database)."""
+    if not actor.is_admin:
+        raise PermissionDenied("仅管理员可生成审计检查点 (admins only)")
+    cp = audit.checkpoint(uow.session)
+    return {"seq": cp.seq, "digest": cp.digest, "mac": cp.mac, "checkpoint": str(cp)}

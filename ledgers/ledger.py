@@ -124,6 +124,7 @@ def open_upload_stream(*, uow: UnitOfWork, actor: Actor, cover: LedgerDraft, con
     if unit is None or not actor.can_submit_for(unit.credit_code):
         return None
     sha = hashlib.sha256(content).hexdigest()
+    store.lock_unit(session, int(unit.id or 0))  # before the duplicate check, or two identical uploads both pass it
     if store.find_by_sha(session, int(unit.id or 0), cover.month, sha) is not None:
         return None
     row = store.begin_version(session, unit=unit, draft=cover, sha256=sha, size=len(content), filename=filename,
@@ -168,6 +169,8 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
                                                                            len(draft.transfers)) or dry_run:
                 raise RuntimeError("the upload stream does not match the ledger submitted")
         else:
+            if not dry_run:  # the duplicate check and the insert under one lock (issue 17 item 7)
+                store.lock_unit(uow.session, int(unit.id or 0))
             dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha)
             if dup is not None:
                 return receipt_of(dup, unit, duplicate=True)

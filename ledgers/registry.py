@@ -17,6 +17,7 @@ from nofei.domain.units import ROLES, UNIT_TYPES, is_valid_credit_code, normalis
 from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import tonnes_to_kg
+from nofei.storage import websession
 from nofei.storage.repo import hash_token, new_token, permits_of, unit_row, utcnow
 from nofei.storage.tables import (
     CatalogueCodeRow,
@@ -294,6 +295,7 @@ def revoke_token(*, uow: UnitOfWork, actor: Actor, token_id: int) -> None:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         uow.session.add(row)
+        websession.revoke_token_sessions(uow.session, token_id)  # its page sessions end with it
         uow.audit(actor, "token.revoke", f"token:{token_id}")
     uow.commit()
 

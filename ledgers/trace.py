@@ -10,6 +10,8 @@ what arrives goes each way in proportion to the node's outflows, ``P = weight / 
 the mass left is under half a kilogram, so loops terminate; a closed loop with no exit is cut after a fixed
 number of passes and reported. The aggregated graph is cached per (database, year, code) and rebuilt when a
 manifest event or a ledger version is added (two index look-ups), so a warm trace does no aggregation.
+
+Every result passes ``trace_view.visible_trace``: the caller sees only what it may read (issue 17 item 8).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from nofei.storage.tables import (
 from nofei.storage.uow import UnitOfWork
 
 from .manifests import _current, _districts, _lines, readable
+from .trace_view import visible_trace
 
 EPS_KG = 0.5
 MAX_VISITS = 20_000
@@ -351,7 +354,7 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
         backward.append(b)
     out = {"number": number, "year": year, "status": row.status, "shipper": shipper.credit_code,
            "receiver": row.receiver_code, "manifest_hops": first_hops, "forward": forward, "backward": backward}
-    return _finish(uow, parts, out)
+    return visible_trace(uow.session, actor, _finish(uow, parts, out))
 
 
 def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: str = "forward", year: int,
@@ -398,4 +401,5 @@ def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: st
         t = _trace_code(g, code, {cc: float(mass)}, direction, max_hops)
         parts.append((direction, t))
         traces.append(t)
-    return _finish(uow, parts, {"unit": cc, "year": year, "direction": direction, "traces": traces})
+    return visible_trace(uow.session, actor,
+                         _finish(uow, parts, {"unit": cc, "year": year, "direction": direction, "traces": traces}))

@@ -44,6 +44,14 @@ class Actor:
             return self.district == CITY or self.district == district
         return credit_code in self.units
 
+    def can_view_unit_at(self, credit_code: str, district: str | None, park: str | None = None) -> bool:
+        """``can_view_unit`` for a unit that may be unregistered (``district`` None: only admins and the city's
+        regulators see it) or in a park a regulator oversees (``park`` equal to its district code)."""
+        if district is None:
+            return self.sees_all()
+        return self.can_view_unit(credit_code, district) or (
+            self.role == "regulator" and park is not None and self.district == park)
+
     def can_submit_for(self, credit_code: str) -> bool:
         """Write access for a unit's ledgers and manifests: admins, or the enterprise's own units."""
         if self.role == "admin":
@@ -62,3 +70,10 @@ class Actor:
 
 
 SYSTEM = Actor(role="admin", name="system")
+
+
+def visible_units(actor: Actor, units: dict[str, tuple[str | None, str | None]]) -> set[str]:
+    """The codes of ``units`` (code -> (district, park); (None, None) when unregistered) the actor may read."""
+    if actor.sees_all():
+        return set(units)
+    return {cc for cc, (d, p) in units.items() if actor.can_view_unit_at(cc, d, p)}

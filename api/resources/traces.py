@@ -1,4 +1,6 @@
-"""Traces: from a manifest or a unit, forward to final fates and backward to producers (JSON hops + node-link)."""
+"""Traces: from a manifest or a unit, forward to final fates and backward to producers (JSON hops + node-link).
+
+Each shows only what the caller may read (``ledgers.trace_view``): see README, "Security notes"."""
 
 from __future__ import annotations
 
@@ -25,8 +27,9 @@ class TraceHop(Schema):
 
 
 class TraceEnd(Schema):
-    unit = fields.String()
-    fate = fields.String()
+    unit = fields.String(allow_none=True, metadata={"description": "null: units the caller may not read, merged"})
+    name = fields.String(metadata={"description": "其他单位（不可见） on the merged entry of units the caller may not read"})
+    fate = fields.String(metadata={"description": "U/D/S/X, or hidden (beyond what the caller may read)"})
     mass_t = fields.Float()
     share = fields.Float()
 
@@ -41,7 +44,9 @@ class TraceCode(Schema):
     start_t = fields.Float()
     hops = fields.List(fields.Nested(TraceHop), metadata={"description": "at most max_hops, heaviest first"})
     hops_omitted = fields.Nested(HopsOmitted)
-    fates = fields.Dict(keys=fields.String(), values=fields.Float(), metadata={"description": "U/D/S/X, t"})
+    fates = fields.Dict(keys=fields.String(), values=fields.Float(),
+                        metadata={"description": "U/D/S/X, t; plus hidden (t that went on beyond the units the "
+                                                 "caller may read) for callers who do not see every unit"})
     terminals = fields.List(fields.Nested(TraceEnd))
     producers = fields.List(fields.Nested(TraceEnd))
     closed_loop = fields.Boolean()

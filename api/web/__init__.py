@@ -1,8 +1,11 @@
 """Server-rendered pages (Chinese) for clerks, regulators and admins: the browser face of the same use cases.
 
-Sign-in is by API token, kept in the Flask session cookie (signed, HttpOnly, SameSite=Lax). Each
-request turns it into the same ``Actor`` the API builds (``actor_for_token``), so every page is
-bound by the API's authorisation rules: pages call the same use-case functions, never a shortcut.
+Sign-in is by API token, exchanged for a server-side session (``nofei.storage.websession``): the Flask
+cookie (signed, HttpOnly, SameSite=Lax) carries only a random session id and the CSRF token, never the
+API token; signing out or revoking the token ends the session. Each request turns the session into the
+same ``Actor`` the API builds, so every page is bound by the API's authorisation rules: pages call the
+same use-case functions, never a shortcut. After sign-in the browser goes back only to a same-origin
+path (``safe_next``).
 Every POST carries a per-session CSRF token; every page gets a Content-Security-Policy that allows
 no script at all (charts are server-drawn SVG) and no resource from another origin.
 """
@@ -30,8 +33,8 @@ from flask import (
 
 from nofei.access import Actor
 from nofei.errors import NofeiError
-from nofei.storage.repo import actor_for_token
 from nofei.storage.uow import UnitOfWork
+from nofei.storage.websession import actor_for_session
 
 bp = Blueprint("web", __name__, template_folder="templates")
 
@@ -94,16 +97,38 @@ def _guard() -> Any:
                                    message="表单校验失败（CSRF）。请刷新页面后重试。"), 400
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    token = session.get("token")
+    sid = session.get("sid")
     a = None
-    if token:
+    if isinstance(sid, str) and sid:
         with current_app.extensions["nofei.sessions"]() as s:
-            a = actor_for_token(s, token)
+            a = actor_for_session(s, sid)
     if a is None:
-        session.pop("token", None)
-        return redirect(url_for("web.login", next=request.full_path if request.method == "GET" else None))
+        session.pop("sid", None)
+        nxt = safe_next(request.full_path) if request.method == "GET" else None
+        return redirect(url_for("web.login", next=nxt))
     g.web_actor = a
     return None
+
+
+def safe_next(raw: str | None) -> str | None:
+    """``raw`` when it is a path on this site, else None (issue 17 item 9: an open redirect).
+
+    Browsers drop tab/CR/LF inside URLs and read ``\\`` as ``/``, so ``/%09/evil.example`` (a tab) becomes
+    ``//evil.example``, another host. Refused: any control character, whitespace or backslash (also once
+    percent-decoded), anything not starting with exactly one ``/``, and anything with a scheme or host."""
+    from urllib.parse import unquote, urlsplit
+
+    if not raw or len(raw) > 2000:
+        return None
+    for s in (raw, unquote(raw)):
+        if any(ord(ch) < 0x21 or ord(ch) == 0x7F or ch == "\\" or ch.isspace() for ch in s):
+            return None
+        if not s.startswith("/") or s.startswith("//"):
+            return None
+        parts = urlsplit(s)
+        if parts.scheme or parts.netloc:
+            return None
+    return raw.removesuffix("?") or None
 
 
 @bp.after_request

@@ -8,10 +8,12 @@ from typing import Any
 
 from flask import Response, abort, current_app, redirect, render_template, request, session, url_for
 
-from api.web import actor, bp, require_roles, uow
+from api.ratelimit import login_wait, retry_after
+from api.web import actor, bp, require_roles, safe_next, uow
 from ledgers.manifests import CST
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
 from nofei.errors import InputRejected, NofeiError
+from nofei.storage import websession
 from nofei.storage.repo import actor_for_token
 
 
@@ -85,24 +87,38 @@ def regions_for() -> list[tuple[str, str]]:
 # --- sign in / out -------------------------------------------------------------------------
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """Sign in with an API token; the token is kept in the session cookie, never shown again."""
+    """Sign in with an API token, exchanged for a server-side session: the cookie carries only its random id."""
     error = None
     if request.method == "POST":
         token = (request.form.get("token") or "").strip()
+        wait = login_wait(token)
+        if wait is not None:
+            resp = Response(render_template("error.html", status=429, title="尝试过于频繁",
+                                            message="登录尝试过于频繁，请稍后再试。"), status=429)
+            resp.headers["Retry-After"] = retry_after(wait)
+            return resp
         with current_app.extensions["nofei.sessions"]() as s:
             a = actor_for_token(s, token)
+            if a is not None:
+                sid = websession.open_session(s, a, hours=float(current_app.config.get("WEB_SESSION_HOURS") or 12))
+                s.commit()
         if a is None:
             error = "令牌无效或已撤销，请检查后重试。"
         else:
-            session.clear()
-            session["token"] = token
-            nxt = request.args.get("next") or ""
-            return redirect(nxt if nxt.startswith("/") and not nxt.startswith("//") else url_for("web.home"))
+            session.clear()  # a fresh CSRF token too: nothing from before sign-in survives it
+            session["sid"] = sid
+            return redirect(safe_next(request.args.get("next")) or url_for("web.home"))
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    """Sign out: the session is revoked on the server, so a copy of the old cookie no longer signs in."""
+    sid = session.get("sid")
+    if isinstance(sid, str) and sid:
+        with current_app.extensions["nofei.sessions"]() as s:
+            websession.revoke_session(s, sid)
+            s.commit()
     session.clear()
     return redirect(url_for("web.login"))
 
@@ -262,9 +278,12 @@ def trace_graph(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
             nodes[nid] = {"id": nid, "label": FATE_ZH.get(f, f), "sub": code, "kind": f}
         elif kind == "origin":
             nodes[nid] = {"id": nid, "label": "产生", "sub": code, "kind": ""}
+        elif kind == "hidden":  # beyond what the signed-in user may read (ledgers.trace_view)
+            nodes[nid] = {"id": nid, "label": str(n.get("name")), "sub": code, "kind": ""}
         else:
             unit_node(nid, str(n.get("unit")), n.get("name"), code)
-    edges = [{"source": str(e["source"]), "target": str(e["target"]), "label": f"{float(e.get('mass_t') or 0):,.3f} t"}
+    edges = [{"source": str(e["source"]), "target": str(e["target"]),
+              "label": f"{float(e['mass_t']):,.3f} t" if e.get("mass_t") is not None else ""}
              for e in g.get("links", [])]
     for h in trace.get("manifest_hops", []):
         code = str(h.get("waste_code"))

@@ -56,9 +56,10 @@ def problem_dict(p: Problem) -> dict[str, Any]:
     return d
 
 
-def _lock_unit(session: Session, unit_id: int) -> None:
-    """Serialise concurrent uploads for one unit so version numbers are gap-free (PostgreSQL row lock;
-    SQLite's ``BEGIN IMMEDIATE`` already serialises writers)."""
+def lock_unit(session: Session, unit_id: int) -> None:
+    """Serialise concurrent uploads for one unit so version numbers are gap-free and a byte-identical
+    re-upload sees the version it repeats (PostgreSQL row lock, held to the end of the transaction;
+    SQLite's ``BEGIN IMMEDIATE`` already serialises writers). Taking it twice in one transaction is free."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(UnitRow.id).where(UnitRow.id == unit_id).with_for_update())
 
@@ -92,7 +93,7 @@ def begin_version(session: Session, *, unit: UnitRow, draft: LedgerDraft, sha256
                   uploaded_by: str) -> LedgerRow:
     """The version row of (unit, month) with the next number, made current (the rest: ``_complete_version``)."""
     unit_id = int(unit.id or 0)
-    _lock_unit(session, unit_id)
+    lock_unit(session, unit_id)
     prev = session.execute(
         select(func.max(LedgerRow.version)).where(LedgerRow.unit_id == unit_id, LedgerRow.month == draft.month)
     ).scalar_one()

@@ -111,4 +111,10 @@ def actor_for_token(session: Session, token: str) -> Actor | None:
     row = session.execute(select(TokenRow).where(col(TokenRow.token_hash) == h)).scalar_one_or_none()
     if row is None or not hmac.compare_digest(row.token_hash, h) or row.revoked_at is not None:
         return None
-    return Actor(role=cast(ActorRole, row.role), name=row.name, units=frozenset(row.units), district=row.district, token_id=row.id)
+    return actor_of_row(row)
+
+
+def actor_of_row(row: TokenRow) -> Actor:
+    """The Actor a (live) token row stands for."""
+    return Actor(role=cast(ActorRole, row.role), name=row.name, units=frozenset(row.units), district=row.district,
+                 token_id=row.id)

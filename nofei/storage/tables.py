@@ -277,7 +277,8 @@ class StatisticRow(SQLModel, table=True):
 
 
 class AuditRow(SQLModel, table=True):
-    """An audit entry; ``digest`` = SHA-256 over the entry and the previous digest (a hash chain)."""
+    """An audit entry; ``digest`` = SHA-256 over the entry and the previous digest (a hash chain), ``mac`` its
+    HMAC under a key outside the database."""
 
     __tablename__ = "audit_entry"
     seq: int | None = Field(default=None, primary_key=True)
@@ -291,6 +292,28 @@ class AuditRow(SQLModel, table=True):
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     prev_digest: str = Field(max_length=64)
     digest: str = Field(max_length=64)
+    mac: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})  # HMAC-SHA256(key, digest)
+
+
+class WebSessionRow(SQLModel, table=True):
+    """A signed-in page session: the cookie holds a random id, this row its SHA-256 (never the API token)."""
+
+    __tablename__ = "web_session"
+    id_hash: str = Field(primary_key=True, max_length=64)
+    token_id: int = Field(foreign_key="api_token.id", index=True)
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class RateLimitRow(SQLModel, table=True):
+    """Requests counted in one fixed window for one key (a token's hash, an address), shared by all processes."""
+
+    __tablename__ = "rate_limit"
+    __table_args__ = (Index("ix_rate_limit_window", "window"),)
+    key: str = Field(primary_key=True, max_length=100)
+    window: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    count: int = 0
 
 
 class CaseRow(SQLModel, table=True):

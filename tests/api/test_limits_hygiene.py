@@ -39,9 +39,24 @@ def make_token(app, role="admin", **kw) -> dict[str, str]:
     return {"Authorization": f"Bearer {t.token}"}
 
 
-def test_rate_limit_is_off_by_default(client, admin):
-    assert "nofei.ratelimit" not in client.application.extensions
-    assert all(client.get("/api/v1/catalogue/methods", headers=admin).status_code == 200 for _ in range(80))
+def test_rate_limit_is_on_by_default(database_url):
+    """Issue 17 item 11: the limiter used to be off unless configured."""
+    from api.config import load_settings
+
+    defaults = load_settings(env=False)
+    assert defaults["RATE_LIMIT_PER_MINUTE"] == 1200 and defaults["LOGIN_RATE_LIMIT_PER_MINUTE"] == 10
+    app = create_app({**defaults, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"})
+    assert app.extensions["nofei.ratelimit"].limit == 1200 and app.extensions["nofei.ratelimit.login"].limit == 10
+    app.extensions["nofei.engine"].dispose()
+
+
+def test_rate_limit_can_be_turned_off(settings):
+    app = create_app({**settings, "RATE_LIMIT_PER_MINUTE": 0, "LOGIN_RATE_LIMIT_PER_MINUTE": 0})
+    assert "nofei.ratelimit" not in app.extensions and "nofei.ratelimit.login" not in app.extensions
+    admin = make_token(app)
+    c = app.test_client()
+    assert all(c.get("/api/v1/catalogue/methods", headers=admin).status_code == 200 for _ in range(80))
+    app.extensions["nofei.engine"].dispose()
 
 
 def test_rate_limit_per_token_answers_429_in_the_envelope_until_the_next_window(limited):

@@ -153,3 +153,39 @@ def test_simultaneous_registration_of_one_credit_code_one_201_the_rest_409(app, 
     assert codes == [201] + [409] * 7, [r.json for r in resps]
     assert all(r.json["code"] in ("conflict", "duplicate_unit") for r in resps if r.status_code == 409)
     assert chain_ok(app)
+
+
+def identical_uploads(app, client, admin, tokens, n: int = 10) -> tuple[list[Any], list[Any]]:
+    """``n`` byte-identical uploads of one ledger, released together (issue 17, item 7): the store's answer."""
+    import io
+
+    from nofei.storage.tables import LedgerRow
+    from tests.imports.ledger_builders import ME, RECV, balanced_sheets, workbook
+
+    register(client, admin, code=ME, district="630104")
+    register(client, admin, code=RECV, district="630105", roles=["disposer"])
+    ent = tokens("enterprise", units=[ME])
+    data = workbook(balanced_sheets())
+
+    def upload():
+        return app.test_client().post("/api/v1/ledgers", headers=ent, content_type="multipart/form-data",
+                                      data={"file": (io.BytesIO(data), "same.xlsx")})
+
+    resps = together([upload for _ in range(n)])
+    with app.extensions["nofei.sessions"]() as s:
+        rows = s.execute(select(LedgerRow.version).where(LedgerRow.month == "2025-03")).all()
+    return resps, rows
+
+
+def test_simultaneous_identical_uploads_store_one_version(app, client, admin, tokens):
+    """Issue 17 item 7: the duplicate check must run under the unit lock, or a double click stores 8 copies."""
+    resps, rows = identical_uploads(app, client, admin, tokens)
+    assert all(r.status_code in (200, 201) for r in resps), [r.json for r in resps][:2]
+    assert [v for (v,) in rows] == [1]
+    assert sorted(r.json["duplicate"] for r in resps) == [False] + [True] * 9
+    assert {r.json["version"] for r in resps} == {1}
+    with app.extensions["nofei.sessions"]() as s:
+        audited = s.execute(select(func.count()).select_from(AuditRow)
+                            .where(AuditRow.action == "ledger.submit")).scalar_one()
+    assert audited == 1
+    assert chain_ok(app)

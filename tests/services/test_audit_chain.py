@@ -1,4 +1,4 @@
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from ledgers import registry
 from nofei.access import SYSTEM
@@ -15,6 +15,8 @@ def test_writes_are_chained_and_a_changed_row_breaks_the_chain(uow_factory):
         check = audit.verify(uow.session)
     assert check.ok and check.entries == 3
     with uow_factory() as uow:
+        if uow.session.get_bind().dialect.name == "postgresql":  # as the superuser, past the append-only trigger
+            uow.session.execute(text("SET LOCAL session_replication_role = replica"))
         uow.session.execute(update(AuditRow).where(AuditRow.seq == 2).values(action="unit.delete"))
         uow.commit()
     with uow_factory() as uow:
