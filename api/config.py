@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "C1_CLASS": "disposal",                      # 水泥窑协同处置: utilisation or disposal (indicators.md)
     "RATE_LIMIT_PER_MINUTE": 1200,               # API requests per token (or address) a minute; 0 = off
     "LOGIN_RATE_LIMIT_PER_MINUTE": 10,           # sign-in attempts per address and per token prefix; 0 = off
-    "DISCREPANCY_RATIO": "0.05",                 # manifests: > 5 % ...
+    "DISCREPANCY_RATIO": "0.05",                 # manifests: > 5 % ... (a LOCAL setting: 第十八条 sets none)
     "DISCREPANCY_MIN_KG": 100,                   # ... and > 0.1 t
     "RECEIPT_WORKING_DAYS": 5,
     "STORAGE_LIMIT_DAYS": 365,

@@ -96,7 +96,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(E.NofeiError)
     def _nofei(exc: E.NofeiError):
         status = status_for(exc)
-        return envelope(status, exc.code, exc.message, [p.to_dict() for p in exc.problems])
+        warnings = getattr(exc, "warnings", None)  # a rejected workbook's warnings, shown with its errors
+        extra = {"warnings": [p.to_dict() for p in warnings]} if warnings else {}
+        return envelope(status, exc.code, exc.message, [p.to_dict() for p in exc.problems], **extra)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -29,6 +29,9 @@ class ErrorSchema(Schema):
     message = fields.String(required=True)
     errors = fields.List(fields.Nested(ProblemSchema), required=True)
     request_id = fields.String(allow_none=True)
+    warnings = fields.List(fields.Nested(ProblemSchema), metadata={
+        "description": "a rejected ledger workbook: its warnings too (e.g. a 联单编号 that is not 14 digits), so "
+                       "that fixing the errors does not store them unseen"})
 
 
 class PageArgs(Schema):

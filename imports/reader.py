@@ -133,8 +133,16 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
             continue
         _read_sheet(book, spec, draft, catalogue, tainted, blocks, sink)
     draft.transfers = TransferColumns(blocks)  # type: ignore[assignment]  # a Sequence[TransferLine]
-    for n in book.names:
-        if n not in (SHEET_COVER, *(s.name for s in DATA_SHEETS)) and n not in KNOWN_EXTRA_SHEETS:
+    extras = [n for n in book.names if n not in (SHEET_COVER, *(s.name for s in DATA_SHEETS))
+              and n not in KNOWN_EXTRA_SHEETS]
+    missing = [s.name for s in DATA_SHEETS if s.name not in book.names and not s.required]
+    for n in extras:
+        if missing:  # a data sheet is absent and another sheet is there: a renamed sheet would lose its rows
+            book.problems.append(Problem(
+                code="missing_sheet", message=f"缺少工作表“{'”“'.join(missing)}”；工作表“{n}”不属于台账（是否被改名？）",
+                message_en=f"sheet(s) {', '.join(missing)} missing while sheet {n} is unknown (renamed?)",
+                sheet=missing[0], value=n))
+        else:
             book.warnings.append(Problem(code="extra_sheet", message=f"工作表“{n}”不属于台账，已忽略",
                                          message_en=f"sheet {n} is not part of the ledger and was ignored",
                                          sheet=n, severity="warning"))

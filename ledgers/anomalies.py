@@ -1,7 +1,8 @@
 """Anomalies for regulators (异常联单 and ledger findings), as plain dicts for the API and the annual report.
 
 Kinds (issue 5 §2–§4):
-- ``receipt_overdue``: receipt not confirmed within 5 working days of shipping (regulations.md §2.3 ★);
+- ``receipt_overdue``: receipt recorded more than 5 working days after the 接受日期 (第十八条 在接受之日起; while
+  still in transit, counted from the shipping date);
 - ``discrepancy``: a received line differs from the shipped one by > 5 % and > 0.1 t (ledger-workbook.md);
 - ``storage_over_year``: hazardous waste held in stock over a year, aged FIFO over the monthly ledgers
   (固废法 第八十一条, regulations.md §2.5);
@@ -156,38 +157,48 @@ def _manifest_year(stmt: Any, year: int) -> Any:
 
 
 def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) -> list[dict[str, Any]]:
+    """第十八条: the receipt is recorded in nofei more than ``days`` working days after the 接受日期
+    (``accepted_on``); while the load is still in transit the shipping date stands in (and the finding says so).
+
+    Rows written before ``accepted_on``/``received_entered_at`` existed count from the receipt time itself."""
     cal = calendar(uow.settings)
     days = int(uow.settings.get("RECEIPT_WORKING_DAYS", 5))
     dialect = uow.session.get_bind().dialect.name
-    # Late by n working days needs more than n calendar days: a cheap SQL pre-filter before the exact calendar.
+    recorded_col = func.coalesce(col(ManifestRow.received_entered_at), col(ManifestRow.received_at))
+    # Late by n working days needs more than n - 1 calendar days after shipping (the acceptance is not before
+    # the shipping date): a cheap SQL pre-filter before the exact calendar.
     if dialect == "sqlite":
-        gap = func.julianday(col(ManifestRow.received_at)) - func.julianday(col(ManifestRow.shipped_at)) > days
+        gap = func.julianday(recorded_col) - func.julianday(col(ManifestRow.shipped_at)) > days - 1
     else:
-        gap = col(ManifestRow.received_at) > col(ManifestRow.shipped_at) + timedelta(days=days)
+        gap = recorded_col > col(ManifestRow.shipped_at) + timedelta(days=days - 1)
     kg = select(func.sum(col(ManifestLineRow.quantity_kg))).where(
         col(ManifestLineRow.manifest_id) == col(ManifestRow.id)).scalar_subquery()
     S = aliased(UnitRow)  # noqa: N806
-    stmt = _manifest_year(select(col(ManifestRow.number), col(S.credit_code), col(ManifestRow.receiver_code), col(ManifestRow.carrier_code),
-                                 col(ManifestRow.status), col(ManifestRow.shipped_at), col(ManifestRow.received_at), kg.label("kg"))
+    stmt = _manifest_year(select(col(ManifestRow.number), col(S.credit_code), col(ManifestRow.receiver_code),
+                                 col(ManifestRow.carrier_code), col(ManifestRow.status), col(ManifestRow.shipped_at),
+                                 col(ManifestRow.received_at), col(ManifestRow.accepted_on),
+                                 recorded_col.label("recorded_at"), kg.label("kg"))
                           .join(S, col(S.id) == col(ManifestRow.shipper_id)), year).where(
         col(ManifestRow.shipped_at).is_not(None),
         or_(and_(col(ManifestRow.status) == "in_transit", col(ManifestRow.shipped_at) < as_of - timedelta(days=days)),
             and_(col(ManifestRow.received_at).is_not(None), gap)))
-    # A year has ~365 shipping dates and fewer receipt dates than manifests: decide each date with the calendar
-    # once (deadline per shipping day, lateness per (deadline, day seen)) instead of once per manifest.
+    # A year has ~365 start dates and fewer recording dates than manifests: decide each date with the calendar
+    # once (deadline per start day, lateness per (deadline, day seen)) instead of once per manifest.
     today = local_date(as_of)
     dues: dict[date, date] = {}
     lates: dict[tuple[date, date], int] = {}
     out = []
     for r in uow.session.execute(stmt):
         shipped_on = local_date(r.shipped_at)
-        received_on = local_date(r.received_at) if r.received_at is not None else None
-        seen = received_on or today
+        in_transit = r.received_at is None
+        recorded_on = None if in_transit else local_date(r.recorded_at)
+        start = shipped_on if in_transit else (r.accepted_on or local_date(r.received_at))
+        seen = recorded_on or today
         at_least = False
         try:
-            due = dues.get(shipped_on)
+            due = dues.get(start)
             if due is None:
-                due = dues[shipped_on] = M.receipt_deadline(shipped_on, cal, days)
+                due = dues[start] = M.receipt_deadline(start, cal, days)
         except M.CalendarNotCovered as e:
             # the deadline itself falls in a year whose holidays are not yet known (chinesecalendar, NOFEI_HOLIDAYS):
             # this manifest cannot be judged, and is not guessed as plain weekdays; the rest of the list stands
@@ -204,14 +215,21 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
                 at_least = True
         if late <= 0:  # seen on a rest day right after the deadline: not a working day late (issue 13)
             continue
-        what = "仍未确认接收" if received_on is None else f"于 {received_on} 才确认接收"
+        overdue = (f"逾期{'至少 ' if at_least else ' '}{late} 个工作日"
+                   f"{'；此后的工作日历尚未载入' if at_least else ''}")
+        if in_transit:
+            msg = (f"联单 {r.number} {shipped_on} 起运，仍在运输中未确认接收；以起运日期代替接受日期，"
+                   f"应在 {due} 前确认（{overdue}）")
+        else:
+            msg = f"联单 {r.number} {start} 接受，应在 {due} 前在系统中确认，于 {recorded_on} 才录入（{overdue}）"
         out.append(_anomaly(
             "receipt_overdue", units=[r.credit_code, r.receiver_code, r.carrier_code], mass_kg=r.kg or 0,
-            manifests=[r.number],
-            message=f"联单 {r.number} {shipped_on} 起运，应在 {due} 前确认接收，{what}（逾期{'至少 ' if at_least else ' '}"
-                    f"{late} 个工作日{'；此后的工作日历尚未载入' if at_least else ''}）",
+            manifests=[r.number], message=msg,
             detail={"shipped_on": shipped_on.isoformat(), "due": due.isoformat(), "status": r.status,
-                    "received_on": received_on.isoformat() if received_on else None,
+                    "accepted_on": start.isoformat() if not in_transit else None,
+                    "counted_from": "shipped_on" if in_transit else "accepted_on",
+                    "received_on": local_date(r.received_at).isoformat() if r.received_at is not None else None,
+                    "recorded_on": recorded_on.isoformat() if recorded_on else None,
                     "working_days_late": late}))
     return out
 
@@ -360,7 +378,10 @@ def _unresolved(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any
             .join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
             .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year,
                    col(UnitRow.credit_code) == col(TransferEntryRow.counterpart), col(StockEntryRow.code) == col(TransferEntryRow.code)))
-    stmt = _transfer_rows(year, "out").where(~node.exists())
+    # a load refused in full came back on its return manifest (issue 16): its 转出 is resolved by the shipper's 转入
+    refused = select(col(ManifestRow.id)).where(col(ManifestRow.number) == col(TransferEntryRow.manifest_no),
+                                                col(ManifestRow.is_current).is_(True), col(ManifestRow.status) == "rejected")
+    stmt = _transfer_rows(year, "out").where(~node.exists(), ~refused.exists())
     groups: dict[tuple[int, str, str], list[Any]] = defaultdict(list)
     for r in uow.session.execute(stmt):
         groups[(r.unit_id, r.counterpart, r.code)].append(r)
@@ -422,7 +443,9 @@ def _permit_kinds(uow: UnitOfWork, year: int, units: _Units, want: set[str]) -> 
                                   func.min(col(ManifestRow.number)).label("first"), func.min(col(S.credit_code)).label("shipper"))
                            .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
                            .join(S, col(S.id) == col(ManifestRow.shipper_id)), year).where(
-        col(ManifestRow.status) != "submitted").group_by(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method)
+        col(ManifestRow.status) != "submitted",
+        # a refused load returned to its own shipper goes back into its storage, not to a licensed use (issue 16)
+        col(ManifestRow.receiver_code) != col(S.credit_code)).group_by(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method)
     tstmt = (select(col(TransferEntryRow.counterpart), col(TransferEntryRow.code), col(TransferEntryRow.planned_method),
                     func.sum(col(TransferEntryRow.qty_kg)).label("kg"), func.count().label("n"),
                     func.min(col(TransferEntryRow.id)).label("first"))
@@ -501,6 +524,9 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
         return case((cond, 1), else_=0)
 
     pg = uow.session.get_bind().dialect.name == "postgresql"
+    # a follow-on of a refusal (the return) leaves from the refusing receiver's gate: no shipper 转出 is expected
+    # for it (the shipper's 转出 cites the original), so it never counts as "out_missing" (issue 16)
+    shipped_before = and_(col(ManifestRow.shipped_at) < cutoff, col(ManifestRow.parent_number).is_(None))
 
     def statement(kg_mode: str) -> Any:
         if pg:
@@ -521,7 +547,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             bits = (flag(col(ManifestRow.status) != "submitted")
                     + 2 * flag(col(ManifestRow.status).in_(["received", "partially_received"]))
                     + 4 * flag(and_(col(ManifestRow.planned_date) >= y0, col(ManifestRow.planned_date) <= y1))
-                    + 8 * flag(col(ManifestRow.shipped_at) < cutoff) + 16 * flag(col(ManifestRow.received_at) < cutoff))
+                    + 8 * flag(shipped_before) + 16 * flag(col(ManifestRow.received_at) < cutoff))
             manifest_flags: list[Any] = [bits]
             flag_cols: tuple[str, ...] = ("fbits",)
         else:
@@ -534,7 +560,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             manifest_flags = [flag(col(ManifestRow.status) != "submitted"),
                               flag(col(ManifestRow.status).in_(["received", "partially_received"])),
                               flag(and_(col(ManifestRow.planned_date) >= y0, col(ManifestRow.planned_date) <= y1)),
-                              flag(col(ManifestRow.shipped_at) < cutoff), flag(col(ManifestRow.received_at) < cutoff)]
+                              flag(shipped_before), flag(col(ManifestRow.received_at) < cutoff)]
             flag_cols = flags
         nk = 2 if kg_mode == "split" else 1  # columns per kilogram sum
         kg_names = {side: [f"{side}_{i}" for i in range(nk)] for side in ("out_kg", "in_kg", "shipped", "received")}

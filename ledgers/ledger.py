@@ -184,6 +184,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
                                   draft.unit_name))
         warnings.extend(_counterpart_warnings(uow, draft, letters))
         warnings.extend(_continuity_warnings(uow, unit, draft, letters))
+        warnings.extend(manifest_warnings(uow, unit, draft, letters))
         if len(warnings) > _MAX_WARNINGS:
             warnings = warnings[:_MAX_WARNINGS]
         totals = stream_totals(summarised(draft), uow.catalogue)
@@ -298,6 +299,158 @@ def _continuity_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
             out.append(_warn(SourceRef(SHEET_STOCK, None, None, "废物代码"), "continuity",
                              f"上月期末贮存 {code} {kg_to_t_float(kg)} 吨，本月未填报", f"{code}: last month closed with "
                              f"{kg_to_t_float(kg)} t but has no row this month", code))
+    return out
+
+
+# --- 转出 rows against the manifests they cite (issue 16) -------------------------------------------
+_IN_BATCH = 900  # SQLite's bound-parameter limit, as elsewhere
+_RANGE_FETCH = 20_000  # fetch a number range in one query when it holds at most this many manifests
+
+
+def _numbered_out_rows(draft: LedgerDraft) -> list[tuple[int | None, str, str, int, str]]:
+    """(row, number, code, kg, receiver) of each 转出 row citing a well-formed 联单编号, column-wise when possible."""
+    tr = draft.transfers
+    out: list[tuple[int | None, str, str, int, str]] = []
+    if isinstance(tr, TransferColumns) and tr.columnar:
+        for b in tr.blocks:
+            if b.direction == "out":
+                out.extend((r, no, code, kg, cp) for r, no, code, kg, cp in zip(
+                    b.rows, b.manifests, b.codes, b.qty_kg, b.counterparts, strict=True)
+                    if no and len(no) == 14 and no.isdigit())
+        return out
+    for ln in tr:
+        no = ln.manifest_no
+        if ln.direction == "out" and no and len(no) == 14 and no.isdigit():
+            out.append((ln.ref.row if ln.ref else None, no, ln.code, ln.qty_kg, ln.counterpart))
+    return out
+
+
+def _manifests_cited(uow: UnitOfWork, numbers: list[str]) -> dict[str, tuple[str, str, dict[str, int]]]:
+    """number → (shipper credit code, receiver, {code: kg}) of the current manifests among ``numbers``."""
+    from sqlalchemy import func
+
+    from nofei.storage.tables import ManifestLineRow, ManifestRow
+
+    s = uow.session
+    lo, hi = numbers[0], numbers[-1]
+    in_range = col(ManifestRow.is_current).is_(True), col(ManifestRow.number) >= lo, col(ManifestRow.number) <= hi
+    n = s.execute(select(func.count()).select_from(ManifestRow).where(*in_range)).scalar_one()
+    if n == 0:
+        return {}
+    want = set(numbers)
+    heads: dict[int, tuple[str, str]] = {}
+    base = select(col(ManifestRow.id), col(ManifestRow.number), col(UnitRow.credit_code),
+                  col(ManifestRow.receiver_code)).join(UnitRow, col(UnitRow.id) == col(ManifestRow.shipper_id))
+    stmts = [base.where(*in_range)] if n <= _RANGE_FETCH else [
+        base.where(col(ManifestRow.is_current).is_(True), col(ManifestRow.number).in_(numbers[i:i + _IN_BATCH]))
+        for i in range(0, len(numbers), _IN_BATCH)]
+    found: dict[int, str] = {}
+    for stmt in stmts:
+        for mid, no, sc, rc in s.execute(stmt):
+            if no in want and mid is not None:
+                heads[mid] = (sc, rc)
+                found[mid] = no
+    out: dict[str, tuple[str, str, dict[str, int]]] = {no: (*heads[mid], {}) for mid, no in found.items()}
+    ids = sorted(found)
+    for i in range(0, len(ids), _IN_BATCH):
+        for mid, code, kg in s.execute(select(col(ManifestLineRow.manifest_id), col(ManifestLineRow.waste_code),
+                                              col(ManifestLineRow.quantity_kg))
+                                       .where(col(ManifestLineRow.manifest_id).in_(ids[i:i + _IN_BATCH]))):
+            lines = out[found[mid]][2]
+            lines[code] = lines.get(code, 0) + int(kg)
+    return out
+
+
+def _cited_elsewhere(uow: UnitOfWork, unit: UnitRow, month: str, numbers: list[str]) -> dict[str, str]:
+    """number → another month of this unit whose current ledger already cites it in 转出."""
+    from nofei.storage.tables import TransferEntryRow
+
+    s = uow.session
+    others = {int(i or 0): str(m) for i, m in s.execute(select(col(LedgerRow.id), col(LedgerRow.month)).where(
+        col(LedgerRow.unit_id) == unit.id, col(LedgerRow.is_current).is_(True), col(LedgerRow.month) != month))}
+    if not others:
+        return {}
+    want = set(numbers)
+    out: dict[str, str] = {}
+    T = TransferEntryRow  # noqa: N806
+    ids = sorted(others)
+    for i in range(0, len(ids), _IN_BATCH):
+        stmt = select(col(T.manifest_no), col(T.ledger_id)).where(
+            col(T.ledger_id).in_(ids[i:i + _IN_BATCH]), col(T.direction) == "out",
+            col(T.manifest_no) >= numbers[0], col(T.manifest_no) <= numbers[-1])
+        for no, lid in s.execute(stmt):
+            if no in want and no not in out:
+                out[no] = others[int(lid)]
+    return out
+
+
+def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
+                      letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """Each 转出 row that cites a 联单编号, checked against that manifest (issue 16): the same shipper (this
+    unit), receiver and code; the month's quantity of (number, code) within the discrepancy rule (a local
+    setting, 5 % and 0.1 t); the manifest's year the ledger's or the one before; the number not cited in
+    another month's 转出. Every mismatch is a warning pinned to the row's cell (number, code, receiver or
+    quantity column); the ledger is stored as before."""
+    from ledgers.manifests import discrepancy_rule
+    from nofei.domain.manifests import is_discrepancy
+
+    rows = _numbered_out_rows(draft)
+    if not rows or not draft.month:
+        return []
+    year = int(draft.month[:4])
+    cols = letters.get(SHEET_OUT, {})
+
+    def at(row: int | None, header: str) -> SourceRef:
+        return SourceRef(SHEET_OUT, row, cols.get(header), header)
+
+    numbers = sorted({r[1] for r in rows})
+    cited = _manifests_cited(uow, numbers)
+    elsewhere = _cited_elsewhere(uow, unit, draft.month, numbers)
+    ratio, min_kg = discrepancy_rule(uow.settings)
+    out: list[Problem] = []
+    sums: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], int | None] = {}
+    seen: set[str] = set()
+    NO, CODE, RECV, QTY = "转移联单编号", "废物代码", "接收单位统一社会信用代码", "数量"  # noqa: N806
+    for row, no, code, kg, cp in rows:
+        sums[(no, code)] = sums.get((no, code), 0) + kg
+        first.setdefault((no, code), row)
+        if no not in seen:
+            seen.add(no)
+            ny = int(no[:4])
+            if ny not in (year, year - 1):
+                out.append(_warn(at(row, NO), "manifest_year", f"联单 {no} 的年份 {ny} 不是台账年份 {year} 或上一年",
+                                 f"manifest {no} is of {ny}, not {year} or {year - 1}", no))
+            if no in elsewhere:
+                out.append(_warn(at(row, NO), "manifest_cited_twice", f"联单 {no} 已在 {elsewhere[no]} 的转出中填报",
+                                 f"manifest {no} is already cited in the 转出 of {elsewhere[no]}", no))
+            if no not in cited:
+                out.append(_warn(at(row, NO), "manifest_unknown", f"系统中没有联单 {no}",
+                                 f"no manifest {no} in nofei", no))
+        m = cited.get(no)
+        if m is None:
+            continue
+        shipper, receiver, lines = m
+        if shipper != unit.credit_code:
+            out.append(_warn(at(row, NO), "manifest_other_shipper", f"联单 {no} 的移出单位是 {shipper}，不是本单位",
+                             f"manifest {no} was shipped by {shipper}, not this unit", no))
+        if cp != receiver:
+            out.append(_warn(at(row, RECV), "manifest_other_receiver", f"联单 {no} 的接收单位是 {receiver}",
+                             f"manifest {no} goes to {receiver}", cp))
+        if code not in lines:
+            out.append(_warn(at(row, CODE), "manifest_other_code", f"联单 {no} 中没有废物代码 {code}",
+                             f"manifest {no} has no line of {code}", code))
+    for (no, code), kg in sorted(sums.items()):
+        m = cited.get(no)
+        if m is None or code not in m[2]:
+            continue
+        want = m[2][code]
+        if is_discrepancy(want, kg, ratio=ratio, min_kg=min_kg):
+            out.append(_warn(at(first[(no, code)], QTY), "manifest_quantity",
+                             f"联单 {no} {code} 转移 {kg_to_t_float(want)} 吨，本表转出 {kg_to_t_float(kg)} 吨"
+                             f"（差异超过 {ratio * 100:g}% 且超过 {kg_to_t_float(min_kg):g} 吨，本地设置）",
+                             f"manifest {no} {code}: {kg_to_t_float(want)} t on the manifest, {kg_to_t_float(kg)} t here",
+                             kg_to_t_float(kg)))
     return out
 
 

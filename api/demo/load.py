@@ -135,16 +135,20 @@ def run_manifests(uow_factory: UowFactory, manifests: list[PlannedManifest]) -> 
                 "planned_date": pm.shipped, "lines": lines})
             no = made["number"]
             numbers[pm.number] = no
+            # the simulated parties record each step when it happens (entered_at = the step's time)
             mf.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={
-                "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "time": _at(pm.shipped, 9)})
+                "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "time": _at(pm.shipped, 9)},
+                entered_at=_at(pm.shipped, 9))
             if pm.status == "received" and pm.received is not None:
                 mf.receive_manifest(uow=uow, actor=SYSTEM, number=no, data={
                     "time": _at(pm.received, 16),
                     "lines": [{"line_no": i + 1, "received_t": str(kg_to_tonnes(ln.received_kg or 0)),
-                               "method": ln.method} for i, ln in enumerate(pm.lines)]})
+                               "method": ln.method} for i, ln in enumerate(pm.lines)]},
+                    entered_at=_at(pm.received, 16))
             elif pm.status == "rejected":
                 mf.reject_manifest(uow=uow, actor=SYSTEM, number=no, data={
-                    "time": _at(pm.shipped, 15), "reason": pm.reason or "包装破损，拒收退回"})
+                    "time": _at(pm.shipped, 15), "reason": pm.reason or "包装破损，拒收退回"},
+                    entered_at=_at(pm.shipped, 15))
     return numbers
 
 
@@ -369,7 +373,7 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
             rows: list[dict[str, Any]] = []
             for pm in chunk:
                 u = units[pm.shipper]
-                key = f"{pm.shipped.year:04d}{M.region_prefix(u.credit_code, u.district)}"
+                key = f"{pm.shipped.year:04d}{M.region_prefix(u.district)}"
                 if key not in serials:
                     last = s.execute(select(col(ManifestSerialRow.last)).where(col(ManifestSerialRow.key) == key)).scalar()
                     serials[key] = int(last or 0)
@@ -383,7 +387,9 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
                              "shipped_at": _at(pm.shipped, 9),
                              "received_at": _at(pm.received, 16) if received and pm.received else None,
                              "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "parent_number": None,
-                             "reason": None, "created_at": now, "created_by": SYSTEM.label, "updated_at": now})
+                             "reason": None, "created_at": now, "created_by": SYSTEM.label, "updated_at": now,
+                             # the simulated steps are recorded as they happen: accepted the day it arrived
+                             "accepted_on": pm.received if received else None})
             ids: dict[str, int] = dict(s.execute(insert(table_of(ManifestRow)).returning(
                 table_of(ManifestRow).c.number, table_of(ManifestRow).c.id), rows).all())
             lines, events = [], []
@@ -400,8 +406,8 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
                                                                              row["shipped_at"])]
                 if row["status"] == "received":
                     steps.append(("receive", "in_transit", "received", row["received_at"]))
-                events += [{"manifest_id": mid, "time": t, "actor": SYSTEM.label, "action": a, "from_status": f,
-                            "to_status": to, "detail": {"bulk": True}} for a, f, to, t in steps]
+                events += [{"manifest_id": mid, "time": t, "event_time": t, "actor": SYSTEM.label, "action": a,
+                            "from_status": f, "to_status": to, "detail": {"bulk": True}} for a, f, to, t in steps]
             s.execute(insert(table_of(ManifestLineRow)), lines)
             s.execute(insert(table_of(ManifestEventRow)), events)
             for key, last in serials.items():

@@ -14,7 +14,7 @@ from api import deps, schemas
 from api.schemas import DecimalString, ErrorSchema, PageArgs, page_schema
 from imports import ReadLimits, gate
 from ledgers import manifests as svc
-from nofei.domain.manifests import STATUSES
+from nofei.domain.manifests import LATE_ENTRY_WORKING_DAYS, MISMATCH_KINDS, STATUSES
 from nofei.errors import PermissionDenied
 from nofei.text import neutralise_cell_text
 
@@ -25,6 +25,19 @@ NUMBER = "<string(length=14):number>"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_T = 10**7  # tonnes per line; zero is refused by the use case (quantity must be > 0, named per line)
 
+TIME_RULES = (
+    "Each step records its event time (``time``, default now) and its entry time (when nofei recorded it). "
+    "REFUSED (422, field ``time``): an event more than 10 minutes in the future (``in_future``) or dated before "
+    "the previous step's event, e.g. a receipt before the shipping (``before_previous_step``, "
+    "``before_shipping``) — these cannot be true, so nothing is recorded. FLAGGED (recorded, the history entry's "
+    f"``flags``): an event more than {LATE_ENTRY_WORKING_DAYS} working days before its entry (``late_entry``) "
+    "and a shipping dated before the 联单 was submitted in nofei (``before_submission``) — 危险废物转移管理办法 "
+    "第二十条 lets a paper 联单 be 补录 afterwards, so a late entry may be true and must be kept, but is shown "
+    "to the regulator.")
+TOLERANCE = ("A line is a discrepancy when received differs from shipped by more than 5 % AND more than 0.1 t: "
+             "a LOCAL SETTING (DISCREPANCY_RATIO, DISCREPANCY_MIN_KG), not a national rule — 第十八条 names the "
+             "mismatch but sets no tolerance.")
+
 
 class ManifestLineIn(Schema):
     waste_code = fields.String(required=True, validate=validate.Length(min=1, max=32))
@@ -32,6 +45,8 @@ class ManifestLineIn(Schema):
     packaging = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
     planned_method = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=8),
                                    metadata={"enum": schemas.METHODS})
+    container_count = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(min=0, max=10**6),
+                                     metadata={"description": "包装数量 (containers)"})
 
 
 class ManifestIn(Schema):
@@ -47,7 +62,10 @@ class ManifestIn(Schema):
 class ManifestShipIn(Schema):
     vehicle = fields.String(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "车牌号"})
     driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    permit_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64),
+                              metadata={"description": "营运证件号 (第十一条)"})
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+                                 metadata={"description": "departure (event) time; " + TIME_RULES})
 
 
 class ManifestReceiveLineIn(Schema):
@@ -55,12 +73,25 @@ class ManifestReceiveLineIn(Schema):
     received_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
     rejected_t = DecimalString(load_default=None, allow_none=True, high=MAX_T)
     method = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=8),
-                           metadata={"enum": schemas.METHODS})
+                           metadata={"enum": schemas.METHODS, "description": (
+                               "利用处置方式 code; on a load returned to its shipper ``S`` (退回移出人贮存, the default "
+                               "there and only there)")})
+    mismatch = fields.List(fields.String(validate=validate.OneOf(list(MISMATCH_KINDS))), load_default=list,
+                           metadata={"description": "第十八条 mismatches found: name, quantity, characteristics, "
+                                                    "form, packaging (quantity is added when the line is a "
+                                                    "discrepancy)"})
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=400),
+                           metadata={"description": "why this line is refused (reject)"})
 
 
 class ManifestReceiveIn(Schema):
     lines = fields.List(fields.Nested(ManifestReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+                                 metadata={"description": "when the receipt was confirmed; " + TIME_RULES})
+    accepted_on = fields.Date(load_default=None, allow_none=True, metadata={"description": (
+        "接受日期: the day the waste was accepted (default: the date of ``time``, Beijing). Refused before the "
+        "shipping date, after ``time`` or in the future. ``receipt_overdue`` counts 5 working days from it "
+        "(第十八条 在接受之日起) to when the receipt was recorded in nofei.")})
 
 
 class ManifestRejectIn(Schema):
@@ -69,7 +100,10 @@ class ManifestRejectIn(Schema):
                         metadata={"description": "accepted part per line (partial); absent: everything refused"})
     destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                                 metadata={"description": "where the refused waste goes; default back to the shipper"})
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST)
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+                                 metadata={"description": "when the load was refused; " + TIME_RULES})
+    accepted_on = fields.Date(load_default=None, allow_none=True,
+                              metadata={"description": "接受日期 of the part accepted (as for receive)"})
 
 
 class ManifestCorrectIn(Schema):
@@ -95,19 +129,32 @@ class ManifestLineOut(Schema):
     quantity_t = fields.Float()
     packaging = fields.String(allow_none=True)
     planned_method = fields.String(allow_none=True)
+    container_count = fields.Integer(allow_none=True)
     received_t = fields.Float(allow_none=True)
     method = fields.String(allow_none=True)
     rejected_t = fields.Float(allow_none=True)
-    discrepancy = fields.Boolean()
+    discrepancy = fields.Boolean(metadata={"description": TOLERANCE})
+    mismatch = fields.List(fields.String(), metadata={"description": "第十八条 mismatch kinds recorded"})
 
 
 class ManifestEventOut(Schema):
     version = fields.Integer()
-    time = fields.DateTime()
+    time = fields.DateTime(metadata={"description": "entry time: when nofei recorded the step"})
+    event_time = fields.DateTime(allow_none=True, metadata={"description": "when the step happened"})
     actor = fields.String()
+    actor_zh = fields.String()
     action = fields.String()
+    action_zh = fields.String()
+    party = fields.String(metadata={"description": "shipper, carrier or receiver"})
+    party_zh = fields.String()
+    unit = fields.String(allow_none=True, metadata={"description": "credit code of the acting party"})
+    unit_name = fields.String(allow_none=True)
     from_status = fields.String(allow_none=True)
     to_status = fields.String()
+    from_status_zh = fields.String(allow_none=True)
+    to_status_zh = fields.String()
+    flags = fields.List(fields.String(), metadata={"description": "late_entry, before_submission (see time rules)"})
+    flags_zh = fields.List(fields.String())
     detail = fields.Dict()
 
 
@@ -133,8 +180,14 @@ class ManifestOut(Schema):
     received_at = fields.DateTime(allow_none=True)
     vehicle = fields.String(allow_none=True)
     driver = fields.String(allow_none=True)
+    permit_no = fields.String(allow_none=True, metadata={"description": "营运证件号"})
+    accepted_on = fields.Date(allow_none=True, metadata={"description": "接受日期"})
+    shipped_entered_at = fields.DateTime(allow_none=True, metadata={"description": "when the shipping was recorded"})
+    received_entered_at = fields.DateTime(allow_none=True,
+                                          metadata={"description": "when the receipt or refusal was recorded"})
     parent_number = fields.String(allow_none=True)
     reason = fields.String(allow_none=True)
+    is_return = fields.Boolean(metadata={"description": "a refused load on its way back to its shipper"})
     lines = fields.List(fields.Nested(ManifestLineOut))
     discrepancy = fields.Boolean()
     created_at = fields.DateTime()
@@ -152,6 +205,8 @@ class ManifestQuery(PageArgs):
     from_ = schemas.Date(data_key="from")
     to = schemas.Date()
     region = fields.String(validate=validate.Length(max=32))
+    party = fields.String(validate=validate.OneOf(["shipper", "carrier", "receiver"]),
+                          metadata={"description": "enterprises: only where its units are this party"})
     format = fields.String(validate=validate.OneOf(["json", "csv", "xlsx"]), load_default="json")
 
 
@@ -162,7 +217,8 @@ class ManifestImportOut(Schema):
 
 def _filters(args: dict[str, Any]) -> dict[str, Any]:
     return {"status": args.get("status"), "unit": args.get("unit"), "code": args.get("code"),
-            "date_from": args.get("from_"), "date_to": args.get("to"), "region": args.get("region")}
+            "date_from": args.get("from_"), "date_to": args.get("to"), "region": args.get("region"),
+            "party": args.get("party")}
 
 
 @blp.route("", methods=["POST"])
@@ -259,7 +315,9 @@ def ship(data, number: str):
 @blp.alt_response(403, description="not the receiver")
 @blp.alt_response(409, description="step out of order")
 def receive(data, number: str):
-    """The receiver confirms received quantity and method per line → ``received`` (discrepancies flagged)."""
+    """The receiver confirms received quantity and method per line and the 接受日期 (``accepted_on``) →
+    ``received``; discrepancies (a local setting: 5 % and 0.1 t) and 第十八条 mismatch kinds are recorded per line.
+    A load returned to its shipper is received back into its storage (method ``S``)."""
     return _step(svc.receive_manifest, number, data)
 
 

@@ -127,12 +127,14 @@ def ledger_upload() -> Any:
                                   content_type=f.mimetype or "", limits=limits, dry_run=dry_run)
     except LedgerRejected as e:
         key = None
+        warnings = list(getattr(e, "warnings", None) or [])
         try:
-            key = _cache().put(_owner(), gate.annotate(data, e.problems, None, limits), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
+            key = _cache().put(_owner(), gate.annotate(data, e.problems, warnings, limits), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
         except Exception:  # noqa: BLE001 - the table is the answer; the annotated copy is a convenience
             current_app.logger.warning("could not annotate workbook", exc_info=True)
         result: dict[str, Any]
         result = {"kind": "rejected", "message": e.message, "problems": [p.to_dict() for p in e.problems],
+                  "warnings": [p.to_dict() for p in warnings],
                   "annotated": url_for("web.ledger_annotated", key=key) if key else None, "filename": filename}
         return render_template("ledgers.html", result=result, **ctx), 422
     except (TooLarge, UnsupportedFile) as e:

@@ -254,7 +254,13 @@ def manifest(number: str) -> Any:
         codes = sorted({str(ln.get("waste_code")) for ln in m.get("lines") or []})
         drawing = safe(svg.path_graph(nodes, edges, label=f"联单 {number} 的去向",
                                       highlight=f"{m['shipper']['credit_code']}|{codes[0]}" if codes else None))
-    return render_template("manifest.html", m=m, trace=trace, drawing=drawing)
+    from api.web.manifest_pages import my_parties
+    from nofei.domain.manifests import MISMATCH_KINDS
+
+    done = request.args.get("done")
+    return render_template("manifest.html", m=m, trace=trace, drawing=drawing, parties=my_parties(m),
+                           done=done if done in ("submitted", "shipped", "received", "rejected") else None,
+                           follow=request.args.get("follow") or None, mismatch_kinds=MISMATCH_KINDS)
 
 
 FATE_ZH = {"U": "利用", "D": "处置", "S": "贮存", "X": "去向不明"}
@@ -377,4 +383,4 @@ def admin_token_revoke(token_id: int) -> Any:
 
 STREAM_CHOICES = [(s, STREAM_NAMES_ZH[s]) for s in STREAMS]
 
-from api.web import case_pages, ledger_pages  # noqa: E402,F401,I001 - casework and the enterprise's ledger pages
+from api.web import case_pages, ledger_pages, manifest_pages  # noqa: E402,F401,I001 - casework, ledger and manifest pages

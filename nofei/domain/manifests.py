@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
@@ -31,6 +31,20 @@ STATUS_ZH: dict[str, str] = {
     "submitted": "已提交/待运输", "in_transit": "运输中", "received": "已接收",
     "partially_received": "部分接收", "rejected": "拒收/退回",
 }
+ACTION_ZH: dict[str, str] = {
+    "create": "提交联单", "ship": "发运", "receive": "确认接收", "reject": "拒收", "correct": "更正",
+}
+PARTY_ZH: dict[str, str] = {"shipper": "移出人", "carrier": "承运人", "receiver": "接受人"}
+
+RETURN_METHOD = "S"
+"""The method of a returned load received back by its shipper: 退回移出人贮存 (back into its own storage). Not a
+利用/处置 method (HJ 1259 lists none for this), so it is accepted only on a return manifest."""
+RETURN_METHOD_ZH = "退回移出人贮存"
+
+
+def is_return(*, parent_number: str | None, shipper: str, receiver: str) -> bool:
+    """A follow-on of a refusal that carries the waste back to the shipper that sent it (the 拒收 return)."""
+    return parent_number is not None and receiver == shipper
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +96,8 @@ def parties_of_actor(units: Iterable[str], *, shipper: str, receiver: str, carri
 def is_discrepancy(shipped_kg: int, received_kg: int, *, ratio: Decimal | str = "0.05", min_kg: int = 100) -> bool:
     """Received differs from shipped by more than ``ratio`` of shipped AND by more than ``min_kg``.
 
-    Source: ledger-workbook.md "Counterparts" (5 % and 0.1 t); regulations.md §2.3 (discrepancies ★).
+    A LOCAL SETTING (DISCREPANCY_RATIO, DISCREPANCY_MIN_KG; default 5 % and 0.1 t, ledger-workbook.md
+    "Counterparts"): 第十八条 names the mismatch but sets no tolerance (official-check.md §2).
     Exact: integer kilograms against a Decimal ratio, no floats."""
     diff = abs(int(received_kg) - int(shipped_kg))
     return diff > int(min_kg) and Decimal(diff) > Decimal(str(ratio)) * Decimal(int(shipped_kg))
@@ -100,22 +115,80 @@ def ratio_fraction(ratio: Decimal | str) -> tuple[int, int]:
 # overrides); these names are kept here for the callers that import them from the manifests module.
 
 
-def receipt_deadline(shipped: date, cal: WorkCalendar, working_days: int = 5) -> date:
-    """The last day on which receipt may still be confirmed: ``working_days`` working days after shipping.
+def receipt_deadline(accepted: date, cal: WorkCalendar, working_days: int = 5) -> date:
+    """The last day on which receipt may still be confirmed: ``working_days`` working days after acceptance.
 
-    Source: regulations.md §2.3 ★ (confirmation within 5 working days); the issue counts from shipping."""
-    return cal.add_working_days(shipped, working_days)
+    Source: 危险废物转移管理办法 第十八条 (official-check.md §2): the 接受人 confirms within 五个工作日
+    "在接受之日起", i.e. from the day it accepted the waste (while the load is still in transit, callers pass the
+    shipping date instead and say so)."""
+    return cal.add_working_days(accepted, working_days)
+
+
+# --- event time against entry time ------------------------------------------------------------
+LATE_ENTRY_WORKING_DAYS = 10
+"""第二十条: a paper 联单 is 补录 into the electronic system within 10 working days of the transfer."""
+FUTURE_SLACK = timedelta(minutes=10)
+"""Clock skew allowed between a phone and the server before an event counts as "in the future"."""
+
+TIME_FLAGS_ZH: dict[str, str] = {
+    "late_entry": "补录超过10个工作日", "before_submission": "发生时间早于联单提交",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TimeCheck:
+    """What the time rules say about one step: refusals (the step is not recorded) and flags (it is, marked)."""
+
+    refused: tuple[tuple[str, str, str], ...] = ()  # (code, 中文, English)
+    flags: tuple[str, ...] = ()
+
+
+def check_step_time(event: datetime, *, entered: datetime, previous: datetime | None, cal: WorkCalendar,
+                    event_day: date, entered_day: date, previous_is_submission: bool = False) -> TimeCheck:
+    """The time rules of issue 16 for a step dated ``event`` and entered at ``entered``.
+
+    Refused (cannot be true): an event in the future (beyond ``FUTURE_SLACK``), or before the previous step's
+    event (receipt before shipping). Flagged (true but late, 第二十条 allows 补录): an event more than
+    ``LATE_ENTRY_WORKING_DAYS`` working days before its entry, and a shipping dated before the 联单 was submitted
+    in nofei (the paper fallback). ``event_day``/``entered_day`` are the Beijing dates of the two times."""
+    refused: list[tuple[str, str, str]] = []
+    flags: list[str] = []
+    if event > entered + FUTURE_SLACK:
+        refused.append(("in_future", "发生时间晚于当前时间", "the event time is in the future"))
+    # forms give minutes: an event in the same minute as the previous step is not before it
+    if previous is not None and event < previous.replace(second=0, microsecond=0):
+        if previous_is_submission:
+            flags.append("before_submission")
+        else:
+            refused.append(("before_previous_step", "发生时间早于上一环节", "the event is dated before the previous step"))
+    try:
+        if cal.working_days_between(event_day, entered_day) > LATE_ENTRY_WORKING_DAYS:
+            flags.append("late_entry")
+    except CalendarNotCovered:  # a year whose holidays are not loaded yet: not judged, never refused for it
+        pass
+    return TimeCheck(tuple(refused), tuple(flags))
+
+
+# --- mismatches the receiver finds (第十八条) ---------------------------------------------------
+MISMATCH_KINDS: dict[str, str] = {
+    "name": "名称", "quantity": "数量", "characteristics": "危险特性", "form": "形态", "packaging": "包装方式",
+}
 
 
 # --- numbers ------------------------------------------------------------------------------
 NUMBER_RE = re.compile(r"^\d{14}$")
 
 
-def region_prefix(credit_code: str, district: str) -> str:
-    """The 4-digit 移出地 prefix (province + prefecture, GB/T 2260): the credit code's administrative-division
-    digits 3–6, else the registered district's first four (regulations.md §2.3 numbering ★)."""
-    adm = credit_code[2:6]
-    return adm if len(adm) == 4 and adm.isdigit() else district[:4]
+def region_prefix(district: str) -> str:
+    """The 4-digit 移出地 prefix of a number: province (2) + 设区的市 (2) of the shipping site's district.
+
+    第十五条 (official-check.md §2): digits 5-6 the 移出地 province, 7-8 its 设区的市, so a site in any district
+    or county of Xining (城东 630102 … 湟中 630106, 大通 630121, 湟源 630123) numbers 6301. Not the credit code:
+    its digits 3-8 name the registration authority, which may be elsewhere."""
+    d = str(district or "")
+    if len(d) < 4 or not d[:4].isdigit():
+        raise ValueError(f"cannot number a manifest from district {district!r}")
+    return d[:4]
 
 
 def format_number(year: int, prefix: str, serial: int) -> str:

@@ -224,6 +224,10 @@ class ManifestRow(SQLModel, table=True):
     created_at: datetime
     created_by: str = Field(default="", max_length=200)
     updated_at: datetime
+    permit_no: str | None = Field(default=None, max_length=64)  # 营运证件号 (第十一条)
+    accepted_on: date | None = None  # 接受日期: the five working days run from it (第十八条)
+    shipped_entered_at: datetime | None = None  # when nofei recorded the shipping (shipped_at: when it happened)
+    received_entered_at: datetime | None = None  # when nofei recorded the receipt or refusal
 
 
 class ManifestLineRow(SQLModel, table=True):
@@ -241,6 +245,8 @@ class ManifestLineRow(SQLModel, table=True):
     method: str | None = Field(default=None, max_length=8)
     rejected_kg: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     discrepancy: bool = False
+    container_count: int | None = None  # 包装数量
+    mismatch: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))  # 第十八条 kinds
 
 
 class ManifestEventRow(SQLModel, table=True):
@@ -255,6 +261,18 @@ class ManifestEventRow(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=24)
     to_status: str = Field(max_length=24)
     detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    event_time: datetime | None = None  # when the step happened (``time``: when it was entered)
+
+
+class ManifestDraftRow(SQLModel, table=True):
+    """A producer's saved manifest, not yet submitted: no number until it is (numbers are not spent on drafts)."""
+
+    __tablename__ = "manifest_draft"
+    id: int | None = Field(default=None, primary_key=True)
+    shipper_id: int = Field(foreign_key="unit.id", index=True)
+    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(default="", max_length=200)
+    updated_at: datetime
 
 
 class ManifestSerialRow(SQLModel, table=True):

@@ -337,3 +337,100 @@ def test_guessed_ids_look_exactly_like_missing_ones(app, client, world):
     # and the ids just after U's are no easier
     for guess in range(world.ledger_id + 1, world.ledger_id + 4):
         assert client.get(f"/api/v1/ledgers/{guess}", headers=world.h["ent_other"]).status_code == 404
+
+
+# --- the manifest pages (issue 16): every /manifests page × every kind of caller ---------------------------
+# Pages answer like the API with the web's conventions: anon/revoked are sent to the sign-in page (302), a role
+# the page is not for gets the 403 page, a manifest the caller may not see the 404 of a missing one, a step
+# taken redirects (302) to the manifest. ``recv`` is the enterprise of R, the receiver named on the manifests.
+PAGE_ROLES = ("admin", "reg_in", "reg_out", "ent_own", "recv", "ent_other", "anon")
+
+
+def P(admin: int, reg_in: int, reg_out: int, ent_own: int, recv: int, ent_other: int) -> dict[str, int]:  # noqa: N802
+    return {"admin": admin, "reg_in": reg_in, "reg_out": reg_out, "ent_own": ent_own, "recv": recv,
+            "ent_other": ent_other, "anon": 302}
+
+
+@dataclass
+class PageRow:
+    method: str
+    rule: str
+    req: Callable[[World], tuple[str, dict[str, Any]]]  # path, form data (POST; the CSRF token is added)
+    expect: dict[str, int]
+
+
+def _draft_id(w: World) -> int:
+    from tests.api.test_web_pages import csrf_of
+
+    c = w.client.application.test_client()
+    _page_sign_in(c, w.h["ent_own"])
+    page = c.get("/manifests/new").get_data(as_text=True)
+    r = c.post("/manifests/new", data={"csrf_token": csrf_of(page), "action": "save", "receiver": w.r,
+                                       "planned_date": "2024-03-04", "lines-0-waste_code": CODE,
+                                       "lines-0-quantity_t": "1"})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    return int(r.headers["Location"].split("draft=")[1].split("&")[0])
+
+
+def _page_sign_in(c, headers: dict[str, str]) -> None:
+    from tests.api.test_web_pages import sign_in
+
+    sign_in(c, headers)
+
+
+RECEIVE_FORM = {"action": "receive", "received-1": "10", "method-1": "D10", "accepted_on": "2024-03-05",
+                "time": "2024-03-05T10:00"}
+PAGE_ROWS: list[PageRow] = [
+    PageRow("GET", "/manifests", lambda w: ("/manifests", {}), P(200, 200, 200, 200, 200, 200)),
+    PageRow("GET", "/manifests/<number>", lambda w: (f"/manifests/{w.manifest}", {}), P(200, 200, 404, 200, 200, 404)),
+    PageRow("GET", "/manifests/new", lambda w: ("/manifests/new", {}), P(200, 403, 403, 200, 200, 200)),
+    PageRow("POST", "/manifests/new", lambda w: ("/manifests/new", {
+        "action": "submit", "shipper": w.u, "receiver": w.r, "planned_date": "2024-03-04",
+        "lines-0-waste_code": CODE, "lines-0-quantity_t": "1"}), P(302, 403, 403, 302, 403, 403)),
+    PageRow("GET", "/manifests/party/<party>", lambda w: ("/manifests/party/shipper", {}),
+            P(200, 403, 403, 200, 200, 200)),
+    PageRow("POST", "/manifests/drafts/<int:draft_id>/delete",
+            lambda w: (f"/manifests/drafts/{_draft_id(w)}/delete", {}), P(302, 403, 403, 302, 404, 404)),
+    PageRow("GET", "/manifests/<number>/ship", lambda w: (f"/manifests/{w.new_manifest()}/ship", {}),
+            P(200, 403, 403, 200, 200, 404)),
+    PageRow("POST", "/manifests/<number>/ship", lambda w: (f"/manifests/{w.new_manifest()}/ship", {
+        "vehicle": "青A1", "driver": "李四", "permit_no": "P1", "time": "2024-03-04T09:00"}),
+            P(302, 403, 403, 302, 403, 404)),
+    PageRow("GET", "/manifests/<number>/receive", lambda w: (f"/manifests/{w.manifest}/receive", {}),
+            P(200, 403, 403, 200, 200, 404)),
+    PageRow("POST", "/manifests/<number>/receive",
+            lambda w: (f"/manifests/{w.new_manifest('in_transit')}/receive", RECEIVE_FORM),
+            P(302, 403, 403, 403, 302, 404)),
+    PageRow("GET", "/manifests/<number>/print", lambda w: (f"/manifests/{w.manifest}/print", {}),
+            P(200, 200, 404, 200, 200, 404)),
+]
+
+
+def test_every_manifest_page_has_a_row(app):
+    pages = {(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/manifests")
+             for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert pages == {(r.method, r.rule) for r in PAGE_ROWS}
+
+
+@pytest.mark.parametrize("row", PAGE_ROWS, ids=[f"{r.method} {r.rule}" for r in PAGE_ROWS])
+def test_page_matrix(app, world, row):
+    from tests.api.test_web_pages import csrf_of
+
+    world.h["recv"] = world.receiver
+    got = {}
+    for role in PAGE_ROLES:
+        c = app.test_client()
+        if role != "anon":
+            _page_sign_in(c, world.h[role])
+        path, form = row.req(world)
+        if row.method == "POST":
+            token = csrf_of(c.get("/login").get_data(as_text=True))
+            r = c.post(path, data={**form, "csrf_token": token})
+        else:
+            r = c.get(path)
+        got[role] = r.status_code
+        if role in ("reg_out", "ent_other") and r.status_code == 200 and "/manifests/<number>" in row.rule:
+            assert world.u.encode() not in r.get_data(), f"{role} sees U on {path}"
+        if role == "anon":
+            assert "/login" in r.headers.get("Location", ""), path
+    assert got == row.expect

@@ -148,11 +148,14 @@ def test_partial_rejection_makes_a_linked_follow_on(client, world):
     f = client.get(f"/api/v1/manifests/{fo}", headers=world["h"]["shipper"]).json
     assert f["parent_number"] == no and f["status"] == "in_transit"
     assert f["receiver"]["credit_code"] == world["s"] and f["lines"][0]["quantity_t"] == 3.5
-    # the shipper, as receiver of the returned load, confirms it
+    # the shipper, as receiver of the returned load, takes it back into its storage (S, issue 16), not D10
     r2 = client.post(f"/api/v1/manifests/{fo}/receive", json={"lines": [{"line_no": 1, "received_t": "3.5",
                                                                           "method": "D10"}]},
                      headers=world["h"]["shipper"])
-    assert r2.status_code == 200
+    assert r2.status_code == 422 and r2.json["errors"][0]["code"] == "return_storage_only"
+    r2 = client.post(f"/api/v1/manifests/{fo}/receive", json={"lines": [{"line_no": 1, "received_t": "3.5"}]},
+                     headers=world["h"]["shipper"])
+    assert r2.status_code == 200 and r2.json["lines"][0]["method"] == "S"
     assert client.get(f"/api/v1/manifests/{no}", headers=world["h"]["shipper"]).json["follow_ons"] == [fo]
 
 

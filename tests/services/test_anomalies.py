@@ -51,17 +51,20 @@ def ledger(uow_factory, cc, month, *, stock=(), out=(), inn=(), treat=(), versio
 
 
 def manifest(uow_factory, s, r, *, qty="10", code=HW, shipped=None, received=None, received_t=None, method="D10",
-             planned=date(2024, 3, 4)):
+             planned=date(2024, 3, 4), accepted_on=None, recorded=None):
     with uow_factory() as uow:
         no = man.create_manifest(uow=uow, actor=SYSTEM, data={"shipper": s, "receiver": r, "planned_date": planned,
                                                               "lines": [{"waste_code": code, "quantity_t": qty}]})["number"]
     if shipped:
         with uow_factory() as uow:
-            man.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={"vehicle": "青A1", "driver": "王", "time": shipped})
+            man.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={"vehicle": "青A1", "driver": "王", "time": shipped},
+                              entered_at=shipped)
     if received:
         with uow_factory() as uow:
-            man.receive_manifest(uow=uow, actor=SYSTEM, number=no, data={"time": received, "lines": [
-                {"line_no": 1, "received_t": received_t or qty, "method": method}]})
+            man.receive_manifest(uow=uow, actor=SYSTEM, number=no, data={"time": received, "accepted_on": accepted_on,
+                                                                         "lines": [
+                {"line_no": 1, "received_t": received_t or qty, "method": method}]},
+                entered_at=recorded or received)  # by default recorded when confirmed (the deadline counts the recording)
     return no
 
 
@@ -86,15 +89,25 @@ def test_receipt_overdue_open_and_late(uow_factory, sr):
     s, r = sr
     still = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
     manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-11T17:00"))  # day 5: in time
-    late = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-12T08:00"))
+    # accepted the day it was shipped, confirmed in nofei on the 6th working day after: late
+    late = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-12T08:00"),
+                    accepted_on=date(2024, 3, 4))
+    # 第十八条 counts from acceptance: accepted 12 March, confirmed the same day is in time although shipped on the 4th
+    manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-12T08:00"))
+    # confirmed (time) on the 5th, but only entered into nofei on the 12th: the recording counts
+    entered_late = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"), received=cst("2024-03-05T08:00"),
+                            recorded=cst("2024-03-13T08:00"))
     manifest(uow_factory, s, r)  # never shipped: not overdue
     got = {a["manifests"][0]: a for a in anomalies(uow_factory, "receipt_overdue")}
-    assert set(got) == {still, late}
+    assert set(got) == {still, late, entered_late}
     assert got[late]["detail"]["due"] == "2024-03-11" and got[late]["detail"]["working_days_late"] == 1
+    assert got[late]["detail"]["counted_from"] == "accepted_on"
+    assert got[entered_late]["detail"]["due"] == "2024-03-12" and got[entered_late]["detail"]["recorded_on"] == "2024-03-13"
+    assert got[still]["detail"]["counted_from"] == "shipped_on" and "以起运日期代替接受日期" in got[still]["message"]
     assert got[still]["mass_kg"] == 10_000 and set(got[still]["units"]) == {s, r}
     # judged as of the due day itself, the open one is not overdue yet
     early = anomalies(uow_factory, "receipt_overdue", as_of=cst("2024-03-11T23:00"))
-    assert [a["manifests"][0] for a in early] == [late]
+    assert sorted(a["manifests"][0] for a in early) == [late, entered_late]
 
 
 def test_receipt_deadline_skips_holidays(uow_factory, sr):
@@ -317,3 +330,35 @@ def test_a_deadline_the_calendar_cannot_judge_leaves_the_rest_of_the_list_standi
     got = anomalies(uow_factory, "receipt_overdue", year=last, as_of=cst(f"{last + 1}-01-20T09:00"))
     assert [a["manifests"][0] for a in got] == [old]
     assert "逾期至少" in got[0]["message"] and got[0]["detail"]["working_days_late"] > 200
+
+
+def test_a_correct_rejection_and_return_raises_no_anomaly(uow_factory, sr):
+    """Issue 16: the receiver refuses the whole load, it goes back on the same truck and the shipper takes it into
+    its storage (method S, 转入 citing the return). The shipper wrote 转出 for the original, nobody else anything:
+    not receipt_overdue (the return is closed), not permit_not_covering (the producer's own waste), not
+    reconciliation (the return's 转出 is the original's), not unresolved mass."""
+    s, r = sr
+    no = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    with uow_factory() as uow:
+        out = man.reject_manifest(uow=uow, actor=SYSTEM, number=no, data={"reason": "包装破损", "time": cst("2024-03-04T15:00")},
+                                  entered_at=cst("2024-03-04T15:05"))
+    back = out["follow_ons"][0]
+    with uow_factory() as uow, pytest.raises(InputRejected) as e:  # a return is not "utilised" or "disposed of"
+        man.receive_manifest(uow=uow, actor=SYSTEM, number=back, data={
+            "time": cst("2024-03-05T10:00"), "lines": [{"line_no": 1, "received_t": "10", "method": "D10"}]},
+            entered_at=cst("2024-03-05T10:00"))
+    with uow_factory() as uow:
+        got = man.receive_manifest(uow=uow, actor=SYSTEM, number=back, data={
+            "time": cst("2024-03-05T10:00"), "lines": [{"line_no": 1, "received_t": "10"}]},
+            entered_at=cst("2024-03-05T10:00"))
+    assert got["status"] == "received" and got["is_return"] and got["lines"][0]["method"] == "S"
+    ledger(uow_factory, s, "2024-03", stock=[(HW, 0, 10_000, 10_000)], out=[(HW, 10_000, r, no)],
+           inn=[(HW, 10_000, r, back)])
+    found = anomalies(uow_factory, None)
+    assert [a for a in found if {no, back} & set(a["manifests"]) or s in a["units"]] == [], found
+    # S is refused on an ordinary receipt
+    other = manifest(uow_factory, s, r, shipped=cst("2024-03-04T09:00"))
+    with uow_factory() as uow, pytest.raises(InputRejected) as e:
+        man.receive_manifest(uow=uow, actor=SYSTEM, number=other, data={
+            "lines": [{"line_no": 1, "received_t": "10", "method": "S"}]})
+    assert e.value.problems[0].code == "return_only"

@@ -78,8 +78,7 @@ def test_discrepancy_uses_the_settings(uow_factory, parties, received, ratio, mi
         svc.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={"vehicle": "青A1", "driver": "李"})
     with uow_factory(settings=st) as uow:
         out = svc.receive_manifest(uow=uow, actor=SYSTEM, number=no, data={
-            "lines": [{"line_no": 1, "received_t": received, "method": "D10"}],
-            "time": datetime(2030, 1, 1, tzinfo=UTC)})
+            "lines": [{"line_no": 1, "received_t": received, "method": "D10"}]})
     assert out["lines"][0]["discrepancy"] is flag
 
 

@@ -119,9 +119,13 @@ def test_number_format():
         format_number(2024, "6301", 1_000_000)
 
 
-def test_region_prefix_from_credit_code_or_district():
-    assert region_prefix("91630104MA0000001X", "630104") == "6301"
-    assert region_prefix("91XX0104MA0000001X", "632100") == "6321"
+def test_region_prefix_is_the_shipping_sites_province_and_city():
+    """第十五条: digits 5-8 are the 移出地 province + 设区的市, whichever authority registered the unit."""
+    for district in ("630102", "630105", "630106", "630121", "630123", "630100"):  # 湟中, 大通, 湟源 are Xining
+        assert region_prefix(district) == "6301"
+    assert region_prefix("632100") == "6321"
+    with pytest.raises(ValueError):
+        region_prefix("")
 
 
 def test_working_days_between_agrees_with_counting_day_by_day():
