@@ -390,7 +390,8 @@ def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
     unit), receiver and code; the month's quantity of (number, code) within the discrepancy rule (a local
     setting, 5 % and 0.1 t); the manifest's year the ledger's or the one before; the number not cited in
     another month's 转出. Every mismatch is a warning pinned to the row's cell (number, code, receiver or
-    quantity column); the ledger is stored as before."""
+    quantity column); the ledger is stored as before. A number nofei does not know is left to the
+    reconciliation (``unknown_number``): a city's ledgers may cite the national system's numbers."""
     from ledgers.manifests import discrepancy_rule
     from nofei.domain.manifests import is_discrepancy
 
@@ -410,26 +411,18 @@ def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
     out: list[Problem] = []
     sums: dict[tuple[str, str], int] = {}
     first: dict[tuple[str, str], int | None] = {}
-    seen: set[str] = set()
+    first_row: dict[str, int | None] = {}
     NO, CODE, RECV, QTY = "转移联单编号", "废物代码", "接收单位统一社会信用代码", "数量"  # noqa: N806
+    odd_years = {no for no in numbers if int(no[:4]) not in (year, year - 1)}
+    if not cited and not elsewhere and not odd_years:  # the common case of a big upload: nothing to say
+        return []
     for row, no, code, kg, cp in rows:
+        first_row.setdefault(no, row)
+        m = cited.get(no)
+        if m is None:  # a number nofei does not know is the reconciliation's ``unknown_number``, not repeated here
+            continue
         sums[(no, code)] = sums.get((no, code), 0) + kg
         first.setdefault((no, code), row)
-        if no not in seen:
-            seen.add(no)
-            ny = int(no[:4])
-            if ny not in (year, year - 1):
-                out.append(_warn(at(row, NO), "manifest_year", f"联单 {no} 的年份 {ny} 不是台账年份 {year} 或上一年",
-                                 f"manifest {no} is of {ny}, not {year} or {year - 1}", no))
-            if no in elsewhere:
-                out.append(_warn(at(row, NO), "manifest_cited_twice", f"联单 {no} 已在 {elsewhere[no]} 的转出中填报",
-                                 f"manifest {no} is already cited in the 转出 of {elsewhere[no]}", no))
-            if no not in cited:
-                out.append(_warn(at(row, NO), "manifest_unknown", f"系统中没有联单 {no}",
-                                 f"no manifest {no} in nofei", no))
-        m = cited.get(no)
-        if m is None:
-            continue
         shipper, receiver, lines = m
         if shipper != unit.credit_code:
             out.append(_warn(at(row, NO), "manifest_other_shipper", f"联单 {no} 的移出单位是 {shipper}，不是本单位",
@@ -440,6 +433,14 @@ def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
         if code not in lines:
             out.append(_warn(at(row, CODE), "manifest_other_code", f"联单 {no} 中没有废物代码 {code}",
                              f"manifest {no} has no line of {code}", code))
+    for no in numbers:  # per number, at its first row
+        ny = int(no[:4])
+        if no in odd_years:
+            out.append(_warn(at(first_row[no], NO), "manifest_year", f"联单 {no} 的年份 {ny} 不是台账年份 {year} 或上一年",
+                             f"manifest {no} is of {ny}, not {year} or {year - 1}", no))
+        if no in elsewhere:
+            out.append(_warn(at(first_row[no], NO), "manifest_cited_twice", f"联单 {no} 已在 {elsewhere[no]} 的转出中填报",
+                             f"manifest {no} is already cited in the 转出 of {elsewhere[no]}", no))
     for (no, code), kg in sorted(sums.items()):
         m = cited.get(no)
         if m is None or code not in m[2]:
