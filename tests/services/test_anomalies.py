@@ -150,8 +150,9 @@ def test_storage_over_a_year(uow_factory, sr):
 def test_a_2026_receipt_across_the_spring_festival(uow_factory, sr):
     # shipped Thu 2026-02-12: Fri 13, Sat 14 (调休), holiday 15–23, Tue 24, Wed 25, Thu 26 → due 2026-02-26
     # (a plain Monday–Friday calendar said 02-19 and flagged the on-time receipt of 02-26)
+    # (issue 16: the five days run from 接受日期; here the waste was accepted the day it was shipped)
     s, r = sr
-    kw = {"planned": date(2026, 2, 12), "shipped": cst("2026-02-12T09:00")}
+    kw = {"planned": date(2026, 2, 12), "shipped": cst("2026-02-12T09:00"), "accepted_on": date(2026, 2, 12)}
     manifest(uow_factory, s, r, received=cst("2026-02-26T17:00"), **kw)
     late1 = manifest(uow_factory, s, r, received=cst("2026-02-27T09:00"), **kw)
     late2 = manifest(uow_factory, s, r, received=cst("2026-02-28T09:00"), **kw)  # a Saturday worked: 2 days
