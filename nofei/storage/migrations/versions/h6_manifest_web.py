@@ -9,7 +9,7 @@
 - ``manifest_draft``: a producer's saved, not yet submitted manifest (no number is allocated for a draft).
 
 Revision ID: h6_manifest_web
-Revises: h5_unit_type
+Revises: h3_integrity
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sqlmodel
 from alembic import op
 
 revision = "h6_manifest_web"
-down_revision = "h5_unit_type"
+down_revision = "h3_integrity"
 branch_labels = None
 depends_on = None
 
