@@ -1,0 +1,298 @@
+"""HJ 1259 tiers, declaration tables (C.1/C.2/C.3) and the declaration calendar (issue 14)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api import deps
+from ledgers import declarations as svc
+from nofei.access import Actor
+from nofei.domain.declarations import TIERS
+from nofei.errors import NotFound
+
+blp = Blueprint("declarations", __name__, url_prefix="/api/v1",
+                description="HJ 1259 tiers (管理类别), declarations (申报报告) and their calendar")
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+T = {"description": "tonnes, exact (a decimal string with three places)"}
+
+
+def _t() -> fields.Decimal:
+    return fields.Decimal(as_string=True, metadata={**T, "type": "string", "format": "decimal"})
+
+
+class YearArgs(Schema):
+    year = fields.Integer(load_default=lambda: date.today().year, validate=validate.Range(min=2000, max=2100))
+
+
+class TierYear(Schema):
+    year = fields.Integer()
+    generated_t = fields.String(metadata=T)
+    months = fields.Integer(metadata={"description": "months with a current ledger holding HW rows"})
+    own_methods = fields.List(fields.String())
+
+
+class TierFigures(Schema):
+    annual_t = fields.String(metadata={"description": "the annual amount (HJ 1259 4.2.3): max of the years used"})
+    basis = fields.String(metadata={"description": "last_three_years | operating_years | current_year | none"})
+    rule = fields.String(allow_none=True, metadata={
+        "description": "licence | own_facility | amount_key | amount_simplified | amount_registration"})
+    years = fields.List(fields.Nested(TierYear))
+    own_methods = fields.List(fields.String(), metadata={"description": "own 利用处置 methods of HW codes"})
+    licences = fields.List(fields.String(), metadata={"description": "HW permits (经营许可证) valid in the year"})
+    thresholds_t = fields.Dict()
+    computed = fields.Dict(allow_none=True, metadata={"description": "the rule's {tier, tier_zh, reason}"})
+    override = fields.Dict(allow_none=True, metadata={"description": "the regulator's {tier, reason, by, at}"})
+
+
+class TierOut(Schema):
+    unit = fields.String()
+    unit_name = fields.String()
+    district = fields.String()
+    year = fields.Integer()
+    tier = fields.String(metadata={"description": "key (重点监管) | simplified (简化管理) | registration (登记管理)"})
+    tier_zh = fields.String()
+    reason = fields.String(metadata={"description": "the rule and figures that decided it"})
+    figures = fields.Nested(TierFigures)
+
+
+class TierOverrideIn(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    tier = fields.String(required=True, validate=validate.OneOf(TIERS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+class TierClearArgs(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+
+
+class DeclarationArgs(Schema):
+    period = fields.String(required=True, validate=validate.Length(min=4, max=7),
+                           metadata={"description": "2025-03 (C.1), 2025-Q1 (C.2) or 2025 (C.3)"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
+
+
+class OwnOut(Schema):
+    method = fields.String()
+    qty_t = _t()
+
+
+class EntrustedOut(Schema):
+    receiver = fields.String(metadata={"description": "the receiver's credit code"})
+    receiver_name = fields.String()
+    province = fields.String(allow_none=True)
+    licence = fields.String(allow_none=True, metadata={"description": "许可证编号 (None: see gaps)"})
+    method = fields.String(allow_none=True)
+    qty_t = _t()
+
+
+class GapOut(Schema):
+    field = fields.String(metadata={"description": "the row's field, e.g. form or entrusted[0].licence"})
+    column = fields.String(metadata={"description": "the official column"})
+    reason = fields.String()
+
+
+class DeclarationRowOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    category = fields.String()
+    hazard = fields.String()
+    generated_t = _t()
+    own = fields.List(fields.Nested(OwnOut))
+    entrusted = fields.List(fields.Nested(EntrustedOut))
+    stock_open_t = _t()
+    stock_close_t = _t()
+    gaps = fields.List(fields.Nested(GapOut))
+
+
+class TraceOut(Schema):
+    code = fields.String()
+    field = fields.String()
+    ledger_id = fields.Integer()
+    month = fields.String()
+    version = fields.Integer()
+    sheet = fields.String()
+    row = fields.Integer(allow_none=True)
+    qty_t = _t()
+
+
+class TotalsOut(Schema):
+    generated_t = _t()
+    own_t = _t()
+    entrusted_t = _t()
+    stock_open_t = _t()
+    stock_close_t = _t()
+
+
+class LedgerRef(Schema):
+    month = fields.String()
+    ledger_id = fields.Integer()
+    version = fields.Integer()
+
+
+class DeclarationOut(Schema):
+    unit = fields.String()
+    unit_name = fields.String()
+    district = fields.String()
+    district_name = fields.String()
+    period = fields.String()
+    period_kind = fields.String(metadata={"description": "month | quarter | year"})
+    period_label = fields.String()
+    table = fields.String(metadata={"description": "C.1 | C.2 | C.3"})
+    title = fields.String()
+    deadline = fields.Date()
+    months = fields.List(fields.String())
+    ledgers = fields.List(fields.Nested(LedgerRef), metadata={"description": "the current versions used"})
+    missing_months = fields.List(fields.String())
+    complete = fields.Boolean()
+    tier = fields.String(allow_none=True)
+    tier_zh = fields.String(allow_none=True)
+    rows = fields.List(fields.Nested(DeclarationRowOut), metadata={"description": "one item per waste code"})
+    totals = fields.Nested(TotalsOut)
+    trace = fields.List(fields.Nested(TraceOut), metadata={"description": "the ledger row behind every figure"})
+    generated_at = fields.String()
+
+
+class DueOut(Schema):
+    period = fields.String()
+    label = fields.String()
+    table = fields.String()
+    kind = fields.String()
+    deadline = fields.Date()
+    status = fields.String(metadata={"description": "not_due | open | ready | late | late_ready"})
+    status_zh = fields.String()
+    late = fields.Boolean()
+    missing_months = fields.List(fields.String())
+
+
+class CalendarOut(Schema):
+    unit = fields.String()
+    unit_name = fields.String()
+    district = fields.String()
+    year = fields.Integer()
+    tier = fields.String()
+    tier_zh = fields.String()
+    reason = fields.String()
+    items = fields.List(fields.Nested(DueOut))
+    next = fields.List(fields.Nested(DueOut), metadata={"description": "the next (at most 3) not yet due or open"})
+    late = fields.List(fields.Nested(DueOut))
+    late_count = fields.Integer()
+    today = fields.Date()
+
+
+class StatusArgs(YearArgs):
+    district = fields.String(load_default=None, validate=validate.Length(max=32))
+
+
+class DistrictStatus(Schema):
+    district = fields.String()
+    district_name = fields.String()
+    units = fields.List(fields.Nested(CalendarOut(exclude=("today",))))
+    late_units = fields.Integer()
+    late = fields.Integer()
+
+
+class StatusOut(Schema):
+    year = fields.Integer()
+    today = fields.Date()
+    region = fields.String()
+    region_name = fields.String()
+    districts = fields.List(fields.Nested(DistrictStatus))
+    late_units = fields.Integer()
+    units = fields.Integer()
+
+
+def declaration(*, uow_factory: Any, actor: Actor, code: str, period_text: str) -> dict[str, Any]:
+    """The table with the unit's tier of the period's year in its unit block (used by API, pages and CLI)."""
+    from reports.declarations import build_declaration, period_arg
+
+    period = period_arg(period_text)
+    with uow_factory() as uow:
+        try:
+            tier = svc.unit_tier(uow=uow, actor=actor, credit_code=code, year=period.year)
+        except NotFound as e:
+            if e.code != "no_hazardous_waste":
+                raise
+            tier = None
+        return build_declaration(uow=uow, actor=actor, credit_code=code, period=period, tier=tier)
+
+
+def xlsx_response(d: dict[str, Any]) -> Response:
+    from reports.declarations_xlsx import write_declaration_xlsx
+
+    resp = Response(write_declaration_xlsx(d), mimetype=XLSX)
+    name = f"{d['title']}-{d['unit']}-{d['period']}.xlsx"
+    resp.headers["Content-Disposition"] = (f"attachment; filename=\"declaration-{d['unit']}-{d['period']}.xlsx\"; "
+                                           f"filename*=UTF-8''{quote(name)}")
+    return resp
+
+
+@blp.route("/units/<string:code>/tier", methods=["GET"])
+@blp.arguments(YearArgs, location="query")
+@blp.response(200, TierOut)
+@blp.alt_response(404, description="unknown or not visible unit, or no hazardous waste (code no_hazardous_waste)")
+def get_tier(args: dict[str, Any], code: str):
+    """The HJ 1259 tier of a unit for a year: the rule (4.2.1, 4.2.3) on the ledgers of the three years
+    before, or a regulator's adjustment (4.2.2), with the reason and the figures."""
+    with deps.uow() as uow:
+        return svc.unit_tier(uow=uow, actor=deps.actor(), credit_code=code, year=args["year"])
+
+
+@blp.route("/units/<string:code>/tier", methods=["PUT"])
+@blp.arguments(TierOverrideIn)
+@blp.response(200, TierOut)
+@blp.alt_response(403, description="enterprises may not adjust a tier")
+def put_tier(data: dict[str, Any], code: str):
+    """Adjust a unit's tier for a year (regulators of its district, admins), with a reason; audited."""
+    with deps.uow() as uow:
+        return svc.override_tier(uow=uow, actor=deps.actor(), credit_code=code, **data)
+
+
+@blp.route("/units/<string:code>/tier", methods=["DELETE"])
+@blp.arguments(TierClearArgs, location="query")
+@blp.response(204)
+def delete_tier(args: dict[str, Any], code: str):
+    """Withdraw the adjustment of a unit's tier for a year: the rule applies again; audited."""
+    with deps.uow() as uow:
+        svc.clear_tier_override(uow=uow, actor=deps.actor(), credit_code=code, year=args["year"])
+
+
+@blp.route("/units/<string:code>/declarations", methods=["GET"])
+@blp.arguments(DeclarationArgs, location="query")
+@blp.response(200, DeclarationOut, description="format=json")
+@blp.alt_response(200, description="format=xlsx: the table laid out like HJ 1259 表 C.1/C.2/C.3",
+                  content_type=XLSX, success=True)
+@blp.alt_response(422, description="bad period")
+def get_declaration(args: dict[str, Any], code: str):
+    """The HJ 1259 declaration table (C.1 month, C.2 quarter, C.3 year) of a unit from the current versions of
+    the period's ledgers, every figure traced to its ledger rows, every gap named with its reason."""
+    d = declaration(uow_factory=deps.uow, actor=deps.actor(), code=code, period_text=args["period"])
+    if args["format"] == "xlsx":
+        return xlsx_response(d)
+    return d
+
+
+@blp.route("/units/<string:code>/declarations/calendar", methods=["GET"])
+@blp.arguments(YearArgs, location="query")
+@blp.response(200, CalendarOut)
+def get_calendar(args: dict[str, Any], code: str):
+    """The declarations a unit owes for a year by its tier, their deadlines (HJ 1259 7.2) and their status."""
+    with deps.uow() as uow:
+        return svc.unit_calendar(uow=uow, actor=deps.actor(), credit_code=code, year=args["year"])
+
+
+@blp.route("/declarations/status", methods=["GET"])
+@blp.arguments(StatusArgs, location="query")
+@blp.response(200, StatusOut)
+@blp.alt_response(403, description="a district the caller may not see")
+def get_status(args: dict[str, Any]):
+    """Per district, every hazardous-waste unit's declarations of the year and who is late (regulators: their
+    district; enterprises: their own units)."""
+    with deps.uow() as uow:
+        return svc.declaration_status(uow=uow, actor=deps.actor(), year=args["year"], district=args.get("district"))
