@@ -171,7 +171,7 @@ class DueOut(Schema):
     missing_months = fields.List(fields.String())
 
 
-class CalendarOut(Schema):
+class UnitCalendar(Schema):
     unit = fields.String()
     unit_name = fields.String()
     district = fields.String()
@@ -183,6 +183,9 @@ class CalendarOut(Schema):
     next = fields.List(fields.Nested(DueOut), metadata={"description": "the next (at most 3) not yet due or open"})
     late = fields.List(fields.Nested(DueOut))
     late_count = fields.Integer()
+
+
+class CalendarOut(UnitCalendar):
     today = fields.Date()
 
 
@@ -193,7 +196,7 @@ class StatusArgs(YearArgs):
 class DistrictStatus(Schema):
     district = fields.String()
     district_name = fields.String()
-    units = fields.List(fields.Nested(CalendarOut(exclude=("today",))))
+    units = fields.List(fields.Nested(UnitCalendar))
     late_units = fields.Integer()
     late = fields.Integer()
 

@@ -378,3 +378,4 @@ def admin_token_revoke(token_id: int) -> Any:
 STREAM_CHOICES = [(s, STREAM_NAMES_ZH[s]) for s in STREAMS]
 
 from api.web import case_pages, ledger_pages  # noqa: E402,F401,I001 - casework and the enterprise's ledger pages
+from api.web import declaration_pages  # noqa: E402,F401,I001 - HJ 1259 declarations (issue 14)
