@@ -248,3 +248,10 @@ def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: st
             "districts": [groups[k] for k in sorted(groups)],
             "late_units": sum(g["late_units"] for g in groups.values()),
             "units": sum(len(g["units"]) for g in groups.values())}
+
+
+def tiers_by_code(*, uow: UnitOfWork, actor: Actor, year: int, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """Tier answers of the visible hazardous-waste units among ``codes`` (the unit directory's column)."""
+    _check_year(year)
+    rows = [r for r in repo.units(uow.session, codes=codes) if actor.can_view_unit(r.credit_code, r.district)]
+    return {a["unit"]: a for a in tiers_of(uow, year, rows).values()}

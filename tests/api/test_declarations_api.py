@@ -139,3 +139,15 @@ def test_pages_enterprise_downloads_and_regulator_grid(app, client, admin, token
     assert grid.status_code == 200
     g = grid.get_data(as_text=True)
     assert "城东区" in g and a in g and r not in g
+
+
+def test_the_unit_directory_shows_the_tier(app, client, admin):
+    from ledgers.declarations import today_cst
+    from tests.services import test_declarations as t
+
+    a, r = _city(app, client, admin)
+    sign_in(client, admin)
+    html = client.get("/admin/units").get_data(as_text=True)
+    assert f"危废管理类别（{today_cst().year}）" in html
+    row = next(line for line in html.split("<tr>") if t.R in line)
+    assert "重点监管" in row  # R's HW permit (valid without end date) makes it a key unit every year
