@@ -217,13 +217,18 @@ def declaration(*, uow_factory: Any, actor: Actor, code: str, period_text: str) 
 
     period = period_arg(period_text)
     with uow_factory() as uow:
-        try:
-            tier = svc.unit_tier(uow=uow, actor=actor, credit_code=code, year=period.year)
-        except NotFound as e:
-            if e.code != "no_hazardous_waste":
-                raise
-            tier = None
+        tier = tier_or_none(uow, actor, code, period.year)
         return build_declaration(uow=uow, actor=actor, credit_code=code, period=period, tier=tier)
+
+
+def tier_or_none(uow: Any, actor: Actor, code: str, year: int) -> dict[str, Any] | None:
+    """The unit's tier of ``year``, or None for a unit without hazardous waste (other errors propagate)."""
+    try:
+        return svc.unit_tier(uow=uow, actor=actor, credit_code=code, year=year)
+    except NotFound as e:
+        if e.code != "no_hazardous_waste":
+            raise
+        return None
 
 
 def xlsx_response(d: dict[str, Any]) -> Response:
@@ -299,3 +304,63 @@ def get_status(args: dict[str, Any]):
     district; enterprises: their own units)."""
     with deps.uow() as uow:
         return svc.declaration_status(uow=uow, actor=deps.actor(), year=args["year"], district=args.get("district"))
+
+
+class PlanArgs(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2001, max=2100),
+                          metadata={"description": "the plan's year; pre-filled from the year before"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
+
+
+class PlanOut(Schema):
+    unit = fields.String()
+    unit_name = fields.String()
+    district = fields.String()
+    district_name = fields.String()
+    year = fields.Integer()
+    based_on = fields.String(metadata={"description": "the year whose ledgers fill the plan"})
+    tier = fields.String()
+    tier_zh = fields.String()
+    tables = fields.Dict(keys=fields.String(), values=fields.List(fields.Dict()), metadata={
+        "description": "{A.3|A.4|A.5|A.7: [rows]} as the tier requires (HJ 1259 5.3); quantities are decimal strings"})
+    missing_months = fields.List(fields.String())
+    ledgers = fields.List(fields.Nested(LedgerRef))
+    not_held = fields.List(fields.String(), metadata={"description": "parts of the plan nofei cannot fill"})
+
+
+def management_plan(*, uow_factory: Any, actor: Actor, code: str, year: int) -> dict[str, Any]:
+    """The pre-filled plan of ``year`` with the unit's tier of that year (API, pages, CLI); Decimal quantities."""
+    from reports.plans import build_plan
+
+    with uow_factory() as uow:
+        return build_plan(uow=uow, actor=actor, credit_code=code, year=year,
+                          tier=tier_or_none(uow, actor, code, year))
+
+
+def plan_json(plan: dict[str, Any]) -> dict[str, Any]:
+    """Exact decimals travel as strings, like the declarations."""
+    tables = {k: [{f: (str(v) if f.endswith("_t") and v is not None else v) for f, v in r.items()} for r in rows]
+              for k, rows in plan["tables"].items()}
+    return {**plan, "tables": tables}
+
+
+def plan_response(plan: dict[str, Any]) -> Response:
+    from reports.plans import write_plan_xlsx
+
+    resp = Response(write_plan_xlsx(plan), mimetype=XLSX)
+    name = f"危险废物管理计划-{plan['unit']}-{plan['year']}.xlsx"
+    resp.headers["Content-Disposition"] = (f"attachment; filename=\"plan-{plan['unit']}-{plan['year']}.xlsx\"; "
+                                           f"filename*=UTF-8''{quote(name)}")
+    return resp
+
+
+@blp.route("/units/<string:code>/management-plan", methods=["GET"])
+@blp.arguments(PlanArgs, location="query")
+@blp.response(200, PlanOut, description="format=json")
+@blp.alt_response(200, description="format=xlsx: one sheet per table (表A.3, 表A.4, 表A.5, 表A.7)",
+                  content_type=XLSX, success=True)
+def get_plan(args: dict[str, Any], code: str):
+    """危险废物管理计划 pre-fill (HJ 1259 附录 A: A.3 产生, A.4 贮存, A.5 自行利用/处置, A.7 转移) of a year from the
+    previous year's ledgers, the tables the unit's tier requires."""
+    plan = management_plan(uow_factory=deps.uow, actor=deps.actor(), code=code, year=args["year"])
+    return plan_response(plan) if args["format"] == "xlsx" else plan_json(plan)

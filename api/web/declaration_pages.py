@@ -99,3 +99,13 @@ def declaration_status() -> Any:
             unit["cells"] = {i["period"]: i for i in unit["items"]}
     return render_template("declaration_status.html", st=st, year=year, district=district, cols=cols,
                            regions=[r for r in regions_for() if r[0] == CITY or len(r[0]) == 6])
+
+
+@bp.route("/declarations/plan")
+@require_roles("enterprise", "admin", "regulator")
+def declaration_plan() -> Any:
+    """The 管理计划 of a year pre-filled from the year before (HJ 1259 附录 A), as a workbook."""
+    from api.resources.declarations import management_plan, plan_response
+
+    return plan_response(management_plan(uow_factory=uow, actor=actor(), code=request.args.get("unit", ""),
+                                         year=_year()))

@@ -275,6 +275,9 @@ ROWS: list[Row] = [
     Row("GET", "/api/v1/units/<string:code>/declarations/calendar",
         get(lambda w: f"/api/v1/units/{w.u}/declarations/calendar", query_string=Y), E(200, 200, 404, 200, 404),
         secret=True),
+    Row("GET", "/api/v1/units/<string:code>/management-plan",
+        get(lambda w: f"/api/v1/units/{w.u}/management-plan", query_string={"year": 2026}),
+        E(200, 200, 404, 200, 404), secret=True),
     Row("GET", "/api/v1/declarations/status", get("/api/v1/declarations/status", query_string=Y), ALL, secret=True),
 ]
 

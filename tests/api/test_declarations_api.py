@@ -131,6 +131,8 @@ def test_pages_enterprise_downloads_and_regulator_grid(app, client, admin, token
     assert "重点监管" in html and "下载申报表" in html and a in html
     dl = client.get(f"/declarations/download?unit={a}&period=2025-Q1")
     assert dl.status_code == 200 and dl.mimetype.endswith("sheet")
+    pl = client.get(f"/declarations/plan?unit={a}&year=2026")
+    assert pl.status_code == 200 and "表A.3" in load_workbook(io.BytesIO(pl.data)).sheetnames
     assert client.get(f"/declarations/download?unit={r}&period=2025-Q1").status_code == 404
     assert client.get("/declarations/status").status_code == 403
     other = app.test_client()
@@ -151,3 +153,17 @@ def test_the_unit_directory_shows_the_tier(app, client, admin):
     assert f"危废管理类别（{today_cst().year}）" in html
     row = next(line for line in html.split("<tr>") if t.R in line)
     assert "重点监管" in row  # R's HW permit (valid without end date) makes it a key unit every year
+
+
+def test_management_plan_json_and_xlsx(app, client, admin):
+    a, r = _city(app, client, admin)
+    js = client.get(f"/api/v1/units/{a}/management-plan?year=2026", headers=admin)
+    assert js.status_code == 200, js.json
+    assert {x["code"]: x["planned_t"] for x in js.json["tables"]["A.3"]} == {W: "4.000", OIL: "1.500"}
+    x = client.get(f"/api/v1/units/{a}/management-plan?year=2026&format=xlsx", headers=admin)
+    wb = load_workbook(io.BytesIO(x.data))
+    assert wb.sheetnames == ["表A.3", "表A.4", "表A.5", "表A.7", "说明"]
+    ws = wb["表A.7"]
+    assert "管理计划" in ws["A1"].value and ws["A2"].value.startswith("单位：")
+    assert [c.value for c in ws[4]][:4] == ["废物名称", "废物代码", "接收单位所在省（区、市）", "接收单位名称"]
+    assert ws.max_row >= 4 + 3

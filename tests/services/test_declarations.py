@@ -320,3 +320,27 @@ def test_the_regulator_sees_who_is_late_in_its_district_only(city):
     assert {g["district"] for g in everyone["districts"]} == {"630102", "630103", "630104", "630105"}
     with city() as uow, pytest.raises(PermissionDenied):
         svc.declaration_status(uow=uow, actor=Actor("regulator", district="630103"), year=2025, district="630102")
+
+
+# --- 管理计划 pre-fill -------------------------------------------------------------------------------
+def plan(uf, code: str, year: int) -> dict:
+    from reports.plans import build_plan
+
+    with uf() as uow:
+        return build_plan(uow=uow, actor=SYSTEM, credit_code=code, year=year,
+                          tier=svc.unit_tier(uow=uow, actor=SYSTEM, credit_code=code, year=year))
+
+
+def test_the_plan_is_prefilled_from_last_years_actuals_with_the_tables_of_the_tier(city):
+    a = plan(city, A, 2026)  # key (120 t in 2024), from the 2025 ledgers
+    assert (a["tier"], a["based_on"], list(a["tables"])) == ("key", "2025", ["A.3", "A.4", "A.5", "A.7"])
+    assert {r["code"]: r["planned_t"] for r in a["tables"]["A.3"]} == {W: Decimal("4.000"), OIL: Decimal("1.500")}
+    assert {r["code"]: r["last_close_t"] for r in a["tables"]["A.4"]} == {W: Decimal("0.500"), OIL: Decimal("0.000")}
+    assert a["tables"]["A.5"] == []
+    assert sorted((r["code"], r["receiver"], r["method"], r["planned_t"], r["licence"]) for r in a["tables"]["A.7"]) == \
+        sorted([(W, R, "D10", Decimal("3.500"), "P-HW-001"), (W, X, "R9", Decimal("1.000"), None),
+                (OIL, R, "D10", Decimal("1.500"), "P-HW-001")])
+    b = plan(city, B, 2025)
+    assert [(r["method"], r["last_t"]) for r in b["tables"]["A.5"]] == [("D10", Decimal("0.500"))]
+    assert list(plan(city, D, 2025)["tables"]) == ["A.3", "A.7"]
+    assert list(plan(city, C, 2025)["tables"]) == ["A.3", "A.4", "A.7"]
