@@ -364,3 +364,70 @@ def get_plan(args: dict[str, Any], code: str):
     previous year's ledgers, the tables the unit's tier requires."""
     plan = management_plan(uow_factory=deps.uow, actor=deps.actor(), code=code, year=args["year"])
     return plan_response(plan) if args["format"] == "xlsx" else plan_json(plan)
+
+
+class LicensedArgs(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=2100))
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
+
+
+class LicensedRowOut(Schema):
+    code = fields.String()
+    name = fields.String()
+    category = fields.String()
+    received_t = _t()
+    senders = fields.Integer()
+    generated_t = _t()
+    stock_open_t = _t()
+    stock_close_t = _t()
+    utilised = fields.List(fields.Nested(OwnOut))
+    disposed = fields.List(fields.Nested(OwnOut))
+    utilised_t = _t()
+    disposed_t = _t()
+    sent_on_t = _t()
+
+
+class LicensedPermitOut(Schema):
+    number = fields.String()
+    waste_codes = fields.List(fields.String())
+    methods = fields.List(fields.String())
+    capacity_t = _t()
+    used_t = _t()
+    use_pct = fields.Decimal(as_string=True, allow_none=True, metadata={"type": "string", "format": "decimal"})
+    valid_from = fields.Date(allow_none=True)
+    valid_to = fields.Date(allow_none=True)
+
+
+class LicensedOut(Schema):
+    unit = fields.String()
+    unit_name = fields.String()
+    district = fields.String()
+    district_name = fields.String()
+    year = fields.Integer()
+    deadline = fields.Date()
+    title = fields.String()
+    rows = fields.List(fields.Nested(LicensedRowOut))
+    permits = fields.List(fields.Nested(LicensedPermitOut))
+    uncovered = fields.List(fields.Dict(), metadata={"description": "treatment rows no valid permit covers"})
+    missing_months = fields.List(fields.String())
+    totals = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+@blp.route("/units/<string:code>/licensed-report", methods=["GET"])
+@blp.arguments(LicensedArgs, location="query")
+@blp.response(200, LicensedOut, description="format=json")
+@blp.alt_response(200, description="format=xlsx", content_type=XLSX, success=True)
+@blp.alt_response(404, description="unknown or not visible unit, or no permit valid in the year (not_licensed)")
+def get_licensed_report(args: dict[str, Any], code: str):
+    """持证单位经营情况年报: received, stored, utilised and disposed per code and method against the permits'
+    yearly capacity, from the year's ledgers (due by 31 March of the next year)."""
+    from reports.licensed import build_licensed_report, write_licensed_xlsx
+
+    with deps.uow() as uow:
+        rep = build_licensed_report(uow=uow, actor=deps.actor(), credit_code=code, year=args["year"])
+    if args["format"] == "xlsx":
+        resp = Response(write_licensed_xlsx(rep), mimetype=XLSX)
+        resp.headers["Content-Disposition"] = f"attachment; filename=\"licensed-{rep['unit']}-{rep['year']}.xlsx\""
+        return resp
+    rep["totals"] = {k: str(v) for k, v in rep["totals"].items()}
+    return rep

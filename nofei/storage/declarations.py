@@ -134,10 +134,12 @@ class PeriodEntries:
     stocks: list[dict[str, Any]] = field(default_factory=list)
     treatments: list[dict[str, Any]] = field(default_factory=list)
     transfers_out: list[dict[str, Any]] = field(default_factory=list)
+    transfers_in: list[dict[str, Any]] = field(default_factory=list)
 
 
-def period_entries(session: Session, unit_id: int, months: list[str]) -> PeriodEntries:
-    """The HW rows of the current versions of ``months`` (a month, a quarter or a year) of one unit."""
+def period_entries(session: Session, unit_id: int, months: list[str], *, received: bool = False) -> PeriodEntries:
+    """The HW rows of the current versions of ``months`` (a month, a quarter or a year) of one unit
+    (``received``: its 转入 rows too)."""
     out = PeriodEntries()
     cur = and_(L.c.unit_id == unit_id, L.c.is_current.is_(True), L.c.month.in_(months))
     for r in session.execute(select(L.c.id, L.c.month, L.c.version).where(cur).order_by(L.c.month)).mappings():
@@ -146,8 +148,11 @@ def period_entries(session: Session, unit_id: int, months: list[str]) -> PeriodE
         return out
     ids = [r["id"] for r in out.ledgers]
     month_of = {r["id"]: r["month"] for r in out.ledgers}
-    for tbl, target, extra in ((ST, out.stocks, ()), (TR, out.treatments, ()),
-                               (TX, out.transfers_out, (TX.c.direction == "out",))):
+    tables: list[tuple[Any, list[dict[str, Any]], tuple[Any, ...]]] = [
+        (ST, out.stocks, ()), (TR, out.treatments, ()), (TX, out.transfers_out, (TX.c.direction == "out",))]
+    if received:
+        tables.append((TX, out.transfers_in, (TX.c.direction == "in",)))
+    for tbl, target, extra in tables:
         q = (select(tbl).where(tbl.c.ledger_id.in_(ids), tbl.c.stream.in_(HW_STREAMS), *extra)
              .order_by(tbl.c.ledger_id, tbl.c.row, tbl.c.id))
         for m in session.execute(q).mappings():

@@ -278,6 +278,9 @@ ROWS: list[Row] = [
     Row("GET", "/api/v1/units/<string:code>/management-plan",
         get(lambda w: f"/api/v1/units/{w.u}/management-plan", query_string={"year": 2026}),
         E(200, 200, 404, 200, 404), secret=True),
+    Row("GET", "/api/v1/units/<string:code>/licensed-report",  # R (630105) holds the permit: none of the callers
+        get(lambda w: f"/api/v1/units/{w.r}/licensed-report", query_string=Y), E(200, 404, 404, 404, 404),
+        leak_text=lambda w: w.r, notes="R's own token and its regulator: test_declarations_api"),
     Row("GET", "/api/v1/declarations/status", get("/api/v1/declarations/status", query_string=Y), ALL, secret=True),
 ]
 

@@ -167,3 +167,14 @@ def test_management_plan_json_and_xlsx(app, client, admin):
     assert "管理计划" in ws["A1"].value and ws["A2"].value.startswith("单位：")
     assert [c.value for c in ws[4]][:4] == ["废物名称", "废物代码", "接收单位所在省（区、市）", "接收单位名称"]
     assert ws.max_row >= 4 + 3
+
+
+def test_licensed_report_for_the_licence_holder_and_its_regulator_only(app, client, admin, tokens):
+    a, r = _city(app, client, admin)
+    for h, want in ((tokens("enterprise", units=[r]), 200), (tokens("regulator", district="630104"), 200),
+                    (tokens("enterprise", units=[a]), 404), (tokens("regulator", district="630102"), 404)):
+        got = client.get(f"/api/v1/units/{r}/licensed-report?year=2025", headers=h)
+        assert got.status_code == want, got.json
+    assert client.get(f"/api/v1/units/{a}/licensed-report?year=2025", headers=admin).json["code"] == "not_licensed"
+    x = client.get(f"/api/v1/units/{r}/licensed-report?year=2025&format=xlsx", headers=admin)
+    assert load_workbook(io.BytesIO(x.data)).sheetnames == ["经营情况", "许可证能力"]

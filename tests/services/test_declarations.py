@@ -344,3 +344,34 @@ def test_the_plan_is_prefilled_from_last_years_actuals_with_the_tables_of_the_ti
     assert [(r["method"], r["last_t"]) for r in b["tables"]["A.5"]] == [("D10", Decimal("0.500"))]
     assert list(plan(city, D, 2025)["tables"]) == ["A.3", "A.7"]
     assert list(plan(city, C, 2025)["tables"]) == ["A.3", "A.4", "A.7"]
+
+
+# --- 持证单位经营情况年报 -------------------------------------------------------------------------------
+def test_the_licensed_units_annual_report_against_its_permit(city):
+    """R receives 2.5 t of W in January, incinerates 1.5 t (D10, its permit) and recovers 0.5 t by R9 (not on
+    its permit), keeping 0.5 t; in February it receives 1 t of OIL and incinerates it."""
+    from reports.licensed import build_licensed_report
+
+    with city() as uow:
+        store_all(uow.session, [
+            draft(R, "2025-01", stocks=[(W, 0, 0, "0.5")], into=[(W, A, "2.5")], treat=[(W, "D10", "1.5"),
+                                                                                       (W, "R9", "0.5")]),
+            draft(R, "2025-02", stocks=[(W, "0.5", 0, "0.5"), (OIL, 0, 0, 0)], into=[(OIL, A, 1)],
+                  treat=[(OIL, "D10", 1)]),
+        ])
+    with city() as uow:
+        rep = build_licensed_report(uow=uow, actor=SYSTEM, credit_code=R, year=2025)
+    rows = {r["code"]: r for r in rep["rows"]}
+    w = rows[W]
+    assert (w["received_t"], w["disposed_t"], w["utilised_t"], w["stock_open_t"], w["stock_close_t"]) == \
+        (Decimal("2.500"), Decimal("1.500"), Decimal("0.500"), Decimal("0.000"), Decimal("0.500"))
+    assert w["disposed"] == [{"method": "D10", "qty_t": Decimal("1.500")}] and w["senders"] == 1
+    assert rows[OIL]["received_t"] == Decimal("1.000")
+    (p,) = rep["permits"]
+    assert (p["number"], p["capacity_t"], p["used_t"], p["use_pct"]) == ("P-HW-001", Decimal("5000.000"),
+                                                                         Decimal("2.500"), Decimal("0.05"))
+    assert [(u["code"], u["method"], u["qty_t"]) for u in rep["uncovered"]] == [(W, "R9", Decimal("0.500"))]
+    assert rep["deadline"] == date(2026, 3, 31) and rep["totals"]["received_t"] == Decimal("3.500")
+    with city() as uow, pytest.raises(NotFound) as e:
+        build_licensed_report(uow=uow, actor=SYSTEM, credit_code=A, year=2025)
+    assert e.value.code == "not_licensed"
