@@ -23,11 +23,13 @@ Q1 (C.2): W generated 4.0, open 1.0, close 0.5, entrusted R D10 3.5 (licence P-H
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select, update
 
 from ledgers import declarations as svc
@@ -375,3 +377,30 @@ def test_the_licensed_units_annual_report_against_its_permit(city):
     with city() as uow, pytest.raises(NotFound) as e:
         build_licensed_report(uow=uow, actor=SYSTEM, credit_code=A, year=2025)
     assert e.value.code == "not_licensed"
+
+
+def test_the_city_publication_is_a_section_of_the_annual_report(uow_factory):
+    """The hand-worked small city of tests/flowfactory.py: 工业危险废物 generated 10 (P3) + 20 (P4) = 30 t, 医疗废物
+    10 t (H); the section repeats the report's own region totals."""
+    from reports.annual import build_annual_report
+    from tests.flowfactory import CITY_UNITS, add_unit, small_city
+
+    with uow_factory() as uow:
+        for code, district, park, roles in CITY_UNITS:
+            add_unit(uow.session, code, district, park=park, roles=roles)
+        store_all(uow.session, small_city())
+    rep = build_annual_report(uow=uow_factory(), actor=SYSTEM, year=2025, region="630100")
+    pub = rep["publication"]
+    assert pub["title"] == "西宁市 2025 年固体废物污染环境防治信息"
+    items = {i["stream"]: i["values"] for i in pub["items"]}
+    assert list(items) == ["general_industrial", "hazardous", "medical"]
+    assert items["hazardous"]["generated"] == 30 and items["medical"]["generated"] == 10
+    assert "utilised" not in items["medical"]
+    region = {r["stream"]: r for r in rep["tonnage"] if r["level"] == "region"}
+    for stream, values in items.items():
+        assert all(values[k] == region[stream][f"{k}_t"] for k in values)
+    from reports.excel import write_annual_xlsx
+    from reports.html import render_annual_html
+
+    assert "防治信息" in load_workbook(io.BytesIO(write_annual_xlsx(rep))).sheetnames
+    assert "固体废物污染环境防治信息" in render_annual_html(rep)
