@@ -4,7 +4,9 @@ The monthly ledger is, column for column, most of C.1 (``ledger-workbook.md``): 
 and the 剩余贮存量, 利用处置 the 自行利用/处置, 转出 the 委托外单位. A table is built from the current
 versions of the period's ledgers only; every figure is listed in ``trace`` with the ledger version,
 sheet and row it comes from. What the ledgers, the registry and the permits cannot give (有害成分名称,
-形态, a receiver's 许可证编号, a method left blank) is left empty and named in the row's ``gaps``.
+形态 when the optional 产生贮存 columns are blank, a receiver's 许可证编号, a method left blank) is left empty
+and named in the row's ``gaps``; 有害成分名称 and 形态, which ``rows`` items do not carry (their fields are a
+contract), are in ``identity`` per code.
 
 Quantities are exact: integer kilograms summed, shown as tonnes (``Decimal`` with three places).
 """
@@ -41,7 +43,7 @@ COLUMNS: list[tuple[str, str, str]] = [  # (key, group, header)
     ("stock_open_t", "剩余贮存量", "上期末"), ("stock_close_t", "剩余贮存量", "本期末"),
 ]
 STOCK_WORDS = {"month": ("上月底", "本月底"), "quarter": ("上季度末", "本季度末"), "year": ("上年末", "本年末")}
-GAP_NO_COLUMN = "月度台账没有此列，登记信息中也没有（请在申报系统中补填）"
+GAP_NO_COLUMN = "本期台账的产生贮存表未填写此列（可选列），登记信息中也没有（请在申报系统中补填）"
 
 
 def _t(kg: int) -> Decimal:
@@ -100,6 +102,7 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
     prev = previous_month_close(session, int(unit.id or 0), months[0])
 
     rows = []
+    identity: dict[str, dict[str, str | None]] = {}
     for code in codes:
         wc = cat.codes.get(code)
         gaps: list[dict[str, str]] = []
@@ -110,10 +113,18 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
             gaps.append(_gap("name", "废物名称", "代码不在名录数据中，台账也未填写名称"))
         if not hazard:
             gaps.append(_gap("hazard", "危险特性", "代码不在 nofei 的名录数据中（管理员可导入完整名录）"))
-        gaps.append(_gap("harmful_components", "有害成分名称", GAP_NO_COLUMN))
-        gaps.append(_gap("form", "形态", GAP_NO_COLUMN))
-
         st = sorted(stocks[code], key=lambda s: s["month"])
+        ident: dict[str, str | None] = {}
+        for key, column in (("harmful_components", "有害成分名称"), ("form", "形态")):
+            src = next((s for s in reversed(st) if (s.get(key) or "").strip()), None)  # the latest month's entry
+            ident[key] = src[key].strip() if src else None
+            if src is None:
+                gaps.append(_gap(key, column, GAP_NO_COLUMN))
+            else:
+                led = ledgers[src["ledger_id"]]
+                trace.append({"code": code, "field": key, "ledger_id": src["ledger_id"], "month": led["month"],
+                              "version": led["version"], "sheet": SHEET_STOCK, "row": src.get("row"), "qty_t": None})
+        identity[code] = ident
         generated = 0
         for s in st:
             generated += int(s["generated_kg"])
@@ -203,6 +214,6 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
         "ledgers": [{"month": r["month"], "ledger_id": r["id"], "version": r["version"]} for r in e.ledgers],
         "missing_months": missing, "complete": not missing,
         "tier": tier["tier"] if tier else None, "tier_zh": tier["tier_zh"] if tier else None,
-        "rows": rows, "totals": totals, "trace": trace,
+        "rows": rows, "identity": identity, "totals": totals, "trace": trace,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

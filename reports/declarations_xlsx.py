@@ -105,8 +105,9 @@ def write_declaration_xlsx(d: dict[str, Any]) -> bytes:
     for row in d["rows"]:
         n = max(len(row["own"]), len(row["entrusted"]), 1)
         gap_fields = {g["field"] for g in row["gaps"]}
-        ident = {"name": row["name"], "category": row["category"], "code": row["code"], "harmful_components": None,
-                 "form": None, "hazard": row["hazard"] or None, "generated_t": row["generated_t"], "unit": "吨",
+        extra = d.get("identity", {}).get(row["code"], {})
+        ident = {"name": row["name"], "category": row["category"], "code": row["code"],
+                 "harmful_components": extra.get("harmful_components"), "form": extra.get("form"), "hazard": row["hazard"] or None, "generated_t": row["generated_t"], "unit": "吨",
                  "stock_open_t": row["stock_open_t"], "stock_close_t": row["stock_close_t"]}
         for key, v in ident.items():
             col = idx[key]

@@ -51,8 +51,9 @@ def build_plan(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
     t = tier["tier"] if tier else "registration"
     tables: dict[str, list[dict[str, Any]]] = {k: [] for k in TABLES_BY_TIER[t]}
     for r in d["rows"]:
+        extra = d["identity"].get(r["code"], {})
         ident = {"name": r["name"], "category": r["category"], "code": r["code"], "hazard": r["hazard"],
-                 "harmful_components": None, "form": None}
+                 "harmful_components": extra.get("harmful_components"), "form": extra.get("form")}
         tables["A.3"].append({**ident, "planned_t": r["generated_t"], "last_t": r["generated_t"]})
         if "A.4" in tables:
             tables["A.4"].append({**ident, "facility": None, "last_close_t": r["stock_close_t"]})

@@ -119,7 +119,7 @@ class TraceOut(Schema):
     version = fields.Integer()
     sheet = fields.String()
     row = fields.Integer(allow_none=True)
-    qty_t = _t()
+    qty_t = fields.Decimal(as_string=True, allow_none=True, metadata={**T, "type": "string", "format": "decimal"})
 
 
 class TotalsOut(Schema):
@@ -154,6 +154,9 @@ class DeclarationOut(Schema):
     tier = fields.String(allow_none=True)
     tier_zh = fields.String(allow_none=True)
     rows = fields.List(fields.Nested(DeclarationRowOut), metadata={"description": "one item per waste code"})
+    identity = fields.Dict(keys=fields.String(), values=fields.Dict(), metadata={
+        "description": "{code: {harmful_components, form}} from the optional 产生贮存 columns 有害成分名称 and 形态 "
+                       "(null: not given, see the row's gaps)"})
     totals = fields.Nested(TotalsOut)
     trace = fields.List(fields.Nested(TraceOut), metadata={"description": "the ledger row behind every figure"})
     generated_at = fields.String()

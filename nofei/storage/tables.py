@@ -154,6 +154,8 @@ class StockEntryRow(SQLModel, table=True):
     generated_kg: int = Field(sa_column=_kg())
     close_kg: int = Field(sa_column=_kg())
     note: str = Field(default="", max_length=500)
+    form: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
+    harmful_components: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
 
 
 class TreatmentEntryRow(SQLModel, table=True):

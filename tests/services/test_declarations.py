@@ -404,3 +404,22 @@ def test_the_city_publication_is_a_section_of_the_annual_report(uow_factory):
 
     assert "防治信息" in load_workbook(io.BytesIO(write_annual_xlsx(rep))).sheetnames
     assert "固体废物污染环境防治信息" in render_annual_html(rep)
+
+
+def test_form_and_harmful_components_come_from_the_optional_columns_of_the_latest_month(city):
+    feb = q1_drafts()[1]
+    feb.stocks = [replace(s, form="固态", harmful_components="矿物油") if s.code == W else s for s in feb.stocks]
+    with city() as uow:
+        store(uow.session, feb)  # an amendment of February that fills the two columns for W
+        uow.commit()
+    d = decl(city, A, "2025-Q1")
+    assert d["identity"][W] == {"harmful_components": "矿物油", "form": "固态"}
+    assert d["identity"][OIL] == {"harmful_components": None, "form": None}
+    w = next(r for r in d["rows"] if r["code"] == W)
+    assert not {"form", "harmful_components"} & {g["field"] for g in w["gaps"]}
+    src = [t for t in d["trace"] if t["code"] == W and t["field"] == "form"]
+    assert [(t["month"], t["version"], t["sheet"]) for t in src] == [("2025-02", 2, "产生贮存")]
+    from reports.declarations_xlsx import write_declaration_xlsx
+
+    cells = [c.value for row in load_workbook(io.BytesIO(write_declaration_xlsx(d)))["表C.2"].iter_rows() for c in row]
+    assert "固态" in cells and "矿物油" in cells
