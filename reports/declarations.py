@@ -101,7 +101,7 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
     permits = repo.permits_by_unit(session, [int(r.id or 0) for r in receivers.values()])
     prev = previous_month_close(session, int(unit.id or 0), months[0])
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     identity: dict[str, dict[str, str | None]] = {}
     for code in codes:
         wc = cat.codes.get(code)
@@ -156,7 +156,7 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
         for t in e.treatments:
             if t["code"] == code:
                 own_kg[t["method"]] += int(t["qty_kg"])
-        own = []
+        own: list[dict[str, Any]] = []
         for i, (m, kg) in enumerate(sorted(own_kg.items())):
             own.append({"method": m, "qty_t": _t(kg)})
             for t in e.treatments:
@@ -167,7 +167,7 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
         for t in e.transfers_out:
             if t["code"] == code:
                 groups[(t["counterpart"], t.get("planned_method") or "")].append(t)
-        entrusted = []
+        entrusted: list[dict[str, Any]] = []
         for i, ((rc, method), lines) in enumerate(sorted(groups.items())):
             r = receivers.get(rc)
             rname = r.name if r is not None else next((x["counterpart_name"] for x in lines if x["counterpart_name"]), "")

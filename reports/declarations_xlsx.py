@@ -61,12 +61,12 @@ def write_declaration_xlsx(d: dict[str, Any]) -> bytes:
          "未提交台账的月份", "、".join(d["missing_months"]) or "无"),
     ]
     r = 2
-    for a, b, c, e in block:
+    for a, b, label, e in block:
         ws.cell(r, 1, a).font = Font(bold=True)
         ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=8)
         ws.cell(r, 2, neutral(b))
         ws.merge_cells(start_row=r, start_column=9, end_row=r, end_column=11)
-        ws.cell(r, 9, c).font = Font(bold=True)
+        ws.cell(r, 9, label).font = Font(bold=True)
         ws.merge_cells(start_row=r, start_column=12, end_row=r, end_column=ncol)
         ws.cell(r, 12, neutral(e))
         r += 1

@@ -76,7 +76,7 @@ def build_plan(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
 def write_plan_xlsx(plan: dict[str, Any]) -> bytes:
     """One sheet per table (表A.3 …), each with the plan's title, the unit block and one header row."""
     wb = Workbook()
-    wb.remove(wb.active)  # type: ignore[arg-type]
+    wb.remove(wb.active)
     for key, rows in plan["tables"].items():
         ws = wb.create_sheet(f"表{key}")
         spec = SPECS[key]

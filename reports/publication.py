@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-ITEMS = (("general_industrial", "一般工业固体废物", ("generated", "utilised", "disposed", "stored", "unresolved")),
+ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (("general_industrial", "一般工业固体废物", ("generated", "utilised", "disposed", "stored", "unresolved")),
          ("hazardous", "工业危险废物", ("generated", "utilised", "disposed", "stored", "unresolved")),
          ("medical", "医疗废物", ("generated", "disposed", "stored", "unresolved")))
 FIGURE_ZH = {"generated": "产生量", "utilised": "综合利用量", "disposed": "处置量", "stored": "贮存量",
@@ -21,7 +21,7 @@ FIGURE_ZH = {"generated": "产生量", "utilised": "综合利用量", "disposed"
 def publication(tonnage: list[dict[str, Any]], *, year: int, region: str, region_name: str) -> dict[str, Any]:
     """The section: per category the figures (t) of the region's totals, with their Chinese names."""
     totals = {r["stream"]: r for r in tonnage if r.get("level") == "region"}
-    items = []
+    items: list[dict[str, Any]] = []
     for stream, name, figures in ITEMS:
         row = totals.get(stream, {})
         items.append({"stream": stream, "name": name,

@@ -58,7 +58,7 @@ def declarations() -> Any:
             units = [registry.get_unit(uow=u, actor=a, credit_code=one)]
         else:
             units, _ = registry.list_units(uow=u, actor=a, per_page=50)
-        cards = []
+        cards: list[dict[str, Any]] = []
         for unit in units:
             try:
                 cal = svc.unit_calendar(uow=u, actor=a, credit_code=unit["credit_code"], year=year)

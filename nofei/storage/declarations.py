@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from nofei.domain.declarations import HW_STREAMS, YearFigures
@@ -32,11 +32,14 @@ L = LedgerRow.__table__  # type: ignore[attr-defined]
 ST = StockEntryRow.__table__  # type: ignore[attr-defined]
 TR = TreatmentEntryRow.__table__  # type: ignore[attr-defined]
 TX = TransferEntryRow.__table__  # type: ignore[attr-defined]
+PM = PermitRow.__table__  # type: ignore[attr-defined]
+OV = TierOverrideRow.__table__  # type: ignore[attr-defined]
+UN = UnitRow.__table__  # type: ignore[attr-defined]
 CST = timezone(timedelta(hours=8))
 
 
 def _unit_filter(col: Any, unit_ids: list[int] | None) -> Any:
-    return col.in_(unit_ids or [-1]) if unit_ids is not None else True
+    return col.in_(unit_ids or [-1]) if unit_ids is not None else true()
 
 
 def year_figures(session: Session, years: Iterable[int], unit_ids: list[int] | None = None) -> dict[int, dict[int, YearFigures]]:
@@ -73,15 +76,15 @@ def _hw_permit(codes: Iterable[str]) -> bool:
 def licences(session: Session, year: int, unit_ids: list[int] | None = None) -> dict[int, list[str]]:
     """Numbers of the 危险废物经营许可证 (HW permits of the registry) valid at some time in ``year``."""
     first, last = date(year, 1, 1), date(year, 12, 31)
-    q = select(PermitRow).where(
-        _unit_filter(PermitRow.unit_id, unit_ids),
-        or_(PermitRow.valid_from.is_(None), PermitRow.valid_from <= last),  # type: ignore[union-attr]
-        or_(PermitRow.valid_to.is_(None), PermitRow.valid_to >= first),  # type: ignore[union-attr]
-    )
+    q = select(PM.c.unit_id, PM.c.number, PM.c.waste_codes).where(
+        _unit_filter(PM.c.unit_id, unit_ids),
+        or_(PM.c.valid_from.is_(None), PM.c.valid_from <= last),
+        or_(PM.c.valid_to.is_(None), PM.c.valid_to >= first),
+    ).order_by(PM.c.id)
     out: dict[int, list[str]] = defaultdict(list)
-    for p in session.execute(q).scalars():
-        if _hw_permit(p.waste_codes):
-            out[p.unit_id].append(p.number)
+    for uid, number, codes in session.execute(q):
+        if _hw_permit(codes or ()):
+            out[int(uid)].append(str(number))
     return dict(out)
 
 
@@ -101,7 +104,7 @@ def units(session: Session, *, district: str | None = None, codes: Iterable[str]
     """Registered units, optionally of one district (or park) or of these credit codes, by credit code."""
     stmt = select(UnitRow)
     if district:
-        stmt = stmt.where((UnitRow.district == district) | (UnitRow.park == district))
+        stmt = stmt.where((UN.c.district == district) | (UN.c.park == district))
     if codes is not None:
         stmt = stmt.where(UnitRow.credit_code.in_(sorted(set(codes)) or [""]))  # type: ignore[attr-defined]
     return list(session.execute(stmt.order_by(UnitRow.credit_code)).scalars())
@@ -110,9 +113,8 @@ def units(session: Session, *, district: str | None = None, codes: Iterable[str]
 # --- overrides -------------------------------------------------------------------------------
 def current_overrides(session: Session, year: int, unit_ids: list[int] | None = None) -> dict[int, TierOverrideRow]:
     """The override in force per unit for ``year`` (the newest row; rows whose tier is None are withdrawals)."""
-    newest = (select(func.max(TierOverrideRow.id)).where(TierOverrideRow.year == year,
-                                                          _unit_filter(TierOverrideRow.unit_id, unit_ids))
-              .group_by(TierOverrideRow.unit_id))
+    newest = (select(func.max(OV.c.id)).where(OV.c.year == year, _unit_filter(OV.c.unit_id, unit_ids))
+              .group_by(OV.c.unit_id))
     rows = session.execute(select(TierOverrideRow).where(TierOverrideRow.id.in_(newest))).scalars()  # type: ignore[union-attr]
     return {r.unit_id: r for r in rows if r.tier is not None}
 
