@@ -143,7 +143,7 @@ def test_pages_enterprise_downloads_and_regulator_grid(app, client, admin, token
     assert "城东区" in g and a in g and r not in g
 
 
-def test_the_unit_directory_shows_the_tier(app, client, admin):
+def test_the_unit_directory_shows_the_tier(app, client, admin, tokens):
     from ledgers.declarations import today_cst
     from tests.services import test_declarations as t
 
@@ -153,6 +153,11 @@ def test_the_unit_directory_shows_the_tier(app, client, admin):
     assert f"危废管理类别（{today_cst().year}）" in html
     row = next(line for line in html.split("<tr>") if t.R in line)
     assert "重点监管" in row  # R's HW permit (valid without end date) makes it a key unit every year
+    other = app.test_client()  # the regulators' unit directory (单位名录) shows it too, within the district
+    sign_in(other, tokens("regulator", district="630104"))
+    html = other.get("/units").get_data(as_text=True)
+    row = next(line for line in html.split("<tr>") if t.R in line)
+    assert "重点监管" in row and t.A not in html
 
 
 def test_management_plan_json_and_xlsx(app, client, admin):
