@@ -3,8 +3,8 @@ rows (groups merged over their columns), one block of lines per waste (identity 
 waste has several methods or receivers), a total line, the gaps and, on a second sheet, the ledger rows
 behind every figure.
 
-Text that a spreadsheet would run as a formula is neutralised (``neutral``): unit and receiver names come
-from clerks. This is a local helper until the project's one neutralising function lands (issue h2).
+Text that a spreadsheet would run as a formula is neutralised (``nofei.text.neutralise_cell_text``): unit and
+receiver names come from clerks.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
+from nofei.text import neutralise_cell_text
 from reports.declarations import COLUMNS, STOCK_WORDS
 
 TONNES = "0.000"
@@ -26,15 +27,10 @@ BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 HEAD = PatternFill("solid", fgColor="DDEBF7")
 GAP = PatternFill("solid", fgColor="FFF2CC")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
-FORMULA_START = ("=", "+", "-", "@")
 WIDTHS = [18, 9, 12, 14, 8, 10, 11, 8, 8, 11, 12, 24, 22, 8, 11, 11, 11]
 
 
-def neutral(v: Any) -> Any:
-    """A cell value that cannot run as a formula: text starting with ``= + - @`` gets a leading ``'``."""
-    if isinstance(v, str) and v.startswith(FORMULA_START):
-        return "'" + v
-    return v
+neutral = neutralise_cell_text  # the project's one formula-neutralising function (nofei.text)
 
 
 def write_declaration_xlsx(d: dict[str, Any]) -> bytes:
