@@ -1,7 +1,7 @@
 """tier_override: a regulator's adjustment of a unit's HJ 1259 tier for a year (issue 14).
 
 Revision ID: h8_tier_override
-Revises: h5_unit_type
+Revises: h3_integrity
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel
 from alembic import op
 
 revision = "h8_tier_override"
-down_revision = "h5_unit_type"
+down_revision = "h3_integrity"
 branch_labels = None
 depends_on = None
 
