@@ -497,6 +497,8 @@ def _stock(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Cat
     gens = _qty(ctx, col, n, "generated", f, False)
     closes = _qty(ctx, col, n, "close", f, False)
     notes = _text(ctx, col, n, "note")
+    forms = _text(ctx, col, n, "form", 20)
+    harmful = _text(ctx, col, n, "harmful")
     close_letter = col("close")[1]
     _taint(ctx, codes, tainted)
     bad = ctx.bad_rows
@@ -507,7 +509,7 @@ def _stock(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Cat
             continue
         draft.stocks.append(StockLine(chk.code or "", chk.stream or "general_industrial", opens[i], gens[i], closes[i],
                                       names[i] or chk.name_zh or "", notes[i], SourceRef(sheet, ctx.rownums[i]),
-                                      close_letter))
+                                      close_letter, forms[i], harmful[i]))
 
 
 def _treat(ctx: C.SheetCtx, col: Any, n: int, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str]) -> None:

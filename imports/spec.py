@@ -65,6 +65,8 @@ STOCK = SheetSpec(SHEET_STOCK, (
     Col("close", "期末贮存量", "qty", True, 14, "≥0", "（吨）"),
     Col("measure", "计量单位", "measure", False, 10, "吨/千克，默认吨"),
     Col("note", "备注", "text", False, 24),
+    Col("form", "形态", "text", False, 10, "可不填；危险废物填 固态/半固态/液态/气态（HJ 1259 申报表用）"),
+    Col("harmful", "有害成分名称", "text", False, 24, "可不填；危险废物的有害成分（HJ 1259 申报表用）"),
 ), True, "每个废物代码一行；其他表出现的代码必须在此有一行。期初+产生+转入−利用处置−转出=期末。")
 
 TREAT = SheetSpec(SHEET_TREAT, (

@@ -27,6 +27,7 @@ from nofei.flows.indicators import BY_KEY, INDICATORS
 from nofei.problems import Problem
 from nofei.storage.tables import LedgerRow, UnitRow
 from nofei.storage.uow import UnitOfWork
+from reports.publication import publication
 
 log = logging.getLogger("nofei.reports")
 
@@ -321,4 +322,5 @@ def _build(*, uow: UnitOfWork, actor: Actor, year: int, region: str, anomalies: 
         "sankey": sankeys,
         "anomalies": anomalies_out,
         "completeness": comp,
+        "publication": publication(tonnage, year=year, region=region, region_name=cat.region_name(region)),
     }

@@ -23,6 +23,8 @@ HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 GOOD = PatternFill("solid", fgColor="E2EFDA")
 BAD = PatternFill("solid", fgColor="FCE4D6")
 
+FIG_ZH = {"generated": "产生量(吨)", "utilised": "综合利用量(吨)", "disposed": "处置量(吨)", "stored": "贮存量(吨)",
+          "unresolved": "去向不明量(吨)"}
 SheetSpec = list[tuple[str, str, int, str | None]]  # (field, header, width, number format)
 
 
@@ -144,6 +146,11 @@ def write_annual_xlsx(report: dict[str, Any]) -> bytes:
         trend_rows.append(row)
     _sheet(wb, "历年趋势", [("name", "指标", 30, None)] + [(str(y), f"{y}年", 12, RATE) for y in report["years"]],
            trend_rows)
+
+    pub = report.get("publication")
+    if pub:
+        _sheet(wb, "防治信息", [("name", "类别", 18, None)] + [(f, FIG_ZH[f], 14, TONNES) for f in FIG_ZH],
+               [{"name": it["name"], **{f["key"]: f["t"] for f in it["figures"]}} for it in pub["items"]])
 
     return _save(wb)
 

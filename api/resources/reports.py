@@ -126,6 +126,8 @@ class AnnualReportOut(Schema):
     sankey = fields.Dict(metadata={"description": "{stream: {nodes: [{id,label,kind}], links: [{source,target,value}]}}"})
     anomalies = fields.List(fields.Dict())
     completeness = fields.List(fields.Nested(ReportCompletenessOut))
+    publication = fields.Dict(metadata={"description": "大中城市固体废物污染环境防治信息: {title, region, items: "
+                                                      "[{stream, name, figures: [{key, name, t}]}], note}"})
 
 
 @blp.route("/annual")

@@ -183,9 +183,13 @@ def units_directory() -> Any:
             district = None
         items, total = registry.list_units(uow=u, actor=actor(), q=q, district=district,
                                            role=role if role in ROLES else None, page=page, per_page=PER_PAGE)
+        from ledgers.declarations import tiers_by_code, today_cst  # the HJ 1259 tier column (issue 14)
+
+        tier_year = today_cst().year
+        tiers = tiers_by_code(uow=u, actor=actor(), year=tier_year, codes=[x["credit_code"] for x in items])
     return render_template("units.html", items=items, total=total, page=page, per_page=PER_PAGE, q=q or "",
                            district=district or "", role=role or "", roles=ROLES, regions=regions_for(),
-                           region_name=cat.region_name)
+                           region_name=cat.region_name, tiers=tiers, tier_year=tier_year)
 
 
 @bp.route("/units/<code>")

@@ -339,12 +339,17 @@ def admin_units() -> Any:
     with uow() as u:
         units, total = registry.list_units(uow=u, actor=actor(), q=q, page=page, per_page=100)
         cat = u.catalogue
+        from ledgers.declarations import tiers_by_code, today_cst
+
+        tier_year = today_cst().year
+        tiers = tiers_by_code(uow=u, actor=actor(), year=tier_year, codes=[x["credit_code"] for x in units])
     from nofei.domain.units import ROLES, UNIT_TYPE_ZH
 
     return render_template("admin_units.html", units=units, total=total, q=q or "", created=created, page=page,
                            changed=changed, problems=problems, form=form, roles=ROLES, unit_types=UNIT_TYPE_ZH,
                            districts=[(c, d.name_zh) for c, d in cat.districts.items() if c != CITY],
-                           parks=[(c, p.name_zh) for c, p in cat.parks.items()], region_name=cat.region_name)
+                           parks=[(c, p.name_zh) for c, p in cat.parks.items()], region_name=cat.region_name,
+                           tiers=tiers, tier_year=tier_year)
 
 
 @bp.route("/admin/tokens", methods=["GET", "POST"])
@@ -384,3 +389,4 @@ def admin_token_revoke(token_id: int) -> Any:
 STREAM_CHOICES = [(s, STREAM_NAMES_ZH[s]) for s in STREAMS]
 
 from api.web import case_pages, ledger_pages, manifest_pages  # noqa: E402,F401,I001 - casework, ledger and manifest pages
+from api.web import declaration_pages  # noqa: E402,F401,I001 - HJ 1259 declarations (issue 14)

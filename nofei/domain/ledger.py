@@ -35,6 +35,8 @@ class StockLine:
     note: str = ""
     ref: SourceRef | None = None
     close_column: str | None = None  # column letter of 期末贮存量, to pin balance errors
+    form: str = ""  # 形态 (optional column; feeds the HJ 1259 declarations)
+    harmful_components: str = ""  # 有害成分名称 (optional column)
 
 
 @dataclass(frozen=True, slots=True)

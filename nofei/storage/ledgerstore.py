@@ -134,7 +134,7 @@ def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, co
         session.execute(insert(_STOCK), [
             {"ledger_id": lid, "row": s.ref.row if s.ref else None, "code": s.code, "stream": s.stream,
              "name": s.name[:500], "open_kg": s.open_kg, "generated_kg": s.generated_kg, "close_kg": s.close_kg,
-             "note": s.note[:500]}
+             "note": s.note[:500], "form": s.form[:20], "harmful_components": s.harmful_components[:500]}
             for s in draft.stocks
         ])
     if draft.treatments:

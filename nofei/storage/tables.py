@@ -154,6 +154,8 @@ class StockEntryRow(SQLModel, table=True):
     generated_kg: int = Field(sa_column=_kg())
     close_kg: int = Field(sa_column=_kg())
     note: str = Field(default="", max_length=500)
+    form: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
+    harmful_components: str = Field(default="", max_length=500, sa_column_kwargs={"server_default": ""})
 
 
 class TreatmentEntryRow(SQLModel, table=True):
@@ -385,6 +387,22 @@ class CaseSyncRow(SQLModel, table=True):
     day: date = Field(primary_key=True)
     stamp: str = Field(max_length=400)
     synced_at: datetime
+
+
+class TierOverrideRow(SQLModel, table=True):
+    """A regulator's adjustment of a unit's HJ 1259 tier for a year (4.2.2), appended, never updated.
+
+    The newest row of (unit, year) is in force; ``tier`` None withdraws the adjustment."""
+
+    __tablename__ = "tier_override"
+    __table_args__ = (Index("ix_tier_override_unit_year", "unit_id", "year"),)
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    year: int
+    tier: str | None = Field(default=None, max_length=16)
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=200)
+    created_at: datetime
 
 
 metadata = SQLModel.metadata

@@ -162,6 +162,16 @@ def _step(action: str, status: str, body: dict[str, Any]) -> Req:
 
 
 MANIFEST = "/api/v1/manifests/<string(length=14):number>"
+TIER = "/api/v1/units/<string:code>/tier"
+
+
+def _override_then(suffix: str) -> Req:
+    """A fresh tier override of U (made by the admin) for each caller to withdraw."""
+    def req(w: World, role: str) -> tuple[str, dict[str, Any]]:
+        r = w.client.put(f"/api/v1/units/{w.u}/tier", json={**Y, "tier": "key", "reason": "核查"}, headers=w.admin)
+        assert r.status_code == 200, r.json
+        return f"/api/v1/units/{w.u}{suffix}", {"query_string": Y}
+    return req
 
 ROWS: list[Row] = [
     # public
@@ -252,6 +262,26 @@ ROWS: list[Row] = [
         E(200, 200, 403, 403, 403)),
     Row("GET", "/api/v1/balance", get("/api/v1/balance", query_string={**Y, "unit": ME}), E(200, 200, 404, 200, 404),
         secret=True),
+    # HJ 1259 tiers and declarations (issue 14): U's own (enterprise), its district's regulator, admins;
+    # only regulators and admins adjust a tier
+    Row("GET", TIER, get(lambda w: f"/api/v1/units/{w.u}/tier", query_string=Y), E(200, 200, 404, 200, 404),
+        secret=True),
+    Row("PUT", TIER, lambda w, role: (f"/api/v1/units/{w.u}/tier", {"json": {**Y, "tier": "key", "reason": role}}),
+        E(200, 200, 404, 403, 404), secret=True),
+    Row("DELETE", TIER, _override_then("/tier"), E(204, 204, 404, 403, 404), secret=True),
+    Row("GET", "/api/v1/units/<string:code>/declarations",
+        get(lambda w: f"/api/v1/units/{w.u}/declarations", query_string={"period": "2025-03"}),
+        E(200, 200, 404, 200, 404), secret=True),
+    Row("GET", "/api/v1/units/<string:code>/declarations/calendar",
+        get(lambda w: f"/api/v1/units/{w.u}/declarations/calendar", query_string=Y), E(200, 200, 404, 200, 404),
+        secret=True),
+    Row("GET", "/api/v1/units/<string:code>/management-plan",
+        get(lambda w: f"/api/v1/units/{w.u}/management-plan", query_string={"year": 2026}),
+        E(200, 200, 404, 200, 404), secret=True),
+    Row("GET", "/api/v1/units/<string:code>/licensed-report",  # R (630105) holds the permit: none of the callers
+        get(lambda w: f"/api/v1/units/{w.r}/licensed-report", query_string=Y), E(200, 404, 404, 404, 404),
+        leak_text=lambda w: w.r, notes="R's own token and its regulator: test_declarations_api"),
+    Row("GET", "/api/v1/declarations/status", get("/api/v1/declarations/status", query_string=Y), ALL, secret=True),
 ]
 
 BY_KEY = {(r.method, r.rule): r for r in ROWS}
@@ -327,6 +357,8 @@ def test_guessed_ids_look_exactly_like_missing_ones(app, client, world):
         (f"/api/v1/units/{world.u}/trace?year=2024", f"/api/v1/units/{missing_unit}/trace?year=2024"),
         (f"/api/v1/balance?year=2025&unit={world.u}", f"/api/v1/balance?year=2025&unit={missing_unit}"),
         (f"/api/v1/cases/{world.case_id()}", "/api/v1/cases/987654"),
+        (f"/api/v1/units/{world.u}/tier?year=2025", f"/api/v1/units/{missing_unit}/tier?year=2025"),
+        (f"/api/v1/units/{world.u}/declarations?period=2025", f"/api/v1/units/{missing_unit}/declarations?period=2025"),
     ]
     for role in FOREIGN:
         for real, fake in pairs:

@@ -267,3 +267,53 @@ def test_admin_registers_a_clinic_and_changes_a_unit_type(server: dict[str, Any]
     row = page.locator("table.data tr", has_text=cc)
     assert row.locator("select[name=unit_type]").input_value() == "social_source"
     shot(page, "13-admin-unit-types")
+
+
+def test_clerk_downloads_declarations_and_regulator_sees_who_is_late(server: dict[str, Any], page: Any,
+                                                                      tmp_path: Path) -> None:
+    """Issue 14: the clerk's declaration page (tier, calendar, one-click and chosen-period downloads) and the
+    regulator's status grid, at desktop width and at 390 px."""
+    from openpyxl import load_workbook
+
+    base, plant = server["url"], server["plant"]
+    sign_in(page, base, server["clerk"])
+    page.click("text=危废申报")
+    page.wait_for_selector(f"#unit-{plant['credit_code']}")
+    card = page.locator(f"#unit-{plant['credit_code']}")
+    assert "登记管理" in card.locator("#tier").inner_text()
+    assert "8.000 吨" in card.locator(".reason").inner_text()
+    shot(page, "20-declarations")
+    with page.expect_download() as dl:
+        card.locator("a.button", has_text="2025年度").click()
+    path = tmp_path / "annual.xlsx"
+    dl.value.save_as(path)
+    ws = load_workbook(path)["表C.3"]
+    assert ws["A1"].value.startswith("危险废物年度申报报告")
+    cells = [c.value for row in ws.iter_rows() for c in row]
+    assert "900-041-49" in cells and plant["name"] in cells
+    card.locator("input[name=period]").fill("2025-01")
+    with page.expect_download() as dl:
+        card.locator("form button[type=submit]").click()
+    dl.value.save_as(tmp_path / "m.xlsx")
+    assert "表C.1" in load_workbook(tmp_path / "m.xlsx").sheetnames
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+    shot(page, "21-declarations-390")
+
+    page.click("text=退出")
+    page.set_viewport_size({"width": 1366, "height": 860})
+    sign_in(page, base, server["regulator"])
+    page.goto(f"{base}/declarations/status?year=2025")
+    assert "家有逾期未齐的申报" in page.locator("#summary").inner_text()
+    disposer = server["disposer"]
+    grid = page.locator("#district-630106 table.grid")
+    row = grid.locator("tr", has_text=disposer["name"])
+    assert "重点监管" in row.inner_text()  # its HW permit makes it a key unit: monthly declarations
+    assert row.locator(".badge.bad").count() >= 10  # February to November (and more) have no ledger
+    assert page.locator("#district-630104 tr", has_text=plant["name"]).count() == 1
+    shot(page, "22-declaration-status")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400  # the grid scrolls inside its box
+    shot(page, "23-declaration-status-390")

@@ -371,3 +371,14 @@ def test_annotated_workbook_of_a_large_upload_is_the_error_list_alone(monkeypatc
     monkeypatch.setattr(writer, "ANNOTATE_MAX_BYTES", 10**9)
     wb = load_workbook(io.BytesIO(annotate_workbook(workbook(balanced_sheets()), [p])))
     assert "产生贮存" in wb.sheetnames and "unbalanced" in wb["产生贮存"]["E2"].comment.text
+
+
+def test_the_optional_form_and_harmful_components_columns_are_read_and_may_be_blank():
+    """产生贮存's 形态 and 有害成分名称 (ledger-workbook.md, 2026-12) feed the HJ 1259 declarations."""
+    s = balanced_sheets()
+    s["产生贮存"][1] = [*s["产生贮存"][1][:7], "半固态", "矿物油、重金属"]
+    d = read(workbook(s))
+    hw = next(x for x in d.stocks if x.code == "900-041-49")
+    sw = next(x for x in d.stocks if x.code == "SW01")
+    assert (hw.form, hw.harmful_components) == ("半固态", "矿物油、重金属")
+    assert (sw.form, sw.harmful_components) == ("", "")

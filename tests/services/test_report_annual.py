@@ -151,7 +151,7 @@ def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, m
     assert {k: rep["tonnage"][1][k] for k in figures} == figures
 
     wb = load_workbook(io.BytesIO(write_annual_xlsx(rep)))
-    assert wb.sheetnames == ["说明", "指标", "分类分区吨数", "产生者去向", "异常", "填报完整性", "历年趋势"]
+    assert wb.sheetnames == ["说明", "指标", "分类分区吨数", "产生者去向", "异常", "填报完整性", "历年趋势", "防治信息"]
     ws = wb["指标"]
     assert ws.freeze_panes == "A2"
     assert [c.value for c in ws[1]][:6] == ["指标键 key", "指标名称", "数值", "单位", "目标值", "是否达标"]
