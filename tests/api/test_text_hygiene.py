@@ -41,6 +41,14 @@ def _upload(client, headers, data, path="/api/v1/ledgers", name="台账.xlsx", *
                        data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data")
 
 
+@pytest.fixture(autouse=True)
+def _own_temp_dir(tmp_path, monkeypatch):
+    """openpyxl's temp files go to this test's own folder: other workers' files in /tmp must not count."""
+    d = tmp_path / "tmp"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+
+
 def _temp_files() -> set[str]:
     return set(glob.glob(os.path.join(tempfile.gettempdir(), "openpyxl.*")))
 
