@@ -25,6 +25,7 @@ from nofei.domain.units import is_valid_credit_code, normalise_credit_code
 from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied, Unavailable
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float, tonnes_to_kg
+from nofei.storage import flowstore
 from nofei.storage.repo import unit_rows_by_code
 from nofei.storage.tables import (
     ManifestEventRow,
@@ -154,6 +155,7 @@ def _event(uow: UnitOfWork, actor: Actor, row: ManifestRow, action: str, from_st
            detail: dict[str, Any] | None = None, time: datetime | None = None) -> None:
     uow.session.add(ManifestEventRow(manifest_id=row.id or 0, time=time or _now(), actor=actor.label, action=action,
                                      from_status=from_status, to_status=row.status, detail=detail or {}))
+    flowstore.note_change(uow.session, row.planned_date.year, "manifest")  # the year's flow graph changed
 
 
 def manifest_dict(uow: UnitOfWork, row: ManifestRow, *, history: bool = False) -> dict[str, Any]:
