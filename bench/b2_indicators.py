@@ -176,6 +176,15 @@ def generate(db: Path, n_units: int, target_rows: int, seed: int = 7) -> dict[st
     con.executemany("INSERT INTO transfer_entry (ledger_id, direction, day, code, stream, qty_kg, counterpart, "
                     "counterpart_name, manifest_no, note) VALUES (?,?,?,?,?,?,?,'',?,'')", transfers)
     con.commit()
+    con.close()
+    # the per-ledger edge summaries an upload writes in its transaction (nofei.storage.flowstore), for the bulk rows
+    from nofei.storage import flowstore
+
+    eng = make_engine(f"sqlite:///{db}")
+    with eng.begin() as c:
+        flowstore.backfill(c)
+    eng.dispose()
+    con = sqlite3.connect(db)
     con.execute("ANALYZE")
     con.close()
     return {"units": len(units), "ledgers": len(ledgers), "stock_rows": len(stocks), "treatment_rows": len(treats),
@@ -232,10 +241,12 @@ def main() -> None:
     from nofei.flows.graph import build_flow_graph
     from nofei.storage import flowdata
     from nofei.storage.engine import make_engine, make_session_factory
+    from nofei.storage.migrate import upgrade
     from nofei.storage.uow import UnitOfWork
     from reports.indicators import compute_indicators
 
     eng = make_engine(f"sqlite:///{db}")
+    upgrade(eng)  # a database generated before the flow_edge migration gets it (and its backfill) here
     sessions = make_session_factory(eng)
     cat = Catalogue.default()
     with sessions() as s:

@@ -55,13 +55,14 @@ from sqlalchemy.orm import aliased, sessionmaker
 from sqlmodel import col
 
 from nofei.access import Actor
-from nofei.catalogue import CITY
+from nofei.catalogue import CITY, STREAMS
 from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.completeness import month_deadline, months_owed
 from nofei.domain.units import Permit
 from nofei.errors import InputRejected, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
+from nofei.storage import flowdata
 from nofei.storage.tables import (
     AuditRow,
     LedgerRow,
@@ -373,23 +374,32 @@ def _missing_numbers(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str
 
 
 def _unresolved(uow: UnitOfWork, year: int, units: _Units) -> list[dict[str, Any]]:
-    """转出 to (j, c) that is no node of the year's graph: j unregistered, or no ledger of j in the year naming c."""
-    node = (select(col(StockEntryRow.id)).join(LedgerRow, col(LedgerRow.id) == col(StockEntryRow.ledger_id))
-            .join(UnitRow, col(UnitRow.id) == col(LedgerRow.unit_id))
-            .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year,
-                   col(UnitRow.credit_code) == col(TransferEntryRow.counterpart), col(StockEntryRow.code) == col(TransferEntryRow.code)))
-    # a load refused in full came back on its return manifest (issue 16): its 转出 is resolved by the shipper's 转入
-    refused = select(col(ManifestRow.id)).where(col(ManifestRow.number) == col(TransferEntryRow.manifest_no),
-                                                col(ManifestRow.is_current).is_(True), col(ManifestRow.status) == "rejected")
-    stmt = _transfer_rows(year, "out").where(~node.exists(), ~refused.exists())
-    groups: dict[tuple[int, str, str], list[Any]] = defaultdict(list)
-    for r in uow.session.execute(stmt):
-        groups[(r.unit_id, r.counterpart, r.code)].append(r)
+    """The flow model's edges to ``X`` (indicators.md §1): 转出 to (j, c) that is no node of the year's graph —
+    j unregistered, or no ledger of j in the year naming c — less what a refusal sent back (the model's ``kg``).
+    The rows behind each are fetched for the groups found only."""
+    lost: dict[tuple[str, str, str], int] = {}
+    for stream in STREAMS:
+        _d, g, _f = flowdata.stream_year(uow.session, stream, year, catalogue=uow.catalogue)
+        if "X" not in g:
+            continue
+        for k, _x, e in g.in_edges("X", data=True):
+            for cp, kg in e.get("receivers", {}).items():
+                if kg > 0:
+                    lost[(k[0], cp, k[1])] = kg
+    if not lost:
+        return []
+    groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+    cps = sorted({cp for _u, cp, _c in lost})
+    for k in range(0, len(cps), 900):
+        for r in uow.session.execute(_transfer_rows(year, "out").where(
+                col(TransferEntryRow.counterpart).in_(cps[k:k + 900]))):
+            key = (units.by_id.get(r.unit_id, ""), r.counterpart, r.code)
+            if key in lost:
+                groups[key].append(r)
     where = _ledger_rows(uow, [r.id for rs in groups.values() for r in rs[:MAX_NAMED]], units)
     out = []
-    for (uid, cp, code), rs in groups.items():
-        cc = units.by_id.get(uid, "")
-        kg = sum(r.qty_kg for r in rs)
+    for (cc, cp, code), kg in lost.items():
+        rs = groups.get((cc, cp, code), [])
         why = "未注册" if cp not in units.region else f"{year} 年没有报送含 {code} 的台账"
         out.append(_anomaly(
             "unresolved_mass", units=[cc, cp], mass_kg=kg, waste_code=code,
@@ -436,22 +446,27 @@ def _permits(uow: UnitOfWork, year: int) -> dict[str, list[Permit]]:
 def _permit_kinds(uow: UnitOfWork, year: int, units: _Units, want: set[str]) -> list[dict[str, Any]]:
     permits = _permits(uow, year)
     method = func.coalesce(col(ManifestLineRow.method), col(ManifestLineRow.planned_method))
-    qty = func.coalesce(col(ManifestLineRow.received_kg), col(ManifestLineRow.quantity_kg))
+    # what the manifest delivered to its receiver (flow model: a refused load delivers nothing, and a load sent
+    # back to its own shipper is a return, not a transfer to a facility)
+    qty = case((col(ManifestRow.status) == "in_transit", col(ManifestLineRow.quantity_kg)),
+               else_=func.coalesce(col(ManifestLineRow.received_kg), 0))
     S = aliased(UnitRow)  # noqa: N806
     mstmt = _manifest_year(select(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method.label("method"),
                                   func.sum(qty).label("kg"), func.count().label("n"),
                                   func.min(col(ManifestRow.number)).label("first"), func.min(col(S.credit_code)).label("shipper"))
                            .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
                            .join(S, col(S.id) == col(ManifestRow.shipper_id)), year).where(
-        col(ManifestRow.status) != "submitted",
-        # a refused load returned to its own shipper goes back into its storage, not to a licensed use (issue 16)
-        col(ManifestRow.receiver_code) != col(S.credit_code)).group_by(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method)
+        col(ManifestRow.status) != "submitted", qty > 0, col(ManifestRow.receiver_code) != col(S.credit_code),
+    ).group_by(col(ManifestRow.receiver_code), col(ManifestLineRow.waste_code), method)
+    refused = (select(col(ManifestRow.id)).where(col(ManifestRow.number) == col(TransferEntryRow.manifest_no),
+                                                 col(ManifestRow.is_current).is_(True),
+                                                 col(ManifestRow.status) == "rejected").exists())
     tstmt = (select(col(TransferEntryRow.counterpart), col(TransferEntryRow.code), col(TransferEntryRow.planned_method),
                     func.sum(col(TransferEntryRow.qty_kg)).label("kg"), func.count().label("n"),
                     func.min(col(TransferEntryRow.id)).label("first"))
              .join(LedgerRow, col(LedgerRow.id) == col(TransferEntryRow.ledger_id))
              .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year) == year, col(TransferEntryRow.direction) == "out",
-                    col(TransferEntryRow.stream).in_(HAZ_STREAMS))
+                    col(TransferEntryRow.stream).in_(HAZ_STREAMS), ~refused)
              .group_by(col(TransferEntryRow.counterpart), col(TransferEntryRow.code), col(TransferEntryRow.planned_method)))
     uncovered: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     taken: dict[str, int] = defaultdict(int)
@@ -472,8 +487,10 @@ def _permit_kinds(uow: UnitOfWork, year: int, units: _Units, want: set[str]) -> 
             continue
         taken_ledger[r.counterpart] += r.kg or 0
         if not any(p.covers(r.code, r.planned_method) for p in permits.get(r.counterpart, [])):
-            u = uncovered.setdefault((r.counterpart, r.code, r.planned_method),
-                                     {"kg": 0, "manifests": [], "n": 0, "rows": [], "senders": set()})
+            # the ledger's side of a finding the manifests already raised for the receiver and code is that finding
+            key = next((k for k in uncovered if k[0] == r.counterpart and k[1] == r.code and uncovered[k]["n"]),
+                       (r.counterpart, r.code, r.planned_method))
+            u = uncovered.setdefault(key, {"kg": 0, "manifests": [], "n": 0, "rows": [], "senders": set()})
             u["kg"] = max(u["kg"], r.kg or 0)
             u["rows"].append(r.first)
     out = []
@@ -518,7 +535,11 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
     nothing = null()
     T = TransferEntryRow  # noqa: N806
     is_out, is_in = col(T.direction) == "out", col(T.direction) == "in"
-    flags = ("f_shipped", "f_arrived", "f_in_year", "f_shipped_before", "f_received_before")
+    flags = ("f_shipped", "f_arrived", "f_in_year", "f_shipped_before", "f_received_before", "f_transfer")
+    # a load a rejection sends back to its own shipper is no 转出 of the shipper's (flow model: it returns to the
+    # shipper's node), so its ledger side is not missing
+    Sh = aliased(UnitRow)  # noqa: N806
+    transfer = or_(col(ManifestRow.parent_number).is_(None), col(ManifestRow.receiver_code) != col(Sh.credit_code))
 
     def flag(cond: Any) -> Any:
         return case((cond, 1), else_=0)
@@ -547,7 +568,8 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             bits = (flag(col(ManifestRow.status) != "submitted")
                     + 2 * flag(col(ManifestRow.status).in_(["received", "partially_received"]))
                     + 4 * flag(and_(col(ManifestRow.planned_date) >= y0, col(ManifestRow.planned_date) <= y1))
-                    + 8 * flag(shipped_before) + 16 * flag(col(ManifestRow.received_at) < cutoff))
+                    + 8 * flag(shipped_before) + 16 * flag(col(ManifestRow.received_at) < cutoff)
+                    + 32 * flag(transfer))
             manifest_flags: list[Any] = [bits]
             flag_cols: tuple[str, ...] = ("fbits",)
         else:
@@ -560,7 +582,8 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             manifest_flags = [flag(col(ManifestRow.status) != "submitted"),
                               flag(col(ManifestRow.status).in_(["received", "partially_received"])),
                               flag(and_(col(ManifestRow.planned_date) >= y0, col(ManifestRow.planned_date) <= y1)),
-                              flag(shipped_before), flag(col(ManifestRow.received_at) < cutoff)]
+                              flag(shipped_before), flag(col(ManifestRow.received_at) < cutoff),
+                              flag(transfer)]
             flag_cols = flags
         nk = 2 if kg_mode == "split" else 1  # columns per kilogram sum
         kg_names = {side: [f"{side}_{i}" for i in range(nk)] for side in ("out_kg", "in_kg", "shipped", "received")}
@@ -580,6 +603,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
                    *kg_parts(col(ManifestLineRow.quantity_kg)), *kg_parts(func.coalesce(col(ManifestLineRow.received_kg), 0)),
                    col(ManifestRow.id), *manifest_flags)
             .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
+            .join(Sh, col(Sh.id) == col(ManifestRow.shipper_id))
             .where(col(ManifestRow.is_current).is_(True), col(ManifestRow.number) >= lo, col(ManifestRow.number) <= hi))
         u = union_all(ledger_side, manifest_side).subquery()
         if pg:
@@ -605,7 +629,8 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
             (and_(~has_m, or_(has_o, has_i)), literal("unknown_number")),
             (and_(has_m, has_o, shipped, differs(g.c.out_kg, g.c.shipped)), literal("out_vs_manifest")),
             (and_(has_m, has_i, arrived, differs(g.c.in_kg, g.c.received)), literal("in_vs_manifest")),
-            (and_(has_m, ~has_o, in_year, shipped, g.c.f_shipped_before == 1), literal("out_missing")),
+            (and_(has_m, ~has_o, in_year, shipped, g.c.f_shipped_before == 1, g.c.f_transfer == 1),
+             literal("out_missing")),
             (and_(has_m, ~has_i, in_year, arrived, g.c.received > 0, g.c.f_received_before == 1), literal("in_missing")),
             else_=literal(None))
         stmt = select(g, reason.label("reason")).subquery()

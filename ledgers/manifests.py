@@ -25,6 +25,7 @@ from nofei.domain.units import is_valid_credit_code, normalise_credit_code
 from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied, Unavailable
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float, tonnes_to_kg
+from nofei.storage import flowstore
 from nofei.storage.repo import unit_rows_by_code
 from nofei.storage.tables import (
     ManifestDraftRow,
@@ -162,6 +163,7 @@ def _event(uow: UnitOfWork, actor: Actor, row: ManifestRow, action: str, from_st
     uow.session.add(ManifestEventRow(manifest_id=row.id or 0, time=time or _now(), actor=actor.label, action=action,
                                      from_status=from_status, to_status=row.status, detail=d,
                                      event_time=event_time))
+    flowstore.note_change(uow.session, row.planned_date.year, "manifest")  # the year's flow graph changed
 
 
 ROLE_ZH = {"admin": "管理员", "regulator": "监管部门", "enterprise": "企业"}

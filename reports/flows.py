@@ -20,7 +20,7 @@ import numpy as np
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.errors import PermissionDenied
-from nofei.flows.graph import node_id
+from nofei.flows.graph import flow_edges, node_id
 from nofei.flows.indicators import region_units
 from nofei.flows.model import FATE_NAMES_ZH, FATES
 from nofei.quantity import kg_to_t_float
@@ -75,7 +75,7 @@ def flows(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region: str 
         return {"year": year, "stream": stream, "region": region, "directed": True,
                 "nodes": nodes,
                 "links": [{"source": s, "target": t, "value_t": kg_to_t_float(v)} for (s, t), v in sorted(links.items())],
-                "sankey": _sankey(uow, data, fate, shown),
+                "sankey": _sankey(uow, data, graph, fate, shown),
                 "loops": [[node_id(k) for k in loop] for loop in fate.loops]}
 
 
@@ -84,7 +84,8 @@ def sankey(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region: str
     return flows(uow=uow, actor=actor, year=year, stream=stream, region=region)["sankey"]
 
 
-def _sankey(uow: UnitOfWork, data: Any, fate: Any, shown: set[tuple[str, str]]) -> dict[str, Any]:
+def _sankey(uow: UnitOfWork, data: Any, graph: Any, fate: Any, shown: set[tuple[str, str]]) -> dict[str, Any]:
+    """Groups of the graph's nodes (district, role) and the modelled mass on the graph's flow edges."""
     cat = uow.catalogue
     n = len(fate.keys)
     x = fate.throughput(fate.attributable.astype(np.float64)) if n else np.zeros(0)
@@ -98,31 +99,29 @@ def _sankey(uow: UnitOfWork, data: Any, fate: Any, shown: set[tuple[str, str]]) 
 
     flow: dict[tuple[str, str], float] = defaultdict(float)
     for i, k in enumerate(fate.keys):
-        nd = data.nodes[k]
+        nd = graph.nodes[k]
         g = group(k)
         if g != "elsewhere":
-            if nd.generated:
-                flow[("source:generated", g)] += nd.generated
-            if nd.drawn:
-                flow[("source:stock", g)] += nd.drawn
+            if nd["generated"]:
+                flow[("source:generated", g)] += nd["generated"]
+            if nd["drawn"]:
+                flow[("source:stock", g)] += nd["drawn"]
         if k in trapped:
             if g != "elsewhere":
                 flow[(g, "X")] += float(x[i])
             continue
-        o = nd.outflow
+        o = nd["outflow"]
         if o <= 0 or x[i] <= 0:
             continue
         share = float(x[i]) / o
-        if g != "elsewhere":
-            for f, kg in (("U", nd.own_u), ("D", nd.own_d), ("S", nd.stored)):
-                if kg:
-                    flow[(g, f)] += share * kg
-        for recv, kg in nd.transfers.items():
-            target = (recv, nd.code)
-            tg = group(target) if target in data.nodes else "X"
-            if g == "elsewhere" and tg == "elsewhere":
+        for _a, b, e in flow_edges(graph, k):
+            kg = e["kg"]
+            if isinstance(b, str) and b != "X":
+                if g != "elsewhere":
+                    flow[(g, b)] += share * kg
                 continue
-            if tg == "X" and g == "elsewhere":
+            tg = "X" if b == "X" else group(b)
+            if g == "elsewhere" and tg in ("elsewhere", "X"):
                 continue
             src = "elsewhere:in" if g == "elsewhere" else g
             dst = "elsewhere:out" if tg == "elsewhere" else tg

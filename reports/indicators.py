@@ -78,8 +78,8 @@ def check_year(year: int) -> int:
 def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, FateResult]]:
     out = {}
     for s in NEEDED_STREAMS:
-        data, _graph, fate = flowdata.stream_year(uow.session, s, year, catalogue=uow.catalogue)
-        out[s] = (data, fate)
+        m = flowdata.stream_year(uow.session, s, year, catalogue=uow.catalogue)
+        out[s] = (m.data, m.fate)  # the indicators need no graph: it is composed only when read
     return out
 
 
@@ -174,7 +174,8 @@ def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, reg
                 e["ledger_ids"] |= data.ledgers.get(u, set())
         else:
             for s in d.streams:
-                _lineage_stream(key, s, streams, region, entry)
+                _lineage_stream(key, s, streams, region, entry,
+                                flowdata.stream_year(uow.session, s, year, catalogue=uow.catalogue).graph)
         all_ids = set().union(*(e["ledger_ids"] for e in units.values())) if units else set()
         refs = flowdata.ledger_refs(uow.session, all_ids)
         by_rows = key in ("manifest_execution_rate", "medical_collection_coverage_rate")
@@ -201,7 +202,7 @@ def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, reg
 
 
 def _lineage_stream(key: str, stream: str, streams: dict[str, tuple[StreamYearData, FateResult]], region: str,
-                    entry: Any) -> None:
+                    entry: Any, graph: Any) -> None:
     """The producers of one stream behind ``key`` (the same nodes as the figure: ``key_view``) and, for the
     fate-based figures, the units downstream that handled their waste."""
     data, fate = streams[stream]
@@ -220,17 +221,16 @@ def _lineage_stream(key: str, stream: str, streams: dict[str, tuple[StreamYearDa
     a[view.idx] = fate.attributable[view.idx]
     x = fate.throughput(a)
     for j in np.nonzero(x > 0.5)[0].tolist():
-        nd = data.nodes[fate.keys[j]]
-        e = entry(data, nd.unit)
+        k = fate.keys[j]
+        nd = graph.nodes[k]
+        e = entry(data, k[0])
         e["handled"] += x[j]
-        if nd.outflow:
-            share = x[j] / nd.outflow
-            e["realised"]["U"] += share * nd.own_u
-            e["realised"]["D"] += share * nd.own_d
-            e["realised"]["S"] += share * nd.stored
-            e["realised"]["X"] += share * sum(kg for r, kg in nd.transfers.items()
-                                              if (r, nd.code) not in data.nodes)
-        e["ledger_ids"] |= data.ledgers.get(nd.unit, set())
+        if nd["outflow"]:  # where the handled waste ended there: the node's own edges to the fates in the model
+            share = x[j] / nd["outflow"]
+            for f in ("U", "D", "S", "X"):
+                if graph.has_edge(k, f):
+                    e["realised"][f] += share * graph.edges[k, f]["kg"]
+        e["ledger_ids"] |= data.ledgers.get(k[0], set())
 
 
 def _ref(r: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +250,7 @@ def fate_table(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region:
     check_stream(stream)
     with reading(uow):
         check_region(uow, actor, region)
-        data, _g, fate = flowdata.stream_year(uow.session, stream, year, catalogue=uow.catalogue)
+        data, graph, fate = flowdata.stream_year(uow.session, stream, year, catalogue=uow.catalogue)
         view = stream_view(data, fate, region)
         idx = view.idx
         if actor.role == "enterprise":
@@ -272,8 +272,10 @@ def fate_table(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region:
         unresolved = []
         shown = {fate.keys[i] for i in idx.tolist()}
         for k in sorted(shown):
-            for recv, kg in sorted(data.nodes[k].transfers.items()):
-                if (recv, k[1]) not in data.nodes and kg > 0:
+            if not graph.has_edge(k, "X"):
+                continue
+            for recv, kg in sorted(graph.edges[k, "X"].get("receivers", {}).items()):
+                if kg > 0:
                     unresolved.append({"unit": k[0], "code": k[1], "receiver": recv,
                                        "receiver_registered": recv in data.units, "tonnes": _t(kg)})
         return {"year": year, "stream": stream, "region": region, "method": fate.method,

@@ -302,6 +302,7 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
     from sqlalchemy import insert
 
     from nofei.domain.transfer_columns import row_counts
+    from nofei.storage import flowstore
     from nofei.storage.repo import unit_rows_by_code
     from nofei.storage.tables import (
         LedgerFileRow,
@@ -345,6 +346,7 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
                                   (TransferEntryRow, moves)):
                 if values:
                     s.execute(insert(table_of(table)), values)
+            flowstore.summarise_ledgers(s, ids.values())
             uow.audit(SYSTEM, "ledger.bulk_load", "demo", detail={"ledgers": len(chunk), "from": chunk[0].month,
                                                                   "to": chunk[-1].month}, district=CITY)
             uow.commit()
@@ -359,6 +361,7 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
     from sqlalchemy import func, insert
 
     from nofei.domain import manifests as M  # noqa: N812
+    from nofei.storage import flowstore
     from nofei.storage.repo import unit_rows_by_code
     from nofei.storage.tables import ManifestEventRow, ManifestLineRow, ManifestRow, ManifestSerialRow
 
@@ -410,6 +413,7 @@ def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], b
                             "from_status": f, "to_status": to, "detail": {"bulk": True}} for a, f, to, t in steps]
             s.execute(insert(table_of(ManifestLineRow)), lines)
             s.execute(insert(table_of(ManifestEventRow)), events)
+            flowstore.note_changes(s, [(y, "manifest", None) for y in sorted({pm.shipped.year for pm in chunk})])
             for key, last in serials.items():
                 if s.execute(select(func.count()).select_from(ManifestSerialRow).where(
                         col(ManifestSerialRow.key) == key)).scalar_one():

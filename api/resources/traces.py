@@ -50,6 +50,9 @@ class TraceCode(Schema):
     terminals = fields.List(fields.Nested(TraceEnd))
     producers = fields.List(fields.Nested(TraceEnd))
     closed_loop = fields.Boolean()
+    awaiting_ledger = fields.List(fields.String(), metadata={
+        "description": "forward: receivers that confirmed the waste but have not reported a ledger of the code "
+                       "in the year yet; their part is X in the flow model until they do"})
 
 
 class NodeLink(Schema):

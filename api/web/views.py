@@ -286,6 +286,8 @@ def trace_graph(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
             nodes[nid] = {"id": nid, "label": "产生", "sub": code, "kind": ""}
         elif kind == "hidden":  # beyond what the signed-in user may read (ledgers.trace_view)
             nodes[nid] = {"id": nid, "label": str(n.get("name")), "sub": code, "kind": ""}
+        elif kind == "pending":  # received, the receiver's ledger of the code not yet in: not (yet) a loss
+            nodes[nid] = {"id": nid, "label": "待接收方台账", "sub": code, "kind": ""}
         else:
             unit_node(nid, str(n.get("unit")), n.get("name"), code)
     edges = [{"source": str(e["source"]), "target": str(e["target"]),

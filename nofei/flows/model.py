@@ -41,6 +41,7 @@ class NodeFlows:
     first_month: str = ""
     last_month: str = ""
     transfers: dict[str, int] = field(default_factory=dict)  # receiver credit code -> Σ 转出 kg
+    transfer_rows: dict[str, int] = field(default_factory=dict)  # receiver credit code -> 转出 rows
 
     @property
     def stored(self) -> int:
@@ -133,6 +134,7 @@ class StreamYearBuilder:
                      wellformed: int = 0) -> None:
         n = self._node(unit, code)
         n.transfers[receiver] = n.transfers.get(receiver, 0) + qty_kg
+        n.transfer_rows[receiver] = n.transfer_rows.get(receiver, 0) + rows
         m = self.data.manifest_rows.setdefault(unit, [0, 0])
         m[0] += rows
         m[1] += wellformed

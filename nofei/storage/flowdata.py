@@ -1,31 +1,36 @@
-"""Load the per-(stream, year) flow inputs from the database, and cache graph and fates.
+"""Load the one flow model of a year from the database and keep it live (issue 12).
 
-The sums run in SQL (GROUP BY over the transfer rows: a city-year can hold a million of them);
-Python only folds the grouped rows into ``nofei.flows.model.StreamYearData``. Only the current
-version of each accepted ledger counts (``ledger.is_current``).
+The inputs come from the stock and treatment rows and the per-ledger edge summaries (``flow_edge``,
+``nofei.storage.flowstore``), never from the million transfer rows; Python folds them into
+``nofei.flows.model.StreamYearData`` and the graph (``nofei.flows.graph``) with the manifests'
+attestations, and the fates are derived from the graph. Only the current version of each accepted
+ledger counts (``ledger.is_current``).
 
-``stream_year`` caches ``(data, graph, fate)`` per (database, year, C1 class) for all streams and
-rebuilds when a ledger of that year or the units registry changes: the key carries
-``max(id)``, ``count``, ``count(current)`` and ``max(uploaded_at)`` of that year's ledgers and
-``count``/``max(updated_at)`` of units — two cheap indexed aggregates per call.
+``year_flows`` caches ``(data, graph, fate)`` per stream for (database, year, C1 class); see there how
+a write refreshes only what it touched.
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import and_, case, func, literal, literal_column, select
+from sqlalchemy import String, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from nofei.catalogue import STREAMS, Catalogue
-from nofei.flows.fate import FateResult, attribute
-from nofei.flows.graph import build_flow_graph
+from nofei.flows.fate import EXACT_LIMIT, FateResult, attribute, concat
+from nofei.flows.graph import Attestation, build_flow_graph
 from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
+from nofei.storage import flowstore
 from nofei.storage.tables import (
     LedgerRow,
+    ManifestLineRow,
+    ManifestRow,
     StockEntryRow,
     TransferEntryRow,
     TreatmentEntryRow,
@@ -33,7 +38,7 @@ from nofei.storage.tables import (
     table_of,
 )
 
-_CACHE: OrderedDict[tuple[Any, ...], dict[str, tuple[StreamYearData, nx.DiGraph, FateResult]]] = OrderedDict()
+_CACHE: OrderedDict[tuple[Any, ...], _Year] = OrderedDict()
 _LOCK = threading.Lock()
 CACHE_SIZE = 6  # years
 
@@ -42,14 +47,15 @@ ST = table_of(StockEntryRow)
 TR = table_of(TreatmentEntryRow)
 TX = table_of(TransferEntryRow)
 UN = table_of(UnitRow)
+MF = table_of(ManifestRow)
+ML = table_of(ManifestLineRow)
 
 
-def _wellformed(session: Session) -> Any:
-    """SQL for "the 联单编号 is 14 digits" (ledger-workbook.md), per dialect."""
-    col = func.trim(TX.c.manifest_no)
+def _id_list(session: Session, col: Any) -> Any:
+    """The distinct ids of a group as one comma-separated text, per dialect."""
     if session.get_bind().dialect.name == "postgresql":
-        return col.op("~")(literal("^[0-9]{14}$"))
-    return and_(func.length(col) == 14, col.op("NOT GLOB")(literal("*[^0-9]*")))
+        return func.string_agg(func.distinct(cast(col, String)), literal(","))
+    return func.group_concat(func.distinct(col))
 
 
 def load_units(session: Session) -> dict[str, UnitInfo]:
@@ -60,49 +66,62 @@ def load_units(session: Session) -> dict[str, UnitInfo]:
 
 
 def load_year(session: Session, year: int, catalogue: Catalogue,
-              units: dict[str, UnitInfo] | None = None) -> dict[str, StreamYearData]:
+              units: dict[str, UnitInfo] | None = None, *, unit_ids: list[int] | None = None,
+              ) -> dict[str, StreamYearData]:
     """Aggregate the current ledgers of ``year`` into the inputs of every stream's graph (indicators.md §1).
 
-    One pass over each entry table for all streams. The transfer rows are filtered by
-    ``ledger_id + 0 IN (current ledgers of the year)`` so that SQLite scans the table once instead
-    of probing the ledger-id index a million times (PostgreSQL makes it a hash semi-join anyway);
-    rows are grouped per ledger in SQL and folded per unit in Python.
+    Stocks and treatments from their tables, transfers from the per-ledger edge summaries (``flow_edge``,
+    written with each version: ~10x fewer rows than ``transfer_entry``). ``unit_ids`` limits the load to
+    some units (the live model reloads only the units a write touched). Nodes come out sorted by key, so a
+    partial reload merged into a year gives exactly the data of a whole load.
     """
     units = units if units is not None else load_units(session)
     code_of = {r.id: r.credit_code for r in session.execute(select(UN.c.id, UN.c.credit_code))}
     builders = {s: StreamYearBuilder(s, year, units) for s in STREAMS}
     cur = and_(L.c.year == year, L.c.is_current.is_(True))
-    unit_of = {lid: code_of[uid] for lid, uid in session.execute(select(L.c.id, L.c.unit_id).where(cur))}
-    current = select(L.c.id).where(cur)
-
-    q = (select(ST.c.ledger_id, L.c.month, ST.c.stream, ST.c.code, ST.c.open_kg, ST.c.generated_kg, ST.c.close_kg)
-         .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur))
-    for lid, month, stream, code, o, g, c in session.execute(q):
+    if unit_ids is not None:
+        cur = and_(cur, L.c.unit_id.in_(unit_ids))
+    # per (unit, code): Σ generated, and the opening stock of the earliest month and the closing stock of the
+    # latest ("YYYY-MM|kg" strings order by month), folded in SQL: one row per node instead of one per month
+    first = func.min(L.c.month + literal("|") + cast(ST.c.open_kg, String))
+    last = func.max(L.c.month + literal("|") + cast(ST.c.close_kg, String))
+    q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last)
+         .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur)
+         .group_by(L.c.unit_id, ST.c.stream, ST.c.code))
+    found = False
+    for uid, stream, code, g, f, la in session.execute(q).all():
         b = builders.get(stream)
         if b is None:
             continue
-        u = unit_of[lid]
-        b.stock(u, month, code, int(o), int(g), int(c))
-        b.ledger(u, lid)
+        found = True
+        fm, fo = f.split("|")
+        lm, lc = la.split("|")
+        u = code_of[uid]
+        b.stock(u, fm, code, int(fo), int(g), int(lc) if fm == lm else 0)
+        if lm != fm:
+            b.stock(u, lm, code, 0, 0, int(lc))
+    for uid, stream, ids in session.execute(
+            select(L.c.unit_id, ST.c.stream, _id_list(session, ST.c.ledger_id))
+            .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur).group_by(L.c.unit_id, ST.c.stream)):
+        b = builders.get(stream)
+        if b is not None:
+            for lid in str(ids).split(","):
+                b.ledger(code_of[uid], int(lid))
+    if not found:
+        return {s: b.build() for s, b in builders.items()}
 
     q = (select(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
          .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(cur)
          .group_by(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method))
-    for trow in session.execute(q):
+    for trow in session.execute(q).all():
         if trow[1] in builders:
             builders[trow[1]].treatment(code_of[trow[0]], trow[2], catalogue.method_class(trow[3]) == "utilisation",
                                         int(trow[4]))
 
-    ok = case((and_(TX.c.direction == "out", TX.c.manifest_no.is_not(None), _wellformed(session)), 1), else_=0)
-    lid = (TX.c.ledger_id + literal_column("0")).label("lid")
-    xq = (select(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart, func.sum(TX.c.qty_kg),
-                func.count(), func.sum(ok))
-         .where(lid.in_(current))
-         .group_by(lid, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart))
     out: dict[tuple[str, str, str, str], list[int]] = {}
     into: dict[tuple[str, str, str], int] = {}
-    for xlid, direction, stream, code, counterpart, qty, n, good in session.execute(xq):
-        u = unit_of[xlid]
+    for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(session, year, unit_ids).all():
+        u = code_of[xuid]
         if direction == "out":
             k = (u, stream, code, counterpart)
             a = out.get(k)
@@ -128,7 +147,38 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
     for (ilid, istream, icode), iqty in into.items():
         if istream in builders:
             builders[istream].transfer_in(ilid, icode, int(iqty))
-    return {s: b.build() for s, b in builders.items()}
+    datas: dict[str, StreamYearData] = {s: b.build() for s, b in builders.items()}
+    for d in datas.values():
+        d.nodes = dict(sorted(d.nodes.items()))
+    return datas
+
+
+def load_attestations(session: Session, year: int, catalogue: Catalogue) -> dict[str, list[Attestation]]:
+    """What the current manifests of ``year`` (by planned date) attest, per stream and (shipper, receiver, code).
+
+    One GROUP BY over the manifest lines; a manifest only ``submitted`` has moved nothing yet."""
+    from datetime import date
+
+    follow = MF.c.parent_number.is_not(None)
+    q = (select(UN.c.credit_code, MF.c.receiver_code, ML.c.waste_code, MF.c.status, follow.label("follow"),
+                func.sum(ML.c.quantity_kg), func.sum(func.coalesce(ML.c.received_kg, 0)),
+                func.sum(func.coalesce(ML.c.rejected_kg, 0)), func.count(func.distinct(MF.c.id)), func.min(MF.c.number))
+         .select_from(ML.join(MF, ML.c.manifest_id == MF.c.id).join(UN, UN.c.id == MF.c.shipper_id))
+         .where(MF.c.is_current.is_(True), MF.c.status != "submitted", MF.c.planned_date >= date(year, 1, 1),
+                MF.c.planned_date <= date(year, 12, 31))
+         .group_by(UN.c.credit_code, MF.c.receiver_code, ML.c.waste_code, MF.c.status, follow))
+    found: dict[tuple[str, str, str], Attestation] = {}
+    out: dict[str, list[Attestation]] = {s: [] for s in STREAMS}
+    for shipper, receiver, code, status, fol, qty, rec, rej, n, first in session.execute(q):
+        stream = catalogue.stream_of(code)
+        if stream not in out:
+            continue
+        a = found.get((shipper, receiver, code))
+        if a is None:
+            a = found[(shipper, receiver, code)] = Attestation(shipper, receiver, code)
+            out[stream].append(a)
+        a.add(status, int(qty or 0), int(rec or 0), int(rej or 0), first, follow_on=bool(fol), count=int(n))
+    return out
 
 
 def load_stream_year(session: Session, stream: str, year: int, catalogue: Catalogue,
@@ -138,36 +188,188 @@ def load_stream_year(session: Session, stream: str, year: int, catalogue: Catalo
 
 
 def version_key(session: Session, year: int) -> tuple[Any, ...]:
-    """What changes whenever a ledger of ``year`` (or the units registry) changes."""
-    lv = session.execute(select(func.max(L.c.id), func.count(), func.sum(case((L.c.is_current.is_(True), 1), else_=0)),
-                                func.max(L.c.uploaded_at)).where(L.c.year == year)).one()
+    """What the units registry looks like (a unit's district or roles change every year's graph)."""
     uv = session.execute(select(func.count(), func.max(UN.c.updated_at), func.max(UN.c.id))).one()
-    return (*[str(x) for x in lv], *[str(x) for x in uv])
+    return tuple(str(x) for x in uv)
+
+
+@dataclass
+class _Year:
+    """A cached year: its stamp (``flow_change``), the registry key, and per stream (data, graph, fate)."""
+
+    stamp: tuple[int, str] | None
+    ukey: tuple[Any, ...]
+    units: dict[str, UnitInfo]
+    attested: dict[str, list[Attestation]]
+    value: dict[str, StreamModel]
+
+
+class StreamModel:
+    """One stream's year: its data, its fates and its graph (networkx), unpacked as ``(data, graph, fate)``.
+
+    Kept per waste code (a transfer joins nodes of one code only): a write rebuilds the graphs and fates of
+    the codes it touches, the stream's fates are the codes' stacked (``fate.concat``), and the stream's graph
+    is composed from the codes' graphs when something first reads it (the indicators need only data and fates).
+    """
+
+    def __init__(self, data: StreamYearData, codes: dict[str, tuple[nx.DiGraph, FateResult]],
+                 exact_limit: int = EXACT_LIMIT) -> None:
+        self.data = data
+        self.exact_limit = exact_limit
+        self.codes = dict(sorted(codes.items()))
+        self.fate = concat([f for _g, f in self.codes.values()]) if self.codes else attribute(build_flow_graph(data))
+        self._graph: nx.DiGraph | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        with self._lock:
+            if self._graph is None:
+                g = build_flow_graph(StreamYearData(self.data.stream, self.data.year, {}, self.data.units,
+                                                    self.data.ledgers, self.data.manifest_rows))
+                for cg, _f in self.codes.values():
+                    g.add_nodes_from(cg.nodes(data=True))
+                    g.add_edges_from(cg.edges(data=True))
+                self._graph = g
+            return self._graph
+
+    def __iter__(self) -> Any:
+        return iter((self.data, self.graph, self.fate))
+
+    def __getitem__(self, i: int) -> Any:
+        return self.graph if i == 1 else (self.data, None, self.fate)[i]
+
+
+def _code_model(d: StreamYearData, code: str, attested: list[Attestation], exact_limit: int,
+                ) -> tuple[nx.DiGraph, FateResult]:
+    sub = StreamYearData(d.stream, d.year, {k: v for k, v in d.nodes.items() if k[1] == code}, d.units, d.ledgers,
+                         d.manifest_rows)
+    g = build_flow_graph(sub, [a for a in attested if a.code == code])
+    return g, attribute(g, exact_limit=exact_limit)
+
+
+def _exact_limit(d: StreamYearData) -> int:
+    """The stream decides exactness as a whole (``fate.EXACT_LIMIT`` flow edges, acyclic), as one graph would:
+    per code, the same limit when the stream is within it, else 0 (float)."""
+    edges = sum(1 for n in d.nodes.values() for kg in n.transfers.values() if kg > 0)
+    return EXACT_LIMIT if edges <= EXACT_LIMIT else 0
+
+
+def _model(datas: dict[str, StreamYearData], attested: dict[str, list[Attestation]],
+           touched: dict[str, set[str]] | None = None, old: dict[str, StreamModel] | None = None,
+           ) -> dict[str, StreamModel]:
+    """The model of every stream from its data; with ``touched`` (stream -> codes) only those codes' graphs
+    and fates are rebuilt and the rest kept from ``old``."""
+    value = dict(old or {})
+    for s, d in datas.items():
+        codes = sorted({k[1] for k in d.nodes})
+        lim = _exact_limit(d)
+        if touched is None or s not in value or lim != value[s].exact_limit:
+            value[s] = StreamModel(d, {c: _code_model(d, c, attested.get(s, []), lim) for c in codes}, lim)
+        elif s in touched:
+            prev = value[s].codes
+            value[s] = StreamModel(d, {c: prev[c] if c in prev and c not in touched[s]
+                                       else _code_model(d, c, attested.get(s, []), lim) for c in codes}, lim)
+    return value
+
+
+def _merge(old: StreamYearData, new: StreamYearData, units: set[str]) -> StreamYearData:
+    """``old`` with the nodes, ledgers and manifest counts of ``units`` replaced by those of ``new``."""
+    nodes = {k: v for k, v in old.nodes.items() if k[0] not in units}
+    nodes.update(new.nodes)
+    out = StreamYearData(old.stream, old.year, dict(sorted(nodes.items())), new.units,
+                         {u: v for u, v in old.ledgers.items() if u not in units},
+                         {u: v for u, v in old.manifest_rows.items() if u not in units})
+    out.ledgers.update(new.ledgers)
+    out.manifest_rows.update(new.manifest_rows)
+    return out
+
+
+def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stamp: tuple[int, str] | None,
+             ) -> _Year | None:
+    """The cached year brought up to ``stamp`` by reloading only the units the changes name (and the
+    manifests' attestations after a manifest step); ``None`` when a whole reload is needed."""
+    if hit.stamp is None or stamp is None:
+        return None
+    changes = flowstore.changes_since(session, year, hit.stamp)
+    if changes is None or any(k == "bulk" or (k == "ledger" and u is None) for k, u in changes):
+        return None
+    unit_ids = sorted({u for k, u in changes if k == "ledger" and u is not None})
+    attested = hit.attested
+    touched: dict[str, set[str]] = {}
+    if any(k == "manifest" for k, _u in changes):
+        attested = load_attestations(session, year, catalogue)
+        for s in attested:
+            old_by = _by_code(hit.attested.get(s, []))
+            new_by = _by_code(attested[s])
+            touched.setdefault(s, set()).update(c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c))
+    datas = {s: v.data for s, v in hit.value.items()}
+    if unit_ids:
+        units = hit.units  # the registry is as it was (same ukey)
+        ccs = {str(c) for c in session.execute(select(UN.c.credit_code).where(UN.c.id.in_(unit_ids))).scalars()}
+        fresh = load_year(session, year, catalogue, units, unit_ids=unit_ids)
+        for s, d in fresh.items():
+            gone = {k[1] for k in datas[s].nodes if k[0] in ccs}
+            if d.nodes or gone:
+                datas[s] = _merge(datas[s], d, ccs)
+                touched.setdefault(s, set()).update(gone | {k[1] for k in d.nodes})
+            elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
+                datas[s] = _merge(datas[s], d, ccs)
+                touched.setdefault(s, set())
+    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value))
+
+
+def _by_code(items: list[Attestation]) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[Attestation]] = {}
+    for a in items:
+        out.setdefault(a.code, []).append(a)
+    return {c: _attest_key(v) for c, v in out.items()}
+
+
+def _attest_key(items: list[Attestation]) -> list[tuple[Any, ...]]:
+    return sorted((a.shipper, a.receiver, a.code, a.shipped, a.received, a.rejected, a.in_transit, a.returned,
+                   a.manifest_count) for a in items)
 
 
 def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = None,
-               ) -> dict[str, tuple[StreamYearData, nx.DiGraph, FateResult]]:
-    """``{stream: (data, graph, fate)}`` of a year, cached until a ledger of that year changes."""
+               ) -> dict[str, StreamModel]:
+    """``{stream: (data, graph, fate)}`` of a year: the one flow model, kept live.
+
+    One cache per process, keyed by database and year; fresh while the year's newest ``flow_change`` is the
+    one it was built at (one index look-up per read). After a write only the units it names are reloaded
+    and only the streams they touch are rebuilt; after a manifest step, the year's attestations. The stamp
+    carries a random token, so a database emptied and refilled (ids restarted) is never mistaken for the
+    cached one, and another process's writes are seen on the next read. Built outside the lock (two threads
+    may build the same year once each; the last one stays), entries are replaced, never changed in place."""
     catalogue = catalogue or Catalogue.default()
     bind = session.get_bind()
-    key = (bind.engine.url.render_as_string(hide_password=True), year, catalogue.c1_class, catalogue.edition_for(year),
-           *version_key(session, year))
+    key = (bind.engine.url.render_as_string(hide_password=True), year, catalogue.c1_class, catalogue.edition_for(year))
+    stamp = flowstore.latest_change(session, year)
+    ukey = version_key(session, year)
     with _LOCK:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
-            return hit
-    datas = load_year(session, year, catalogue)
-    value = {s: (d, build_flow_graph(d), attribute(d)) for s, d in datas.items()}
+    if hit is not None and hit.ukey == ukey and hit.stamp == stamp and stamp is not None:
+        return hit.value
+    entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
+    if entry is None:
+        units = load_units(session)
+        datas = load_year(session, year, catalogue, units)
+        attested = load_attestations(session, year, catalogue)
+        entry = _Year(stamp, ukey, units, attested, _model(datas, attested))
     with _LOCK:
-        _CACHE[key] = value
+        _CACHE[key] = entry
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return value
+    # the model is millions of long-lived objects: without this every full collection of the cyclic GC walks
+    # them again (B2: ~0.4 s, several times per refresh); frozen objects are still freed by reference counting
+    gc.freeze()
+    return entry.value
 
 
 def stream_year(session: Session, stream: str, year: int, *, catalogue: Catalogue | None = None,
-                ) -> tuple[StreamYearData, nx.DiGraph, FateResult]:
+                ) -> StreamModel:
     """``(data, graph, fate)`` of one stream and year (all streams of the year are loaded and cached together)."""
     return year_flows(session, year, catalogue=catalogue)[stream]
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from nofei.domain.ledger import LedgerDraft
 from nofei.domain.transfer_columns import TransferBlock, TransferColumns, block_tuples, row_counts
 from nofei.problems import Problem
+from nofei.storage import flowstore
 from nofei.storage.tables import (
     LedgerFileRow,
     LedgerRow,
@@ -148,6 +149,7 @@ def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, co
         cols = tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
         _insert_transfers(session.connection(), lid, cols)
     session.flush()
+    flowstore.summarise_ledgers(session, [lid])  # what the version adds to the flow graph, same transaction
 
 
 def _transfer_tuples(lid: int, cols: TransferColumns, *, iso_days: bool = False) -> list[tuple[Any, ...]]:

@@ -406,3 +406,55 @@ class TierOverrideRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class FlowEdgeRow(SQLModel, table=True):
+    """What one ledger version adds to the year's flow graph: its 转出/转入 rows grouped by direction, stream,
+    code, counterpart and planned method (kg, rows, rows with a well-formed 联单编号). Written in the upload's
+    transaction (``nofei.storage.flowstore``), so a year loads from these instead of every transfer row."""
+
+    __tablename__ = "flow_edge"
+    id: int | None = Field(default=None, primary_key=True)
+    ledger_id: int = Field(foreign_key="ledger.id", index=True)
+    year: int = Field(index=True)
+    direction: str = Field(max_length=3)
+    stream: str = Field(max_length=24)
+    code: str = Field(max_length=16)
+    counterpart: str = Field(max_length=18)
+    method: str | None = Field(default=None, max_length=8)
+    kg: int = Field(sa_column=_kg())
+    rows: int = 0
+    wellformed: int = 0
+
+
+class FlowChangeRow(SQLModel, table=True):
+    """One write that changed a year's flow graph (a ledger version, a manifest step, a bulk load).
+
+    The newest row's (id, token) is the flow model's cache stamp: ``token`` is random, so the stamp never
+    repeats, not even after ``TRUNCATE … RESTART IDENTITY`` hands out the same ids again; the rows after a
+    cached stamp say which units to reload (``unit_id`` None: reload the whole year)."""
+
+    __tablename__ = "flow_change"
+    id: int | None = Field(default=None, primary_key=True)
+    year: int = Field(index=True)
+    kind: str = Field(max_length=16)  # ledger | manifest | bulk
+    unit_id: int | None = None
+    token: str = Field(max_length=32)
+
+
+class FlowYearEdgeRow(SQLModel, table=True):
+    """A unit's year of ``flow_edge`` over its current ledger versions: what the year's graph loads (a few
+    rows per unit instead of one per ledger, counterpart and code). Rewritten for the unit with each version."""
+
+    __tablename__ = "flow_year_edge"
+    __table_args__ = (Index("ix_flow_year_edge_year_unit", "year", "unit_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    year: int
+    unit_id: int = Field(foreign_key="unit.id")
+    direction: str = Field(max_length=3)
+    stream: str = Field(max_length=24)
+    code: str = Field(max_length=16)
+    counterpart: str = Field(max_length=18)
+    kg: int = Field(sa_column=_kg())
+    rows: int = 0
+    wellformed: int = 0

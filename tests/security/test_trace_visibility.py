@@ -12,7 +12,8 @@ import pytest
 from ledgers import trace as tr
 from ledgers import trace_view
 from nofei.access import SYSTEM, Actor
-from tests.api.test_trace_api import _flow
+from nofei.storage import flowdata
+from tests.api.test_trace_api import _flow, _ledgers
 from tests.api.test_web_pages import sign_in
 from tests.factories import register
 from tests.services import test_manifest_trace as mt
@@ -34,7 +35,7 @@ def third_party(city, *keys) -> list[str]:
 def test_one_kilogram_to_a_collector_reveals_nothing_beyond_it(uow_factory, city):
     spy = unit(uow_factory, district="630105")
     no = ship(uow_factory, spy, city["c1"], "0.001")
-    tr._CACHE.clear()
+    flowdata.clear_cache()  # the trace reads the one flow model (issue 12)
     with uow_factory() as uow:
         full = tr.trace_manifest(uow=uow, actor=SYSTEM, number=no)
     assert {(h["from"], h["to"]) for h in full["forward"][0]["hops"]} >= {(city["c1"], city["c2"])}  # it is there
@@ -112,12 +113,14 @@ def test_restrict_trace_is_a_pure_rule():
     assert trace_view.restrict_trace(r, SYSTEM, set()) is r
 
 
-def test_over_http_a_district_regulator_sees_its_districts_part(client, admin, tokens):
+def test_over_http_a_district_regulator_sees_its_districts_part(app, client, admin, tokens):
     p = register(client, admin, district="630104")["credit_code"]
     c = register(client, admin, district="630102", roles=["collector"])["credit_code"]
     d = register(client, admin, district="630105", roles=["disposer"])["credit_code"]
     no = _flow(client, admin, p, c, 4)
     onward = _flow(client, admin, c, d, 4)
+    # the ledgers declaring those moves: the trace reads the one flow model (issue 12)
+    _ledgers(app, {p: (0, [(c, 4, no)], 0), c: (4, [(d, 4, onward)], 0), d: (4, [], 4)})
     reg = tokens("regulator", district="630104")
     r = client.get(f"/api/v1/manifests/{no}/trace", headers=reg)
     assert r.status_code == 200

@@ -9,6 +9,7 @@ from ledgers import manifests as man
 from ledgers import registry
 from nofei.access import SYSTEM, Actor
 from nofei.errors import InputRejected
+from nofei.storage import flowstore
 from nofei.storage.tables import LedgerRow, StockEntryRow, TransferEntryRow, TreatmentEntryRow
 from tests.factories import credit_code, unit_payload
 
@@ -46,6 +47,8 @@ def ledger(uow_factory, cc, month, *, stock=(), out=(), inn=(), treat=(), versio
         for i, (code, m, kg) in enumerate(treat):
             uow.session.add(TreatmentEntryRow(ledger_id=lr.id, row=i + 2, code=code, stream=stream(code), method=m,
                                               qty_kg=kg))
+        uow.session.flush()
+        flowstore.summarise_ledgers(uow.session, [lr.id])  # what an upload writes with its rows
         uow.commit()
         return lr.id
 
@@ -363,3 +366,23 @@ def test_a_correct_rejection_and_return_raises_no_anomaly(uow_factory, sr):
         man.receive_manifest(uow=uow, actor=SYSTEM, number=other, data={
             "lines": [{"line_no": 1, "received_t": "10", "method": "S"}]})
     assert e.value.problems[0].code == "return_only"
+
+
+def test_one_correct_rejection_raises_no_finding(uow_factory):
+    """Refused in full and sent back, with the shipper's ledger naming the 转出 (as the manifest told it to) and
+    the receiver's ledger reporting nothing of the code: the receiver took nothing, so no permit, capacity,
+    unresolved or reconciliation finding is about it (only the return, still on its way, is the shipper's to
+    confirm)."""
+    p = unit(uow_factory)
+    d = unit(uow_factory, "630105", permits=PERMIT)
+    no = manifest(uow_factory, p, d, qty="1.488", shipped=cst("2024-03-05T09:00"))
+    with uow_factory() as uow:
+        follow = man.reject_manifest(uow=uow, actor=SYSTEM, number=no, data={
+            "reason": "包装破损", "time": cst("2024-03-05T15:00")},
+            entered_at=cst("2024-03-05T15:05"))["follow_ons"][0]  # recorded when it happened (issue 16)
+    ledger(uow_factory, p, "2024-03", stock=[(HW, 0, 1488, 0)], out=[(HW, 1488, d, no, "D10")])
+    ledger(uow_factory, d, "2024-03", stock=[(HW2, 0, 10, 10)])
+    found = anomalies(uow_factory, None, as_of=cst("2024-03-08T12:00"))
+    assert [(a["kind"], a["message"]) for a in found] == []
+    later = anomalies(uow_factory, None)
+    assert {(a["kind"], tuple(a["manifests"])) for a in later} <= {("receipt_overdue", (follow,))}

@@ -9,8 +9,9 @@ from ledgers import registry
 from ledgers import trace as tr
 from nofei.access import SYSTEM, Actor
 from nofei.errors import NotFound
+from nofei.storage import flowdata, flowstore
 from nofei.storage.repo import unit_row
-from nofei.storage.tables import LedgerRow, StockEntryRow, TreatmentEntryRow
+from nofei.storage.tables import LedgerRow, StockEntryRow, TransferEntryRow, TreatmentEntryRow
 from tests.factories import unit_payload
 
 HW = "900-200-08"
@@ -21,17 +22,27 @@ def unit(uow_factory, district="630104"):
         return registry.register_unit(uow=uow, actor=SYSTEM, data=unit_payload(district))["credit_code"]
 
 
-def ledger(uow_factory, cc, *, gen=0, inn=0, out=0, treat=(), stock_close=0):
+def ledger(uow_factory, cc, *, gen=0, out=(), treat=(), stock_close=0, version=1):
+    """The unit's June ledger of HW: ``out`` = [(receiver, kg, manifest number)] declared as 转出 rows."""
     with uow_factory() as uow:
         u = unit_row(uow.session, cc)
-        lr = LedgerRow(unit_id=u.id, month="2024-06", year=2024, version=1, is_current=True, sha256="x" * 64,
-                       uploaded_at=datetime.now(UTC))
+        if version > 1:
+            for old in uow.session.query(LedgerRow).filter_by(unit_id=u.id, month="2024-06"):
+                old.is_current = False
+            uow.session.flush()
+        lr = LedgerRow(unit_id=u.id, month="2024-06", year=2024, version=version, is_current=True,
+                       sha256="x" * 64, uploaded_at=datetime.now(UTC))
         uow.session.add(lr)
         uow.session.flush()
         uow.session.add(StockEntryRow(ledger_id=lr.id, code=HW, stream="hazardous", open_kg=0, generated_kg=gen,
                                       close_kg=stock_close))
         for m, kg in treat:
             uow.session.add(TreatmentEntryRow(ledger_id=lr.id, code=HW, stream="hazardous", method=m, qty_kg=kg))
+        for receiver, kg, no in out:
+            uow.session.add(TransferEntryRow(ledger_id=lr.id, direction="out", day=date(2024, 6, 3), code=HW,
+                                             stream="hazardous", qty_kg=kg, counterpart=receiver, manifest_no=no))
+        uow.session.flush()
+        flowstore.summarise_ledgers(uow.session, [lr.id])  # what an upload writes with its rows
         uow.commit()
 
 
@@ -54,12 +65,12 @@ def city(uow_factory):
     nos = {"p1": ship(uow_factory, p1, c1, 10), "p2": ship(uow_factory, p2, c1, 10),
            "c1c2": ship(uow_factory, c1, c2, 15), "c1d": ship(uow_factory, c1, d, 5),
            "c2d": ship(uow_factory, c2, d, 10), "c2c1": ship(uow_factory, c2, c1, 5)}
-    ledger(uow_factory, p1, gen=10_000)
-    ledger(uow_factory, p2, gen=10_000)
-    ledger(uow_factory, c1, treat=[("R9", 5_000)])
-    ledger(uow_factory, c2)
+    ledger(uow_factory, p1, gen=10_000, out=[(c1, 10_000, nos["p1"])])
+    ledger(uow_factory, p2, gen=10_000, out=[(c1, 10_000, nos["p2"])])
+    ledger(uow_factory, c1, treat=[("R9", 5_000)], out=[(c2, 15_000, nos["c1c2"]), (d, 5_000, nos["c1d"])])
+    ledger(uow_factory, c2, out=[(d, 10_000, nos["c2d"]), (c1, 5_000, nos["c2c1"])])
     ledger(uow_factory, d, treat=[("D10", 15_000)])
-    tr._CACHE.clear()
+    flowdata.clear_cache()
     return {"p1": p1, "p2": p2, "c1": c1, "c2": c2, "d": d, "nos": nos}
 
 
@@ -110,7 +121,9 @@ def test_unresolved_when_the_receiver_reports_nothing(uow_factory):
 def test_a_closed_loop_terminates_and_is_reported(uow_factory):
     a, b = unit(uow_factory), unit(uow_factory)
     no = ship(uow_factory, a, b, 3)
-    ship(uow_factory, b, a, 3)
+    back = ship(uow_factory, b, a, 3)
+    ledger(uow_factory, a, out=[(b, 3_000, no)])
+    ledger(uow_factory, b, out=[(a, 3_000, back)])
     with uow_factory() as uow:
         t = tr.trace_manifest(uow=uow, actor=SYSTEM, number=no)
     assert t["forward"][0]["closed_loop"] is True and t["forward"][0]["fates"]["X"] == pytest.approx(3.0, abs=0.01)
@@ -119,7 +132,9 @@ def test_a_closed_loop_terminates_and_is_reported(uow_factory):
 def test_cache_follows_new_events(uow_factory, city):
     with uow_factory() as uow:
         before = tr.trace_manifest(uow=uow, actor=SYSTEM, number=city["nos"]["p1"])["forward"][0]["fates"]["D"]
-    ship(uow_factory, city["c1"], city["d"], 20)  # more leaves C1 for D: the shares change
+    more = ship(uow_factory, city["c1"], city["d"], 20)  # more leaves C1 for D: the shares change
+    ledger(uow_factory, city["c1"], treat=[("R9", 5_000)], version=2,
+           out=[(city["c2"], 15_000, city["nos"]["c1c2"]), (city["d"], 25_000, more)])
     with uow_factory() as uow:
         after = tr.trace_manifest(uow=uow, actor=SYSTEM, number=city["nos"]["p1"])["forward"][0]["fates"]
     assert after["D"] > before
@@ -147,3 +162,41 @@ def test_hops_are_capped_heaviest_first_with_the_rest_counted(uow_factory, city)
     links = {(lk["source"], lk["target"]) for lk in capped["graph"]["links"] if lk["direction"] == "forward"
              and "|" in lk["target"] and not lk["target"].startswith(("U|", "D|", "S|", "X|"))}
     assert links == {(f"{h['from']}|{HW}", f"{h['to']}|{HW}") for h in heaviest[:2]}
+
+
+def test_a_rejected_manifest_delivers_nothing_and_the_return_goes_back_to_the_shipper(uow_factory):
+    p, d = unit(uow_factory), unit(uow_factory)
+    with uow_factory() as uow:
+        no = man.create_manifest(uow=uow, actor=SYSTEM, data={"shipper": p, "receiver": d, "planned_date": date(2024, 6, 3),
+                                                              "lines": [{"waste_code": HW, "quantity_t": "1.488"}]})["number"]
+    with uow_factory() as uow:
+        man.ship_manifest(uow=uow, actor=SYSTEM, number=no, data={"vehicle": "青A1", "driver": "王"})
+    with uow_factory() as uow:
+        follow = man.reject_manifest(uow=uow, actor=SYSTEM, number=no, data={"reason": "包装破损"})["follow_ons"][0]
+    # the shipper's ledger names the 转出 as the manifest told it, and takes the load back into its stock
+    ledger(uow_factory, p, gen=1_488, stock_close=1_488, out=[(d, 1_488, no)])
+    ledger(uow_factory, d, treat=[("D10", 5_000)], gen=5_000)
+    with uow_factory() as uow:
+        t = tr.trace_manifest(uow=uow, actor=SYSTEM, number=no)
+    assert [(h["from"], h["to"], h["mass_t"], h["manifest"]) for h in t["manifest_hops"]] == [(d, p, 1.488, follow)]
+    (f,) = t["forward"]
+    assert f["fates"] == {"U": 0, "D": 0, "S": 1.488, "X": 0}  # back in the shipper's stock, nothing disposed
+    assert all(h["to"] != d for h in f["hops"])
+    assert not [lk for lk in t["graph"]["links"] if lk["target"] == f"{d}|{HW}" and lk["direction"] == "forward"]
+    with uow_factory() as uow:
+        _data, g, fate = flowdata.stream_year(uow.session, "hazardous", 2024)
+    # the model: nothing flows to the refusing receiver, the load sits on the shipper's own node
+    assert g.edges[(p, HW), (d, HW)]["kg"] == 0 and g.edges[(p, HW), (d, HW)]["rejected"] == 1_488
+    assert g.edges[(p, HW), (p, HW)]["kg"] == 1_488
+    assert f["fates"]["S"] == pytest.approx(1.488 * fate.shares(fate.index[(p, HW)])["S"], abs=0.001)
+
+
+def test_a_freshly_received_manifest_awaits_the_receivers_ledger(uow_factory):
+    a, b = unit(uow_factory), unit(uow_factory)
+    no = ship(uow_factory, a, b, 3)
+    ledger(uow_factory, a, gen=3_000, out=[(b, 3_000, no)])
+    with uow_factory() as uow:
+        t = tr.trace_manifest(uow=uow, actor=SYSTEM, number=no)
+    assert t["forward"][0]["awaiting_ledger"] == [b]
+    kinds = [n["kind"] for n in t["graph"]["nodes"] if n["kind"] not in ("unit", "origin")]
+    assert kinds == ["pending"]

@@ -1,0 +1,140 @@
+"""The flow model's own tables: per-ledger edge summaries and the change log that stamps the cache.
+
+Repository functions only (SQL lives here): ``summarise_ledgers`` writes what ledger versions add to the
+flow graph, in the caller's transaction; ``note_change`` records that a year's graph changed (a manifest
+step, a bulk load); ``latest_change`` / ``changes_since`` are what ``nofei.storage.flowdata`` checks to know
+whether its cached model is fresh and which units to reload.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from nofei.storage.tables import (
+    FlowChangeRow,
+    FlowEdgeRow,
+    FlowYearEdgeRow,
+    LedgerRow,
+    TransferEntryRow,
+    table_of,
+)
+
+FE = table_of(FlowEdgeRow)
+FC = table_of(FlowChangeRow)
+FY = table_of(FlowYearEdgeRow)
+TX = table_of(TransferEntryRow)
+L = table_of(LedgerRow)
+
+
+def wellformed(dialect: str, col: Any) -> Any:
+    """SQL for "the 联单编号 is 14 digits" (ledger-workbook.md), per dialect."""
+    c = func.trim(col)
+    if dialect == "postgresql":
+        return c.op("~")(literal("^[0-9]{14}$"))
+    return and_(func.length(c) == 14, c.op("NOT GLOB")(literal("*[^0-9]*")))
+
+
+def _summary_select(dialect: str, where: Any) -> Any:
+    ok = case((and_(TX.c.direction == "out", TX.c.manifest_no.is_not(None), wellformed(dialect, TX.c.manifest_no)), 1),
+              else_=0)
+    return (select(TX.c.ledger_id, L.c.year, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart,
+                   TX.c.planned_method, func.sum(TX.c.qty_kg), func.count(), func.sum(ok))
+            .select_from(TX.join(L, L.c.id == TX.c.ledger_id)).where(where)
+            .group_by(TX.c.ledger_id, L.c.year, TX.c.direction, TX.c.stream, TX.c.code, TX.c.counterpart,
+                      TX.c.planned_method))
+
+
+_COLS = ["ledger_id", "year", "direction", "stream", "code", "counterpart", "method", "kg", "rows", "wellformed"]
+
+
+def summarise_ledgers(session: Session | Connection, ledger_ids: Iterable[int]) -> None:
+    """Write the edge summaries of ledger versions whose transfer rows are stored (same transaction), and note
+    the change of each one's year and unit. One INSERT … SELECT … GROUP BY per 900 ledgers."""
+    ids = sorted(set(ledger_ids))
+    if not ids:
+        return
+    conn = session.connection() if isinstance(session, Session) else session
+    dialect = conn.dialect.name
+    for k in range(0, len(ids), 900):
+        chunk = ids[k:k + 900]
+        conn.execute(insert(FE).from_select(_COLS, _summary_select(dialect, TX.c.ledger_id.in_(chunk))))
+        units = conn.execute(select(L.c.year, L.c.unit_id).where(L.c.id.in_(chunk)).distinct()).all()
+        _year_edges(conn, units)
+        if len(units) > 50:  # a bulk load: reload the years
+            note_changes(conn, [(y, "bulk", None) for y in sorted({y for y, _u in units})])
+        else:
+            note_changes(conn, [(y, "ledger", u) for y, u in units])
+
+
+_YCOLS = ["year", "unit_id", "direction", "stream", "code", "counterpart", "kg", "rows", "wellformed"]
+
+
+def _year_select(where: Any) -> Any:
+    return (select(L.c.year, L.c.unit_id, FE.c.direction, FE.c.stream, FE.c.code, FE.c.counterpart, func.sum(FE.c.kg),
+                   func.sum(FE.c.rows), func.sum(FE.c.wellformed))
+            .select_from(FE.join(L, L.c.id == FE.c.ledger_id)).where(L.c.is_current.is_(True), where)
+            .group_by(L.c.year, L.c.unit_id, FE.c.direction, FE.c.stream, FE.c.code, FE.c.counterpart))
+
+
+def _year_edges(conn: Connection, units: Iterable[tuple[int, int]]) -> None:
+    """Rewrite the year rows of (year, unit) pairs from their current versions' summaries."""
+    by_year: dict[int, list[int]] = {}
+    for y, u in units:
+        by_year.setdefault(int(y), []).append(int(u))
+    for y, us in by_year.items():
+        for k in range(0, len(us), 900):
+            part = us[k:k + 900]
+            conn.execute(FY.delete().where(FY.c.year == y, FY.c.unit_id.in_(part)))
+            conn.execute(insert(FY).from_select(_YCOLS, _year_select(and_(L.c.year == y, L.c.unit_id.in_(part)))))
+
+
+def backfill(conn: Connection) -> None:
+    """The summaries of every stored ledger version (the migration that adds the table, benchmarks' bulk data)."""
+    conn.execute(FE.delete())
+    conn.execute(FY.delete())
+    conn.execute(insert(FE).from_select(_COLS, _summary_select(conn.dialect.name, literal(True))))
+    conn.execute(insert(FY).from_select(_YCOLS, _year_select(literal(True))))
+    years = conn.execute(select(L.c.year).distinct()).scalars().all()
+    note_changes(conn, [(y, "bulk", None) for y in years])
+
+
+def note_changes(session: Session | Connection, changes: list[tuple[int, str, int | None]]) -> None:
+    """Record (year, kind, unit id or None) changes of the flow graph, each with a fresh random token."""
+    if changes:
+        session.execute(insert(FC), [{"year": y, "kind": k, "unit_id": u, "token": uuid.uuid4().hex}
+                                     for y, k, u in changes])
+
+
+def note_change(session: Session | Connection, year: int, kind: str, unit_id: int | None = None) -> None:
+    note_changes(session, [(year, kind, unit_id)])
+
+
+def latest_change(session: Session, year: int) -> tuple[int, str] | None:
+    """The stamp of ``year``'s flow graph: (id, token) of its newest change, or None (never changed)."""
+    r = session.execute(select(FC.c.id, FC.c.token).where(FC.c.year == year).order_by(FC.c.id.desc()).limit(1)).first()
+    return None if r is None else (int(r[0]), str(r[1]))
+
+
+def changes_since(session: Session, year: int, stamp: tuple[int, str]) -> list[tuple[str, int | None]] | None:
+    """(kind, unit id) of the changes of ``year`` after ``stamp``, or None when ``stamp`` is not in the log any
+    more (the database was emptied or replaced): then everything must be reloaded."""
+    got = session.execute(select(FC.c.token).where(FC.c.id == stamp[0])).scalar()
+    if got != stamp[1]:
+        return None
+    return [(k, u) for k, u in session.execute(select(FC.c.kind, FC.c.unit_id)
+                                                 .where(FC.c.year == year, FC.c.id > stamp[0]).order_by(FC.c.id))]
+
+
+def edge_rows(session: Session, year: int, unit_ids: Any = None) -> Any:
+    """(unit id, direction, stream, code, counterpart, kg, rows, well-formed rows) of ``year`` over the units'
+    current versions (optionally only some units)."""
+    q = select(FY.c.unit_id, FY.c.direction, FY.c.stream, FY.c.code, FY.c.counterpart, FY.c.kg, FY.c.rows,
+               FY.c.wellformed).where(FY.c.year == year)
+    if unit_ids is not None:
+        q = q.where(FY.c.unit_id.in_(unit_ids))
+    return session.execute(q)
