@@ -6,8 +6,8 @@
 - ``declaration_status``: per district, every hazardous-waste unit's declarations (the regulator's grid).
 
 The rules are in ``nofei.domain.declarations``, the SQL in ``nofei.storage.declarations``.
-A 经营许可证 is read from the unit's HW permits in the registry (once ``unit_type`` exists, ``licensed``
-can be used too).
+A 经营许可证 is read from the unit's HW permits in the registry, or from its registration as a licensed unit
+(``unit_type = licensed``) when no permit row is entered.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ def _visible_unit(uow: UnitOfWork, actor: Actor, credit_code: str) -> UnitRow:
     return row
 
 
+LICENSED_TYPE = "登记为持证经营单位"
+
+
 def _check_year(year: int) -> None:
     if not 2000 <= year <= 2100:
         raise InputRejected("年份超出范围", problems=[Problem("bad_year", "年份超出范围", "year out of range",
@@ -63,6 +66,9 @@ def _decisions(uow: UnitOfWork, year: int, rows: list[UnitRow]) -> dict[int, Tie
     ids = [int(r.id or 0) for r in rows]
     figs = repo.year_figures(uow.session, range(year - WINDOW_YEARS, year + 1), ids)
     lic = repo.licences(uow.session, year, ids)
+    for r in rows:  # registered as a 持证经营单位 (issue 18's unit_type) counts as licensed even without a permit row
+        if getattr(r, "unit_type", None) == "licensed" and not lic.get(int(r.id or 0)):
+            lic[int(r.id or 0)] = [LICENSED_TYPE]
     out = {}
     for uid in ids:
         if uid in figs or uid in lic:

@@ -423,3 +423,12 @@ def test_form_and_harmful_components_come_from_the_optional_columns_of_the_lates
 
     cells = [c.value for row in load_workbook(io.BytesIO(write_declaration_xlsx(d)))["表C.2"].iter_rows() for c in row]
     assert "固态" in cells and "矿物油" in cells
+
+
+def test_a_unit_registered_as_licensed_is_a_key_unit_without_a_permit_row(city):
+    """D generated 3 t (登记); once the registry says it is a 持证经营单位 (unit_type licensed) it is 重点."""
+    assert tier(city, D, 2025)["tier"] == "registration"
+    with city() as uow:
+        registry.update_unit(uow=uow, actor=SYSTEM, credit_code=D, data={"unit_type": "licensed"})
+    got = tier(city, D, 2025)
+    assert (got["tier"], got["figures"]["rule"], got["figures"]["licences"]) == ("key", "licence", ["登记为持证经营单位"])
