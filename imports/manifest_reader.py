@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from imports.coerce import control_char
+from imports.reader import col_letter
 from imports.safety import ReadLimits
 from imports.table_reader import first_sheet_rows
 from nofei.errors import InputRejected, TooLarge
@@ -26,15 +27,6 @@ def _norm_header(h: Any) -> str:
     s = str(h or "").strip().replace(" ", "").replace("（", "(").replace("）", ")")
     for suffix in ("(吨)", "(t)"):
         s = s.removesuffix(suffix)
-    return s
-
-
-def _col(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
     return s
 
 
@@ -72,10 +64,10 @@ def read_manifest_workbook(data: bytes, limits: ReadLimits | None = None, max_ro
         vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
         if not any(vals.values()):
             continue
-        refs = {f: {"sheet": sheet, "row": r, "column": _col(i), "header": h} for f, (i, h) in heads.items()}
+        refs = {f: {"sheet": sheet, "row": r, "column": col_letter(i), "header": h} for f, (i, h) in heads.items()}
         bad_cells.extend(Problem("control_character", f"{heads[f][1]}含有不允许的控制字符 {bad}",
                                  f"{heads[f][1]} contains the control character {bad}", value=v[:50],
-                                 sheet=sheet, row=r, column=_col(heads[f][0]), header=heads[f][1])
+                                 sheet=sheet, row=r, column=col_letter(heads[f][0]), header=heads[f][1])
                          for f, v in vals.items() if (bad := control_char(v)) is not None)
         key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
                vals.get("planned_date"))
