@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_browser import ARGS, CHROMIUM, _issue, pytestmark, shot, sign_in  # noqa: F401
+from tests.e2e.test_browser import _issue, pytestmark, shot, sign_in  # noqa: F401 - pytestmark marks this module
 
 CODE = "900-041-49"
 PHONE = {"width": 390, "height": 844}
@@ -52,16 +52,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
            "regulator": _issue(app, "regulator", district="630100", name="市生态环境局")}
     srv.close()
     app.extensions["nofei.engine"].dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def session(browser: Any, world: dict[str, Any], who: str, viewport: dict[str, int] | None = None) -> Any:
