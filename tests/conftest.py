@@ -122,6 +122,17 @@ def admin(tokens) -> dict[str, str]:
     return tokens("admin", name="test-admin")
 
 
+@pytest.fixture
+def cli():
+    """The ``nofei`` click group with every command module registered (as the console script loads it)."""
+    from api import cli as cli_mod
+
+    if not cli_mod._loaded:
+        cli_mod._load_command_modules()
+        cli_mod._loaded = True
+    return cli_mod.cli
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     skip_pg = pytest.mark.skip(reason="NOFEI_TEST_DATABASE_URL not set")
     for item in items:

@@ -11,18 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError
 
-from api import cli as cli_mod
 from nofei.storage import audit
 from nofei.storage.tables import AuditRow
 from tests.factories import register
-
-
-@pytest.fixture
-def cli():
-    if not cli_mod._loaded:
-        cli_mod._load_command_modules()
-        cli_mod._loaded = True
-    return cli_mod.cli
 
 
 @pytest.fixture
