@@ -19,6 +19,7 @@ from api.config import audit_key, load_settings
 from api.errors import register_error_handlers
 from nofei import __version__
 from nofei.catalogue import Catalogue
+from nofei.domain.rules import Rules
 from nofei.storage import audit
 from nofei.storage.engine import make_engine, make_session_factory
 from nofei.storage.migrate import upgrade
@@ -88,6 +89,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.extensions["nofei.engine"] = engine
     app.extensions["nofei.sessions"] = make_session_factory(engine)
     app.extensions["nofei.catalogue"] = Catalogue.default(c1_class=cfg.get("C1_CLASS", "disposal"))
+    app.extensions["nofei.rules"] = Rules.from_settings(cfg)  # once: a bad NOFEI_* value stops the start-up
 
     from api import edge
 

@@ -15,6 +15,7 @@ from typing import Any
 import click
 from flask import Flask
 
+from api.deps import app_uow
 from nofei.access import SYSTEM
 from nofei.errors import NofeiError
 from nofei.storage.uow import UnitOfWork
@@ -37,8 +38,7 @@ class Ctx:
 
     def uow(self) -> UnitOfWork:
         app = self.app()
-        return UnitOfWork(app.extensions["nofei.sessions"], catalogue=app.extensions["nofei.catalogue"],
-                          settings=dict(app.config), request_id="cli")
+        return app_uow(app, "cli")
 
 
 pass_ctx = click.make_pass_decorator(Ctx)

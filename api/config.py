@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from nofei.domain.rules import SETTING_KEYS
+
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": "sqlite:///nofei.db",
     "AUTO_MIGRATE": True,
@@ -22,12 +24,6 @@ DEFAULTS: dict[str, Any] = {
     "C1_CLASS": "disposal",                      # 水泥窑协同处置: utilisation or disposal (indicators.md)
     "RATE_LIMIT_PER_MINUTE": 1200,               # API requests per token (or address) a minute; 0 = off
     "LOGIN_RATE_LIMIT_PER_MINUTE": 10,           # sign-in attempts per address and per token prefix; 0 = off
-    "DISCREPANCY_RATIO": "0.05",                 # manifests: > 5 % ... (a LOCAL setting: 第十八条 sets none)
-    "DISCREPANCY_MIN_KG": 100,                   # ... and > 0.1 t
-    "RECEIPT_WORKING_DAYS": 5,
-    "STORAGE_LIMIT_DAYS": 365,
-    "HOLIDAYS": None,                            # manifests: public holidays (None = built-in calendar)
-    "EXTRA_WORKDAYS": None,                      # ... and weekend days worked in exchange (调休)
     "SECRET_KEY": None,
     "AUDIT_KEY": None,                           # audit-entry MAC key (text, >= 16 bytes); or ...
     "AUDIT_KEY_FILE": None,                      # ... a file holding it (created with a random key if missing)
@@ -43,7 +39,8 @@ def load_settings(overrides: dict[str, Any] | None = None, *, env: bool = True) 
 
     cfg = dict(DEFAULTS)
     if env:
-        for key in list(DEFAULTS) + ["TEST_DATABASE_URL"]:
+        # the rule settings (DISCREPANCY_RATIO, HOLIDAYS, ...) have their defaults in nofei.domain.rules.Rules
+        for key in [*DEFAULTS, *SETTING_KEYS, "TEST_DATABASE_URL"]:
             raw = os.environ.get(f"NOFEI_{key}")
             if raw is None:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g
+from flask import Flask, current_app, g
 
 from nofei.access import Actor
 from nofei.errors import Unauthenticated
@@ -18,14 +18,16 @@ def actor() -> Actor:
     return a
 
 
+def app_uow(app: Flask, request_id: str) -> UnitOfWork:
+    """A fresh unit of work on ``app``'s database with the catalogue and rules built once in ``create_app``:
+    the one way the API, the pages and the CLI make one."""
+    return UnitOfWork(app.extensions["nofei.sessions"], catalogue=app.extensions["nofei.catalogue"],
+                      rules=app.extensions["nofei.rules"], request_id=request_id)
+
+
 def uow() -> UnitOfWork:
-    """A fresh unit of work on the app's database, carrying catalogue, settings and request id."""
-    return UnitOfWork(
-        current_app.extensions["nofei.sessions"],
-        catalogue=current_app.extensions["nofei.catalogue"],
-        settings=dict(current_app.config),
-        request_id=getattr(g, "request_id", ""),
-    )
+    """A fresh unit of work for this request."""
+    return app_uow(current_app, getattr(g, "request_id", ""))
 
 
 def page(items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:

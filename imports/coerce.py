@@ -18,17 +18,16 @@ from typing import Any
 
 from imports.spec import MEASURES_KG, MEASURES_T, Col
 from nofei.catalogue import Catalogue, CodeCheck
+from nofei.domain.manifests import is_well_formed_number
 from nofei.domain.units import is_valid_credit_code, normalise_credit_code
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import tonnes_to_kg
-from nofei.text import describe_char, refused_char
+from nofei.text import HALFWIDTH, describe_char, refused_char
 
-_FW = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
-_FW.update({0x3000: 0x20, 0x3002: 0x2E})  # ideographic space, 。 as a decimal point typo
+_FW = HALFWIDTH | {0x3002: 0x2E}  # and 。 typed as a decimal point
 _NUM_JUNK = re.compile(r"[\s,_'，]")
 _DATE_TEXT = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?$")
 _MONTH_TEXT = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*月?(?:\s*[-/.]\s*0?1\s*日?)?$")
-_MANIFEST = re.compile(r"^\d{14}$")
 _EXCEL_EPOCH = date(1899, 12, 30)
 
 
@@ -405,6 +404,6 @@ def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[st
             if chk is not None and chk.stream in ("hazardous", "medical") and not exempt(chk.code):
                 ctx.warn(i, col, letter, "missing_manifest", "危险废物/医疗废物转移应填写转移联单编号",
                          "a manifest number is expected for hazardous and medical waste", None)
-        elif not _MANIFEST.match(s):
+        elif not is_well_formed_number(s):
             ctx.warn(i, col, letter, "bad_manifest", f"转移联单编号“{s}”不是14位数字", f"manifest number {s!r} is not 14 digits",
                      raw[i] if raw is not None else s)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, SHEET_TREAT
+from nofei.text import to_halfwidth
 
 Kind = Literal["code", "text", "qty", "date", "credit", "method", "measure", "manifest"]
 
@@ -112,14 +113,12 @@ MEASURES_T = frozenset({"吨", "T", "公吨", "TON", "TONNE", "TONNES"})
 MEASURES_KG = frozenset({"千克", "KG", "公斤", "KGS"})
 MEASURE_CHOICES = ("吨", "千克")
 
-_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = 0x20
 _SUFFIX = re.compile(r"\([^()]*\)$")
 
 
 def norm_header(text: object) -> str:
     """Header text for matching: full-width → ASCII, no spaces, no trailing unit like （吨）, no colon."""
-    s = str(text or "").translate(_FULLWIDTH)
+    s = to_halfwidth(str(text or ""))
     s = "".join(s.split()).rstrip(":")
     prev = None
     while prev != s:

@@ -58,6 +58,7 @@ from nofei.access import Actor
 from nofei.catalogue import CITY, STREAMS
 from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.completeness import month_deadline, months_owed
+from nofei.domain.regions import in_region
 from nofei.domain.units import Permit
 from nofei.errors import InputRejected, PermissionDenied
 from nofei.problems import Problem
@@ -76,7 +77,7 @@ from nofei.storage.tables import (
 )
 from nofei.storage.uow import UnitOfWork
 
-from .manifests import CST, HAZ_STREAMS, calendar, discrepancy_rule, local_date
+from .manifests import CST, HAZ_STREAMS, local_date
 
 log = logging.getLogger("nofei")
 KINDS: tuple[str, ...] = ("receipt_overdue", "discrepancy", "storage_over_year", "missing_manifest_number",
@@ -104,8 +105,7 @@ class _Units:
     def in_region(self, cc: str | None, region: str) -> bool:
         if cc is None or cc not in self.region:
             return False
-        d, p = self.region[cc]
-        return region == CITY or region == d or region == p
+        return in_region(region, *self.region[cc])
 
 
 def _year_bounds(year: int) -> tuple[datetime, datetime]:
@@ -162,8 +162,8 @@ def _receipt_overdue(uow: UnitOfWork, year: int, units: _Units, as_of: datetime)
     (``accepted_on``); while the load is still in transit the shipping date stands in (and the finding says so).
 
     Rows written before ``accepted_on``/``received_entered_at`` existed count from the receipt time itself."""
-    cal = calendar(uow.settings)
-    days = int(uow.settings.get("RECEIPT_WORKING_DAYS", 5))
+    cal = uow.rules.calendar
+    days = uow.rules.receipt_working_days
     dialect = uow.session.get_bind().dialect.name
     recorded_col = func.coalesce(col(ManifestRow.received_entered_at), col(ManifestRow.received_at))
     # Late by n working days needs more than n - 1 calendar days after shipping (the acceptance is not before
@@ -297,7 +297,7 @@ def _take(q: deque[list[Any]], kg: int) -> None:
 
 
 def _storage_over_year(uow: UnitOfWork, year: int, units: _Units, scope: set[str] | None) -> list[dict[str, Any]]:
-    limit = int(uow.settings.get("STORAGE_LIMIT_DAYS", 365))
+    limit = uow.rules.storage_limit_days
     stmt = (select(col(LedgerRow.unit_id), col(LedgerRow.month), col(LedgerRow.id), col(StockEntryRow.code), col(StockEntryRow.open_kg),
                    col(StockEntryRow.generated_kg), col(StockEntryRow.close_kg))
             .join(StockEntryRow, col(StockEntryRow.ledger_id) == col(LedgerRow.id))
@@ -525,7 +525,7 @@ def _reconciliation(uow: UnitOfWork, year: int, units: _Units, as_of: datetime) 
     one of its rows), but the database groups 3 M narrow rows once instead of aggregating each side and
     joining twice on COALESCEd keys. A number is one current manifest, so its status and times enter the
     GROUP BY as 0/1 flags and its ends are fetched afterwards for the listed rows only."""
-    ratio, min_kg = discrepancy_rule(uow.settings)
+    ratio, min_kg = uow.rules.discrepancy
     p, q = M.ratio_fraction(ratio)
     # the month after the one in which a side should have been written must be over (ledger-workbook.md)
     a = as_of.astimezone(CST)
@@ -702,9 +702,6 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
 # (database, year, kinds, day judged, rule settings) -> (stamp, the city-wide findings of those kinds)
 _CACHE: dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, list[dict[str, Any]]]] = {}
 _CACHE_MAX = 64
-_SETTINGS = ("RECEIPT_WORKING_DAYS", "HOLIDAYS", "EXTRA_WORKDAYS", "STORAGE_LIMIT_DAYS", "DISCREPANCY_RATIO",
-             "DISCREPANCY_MIN_KG")
-
 _RECON: tuple[str, ...] = ("reconciliation",)
 # PostgreSQL, for this read only: JIT compiling cost 0.1-0.3 s per large aggregate here and never paid back, and
 # parallel workers gathering ~2 M partial groups made the reconciliation slower (B3, EXPLAIN ANALYZE)
@@ -733,10 +730,6 @@ def _side_engine(uow: UnitOfWork) -> Engine | None:
     bind = uow.session.get_bind()
     return bind if isinstance(bind, Engine) and bind.dialect.name == "postgresql" else None
 
-
-
-def _settings_key(settings: dict[str, Any]) -> str:
-    return repr([settings.get(k) for k in _SETTINGS])
 
 
 def _stamp(uow: UnitOfWork) -> tuple[Any, ...]:
@@ -813,7 +806,7 @@ def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | No
     stamp = _stamp(uow) if cache else None
     groups = [g for g in _GROUPS if want & set(g)]
     results: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    keys = {g: (str(uow.session.get_bind().engine.url), year, g, local_date(as_of), _settings_key(uow.settings))
+    keys = {g: (str(uow.session.get_bind().engine.url), year, g, local_date(as_of), uow.rules)
             for g in groups}
     for group in groups:
         hit = _CACHE.get(keys[group]) if cache else None
@@ -834,7 +827,7 @@ def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | No
             # one computes the other kinds (each statement of a READ COMMITTED transaction sees its own snapshot
             # anyway, so a second read-only transaction is no weaker), using the second core of the database
             def recon() -> list[dict[str, Any]]:
-                with UnitOfWork(sessionmaker(bind=side), catalogue=uow.catalogue, settings=uow.settings,
+                with UnitOfWork(sessionmaker(bind=side), catalogue=uow.catalogue, rules=uow.rules,
                                 load_catalogue=False) as u2, _pg_local(u2, _PG_LOCAL):
                     return compute(u2, _RECON)
 

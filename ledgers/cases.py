@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from nofei.access import SYSTEM, Actor
 from nofei.catalogue import CITY
 from nofei.domain import cases as C  # noqa: N812
+from nofei.domain.manifests import is_well_formed_number
 from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
@@ -337,7 +338,7 @@ def _check_link(uow: UnitOfWork, actor: Actor, link: str) -> list[Problem]:
         if kind == "ledger" and ref.isdigit() and len(ref) <= 18:
             ledgers_uc.get_ledger(uow=uow, actor=actor, ledger_id=int(ref), with_rows=False)
             return []
-        if kind == "manifest" and ref.isdigit() and len(ref) == 14:
+        if kind == "manifest" and is_well_formed_number(ref):
             manifests_uc.get_manifest(uow=uow, actor=actor, number=ref)
             return []
     except (NotFound, PermissionDenied):

@@ -12,11 +12,12 @@ A 经营许可证 is read from the unit's HW permits in the registry, or from it
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from nofei.access import Actor
 from nofei.catalogue import CITY
+from nofei.domain.calendar import CST
 from nofei.domain.declarations import (
     STATUS_ZH,
     TIER_ZH,
@@ -36,8 +37,6 @@ from nofei.storage import declarations as repo
 from nofei.storage.repo import find_unit_row
 from nofei.storage.tables import TierOverrideRow, UnitRow
 from nofei.storage.uow import UnitOfWork
-
-CST = timezone(timedelta(hours=8))
 
 
 def today_cst() -> date:

@@ -8,8 +8,7 @@ version in one transaction with its audit entry (ledger-workbook.md, "Outcome of
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -20,6 +19,7 @@ from sqlmodel import col
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
+from nofei.domain.manifests import is_well_formed_number
 from nofei.domain.transfer_columns import TransferBlock, TransferColumns, row_counts, summarised
 from nofei.domain.units import normalise_credit_code
 from nofei.errors import LedgerRejected, NotFound, PermissionDenied
@@ -32,18 +32,6 @@ from nofei.storage.uow import UnitOfWork
 
 _TOTAL_KEYS = ("generated", "utilised", "disposed", "transferred_out", "received")
 _MAX_WARNINGS = 1000
-
-
-@contextmanager
-def _tx(uow: UnitOfWork) -> Iterator[UnitOfWork]:
-    """Enter the unit of work unless the caller already has (the API and CLI enter it themselves)."""
-    try:
-        uow.session  # noqa: B018 - raises RuntimeError outside the with-block
-    except RuntimeError:
-        with uow:
-            yield uow
-        return
-    yield uow
 
 
 def _receipt(row: LedgerRow | None, unit: UnitRow, *, month: str, version: int, duplicate: bool,
@@ -151,7 +139,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
     if actor.role == "regulator":
         raise PermissionDenied("监管部门不能提交台账 (regulators submit no ledgers)")
     letters = column_letters or _letters_from(draft)
-    with _tx(uow):
+    with uow:
         written = stream.writer.close() if stream is not None else 0  # hands the connection back first
         cc = draft.credit_code
         unit = find_unit_row(uow.session, cc)
@@ -316,11 +304,11 @@ def _numbered_out_rows(draft: LedgerDraft) -> list[tuple[int | None, str, str, i
             if b.direction == "out":
                 out.extend((r, no, code, kg, cp) for r, no, code, kg, cp in zip(
                     b.rows, b.manifests, b.codes, b.qty_kg, b.counterparts, strict=True)
-                    if no and len(no) == 14 and no.isdigit())
+                    if is_well_formed_number(no))
         return out
     for ln in tr:
         no = ln.manifest_no
-        if ln.direction == "out" and no and len(no) == 14 and no.isdigit():
+        if ln.direction == "out" and is_well_formed_number(no):
             out.append((ln.ref.row if ln.ref else None, no, ln.code, ln.qty_kg, ln.counterpart))
     return out
 
@@ -392,7 +380,6 @@ def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
     another month's 转出. Every mismatch is a warning pinned to the row's cell (number, code, receiver or
     quantity column); the ledger is stored as before. A number nofei does not know is left to the
     reconciliation (``unknown_number``): a city's ledgers may cite the national system's numbers."""
-    from ledgers.manifests import discrepancy_rule
     from nofei.domain.manifests import is_discrepancy
 
     rows = _numbered_out_rows(draft)
@@ -407,7 +394,7 @@ def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
     numbers = sorted({r[1] for r in rows})
     cited = _manifests_cited(uow, numbers)
     elsewhere = _cited_elsewhere(uow, unit, draft.month, numbers)
-    ratio, min_kg = discrepancy_rule(uow.settings)
+    ratio, min_kg = uow.rules.discrepancy
     out: list[Problem] = []
     sums: dict[tuple[str, str], int] = {}
     first: dict[tuple[str, str], int | None] = {}
@@ -471,7 +458,7 @@ def _ledger_dict(row: LedgerRow, unit: UnitRow) -> dict[str, Any]:
 
 def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool = True) -> dict[str, Any]:
     """One version with its rows (quantities in tonnes) and warnings; 404 when not visible."""
-    with _tx(uow):
+    with uow:
         lw = store.ledger_with_rows(uow.session, ledger_id, with_rows=with_rows)
         if lw is None or not _visible(actor, lw.unit):
             raise NotFound(f"台账 {ledger_id} 不存在 (no such ledger)")
@@ -493,7 +480,7 @@ def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool
 
 def ledger_file(*, uow: UnitOfWork, actor: Actor, ledger_id: int) -> tuple[bytes, str, str]:
     """The original upload of a version: (bytes, filename, content type)."""
-    with _tx(uow):
+    with uow:
         lw = store.ledger_with_rows(uow.session, ledger_id, with_rows=False)
         if lw is None or not _visible(actor, lw.unit):
             raise NotFound(f"台账 {ledger_id} 不存在 (no such ledger)")
@@ -524,7 +511,7 @@ def list_ledgers(*, uow: UnitOfWork, actor: Actor, unit: str | None = None, mont
                  year: int | None = None, current_only: bool = False, page: int = 1,
                  per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
     """Ledger versions the actor may see, newest month first, paged (without rows)."""
-    with _tx(uow):
+    with uow:
         ids, district = _unit_scope(uow, actor, unit)
         rows, total = store.list_ledgers(uow.session, unit_ids=ids, district=district, month=month, year=year,
                                          current_only=current_only, page=page, per_page=per_page)
@@ -533,7 +520,7 @@ def list_ledgers(*, uow: UnitOfWork, actor: Actor, unit: str | None = None, mont
 
 def versions(*, uow: UnitOfWork, actor: Actor, unit: str, month: str) -> list[dict[str, Any]]:
     """Every version of (unit, month), oldest first; 404 when the unit is unknown or not visible."""
-    with _tx(uow):
+    with uow:
         r = find_unit_row(uow.session, normalise_credit_code(unit))
         if r is None or not _visible(actor, r):
             raise NotFound(f"单位 {unit} 未注册 (unit not registered)", code="unknown_unit")
@@ -542,7 +529,7 @@ def versions(*, uow: UnitOfWork, actor: Actor, unit: str, month: str) -> list[di
 
 def registered_name(*, uow: UnitOfWork, actor: Actor, codes: Iterable[str]) -> dict[str, str]:
     """Names of the actor's units (to pre-fill the template's cover)."""
-    with _tx(uow):
+    with uow:
         return {c: r.name for c, r in unit_rows_by_code(uow.session, codes).items() if _visible(actor, r)}
 
 

@@ -9,7 +9,7 @@ its history event and its audit entry in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, overload
 
@@ -21,6 +21,8 @@ from sqlmodel import col
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain import manifests as M  # noqa: N812
+from nofei.domain.calendar import CST
+from nofei.domain.regions import in_region
 from nofei.domain.units import is_valid_credit_code, normalise_credit_code
 from nofei.errors import Conflict, InputRejected, NotFound, PermissionDenied, Unavailable
 from nofei.problems import Problem
@@ -37,7 +39,6 @@ from nofei.storage.tables import (
 )
 from nofei.storage.uow import UnitOfWork
 
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 """Manifest times without an offset are Beijing time; working days are counted on Beijing dates."""
 
 HAZ_STREAMS = ("hazardous", "medical")
@@ -61,14 +62,6 @@ def local_date(t: datetime) -> date:
     """The Beijing calendar date of a stored time (stored times are UTC)."""
     aware = t if t.tzinfo else t.replace(tzinfo=UTC)
     return aware.astimezone(CST).date()
-
-
-def calendar(settings: dict[str, Any]) -> M.WorkCalendar:
-    return M.WorkCalendar.from_settings(settings.get("HOLIDAYS"), settings.get("EXTRA_WORKDAYS"))
-
-
-def discrepancy_rule(settings: dict[str, Any]) -> tuple[Decimal, int]:
-    return Decimal(str(settings.get("DISCREPANCY_RATIO", "0.05"))), int(settings.get("DISCREPANCY_MIN_KG", 100))
 
 
 def _p(field: str, code: str, zh: str, en: str, value: Any = None) -> Problem:
@@ -105,7 +98,7 @@ def _districts(uow: UnitOfWork, row: ManifestRow) -> tuple[str, str | None, Unit
 
 
 def _in_region(unit: UnitRow | None, region: str | None) -> bool:
-    return unit is not None and region is not None and (region == CITY or unit.district == region or unit.park == region)
+    return unit is not None and in_region(region, unit.district, unit.park)
 
 
 def can_read(actor: Actor, row: ManifestRow, shipper: UnitRow, receiver: UnitRow | None,
@@ -441,7 +434,7 @@ def _step_time(data: dict[str, Any], field: str = "time") -> datetime:
 def _check_time(uow: UnitOfWork, t: datetime, entered: datetime, previous: datetime | None, *,
                 previous_is_submission: bool = False, field: str = "time") -> list[str]:
     """Apply the time rules (``M.check_step_time``): refuse what cannot be true, return the flags of the rest."""
-    chk = M.check_step_time(t, entered=entered, previous=as_aware(previous), cal=calendar(uow.settings),
+    chk = M.check_step_time(t, entered=entered, previous=as_aware(previous), cal=uow.rules.calendar,
                             event_day=local_date(t), entered_day=local_date(entered),
                             previous_is_submission=previous_is_submission)
     if chk.refused:
@@ -592,7 +585,7 @@ def receive_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[s
                                                                  "receipt time is before shipping", t.isoformat())])
     flags = _check_time(uow, t, entered, row.shipped_at)
     accepted = _accepted_on(uow, row, data, t, entered)
-    ratio, min_kg = discrepancy_rule(uow.settings)
+    ratio, min_kg = uow.rules.discrepancy
     flagged = []
     for ln in lines:
         g = got[ln.line_no]
@@ -662,7 +655,7 @@ def reject_manifest(*, uow: UnitOfWork, actor: Actor, number: str, data: dict[st
     t = _step_time(data) if data.get("time") else entered
     flags = _check_time(uow, t, entered, row.shipped_at)
     accepted = _accepted_on(uow, row, data, t, entered)
-    ratio, min_kg = discrepancy_rule(uow.settings)
+    ratio, min_kg = uow.rules.discrepancy
     partial = any(g["received_kg"] > 0 for g in got.values())
     follow_lines = []
     for ln in lines:

@@ -24,6 +24,15 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 ERROR_LITERALS = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 MAX_CELL_CHARS = 32767  # Excel's limit for one cell
 
+HALFWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+"""Full-width ASCII forms (U+FF01–U+FF5E) and the ideographic space to their ASCII counterparts: what a clerk's
+Chinese input method types for letters, digits and spaces."""
+
+
+def to_halfwidth(text: str) -> str:
+    """``text`` with full-width ASCII forms and the ideographic space made ASCII (one table for every reader)."""
+    return text.translate(HALFWIDTH)
+
 
 def refused_char(s: str, *, multiline: bool = False) -> int | None:
     """Index of the first character ``s`` may not contain, or None. ``multiline`` allows tab, LF and CR."""

@@ -22,6 +22,7 @@ from sqlmodel import col
 from nofei.access import Actor
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
 from nofei.domain.completeness import months_owed
+from nofei.domain.regions import in_region
 from nofei.errors import InputRejected, PermissionDenied
 from nofei.flows.indicators import BY_KEY, INDICATORS
 from nofei.problems import Problem
@@ -62,14 +63,6 @@ def _engine() -> ModuleType | None:
         return None
 
 
-def _call(fn: Any, uow: UnitOfWork, **kw: Any) -> Any:
-    """Call a use case of the flows feature inside an open unit of work (the caller's, or a new one)."""
-    if getattr(uow, "_session", None) is not None:
-        return fn(uow=uow, **kw)
-    with uow:
-        return fn(uow=uow, **kw)
-
-
 def _f(x: Any) -> float | None:
     if x is None or isinstance(x, bool):
         return None
@@ -86,7 +79,7 @@ def indicators_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> 
         return [{"key": k, "name": n, "value": None, "unit": u, "numerator": None, "denominator": None,
                  "target": None, "meets_target": None, "units_count": 0, "ledgers_count": 0,
                  "note": UNAVAILABLE_NOTE, "scope_zh": scope_zh(k)} for k, (n, u) in INDICATOR_NAMES.items()]
-    res = _call(eng.compute_indicators, uow, actor=actor, year=year, region=region)
+    res = eng.compute_indicators(uow=uow, actor=actor, year=year, region=region)
     items = list(res["indicators"] if isinstance(res, dict) else res)
     order = {k: i for i, k in enumerate(INDICATOR_NAMES)}
     out = []
@@ -107,7 +100,7 @@ def stream_totals_for(*, uow: UnitOfWork, actor: Actor, year: int,
     eng = _engine()
     if eng is None or not hasattr(eng, "stream_totals"):
         return {}, {}
-    res = _call(eng.stream_totals, uow, actor=actor, year=year, region=region)
+    res = eng.stream_totals(uow=uow, actor=actor, year=year, region=region)
     streams = {str(s): {f: _f(_pick(v, f)) or 0.0 for f in FATES} for s, v in (res.get("streams") or {}).items()}
     districts = {str(d): {str(s): {f: _f(_pick(v, f)) or 0.0 for f in FATES} for s, v in per.items()}
                  for d, per in (res.get("districts") or {}).items()}
@@ -137,7 +130,7 @@ def fate_rows_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str) -> l
         return []
     out: list[dict[str, Any]] = []
     for stream in STREAMS:
-        res = _call(eng.fate_table, uow, actor=actor, year=year, stream=stream, region=region)
+        res = eng.fate_table(uow=uow, actor=actor, year=year, stream=stream, region=region)
         rows = (res.get("producers") or res.get("rows") or res.get("items") or []) if isinstance(res, dict) else res
         for r in rows:
             out.append({
@@ -168,7 +161,7 @@ def sankey_for(*, uow: UnitOfWork, actor: Actor, year: int, region: str, stream:
             break
     if fn is None:
         return {"nodes": [], "links": []}
-    res = _call(fn, uow, actor=actor, year=year, stream=stream, region=region)
+    res = fn(uow=uow, actor=actor, year=year, stream=stream, region=region)
     if isinstance(res, dict) and "sankey" in res:
         res = res["sankey"]
     nodes = [{"id": str(n.get("id")), "label": n.get("label") or n.get("name") or str(n.get("id")),
@@ -202,12 +195,6 @@ def check_region(uow: UnitOfWork, actor: Actor, region: str) -> str | None:
     return region_district
 
 
-def _in_region(uow: UnitOfWork, region: str, district: str, park: str | None) -> bool:
-    if region == CITY:
-        return True
-    if region in uow.catalogue.parks:
-        return park == region
-    return district == region
 
 
 def years_present(uow: UnitOfWork) -> list[int]:
@@ -230,7 +217,7 @@ def completeness(*, uow: UnitOfWork, actor: Actor, year: int, region: str,
         reported[uid].add(month)
     out = []
     for u in sorted(units, key=lambda r: (r.district, r.credit_code)):
-        if not _in_region(uow, region, u.district, u.park) or not actor.can_view_unit(u.credit_code, u.district):
+        if not in_region(region, u.district, u.park) or not actor.can_view_unit(u.credit_code, u.district):
             continue
         expected = months_owed(year, u.reports_from, today)
         got = sorted(reported.get(u.id or 0, set()))

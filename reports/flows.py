@@ -26,7 +26,7 @@ from nofei.flows.model import FATE_NAMES_ZH, FATES
 from nofei.quantity import kg_to_t_float
 from nofei.storage import flowdata
 from nofei.storage.uow import UnitOfWork
-from reports.indicators import check_region, check_stream, check_year, reading
+from reports.indicators import check_region, check_stream, check_year
 
 ROLE_PRIORITY = ("disposer", "utiliser", "collector", "carrier", "producer")
 ROLE_ZH = {"disposer": "处置单位", "utiliser": "利用单位", "collector": "收集单位", "carrier": "运输单位",
@@ -47,7 +47,7 @@ def flows(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region: str 
     check_stream(stream)
     if actor.role == "enterprise":
         raise PermissionDenied("企业用户无权查看全市物质流 (flows are for regulators)")
-    with reading(uow):
+    with uow:
         check_region(uow, actor, region)
         data, graph, fate = flowdata.stream_year(uow.session, stream, year, catalogue=uow.catalogue)
         units = region_units(data, region)

@@ -10,8 +10,6 @@ city-wide published indicators and the fates and balances of their own units; an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,16 +33,6 @@ from nofei.quantity import kg_to_t_float
 from nofei.storage import flowdata
 from nofei.storage.repo import unit_row
 from nofei.storage.uow import UnitOfWork
-
-
-@contextmanager
-def reading(uow: UnitOfWork) -> Iterator[UnitOfWork]:
-    """Use the caller's open unit of work, or open (and close) one."""
-    if getattr(uow, "_session", None) is not None:
-        yield uow
-    else:
-        with uow:
-            yield uow
 
 
 def _bad(field: str, code: str, zh: str, en: str, value: Any) -> InputRejected:
@@ -98,7 +86,7 @@ def compute_indicators(*, uow: UnitOfWork, actor: Actor, year: int, region: str 
     ``{year, region, indicators: [{key, name, value, unit, numerator, denominator, target,
     meets_target, units_count, ledgers_count, note}]}``."""
     check_year(year)
-    with reading(uow):
+    with uow:
         check_region(uow, actor, region)
         figs, _ = _figures(uow, year, region)
         return {"year": year, "region": region, "indicators": [f.as_dict() for f in figs]}
@@ -139,7 +127,7 @@ def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, reg
     check_year(year)
     if actor.role == "enterprise":
         raise PermissionDenied("企业用户无权查看指标溯源 (lineage is for regulators)")
-    with reading(uow):
+    with uow:
         check_region(uow, actor, region)
         figs, streams = _figures(uow, year, region)
         fig = next(f for f in figs if f.key == key)
@@ -248,7 +236,7 @@ def fate_table(*, uow: UnitOfWork, actor: Actor, year: int, stream: str, region:
     Enterprises get only their own units' rows (and the totals of those)."""
     check_year(year)
     check_stream(stream)
-    with reading(uow):
+    with uow:
         check_region(uow, actor, region)
         data, graph, fate = flowdata.stream_year(uow.session, stream, year, catalogue=uow.catalogue)
         view = stream_view(data, fate, region)
@@ -295,7 +283,7 @@ def stream_totals(*, uow: UnitOfWork, actor: Actor, year: int, region: str = CIT
     """Fate-attributed tonnes per stream for the region (``streams``) and per district inside it
     (``districts``): generated, utilised, disposed, stored, unresolved (indicators.md §2)."""
     check_year(year)
-    with reading(uow):
+    with uow:
         check_region(uow, actor, region)
         streams = _streams(uow, year)
         cat = uow.catalogue
@@ -319,7 +307,7 @@ def unit_balance(*, uow: UnitOfWork, actor: Actor, year: int, unit: str) -> dict
     close and the residual ``open + generated + received − utilised − disposed − transferred − close``
     (0 for accepted ledgers), plus the year's open and close per code (indicators.md §4)."""
     check_year(year)
-    with reading(uow):
+    with uow:
         try:
             row = unit_row(uow.session, unit)
         except NotFound:

@@ -20,15 +20,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
 
 from api.demo.city import City, PlannedManifest
+from imports import XLSX_MIME
 from nofei.access import SYSTEM
 from nofei.catalogue import CITY, Catalogue
+from nofei.domain.calendar import CST
 from nofei.domain.ledger import LedgerDraft, stream_totals
 from nofei.quantity import kg_to_tonnes
 from nofei.storage.tables import AuditRow, UnitRow, table_of
@@ -38,8 +40,6 @@ GENERATOR_VERSION = 2
 """Bump when the generator changes what it builds: a database built by another version is not reused."""
 MARKER_ACTION = "demo.build"
 START_ACTION = "demo.start"  # written first: a database with a start and no build marker was interrupted
-CST = timezone(timedelta(hours=8), "Asia/Shanghai")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 UowFactory = Callable[[], UnitOfWork]
 Echo = Callable[[str], None]
@@ -246,7 +246,7 @@ def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue,
                 ts = time.perf_counter()
                 spent["waiting for workbooks"] += ts - tw
                 receipt = submit(uow=uow, actor=SYSTEM, draft=read, content=content, filename=filename(read),
-                                 content_type=XLSX)
+                                 content_type=XLSX_MIME)
                 rep.ledgers += 1
                 rep.warnings += len(receipt.get("warnings") or [])
                 rep.sha256.append(hashlib.sha256(content).hexdigest())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask_smorest import Blueprint
@@ -11,10 +11,10 @@ from marshmallow import Schema, ValidationError, fields, validate
 from api import deps
 from api.schemas import ErrorSchema, PageArgs, page_schema
 from ledgers import audit_trail
+from nofei.domain.calendar import CST
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Audit trail and its hash chain")
 
-CITY_TZ = timezone(timedelta(hours=8), "CST")  # Xining keeps China Standard Time
 
 
 class Moment(fields.String):
@@ -31,11 +31,11 @@ class Moment(fields.String):
         s = super()._deserialize(value, attr, data, **kw).strip()
         try:
             if len(s) == 10:
-                return datetime.combine(date.fromisoformat(s), time(0), CITY_TZ), True
+                return datetime.combine(date.fromisoformat(s), time(0), CST), True
             dt = datetime.fromisoformat(s)
         except ValueError as e:
             raise ValidationError("not a date (YYYY-MM-DD) or an ISO 8601 datetime") from e
-        return (dt if dt.tzinfo else dt.replace(tzinfo=CITY_TZ)), False
+        return (dt if dt.tzinfo else dt.replace(tzinfo=CST)), False
 
 
 class AuditQuery(PageArgs):

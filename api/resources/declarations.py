@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api import deps
+from imports import XLSX_MIME
 from ledgers import declarations as svc
 from nofei.access import Actor
 from nofei.domain.declarations import TIERS
@@ -19,7 +20,6 @@ from nofei.errors import NotFound
 blp = Blueprint("declarations", __name__, url_prefix="/api/v1",
                 description="HJ 1259 tiers (管理类别), declarations (申报报告) and their calendar")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 T = {"description": "tonnes, exact (a decimal string with three places)"}
 
 
@@ -237,7 +237,7 @@ def tier_or_none(uow: Any, actor: Actor, code: str, year: int) -> dict[str, Any]
 def xlsx_response(d: dict[str, Any]) -> Response:
     from reports.declarations_xlsx import write_declaration_xlsx
 
-    resp = Response(write_declaration_xlsx(d), mimetype=XLSX)
+    resp = Response(write_declaration_xlsx(d), mimetype=XLSX_MIME)
     name = f"{d['title']}-{d['unit']}-{d['period']}.xlsx"
     resp.headers["Content-Disposition"] = (f"attachment; filename=\"declaration-{d['unit']}-{d['period']}.xlsx\"; "
                                            f"filename*=UTF-8''{quote(name)}")
@@ -278,7 +278,7 @@ def delete_tier(args: dict[str, Any], code: str):
 @blp.arguments(DeclarationArgs, location="query")
 @blp.response(200, DeclarationOut, description="format=json")
 @blp.alt_response(200, description="format=xlsx: the table laid out like HJ 1259 表 C.1/C.2/C.3",
-                  content_type=XLSX, success=True)
+                  content_type=XLSX_MIME, success=True)
 @blp.alt_response(422, description="bad period")
 def get_declaration(args: dict[str, Any], code: str):
     """The HJ 1259 declaration table (C.1 month, C.2 quarter, C.3 year) of a unit from the current versions of
@@ -350,7 +350,7 @@ def plan_json(plan: dict[str, Any]) -> dict[str, Any]:
 def plan_response(plan: dict[str, Any]) -> Response:
     from reports.plans import write_plan_xlsx
 
-    resp = Response(write_plan_xlsx(plan), mimetype=XLSX)
+    resp = Response(write_plan_xlsx(plan), mimetype=XLSX_MIME)
     name = f"危险废物管理计划-{plan['unit']}-{plan['year']}.xlsx"
     resp.headers["Content-Disposition"] = (f"attachment; filename=\"plan-{plan['unit']}-{plan['year']}.xlsx\"; "
                                            f"filename*=UTF-8''{quote(name)}")
@@ -361,7 +361,7 @@ def plan_response(plan: dict[str, Any]) -> Response:
 @blp.arguments(PlanArgs, location="query")
 @blp.response(200, PlanOut, description="format=json")
 @blp.alt_response(200, description="format=xlsx: one sheet per table (表A.3, 表A.4, 表A.5, 表A.7)",
-                  content_type=XLSX, success=True)
+                  content_type=XLSX_MIME, success=True)
 def get_plan(args: dict[str, Any], code: str):
     """危险废物管理计划 pre-fill (HJ 1259 附录 A: A.3 产生, A.4 贮存, A.5 自行利用/处置, A.7 转移) of a year from the
     previous year's ledgers, the tables the unit's tier requires."""
@@ -419,7 +419,7 @@ class LicensedOut(Schema):
 @blp.route("/units/<string:code>/licensed-report", methods=["GET"])
 @blp.arguments(LicensedArgs, location="query")
 @blp.response(200, LicensedOut, description="format=json")
-@blp.alt_response(200, description="format=xlsx", content_type=XLSX, success=True)
+@blp.alt_response(200, description="format=xlsx", content_type=XLSX_MIME, success=True)
 @blp.alt_response(404, description="unknown or not visible unit, or no permit valid in the year (not_licensed)")
 def get_licensed_report(args: dict[str, Any], code: str):
     """持证单位经营情况年报: received, stored, utilised and disposed per code and method against the permits'
@@ -429,7 +429,7 @@ def get_licensed_report(args: dict[str, Any], code: str):
     with deps.uow() as uow:
         rep = build_licensed_report(uow=uow, actor=deps.actor(), credit_code=code, year=args["year"])
     if args["format"] == "xlsx":
-        resp = Response(write_licensed_xlsx(rep), mimetype=XLSX)
+        resp = Response(write_licensed_xlsx(rep), mimetype=XLSX_MIME)
         resp.headers["Content-Disposition"] = f"attachment; filename=\"licensed-{rep['unit']}-{rep['year']}.xlsx\""
         return resp
     rep["totals"] = {k: str(v) for k, v in rep["totals"].items()}

@@ -12,7 +12,7 @@ from marshmallow import Schema, fields, validate
 
 from api import deps, schemas
 from api.schemas import DecimalString, ErrorSchema, PageArgs, page_schema
-from imports import ReadLimits, gate
+from imports import XLSX_MIME, ReadLimits, gate
 from ledgers import manifests as svc
 from nofei.domain.manifests import LATE_ENTRY_WORKING_DAYS, MISMATCH_KINDS, STATUSES
 from nofei.errors import PermissionDenied
@@ -22,7 +22,6 @@ blp = Blueprint("manifests", __name__, url_prefix="/api/v1/manifests",
                 description="Transfer manifests (电子转移联单): lifecycle, history, export, import")
 
 NUMBER = "<string(length=14):number>"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_T = 10**7  # tonnes per line; zero is refused by the use case (quantity must be > 0, named per line)
 
 TIME_RULES = (
@@ -240,7 +239,7 @@ def create(data):
     "description": "a page of manifests (JSON), or with format=csv|xlsx every matching line as a file",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ManifestPage"}},
                 "text/csv": {"schema": {"type": "string"}},
-                XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
+                XLSX_MIME: {"schema": {"type": "string", "format": "binary"}}}}})
 def list_(args):
     """Manifests the caller may see; ``from``/``to`` bound the planned date; ``region`` either end's district or
     park. ``format=csv|xlsx`` exports every matching line instead of a page."""
@@ -279,7 +278,7 @@ def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
     except BaseException:
         discard_temp_files(wb)  # a write-only sheet has its temp file from the first row on
         raise
-    return Response(workbook_bytes(wb), mimetype=XLSX,
+    return Response(workbook_bytes(wb), mimetype=XLSX_MIME,
                     headers={"Content-Disposition": "attachment; filename=manifests.xlsx"})
 
 

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from api import deps, schemas
+from imports import XLSX_MIME
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.storage.uow import UnitOfWork
@@ -18,7 +19,6 @@ from reports.annual import build_annual_report
 
 blp = Blueprint("reports", __name__, url_prefix="/api/v1/reports", description="Annual report (年度报告)")
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The report page has no script and no external resource; its only inline code is its stylesheet.
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -55,7 +55,7 @@ def render(report: dict[str, Any], fmt: str, *, lineage_base: str = "/lineage") 
     if fmt == "xlsx":
         from reports.excel import write_annual_xlsx
 
-        return write_annual_xlsx(report), XLSX, name + ".xlsx"
+        return write_annual_xlsx(report), XLSX_MIME, name + ".xlsx"
     if fmt == "html":
         from reports.html import render_annual_html
 
@@ -134,7 +134,7 @@ class AnnualReportOut(Schema):
 @blp.arguments(AnnualReportArgs, location="query")
 @blp.response(200, AnnualReportOut, description="The report as JSON (format=json)")
 @blp.alt_response(200, description="format=xlsx: the workbook; format=html: a self-contained page",
-                  content_type=XLSX, success=True)
+                  content_type=XLSX_MIME, success=True)
 @blp.alt_response(403, description="the caller may not see this region")
 @blp.alt_response(422, description="unknown region or bad year")
 def annual(args: dict[str, Any]):

@@ -31,7 +31,9 @@ from flask import (
     url_for,
 )
 
+from api.deps import app_uow
 from nofei.access import Actor
+from nofei.domain.calendar import to_cst
 from nofei.errors import NofeiError
 from nofei.storage.uow import UnitOfWork
 from nofei.storage.websession import actor_for_session
@@ -46,8 +48,7 @@ ROLE_ZH = {"admin": "管理员", "regulator": "监管部门", "enterprise": "企
 
 def uow() -> UnitOfWork:
     """A unit of work on the app's database (as ``api.deps.uow``), for page handlers."""
-    return UnitOfWork(current_app.extensions["nofei.sessions"], catalogue=current_app.extensions["nofei.catalogue"],
-                      settings=dict(current_app.config), request_id=getattr(g, "request_id", ""))
+    return app_uow(current_app, getattr(g, "request_id", ""))
 
 
 def actor() -> Actor:
@@ -161,7 +162,7 @@ def _inject() -> dict[str, Any]:
 @bp.app_template_filter("when")
 def when(v: Any) -> str:
     """A timestamp as a clerk reads it, in China Standard Time (UTC+8, no DST): ``2025-03-07 14:05``."""
-    from datetime import UTC, datetime, timedelta, timezone
+    from datetime import datetime
 
     if v is None or v == "":
         return ""
@@ -172,9 +173,7 @@ def when(v: Any) -> str:
             return v
     if not isinstance(v, datetime):
         return str(v)
-    if v.tzinfo is None:
-        v = v.replace(tzinfo=UTC)  # stored naive values are UTC
-    return v.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    return to_cst(v).strftime("%Y-%m-%d %H:%M")  # stored naive values are UTC
 
 
 def init_app(app: Flask) -> None:

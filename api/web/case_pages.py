@@ -11,6 +11,7 @@ from flask import Response, redirect, render_template, request, url_for
 
 from api.web import actor, bp, require_roles, uow
 from api.web.views import default_year, regions_for
+from imports import XLSX_MIME
 from ledgers import anomalies as anomalies_uc
 from ledgers import cases as cases_uc
 from nofei.catalogue import CITY
@@ -18,7 +19,6 @@ from nofei.domain import cases as C  # noqa: N812
 from nofei.domain.completeness import month_deadline, months_owed
 from nofei.errors import InputRejected, NofeiError
 
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PER_PAGE = 50
 
 
@@ -103,7 +103,7 @@ def cases_export() -> Response:
             "、".join(f"{x['name'] or ''}（{x['credit_code']}）" for x in c["units"]), "、".join(c["manifests"]),
             c["mass_t"], c["assignee"] or "", c["due"].isoformat() if c["due"] else "", _cst(c["opened_at"]),
             _cst(c["closed_at"]))])
-    resp = Response(workbook_bytes(wb), mimetype=XLSX)
+    resp = Response(workbook_bytes(wb), mimetype=XLSX_MIME)
     resp.headers["Content-Disposition"] = f'attachment; filename="cases-{q.year}.xlsx"'
     return resp
 

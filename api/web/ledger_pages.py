@@ -12,10 +12,9 @@ from typing import Any
 from flask import Response, abort, current_app, render_template, request, session, url_for
 
 from api.web import actor, bp, require_roles, uow
+from imports import XLSX_MIME
 from ledgers import ledger as ledger_uc
 from nofei.errors import LedgerRejected, NofeiError, TooLarge, UnsupportedFile
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class AnnotatedCache:
@@ -99,7 +98,7 @@ def ledger_template() -> Any:
             name = registry.get_unit(uow=u, actor=actor(), credit_code=code)["name"]
     cat = current_app.extensions["nofei.catalogue"]
     body = write_template(code, name, cat)
-    resp = Response(body, mimetype=XLSX)
+    resp = Response(body, mimetype=XLSX_MIME)
     resp.headers["Content-Disposition"] = f'attachment; filename="ledger-template{"-" + code if code else ""}.xlsx"'
     return resp
 
@@ -162,7 +161,7 @@ def ledger_annotated(key: str) -> Any:
     data, name = item
     from api.downloads import content_disposition
 
-    resp = Response(data, mimetype=XLSX)
+    resp = Response(data, mimetype=XLSX_MIME)
     resp.headers["Content-Disposition"] = content_disposition(name, "annotated.xlsx")
     return resp
 

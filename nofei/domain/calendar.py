@@ -15,11 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from typing import Any
 
 from nofei.errors import Conflict
+
+CST = timezone(timedelta(hours=8), "Asia/Shanghai")
+"""China Standard Time, UTC+8 all year (no daylight saving since 1991): Xining's clock on every page and export."""
+
+
+def to_cst(moment: datetime) -> datetime:
+    """``moment`` on China Standard Time; a naive value is taken as UTC (the database stores UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(CST)
 
 
 class CalendarNotCovered(Conflict):
@@ -57,7 +65,8 @@ DEFAULT_HOLIDAYS: frozenset[date] = _package()[0]
 DEFAULT_EXTRA_WORKDAYS: frozenset[date] = _package()[1]
 
 
-def _dates(xs: Iterable[str | date] | str) -> frozenset[date]:
+def parse_dates(xs: Iterable[str | date] | str) -> frozenset[date]:
+    """Dates from a setting: ISO strings, dates, or one comma-separated string."""
     if isinstance(xs, str):  # NOFEI_HOLIDAYS=2024-10-01,2024-10-02 (a JSON list works too)
         xs = [x for x in (p.strip() for p in xs.split(",")) if x]
     return frozenset(x if isinstance(x, date) else date.fromisoformat(str(x)) for x in xs)
@@ -82,8 +91,8 @@ class WorkCalendar:
         ``extra_workdays`` a working day, whatever the package says; a year an override names counts as covered
         (an admin entering next year's notice before the package has it)."""
         ph, pw, years = _package()
-        h = _dates(holidays) if holidays is not None else frozenset()
-        w = _dates(extra_workdays) if extra_workdays is not None else frozenset()
+        h = parse_dates(holidays) if holidays is not None else frozenset()
+        w = parse_dates(extra_workdays) if extra_workdays is not None else frozenset()
         if not h and not w:
             return default_calendar()
         return cls((ph - w) | h, (pw - h) | w, years | {d.year for d in h | w})

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, TypeGuard
 
 from nofei.domain.calendar import DEFAULT_EXTRA_WORKDAYS as DEFAULT_EXTRA_WORKDAYS
 from nofei.domain.calendar import DEFAULT_HOLIDAYS as DEFAULT_HOLIDAYS
@@ -176,7 +176,7 @@ MISMATCH_KINDS: dict[str, str] = {
 
 
 # --- numbers ------------------------------------------------------------------------------
-NUMBER_RE = re.compile(r"^\d{14}$")
+NUMBER_RE = re.compile(r"[0-9]{14}")  # ASCII digits only: \d would take other scripts' digits too
 
 
 def region_prefix(district: str) -> str:
@@ -198,8 +198,8 @@ def format_number(year: int, prefix: str, serial: int) -> str:
     return f"{year:04d}{prefix}{serial:06d}"
 
 
-def is_well_formed_number(raw: object) -> bool:
-    return isinstance(raw, str) and NUMBER_RE.match(raw) is not None
+def is_well_formed_number(raw: object) -> TypeGuard[str]:
+    return isinstance(raw, str) and NUMBER_RE.fullmatch(raw) is not None
 
 
 def parse_number(no: str) -> tuple[int, str, int]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from nofei.text import to_halfwidth
+
 Role = Literal["producer", "collector", "carrier", "utiliser", "disposer"]
 ROLES: tuple[Role, ...] = ("producer", "collector", "carrier", "utiliser", "disposer")
 ROLE_ZH: dict[str, str] = {"producer": "产生单位", "collector": "收集单位", "carrier": "运输单位", "utiliser": "利用单位",
@@ -35,9 +37,7 @@ def credit_check_char(first17: str) -> str:
 
 def normalise_credit_code(raw: object) -> str:
     """Upper-case, strip spaces and full-width characters a clerk may type."""
-    text = str(raw or "").strip().upper()
-    text = text.translate({c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)})
-    return text.replace(" ", "")
+    return to_halfwidth(str(raw or "")).strip().upper().replace(" ", "")
 
 
 def is_valid_credit_code(raw: object) -> bool:

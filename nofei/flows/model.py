@@ -8,22 +8,22 @@ same code serves the SQL loader and the tests that build a city from ``LedgerDra
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nofei.catalogue import Catalogue
 from nofei.domain.ledger import LedgerDraft
+from nofei.domain.manifests import is_well_formed_number
+from nofei.domain.regions import in_region
 
 NodeKey = tuple[str, str]  # (credit_code, waste_code)
 FATES: tuple[str, ...] = ("U", "D", "S", "X")
 FATE_NAMES_ZH: dict[str, str] = {"U": "利用", "D": "处置", "S": "贮存", "X": "去向不明"}
-_MANIFEST_NO = re.compile(r"^\d{14}$")
 
 
 def is_wellformed_manifest(number: str | None) -> bool:
     """A 联单编号 is well formed when it is 14 digits (ledger-workbook.md, sheet 转出)."""
-    return bool(number) and bool(_MANIFEST_NO.match(str(number).strip()))
+    return number is not None and is_well_formed_number(str(number).strip())
 
 
 @dataclass(slots=True)
@@ -80,7 +80,7 @@ class UnitInfo:
 
     def in_region(self, region: str, city: str = "630100") -> bool:
         """A unit belongs to the city, its registered district and its park (indicators.md, header)."""
-        return region == city or region == self.district or (self.park is not None and region == self.park)
+        return in_region(region, self.district, self.park, city=city)
 
 
 @dataclass(slots=True)

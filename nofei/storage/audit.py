@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from nofei.access import Actor
+from nofei.storage.engine import is_postgres
 from nofei.storage.tables import AuditRow
 
 GENESIS = "0" * 64
@@ -121,7 +122,7 @@ def append(session: Session, *, actor: Actor, action: str, obj: str, request_id:
            detail: dict[str, Any] | None = None, district: str | None = None) -> AuditRow:
     """Append one entry, serialised with other writers (advisory lock on PostgreSQL; SQLite's
     ``BEGIN IMMEDIATE`` already serialises writers)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     last = session.execute(select(col(AuditRow.seq), col(AuditRow.digest)).order_by(col(AuditRow.seq).desc()).limit(1)).first()
     seq = ((last[0] or 0) if last else 0) + 1

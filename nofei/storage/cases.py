@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
     CaseEventRow,
     CaseRow,
@@ -42,7 +43,7 @@ def of_year(session: Session, year: int, *, kind: str | None = None, status: str
         stmt = stmt.where(col(CaseRow.status) == status)
     if assignee:
         stmt = stmt.where(col(CaseRow.assignee) == assignee)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock and is_postgres(session):
         stmt = stmt.with_for_update()
     return list(session.execute(stmt.order_by(col(CaseRow.id))).scalars())
 
@@ -59,7 +60,7 @@ def get(session: Session, case_id: int, *, lock: bool = False) -> CaseRow | None
     if not 0 < case_id < 2**63:  # beyond any BIGINT/INTEGER id: no such case, not a database error
         return None
     stmt = select(CaseRow).where(col(CaseRow.id) == case_id)
-    if lock and session.get_bind().dialect.name == "postgresql":
+    if lock and is_postgres(session):
         stmt = stmt.with_for_update()
     return session.execute(stmt).scalars().first()
 
@@ -110,7 +111,7 @@ def count_by_status(session: Session, year: int) -> dict[str, int]:
 
 def lock_year(session: Session, year: int) -> None:
     """Serialise syncs of one year (PostgreSQL advisory lock; SQLite's ``BEGIN IMMEDIATE`` already does)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:a, :b)"), {"a": _SYNC_LOCK, "b": year})
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.orm import Session
 
+from nofei.domain.calendar import CST
 from nofei.domain.declarations import HW_STREAMS, YearFigures
 from nofei.domain.units import Permit
 from nofei.storage.tables import (
@@ -35,7 +36,6 @@ TX = TransferEntryRow.__table__  # type: ignore[attr-defined]
 PM = PermitRow.__table__  # type: ignore[attr-defined]
 OV = TierOverrideRow.__table__  # type: ignore[attr-defined]
 UN = UnitRow.__table__  # type: ignore[attr-defined]
-CST = timezone(timedelta(hours=8))
 
 
 def _unit_filter(col: Any, unit_ids: list[int] | None) -> Any:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
@@ -37,5 +40,15 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
+def is_postgres(bind: Engine | Connection | Session) -> bool:
+    """True on PostgreSQL: the one place a dialect is named, so that tuning branches read as such."""
+    if isinstance(bind, Session):
+        return bind.get_bind().dialect.name == "postgresql"
+    return bind.dialect.name == "postgresql"
+
+
+def in_chunks(values: Sequence[T], size: int = 900) -> Iterator[Sequence[T]]:
+    """``values`` in slices of at most ``size``: SQLite allows 999 bound parameters per statement (before
+    3.32), and PostgreSQL plans a short ``IN`` list better than a long one."""
+    for i in range(0, len(values), size):
+        yield values[i:i + size]

@@ -27,6 +27,7 @@ from nofei.flows.fate import EXACT_LIMIT, FateResult, attribute, concat
 from nofei.flows.graph import Attestation, build_flow_graph
 from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore
+from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
     LedgerRow,
     ManifestLineRow,
@@ -53,7 +54,7 @@ ML = table_of(ManifestLineRow)
 
 def _id_list(session: Session, col: Any) -> Any:
     """The distinct ids of a group as one comma-separated text, per dialect."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return func.string_agg(func.distinct(cast(col, String)), literal(","))
     return func.group_concat(func.distinct(col))
 

@@ -22,6 +22,7 @@ from nofei.domain.ledger import LedgerDraft
 from nofei.domain.transfer_columns import TransferBlock, TransferColumns, block_tuples, row_counts
 from nofei.problems import Problem
 from nofei.storage import flowstore
+from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
     LedgerFileRow,
     LedgerRow,
@@ -61,7 +62,7 @@ def lock_unit(session: Session, unit_id: int) -> None:
     """Serialise concurrent uploads for one unit so version numbers are gap-free and a byte-identical
     re-upload sees the version it repeats (PostgreSQL row lock, held to the end of the transaction;
     SQLite's ``BEGIN IMMEDIATE`` already serialises writers). Taking it twice in one transaction is free."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         session.execute(select(UnitRow.id).where(UnitRow.id == unit_id).with_for_update())
 
 
@@ -238,7 +239,7 @@ def _store_rows(conn: Connection, chunks: Callable[[bool], Iterable[list[tuple[A
     dbapi = conn.connection.driver_connection
     assert dbapi is not None  # a checked-out connection always has its driver connection
     cur = dbapi.cursor()
-    if conn.dialect.name == "postgresql":
+    if is_postgres(conn):
         with cur.copy(_COPY_SQL) as cp:
             cp.set_types(_TRANSFER_PG_TYPES)
             for rows in chunks(False):

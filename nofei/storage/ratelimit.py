@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from nofei.storage.engine import make_engine
+from nofei.storage.engine import is_postgres, make_engine
 from nofei.storage.tables import RateLimitRow
 
 _T = RateLimitRow.__table__  # type: ignore[attr-defined]
@@ -54,7 +54,7 @@ class DbCounter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = postgresql.insert if is_postgres(engine) else sqlite.insert
         self._pruned = -1
 
     def incr(self, key: str, window: int, cost: int = 1) -> int:
@@ -76,7 +76,7 @@ class DbCounter:
 
 def shared_counter(engine: Engine) -> tuple[Counter, Engine | None]:
     """The counter for the service on ``engine``, and an engine it opened (to dispose of), if any."""
-    if engine.dialect.name == "postgresql":
+    if is_postgres(engine):
         return DbCounter(engine), None
     db = engine.url.database or ""
     if not db or db == ":memory:":

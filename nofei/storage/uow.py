@@ -1,11 +1,14 @@
 """Unit of work: one transaction per use case (cosmicpython chapter 6).
 
-Use cases take ``uow`` keyword-only, do their work through ``uow.session`` and call ``uow.commit()``;
-leaving the ``with`` block without a commit rolls everything back, so a rejected upload stores nothing.
+One convention: every use case takes ``uow`` keyword-only and opens its own ``with uow:``, does its work
+through ``uow.session`` and calls ``uow.commit()``; leaving the outermost ``with`` block without a commit rolls
+everything back, so a rejected upload stores nothing. The block is re-entrant: a use case called inside
+another's (or inside a request that already opened one) joins that transaction instead of opening a second.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,29 +17,34 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nofei.access import Actor
 from nofei.catalogue import Catalogue
+from nofei.domain.rules import Rules
 from nofei.errors import Unavailable
 from nofei.storage import audit
 from nofei.storage.repo import catalogue_with_loaded
 
 
 class UnitOfWork:
-    """A session and its transaction, plus what every use case needs: catalogue, settings, request id."""
+    """A session and its transaction, plus what every use case needs: catalogue, rules, request id.
+
+    ``settings`` (a mapping of setting names) is read into ``rules`` when no ``rules`` are given (tests, CLI)."""
 
     def __init__(
         self,
         session_factory: sessionmaker[Session],
         *,
         catalogue: Catalogue | None = None,
-        settings: dict[str, Any] | None = None,
+        rules: Rules | None = None,
+        settings: Mapping[str, Any] | None = None,
         request_id: str = "",
         load_catalogue: bool = True,
     ) -> None:
         self._factory = session_factory
         self.catalogue = catalogue or Catalogue.default()
         self._load_catalogue = load_catalogue
-        self.settings = settings or {}
+        self.rules = rules if rules is not None else Rules.from_settings(settings or {})
         self.request_id = request_id
         self._session: Session | None = None
+        self._depth = 0
 
     @property
     def session(self) -> Session:
@@ -44,7 +52,15 @@ class UnitOfWork:
             raise RuntimeError("UnitOfWork used outside its with-block")
         return self._session
 
+    @property
+    def active(self) -> bool:
+        """True inside a ``with`` block."""
+        return self._session is not None
+
     def __enter__(self) -> UnitOfWork:
+        if self._session is not None:  # joined by an inner use case: the outer block owns the transaction
+            self._depth += 1
+            return self
         self._session = self._factory()
         if self._load_catalogue:
             self.catalogue = catalogue_with_loaded(self._session, self.catalogue)
@@ -52,6 +68,9 @@ class UnitOfWork:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._depth:
+            self._depth -= 1
+            return
         try:
             if self._session is not None:
                 self._session.rollback()

@@ -5,7 +5,6 @@ from datetime import date
 import pytest
 
 from api import create_app
-from ledgers.manifests import calendar
 
 TUESDAY = date(2024, 3, 5)   # an ordinary working day in the built-in calendar
 SATURDAY = date(2024, 3, 9)  # an ordinary weekend day
@@ -17,7 +16,7 @@ def test_env_holidays_make_a_working_day_a_holiday(monkeypatch, settings, holida
     monkeypatch.setenv("NOFEI_EXTRA_WORKDAYS", '["2024-03-09"]')
     app = create_app(settings)
     try:
-        cal = calendar(dict(app.config))  # what deps.uow() hands to the use cases
+        cal = app.extensions["nofei.rules"].calendar  # what deps.uow() hands to the use cases
         assert not cal.is_working_day(TUESDAY)
         assert cal.is_working_day(SATURDAY)
         assert cal.add_working_days(date(2024, 3, 4), 1) == date(2024, 3, 6)
@@ -30,8 +29,9 @@ def test_without_env_the_builtin_calendar_applies(monkeypatch, settings):
     monkeypatch.delenv("NOFEI_EXTRA_WORKDAYS", raising=False)
     app = create_app(settings)
     try:
-        assert app.config["HOLIDAYS"] is None and app.config["EXTRA_WORKDAYS"] is None
-        cal = calendar(dict(app.config))
+        rules = app.extensions["nofei.rules"]
+        assert rules.holidays is None and rules.extra_workdays is None
+        cal = rules.calendar
         assert cal.is_working_day(TUESDAY) and not cal.is_working_day(SATURDAY)
         assert not cal.is_working_day(date(2024, 10, 1))  # 国庆, built in
     finally:

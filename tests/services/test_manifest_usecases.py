@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from ledgers import manifests as svc
 from ledgers import registry
 from nofei.access import SYSTEM, Actor
+from nofei.domain.rules import Rules
 from nofei.errors import Conflict, InputRejected
 from nofei.storage.tables import AuditRow, ManifestRow, ManifestSerialRow
 from tests.factories import unit_payload
@@ -83,7 +84,7 @@ def test_discrepancy_uses_the_settings(uow_factory, parties, received, ratio, mi
 
 
 def test_receipt_late_counts_working_days_on_beijing_dates():
-    cal = svc.calendar({"HOLIDAYS": [], "EXTRA_WORKDAYS": []})
+    cal = Rules.from_settings({"HOLIDAYS": [], "EXTRA_WORKDAYS": []}).calendar
     shipped = datetime(2023, 3, 2, 17, 0, tzinfo=UTC)  # Fri 3 Mar 01:00 in Beijing
     late, due = svc.receipt_late(shipped, None, datetime(2023, 3, 10, 15, 59, tzinfo=UTC), cal, 5)
     assert due == date(2023, 3, 10) and not late
