@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
@@ -34,18 +34,13 @@ def by_keys(session: Session, keys: Iterable[str]) -> dict[str, CaseRow]:
     return out
 
 
-def of_year(session: Session, year: int, *, kind: str | None = None, status: str | None = None,
-            assignee: str | None = None, lock: bool = False) -> list[CaseRow]:
-    """A year's cases, narrowed in SQL by kind, status and assignee (the rest is filtered by the caller)."""
+def of_year(session: Session, year: int, *, kind: str | None = None, assignee: str | None = None) -> list[CaseRow]:
+    """A year's cases, narrowed in SQL by kind and assignee (the rest is filtered by the caller)."""
     stmt = select(CaseRow).where(col(CaseRow.year) == year)
     if kind:
         stmt = stmt.where(col(CaseRow.kind) == kind)
-    if status:
-        stmt = stmt.where(col(CaseRow.status) == status)
     if assignee:
         stmt = stmt.where(col(CaseRow.assignee) == assignee)
-    if lock and is_postgres(session):
-        stmt = stmt.with_for_update()
     return list(session.execute(stmt.order_by(col(CaseRow.id))).scalars())
 
 
@@ -124,11 +119,6 @@ def put_stamp(session: Session, year: int, day: date, stamp: str, now: datetime)
     else:
         row.stamp, row.synced_at = stamp, now
         session.add(row)
-
-
-def count_by_status(session: Session, year: int) -> dict[str, int]:
-    return {s: int(n) for s, n in session.execute(select(col(CaseRow.status), func.count()).where(col(CaseRow.year) == year)
-                                                  .group_by(col(CaseRow.status)))}
 
 
 def lock_year(session: Session, year: int) -> None:
