@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from nofei.access import SYSTEM, Actor
 from nofei.catalogue import CITY
@@ -101,7 +101,12 @@ def _districts(units: list[str], regions: Regions) -> list[str]:
 
 
 def _closure(row: CaseRow) -> C.Closure:
-    return C.Closure(row.status, row.resolution, row.closed_at, row.facts_at_close)  # type: ignore[arg-type]
+    return C.Closure(_status(row), row.resolution, row.closed_at, row.facts_at_close)
+
+
+def _status(row: CaseRow) -> C.CaseStatus:
+    """The stored status: only these use cases write it, always one of ``C.STATUSES``."""
+    return cast(C.CaseStatus, row.status)
 
 
 def _set_closure(row: CaseRow, c: C.Closure) -> None:
@@ -220,7 +225,7 @@ def case_dict(uow: UnitOfWork, row: CaseRow, actor: Actor, *, events: bool = Fal
         "manifests": list(a.get("manifests") or []), "ledger_rows": list(a.get("ledger_rows") or []),
         "detail": dict(a.get("detail") or {}),
         "actions": C.allowed_actions(actor.role, named=_named(actor, row), in_district=_in_district(actor, row),
-                                     status=row.status),  # type: ignore[arg-type]
+                                     status=_status(row)),
     }
     if events:
         out["events"] = [{"id": e.id, "time": _aware(e.time), "actor": e.actor, "role": e.role, "action": e.action,
