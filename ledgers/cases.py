@@ -21,7 +21,6 @@ from typing import Any, cast
 from nofei.access import SYSTEM, Actor
 from nofei.catalogue import CITY
 from nofei.domain import cases as C  # noqa: N812
-from nofei.domain.calendar import to_cst
 from nofei.domain.completeness import months_owed, next_deadlines
 from nofei.domain.manifests import is_well_formed_number
 from nofei.domain.units import normalise_credit_code
@@ -33,6 +32,7 @@ from nofei.storage.tables import CaseRow
 from nofei.storage.uow import UnitOfWork
 
 from . import anomalies
+from .manifests import local_date
 
 MAX_TEXT = 4000
 Regions = dict[str, tuple[str, str | None, str]]  # credit code -> (district, park, name)
@@ -40,11 +40,6 @@ Regions = dict[str, tuple[str, str | None, str]]  # credit code -> (district, pa
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def local_date(t: datetime) -> date:
-    """The Beijing calendar date of a stored time (stored times are UTC)."""
-    return to_cst(t).date()
 
 
 # --- sync with the anomaly list ------------------------------------------------------------------------------

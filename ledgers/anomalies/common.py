@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
 from typing import Any
 
-from nofei.domain.calendar import to_cst
 from nofei.domain.regions import in_region
 from nofei.quantity import kg_to_t_float
 from nofei.storage import findings as repo
@@ -24,11 +22,6 @@ TITLES: dict[str, str] = {
 }
 MAX_NAMED = 50  # manifests / ledger rows named per anomaly; ``*_count`` says how many there are
 Finding = dict[str, Any]
-
-
-def local_date(t: datetime) -> date:
-    """The Beijing calendar date of a stored time (stored times are UTC)."""
-    return to_cst(t).date()
 
 
 class Units:

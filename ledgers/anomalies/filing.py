@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ledgers.manifests import local_date
 from nofei.domain.completeness import month_deadline, months_owed
 from nofei.storage import findings as repo
 from nofei.storage.uow import UnitOfWork
 
-from .common import Finding, anomaly, local_date
+from .common import Finding, anomaly
 
 
 def missing_ledgers(uow: UnitOfWork, year: int, as_of: datetime) -> list[Finding]:

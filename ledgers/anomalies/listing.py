@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ledgers.manifests import local_date
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.errors import InputRejected, PermissionDenied
@@ -18,7 +19,7 @@ from nofei.quantity import kg_to_t_float
 from nofei.storage import findings as repo
 from nofei.storage.uow import UnitOfWork
 
-from .common import KINDS, Finding, Units, local_date
+from .common import KINDS, Finding, Units
 from .filing import missing_ledgers
 from .manifests import discrepancies, missing_numbers, receipt_overdue
 from .permits import permit_kinds

@@ -7,7 +7,7 @@ import logging
 from collections import defaultdict
 from datetime import date, datetime
 
-from ledgers.manifests import HAZ_STREAMS
+from ledgers.manifests import HAZ_STREAMS, local_date
 from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.calendar import WorkCalendar
 from nofei.quantity import kg_to_t_float
@@ -15,7 +15,7 @@ from nofei.storage import findings as repo
 from nofei.storage.findings import ReceiptCandidate, TransferRow
 from nofei.storage.uow import UnitOfWork
 
-from .common import MAX_NAMED, Finding, Units, anomaly, ledger_rows, local_date
+from .common import MAX_NAMED, Finding, Units, anomaly, ledger_rows
 
 log = logging.getLogger("nofei")
 
