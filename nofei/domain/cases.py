@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Literal
 
 CaseStatus = Literal["open", "notified", "responded", "closed"]
@@ -69,6 +72,42 @@ def allowed_actions(role: str, *, named: bool, in_district: bool, status: CaseSt
 
 
 # --- identity and facts ------------------------------------------------------------------------------------
+def _manifest_or_unit(a: dict[str, Any], year: int) -> list[str]:
+    ms, units = list(a.get("manifests") or []), list(a.get("units") or [])
+    return [ms[0] if ms else (units[0] if units else "")]
+
+
+def _first(a: dict[str, Any]) -> str:
+    units = list(a.get("units") or [])
+    return units[0] if units else ""
+
+
+def _detail(a: dict[str, Any], key: str) -> str:
+    return str((a.get("detail") or {}).get(key) or "")
+
+
+def _cited(a: dict[str, Any], year: int) -> list[str]:
+    ms = list(a.get("manifests") or [])
+    return [_detail(a, "number_cited") or (ms[0] if ms else ""), a.get("waste_code") or ""]
+
+
+def _unresolved_parts(a: dict[str, Any], year: int) -> list[str]:
+    units = list(a.get("units") or [])
+    return [_first(a), units[1] if len(units) > 1 else "", a.get("waste_code") or "", str(year)]
+
+
+# the parts of each kind's identity (any other kind: unit + code + year)
+_KEY_PARTS: dict[str, Callable[[dict[str, Any], int], list[str]]] = {
+    "receipt_overdue": _manifest_or_unit,
+    "discrepancy": lambda a, y: [*_manifest_or_unit(a, y), str((a.get("detail") or {}).get("line_no", ""))],
+    "reconciliation": _cited,
+    "unresolved_mass": _unresolved_parts,
+    "permit_not_covering": lambda a, y: [_first(a), a.get("waste_code") or "", _detail(a, "method"), str(y)],
+    "over_capacity": lambda a, y: [_first(a), str(y)],
+    "missing_ledger": lambda a, y: [_first(a), str((a.get("detail") or {}).get("month", ""))],
+}
+
+
 def anomaly_key(a: dict[str, Any], year: int) -> str:
     """The stable identity of an anomaly: its kind and the object it is about.
 
@@ -78,27 +117,7 @@ def anomaly_key(a: dict[str, Any], year: int) -> str:
     - permits: the receiver, the code and the method, per year; capacity: the receiver and the year;
     - ``missing_ledger``: the unit and the month."""
     kind = str(a["kind"])
-    units = list(a.get("units") or [])
-    first = units[0] if units else ""
-    ms = list(a.get("manifests") or [])
-    d = a.get("detail") or {}
-    code = a.get("waste_code") or ""
-    if kind == "receipt_overdue":
-        parts = [ms[0] if ms else first]
-    elif kind == "discrepancy":
-        parts = [ms[0] if ms else first, str(d.get("line_no", ""))]
-    elif kind == "reconciliation":
-        parts = [str(d.get("number_cited") or (ms[0] if ms else "")), code]
-    elif kind == "unresolved_mass":
-        parts = [first, units[1] if len(units) > 1 else "", code, str(year)]
-    elif kind == "permit_not_covering":
-        parts = [first, code, str(d.get("method") or ""), str(year)]
-    elif kind == "over_capacity":
-        parts = [first, str(year)]
-    elif kind == "missing_ledger":
-        parts = [first, str(d.get("month", ""))]
-    else:  # storage_over_year, missing_manifest_number, and any later kind: unit + code + year
-        parts = [first, code, str(year)]
+    parts = _KEY_PARTS.get(kind, lambda a, y: [_first(a), a.get("waste_code") or "", str(y)])(a, year)
     return kind + ":" + "|".join(parts)
 
 
@@ -116,3 +135,52 @@ def facts(a: dict[str, Any]) -> str:
             "ledger_rows": [(r.get("ledger_id"), r.get("row")) for r in a.get("ledger_rows") or []],
             "detail": detail}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+# --- lifecycle ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Closure:
+    """Where a case stands: its status and, once closed, how, when and on which facts."""
+
+    status: CaseStatus
+    resolution: str | None = None
+    closed_at: datetime | None = None
+    facts_at_close: str | None = None
+
+
+
+def after_step(action: str, now_: Closure, *, facts: str, at: datetime) -> Closure:
+    """The case after a person's ``action`` (``ValueError`` when its status does not allow it): closing records
+    how (``waive``: waived, else resolved), when, and the facts it was closed on; leaving ``closed`` forgets them."""
+    new = next_status(action, now_.status)
+    if new == "closed":
+        return Closure(new, "waived" if action == "waive" else "resolved", at, facts)
+    if now_.status == "closed":
+        return Closure(new)
+    return replace(now_, status=new)
+
+
+REOPEN_TEXT: dict[str, str] = {
+    "changed": "结案后事实有变化（新的台账版本或联单步骤），异常仍然存在，案件重新打开",
+    "back": "已消除的异常再次出现，案件重新打开",
+}
+
+
+def reopen_reason(case: Closure, *, held_before: bool, facts_before: str, facts_now: str) -> str | None:
+    """Why the sync reopens a closed case whose anomaly holds now (None: it stays as it is).
+
+    ``changed``: its facts changed since the last computation and differ from those it was closed on (a new
+    ledger version, a manifest step) — never on a mere recomputation; ``back``: it closed itself as resolved when
+    its anomaly vanished, and the anomaly is back."""
+    if case.status != "closed":
+        return None
+    if facts_now != facts_before and (case.facts_at_close is None or facts_now != case.facts_at_close):
+        return "changed"
+    if not held_before and case.resolution == "resolved":
+        return "back"
+    return None
+
+
+def auto_resolved(case: Closure, *, facts: str, at: datetime) -> Closure | None:
+    """A case whose anomaly is gone closes itself as resolved, unless it is closed already (None)."""
+    return None if case.status == "closed" else Closure("closed", "resolved", at, facts)

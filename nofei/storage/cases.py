@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from nofei.storage.engine import is_postgres
+from nofei.storage.engine import in_chunks, is_postgres
 from nofei.storage.tables import (
     CaseEventRow,
     CaseRow,
@@ -20,32 +21,49 @@ from nofei.storage.tables import (
     ManifestRow,
     UnitRow,
 )
+from nofei.storage.uow import UnitOfWork
 
-_CHUNK = 900  # SQLite's bound-parameter limit, with room to spare
+T = TypeVar("T")
 
 
 def by_keys(session: Session, keys: Iterable[str]) -> dict[str, CaseRow]:
-    ks = sorted(set(keys))
     out: dict[str, CaseRow] = {}
-    for i in range(0, len(ks), _CHUNK):
-        for row in session.execute(select(CaseRow).where(col(CaseRow.key).in_(ks[i:i + _CHUNK]))).scalars():
+    for chunk in in_chunks(sorted(set(keys))):
+        for row in session.execute(select(CaseRow).where(col(CaseRow.key).in_(chunk))).scalars():
             out[row.key] = row
     return out
 
 
-def of_year(session: Session, year: int, *, kind: str | None = None, status: str | None = None,
-            assignee: str | None = None, lock: bool = False) -> list[CaseRow]:
-    """A year's cases, narrowed in SQL by kind, status and assignee (the rest is filtered by the caller)."""
+def of_year(session: Session, year: int, *, kind: str | None = None, assignee: str | None = None) -> list[CaseRow]:
+    """A year's cases, narrowed in SQL by kind and assignee (the rest is filtered by the caller)."""
     stmt = select(CaseRow).where(col(CaseRow.year) == year)
     if kind:
         stmt = stmt.where(col(CaseRow.kind) == kind)
-    if status:
-        stmt = stmt.where(col(CaseRow.status) == status)
     if assignee:
         stmt = stmt.where(col(CaseRow.assignee) == assignee)
-    if lock and is_postgres(session):
-        stmt = stmt.with_for_update()
     return list(session.execute(stmt.order_by(col(CaseRow.id))).scalars())
+
+
+def open_case(session: Session, *, key: str, kind: str, year: int, units: list[str], districts: list[str],
+              title: str, message: str, mass_kg: int, anomaly: dict[str, Any], facts: str, now: datetime) -> CaseRow:
+    """A new open case for an anomaly that holds (flushed, so it has its id)."""
+    row = CaseRow(key=key, kind=kind, year=year, units=units, status="open", districts=districts, title=title,
+                  message=message, mass_kg=mass_kg, anomaly=anomaly, facts=facts, holds=True, opened_at=now,
+                  updated_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def first_writer_wins(uow: UnitOfWork, work: Callable[[], T]) -> T | None:
+    """``work`` then commit; None (and rolled back) when a concurrent writer inserted the same case first."""
+    try:
+        out = work()
+        uow.commit()
+    except IntegrityError:
+        uow.rollback()
+        return None
+    return out
 
 
 def not_closed(session: Session, year: int | None = None) -> list[CaseRow]:
@@ -81,11 +99,10 @@ def add_event(session: Session, case: CaseRow, *, time: datetime, actor: str, ro
 
 def districts_of(session: Session, codes: Iterable[str]) -> dict[str, tuple[str, str | None, str]]:
     """credit code → (district, park, name) for the registered ones."""
-    cs = sorted({c for c in codes if c})
     out: dict[str, tuple[str, str | None, str]] = {}
-    for i in range(0, len(cs), _CHUNK):
+    for chunk in in_chunks(sorted({c for c in codes if c})):
         for cc, d, p, n in session.execute(select(col(UnitRow.credit_code), col(UnitRow.district), col(UnitRow.park), col(UnitRow.name))
-                                           .where(col(UnitRow.credit_code).in_(cs[i:i + _CHUNK]))):
+                                           .where(col(UnitRow.credit_code).in_(chunk))):
             out[cc] = (d, p, n)
     return out
 
@@ -102,11 +119,6 @@ def put_stamp(session: Session, year: int, day: date, stamp: str, now: datetime)
     else:
         row.stamp, row.synced_at = stamp, now
         session.add(row)
-
-
-def count_by_status(session: Session, year: int) -> dict[str, int]:
-    return {s: int(n) for s, n in session.execute(select(col(CaseRow.status), func.count()).where(col(CaseRow.year) == year)
-                                                  .group_by(col(CaseRow.status)))}
 
 
 def lock_year(session: Session, year: int) -> None:
