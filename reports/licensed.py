@@ -9,11 +9,15 @@ rows no permit covers are listed as such (they are also a warning at upload).
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
 
 from nofei.access import Actor
 from nofei.catalogue import Catalogue
@@ -24,6 +28,7 @@ from nofei.storage import declarations as repo
 from nofei.storage.declarations import PeriodEntries
 from nofei.storage.uow import UnitOfWork
 from reports.declarations import visible_unit
+from reports.declarations_xlsx import HEAD, TONNES, neutral
 
 ZERO = Decimal("0.000")
 
@@ -135,13 +140,6 @@ def build_licensed_report(*, uow: UnitOfWork, actor: Actor, credit_code: str, ye
 
 def write_licensed_xlsx(rep: dict[str, Any]) -> bytes:
     """The report as a workbook: title and unit block, the per-code table, the permits against capacity."""
-    import io
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    from reports.declarations_xlsx import HEAD, TONNES, neutral
-
     wb = Workbook()
     ws = wb.active
     assert ws is not None

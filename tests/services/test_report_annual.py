@@ -65,6 +65,16 @@ def test_completeness_lists_the_missing_months_of_each_unit_in_the_region(uow_fa
     assert [r["unit"] for r in only_west] == [a]
 
 
+def test_the_trend_axis_is_the_years_with_a_current_ledger(uow_factory):
+    a = _unit(uow_factory, "630104")
+    _ledger(uow_factory, a, "2022-03")
+    _ledger(uow_factory, a, "2023-01", current=False)  # a superseded version only: 2023 has no ledger
+    _ledger(uow_factory, a, "2024-07")
+    _ledger(uow_factory, a, "2024-08")
+    with uow_factory() as uow:
+        assert annual.years_present(uow) == [2022, 2024]
+
+
 def test_a_month_is_owed_only_after_its_deadline_the_15th_of_the_next_month():
     from nofei.domain.completeness import months_owed
 
