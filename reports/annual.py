@@ -9,7 +9,6 @@ and are passed in by the api layer (``reports`` may not import ``ledgers``).
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,9 +22,7 @@ from nofei.problems import Problem
 from nofei.storage import reportdata
 from nofei.storage.uow import UnitOfWork
 from reports import flows, indicators
-from reports.publication import publication
-
-log = logging.getLogger("nofei.reports")
+from reports.publication import FIGURES, publication
 
 SCOPE_ZH = {"national_star": "国家必选指标 ★", "national": "国家指标（可选）", "local": "本地/项目指标"}
 
@@ -39,7 +36,7 @@ def scope_zh(key: str) -> str:
 
 
 # The figures of a region's total per stream: what arose and where it went (indicators.md §2).
-FATES = ("generated", "utilised", "disposed", "stored", "unresolved")
+FATES = FIGURES
 FATE_NAMES_ZH = {"generated": "产生量", "utilised": "利用量", "disposed": "处置量", "stored": "贮存量",
                  "unresolved": "去向不明"}
 FATE_ROW_KEYS = ("stream", "unit", "unit_name", "district", "code", "attributed_t", "utilised_t", "disposed_t",
