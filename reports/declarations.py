@@ -14,18 +14,23 @@ Quantities are exact: integer kilograms summed, shown as tonnes (``Decimal`` wit
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from nofei.access import Actor
+from nofei.catalogue import WasteCode
 from nofei.domain.declarations import KIND_ZH, BadPeriod, Period, parse_period, province_of
+from nofei.domain.units import Permit, normalise_credit_code
 from nofei.errors import InputRejected, NotFound
 from nofei.problems import Problem
 from nofei.quantity import kg_to_tonnes
 from nofei.storage import declarations as repo
+from nofei.storage.declarations import PeriodEntries
 from nofei.storage.ledgerstore import previous_month_close
 from nofei.storage.repo import find_unit_row, unit_rows_by_code
+from nofei.storage.tables import UnitRow
 from nofei.storage.uow import UnitOfWork
 
 SHEET_STOCK, SHEET_TREAT, SHEET_OUT = "产生贮存", "利用处置", "转出"
@@ -63,148 +68,215 @@ def period_arg(text: str) -> Period:
             Problem("bad_period", str(e), "period must be YYYY-MM, YYYY-Qn or YYYY", field="period", value=text)]) from e
 
 
+def visible_unit(uow: UnitOfWork, actor: Actor, credit_code: str) -> UnitRow:
+    """The registered unit of ``credit_code`` when the caller may see it; 404 otherwise (ids cannot be probed)."""
+    unit = find_unit_row(uow.session, normalise_credit_code(credit_code))
+    if unit is None or not actor.can_view_unit(unit.credit_code, unit.district):
+        raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
+    return unit
+
+
+@dataclass
+class _Sources:
+    """The period's ledger entries of one unit, and the trace of every figure taken from them."""
+
+    entries: PeriodEntries
+    ledgers: dict[int, dict[str, Any]]
+    trace: list[dict[str, Any]] = field(default_factory=list)
+
+    def ref(self, d: dict[str, Any], sheet: str, column: str, code: str, qty_t: Decimal | None) -> None:
+        """Trace one figure (or, with ``qty_t`` None, one text) to its ledger version, sheet and row."""
+        led = self.ledgers[d["ledger_id"]]
+        self.trace.append({"code": code, "field": column, "ledger_id": d["ledger_id"], "month": led["month"],
+                           "version": led["version"], "sheet": sheet, "row": d.get("row"), "qty_t": qty_t})
+
+    def of(self, rows: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
+        """The entries of one waste code, in their order."""
+        return [r for r in rows if r["code"] == code]
+
+
+@dataclass
+class _Receivers:
+    """The receivers of the period's transfers as registered, with their permits."""
+
+    units: dict[str, UnitRow]
+    permits: dict[int, list[Permit]]
+
+    def licence(self, receiver: UnitRow | None, code: str, method: str, period: Period) -> str | None:
+        """The number of the receiver's first permit covering the code (and method) at the period's start or end."""
+        if receiver is None:
+            return None
+        for p in self.permits.get(int(receiver.id or 0), []):
+            if any(p.covers(code, method or None, on) for on in (period.start, period.end)):
+                return p.number
+        return None
+
+
+def _codes(e: PeriodEntries) -> list[str]:
+    """Every waste code of the period: of the stock rows, the treatments and the transfers out."""
+    return sorted({x["code"] for x in (*e.stocks, *e.treatments, *e.transfers_out)})
+
+
+def _names(code: str, wc: WasteCode | None, st: list[dict[str, Any]], gaps: list[dict[str, str]]) -> dict[str, str]:
+    """废物名称, 废物类别 and 危险特性 from the catalogue (the name from the ledger when the code is not in it)."""
+    name = wc.name_zh if wc else next((s["name"] for s in st if s.get("name")), "")
+    category = (wc.category if wc else None) or (f"HW{code[-2:]}" if len(code) == 10 else "")
+    hazard = wc.hazard if wc else ""
+    if not name:
+        gaps.append(_gap("name", "废物名称", "代码不在名录数据中，台账也未填写名称"))
+    if not hazard:
+        gaps.append(_gap("hazard", "危险特性", "代码不在 nofei 的名录数据中（管理员可导入完整名录）"))
+    return {"name": name, "category": category, "hazard": hazard}
+
+
+def _identity(code: str, st: list[dict[str, Any]], src: _Sources, gaps: list[dict[str, str]]) -> dict[str, str | None]:
+    """有害成分名称 and 形态 from the latest month whose 产生贮存 row fills them (optional columns)."""
+    ident: dict[str, str | None] = {}
+    for key, column in (("harmful_components", "有害成分名称"), ("form", "形态")):
+        entry = next((s for s in reversed(st) if (s.get(key) or "").strip()), None)
+        ident[key] = entry[key].strip() if entry else None
+        if entry is None:
+            gaps.append(_gap(key, column, GAP_NO_COLUMN))
+        else:
+            src.ref(entry, SHEET_STOCK, key, code, None)
+    return ident
+
+
+def _generated(code: str, st: list[dict[str, Any]], src: _Sources) -> int:
+    """产生量: the sum of the months' 产生量 of the code."""
+    for s in st:
+        src.ref(s, SHEET_STOCK, "generated_t", code, _t(int(s["generated_kg"])))
+    return sum(int(s["generated_kg"]) for s in st)
+
+
+def _stock_open(code: str, st: list[dict[str, Any]], months: list[str], prev: dict[str, int] | None,
+                src: _Sources, gaps: list[dict[str, str]]) -> int:
+    """上期末剩余贮存量: the first month's 期初, with a gap when it is not the period's first month or
+    disagrees with the close of the month before the period."""
+    if not st:
+        gaps.append(_gap("stock_open_t", "上期末剩余贮存量", "本期台账没有该代码的产生贮存行"))
+        return 0
+    open_kg = int(st[0]["open_kg"])
+    src.ref(st[0], SHEET_STOCK, "stock_open_t", code, _t(open_kg))
+    if st[0]["month"] != months[0]:
+        gaps.append(_gap("stock_open_t", "上期末剩余贮存量", f"{months[0]} 台账未提交，取 {st[0]['month']} 的期初贮存量"))
+    elif prev is not None and prev.get(code, 0) != open_kg:
+        gaps.append(_gap("stock_open_t", "上期末剩余贮存量",
+                         f"本期首月期初 {_t(open_kg)} 吨与上期末（上月期末）{_t(prev.get(code, 0))} 吨不一致，取本期首月期初"))
+    return open_kg
+
+
+def _stock_close(code: str, st: list[dict[str, Any]], months: list[str], src: _Sources,
+                 gaps: list[dict[str, str]]) -> int:
+    """本期末剩余贮存量: the last month's 期末, with a gap when that is not the period's last month."""
+    if not st:
+        return 0
+    close_kg = int(st[-1]["close_kg"])
+    src.ref(st[-1], SHEET_STOCK, "stock_close_t", code, _t(close_kg))
+    if st[-1]["month"] != months[-1]:
+        gaps.append(_gap("stock_close_t", "本期末剩余贮存量",
+                         f"{months[-1]} 台账未提交或无该代码，取 {st[-1]['month']} 的期末贮存量"))
+    return close_kg
+
+
+def _own(code: str, src: _Sources) -> list[dict[str, Any]]:
+    """自行利用/处置: the code's treatments summed per method, in method order."""
+    treated = src.of(src.entries.treatments, code)
+    own_kg: dict[str, int] = defaultdict(int)
+    for t in treated:
+        own_kg[t["method"]] += int(t["qty_kg"])
+    own: list[dict[str, Any]] = []
+    for i, (m, kg) in enumerate(sorted(own_kg.items())):
+        own.append({"method": m, "qty_t": _t(kg)})
+        for t in treated:
+            if t["method"] == m:
+                src.ref(t, SHEET_TREAT, f"own[{i}].qty_t", code, _t(int(t["qty_kg"])))
+    return own
+
+
+def _entrusted_gaps(f: str, *, registered: bool, licence: str | None, province: str | None, method: str,
+                    receiver_name: str) -> list[dict[str, str]]:
+    """What a 委托外单位 line cannot fill: the licence, the province, the method, the receiver's name."""
+    gaps = []
+    if licence is None:
+        why = ("接收单位未在 nofei 登记" if not registered else
+               "接收单位登记的许可证不覆盖该代码" + ("及方式" if method else "") + "（或不在有效期内）")
+        gaps.append(_gap(f"{f}.licence", "许可证编号/豁免单位编号/出口核准通知单编号", why))
+    if province is None:
+        gaps.append(_gap(f"{f}.province", "省（区、市）", "接收单位统一社会信用代码无法识别行政区划"))
+    if not method:
+        gaps.append(_gap(f"{f}.method", "方式", "转出行未填写拟利用处置方式"))
+    if not receiver_name:
+        gaps.append(_gap(f"{f}.receiver_name", "单位名称", "接收单位未登记，转出行也未填写名称"))
+    return gaps
+
+
+def _entrusted(code: str, src: _Sources, receivers: _Receivers, period: Period,
+               gaps: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """委托外单位利用/处置: the code's transfers out summed per (receiver, planned method)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for t in src.of(src.entries.transfers_out, code):
+        groups[(t["counterpart"], t.get("planned_method") or "")].append(t)
+    entrusted: list[dict[str, Any]] = []
+    for i, ((rc, method), lines) in enumerate(sorted(groups.items())):
+        r = receivers.units.get(rc)
+        rname = r.name if r is not None else next((x["counterpart_name"] for x in lines if x["counterpart_name"]), "")
+        lic = receivers.licence(r, code, method, period)
+        prov = province_of(rc)
+        f = f"entrusted[{i}]"
+        gaps.extend(_entrusted_gaps(f, registered=r is not None, licence=lic, province=prov, method=method,
+                                    receiver_name=rname))
+        for x in lines:
+            src.ref(x, SHEET_OUT, f"{f}.qty_t", code, _t(int(x["qty_kg"])))
+        entrusted.append({"receiver": rc, "receiver_name": rname, "province": prov, "licence": lic,
+                          "method": method or None, "qty_t": _t(sum(int(x["qty_kg"]) for x in lines))})
+    return entrusted
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """The 合计 line: each column summed over the codes."""
+    def total(key: str) -> Decimal:
+        return sum((r[key] for r in rows), Decimal("0.000"))
+
+    return {"generated_t": total("generated_t"),
+            "own_t": sum((o["qty_t"] for r in rows for o in r["own"]), Decimal("0.000")),
+            "entrusted_t": sum((x["qty_t"] for r in rows for x in r["entrusted"]), Decimal("0.000")),
+            "stock_open_t": total("stock_open_t"), "stock_close_t": total("stock_close_t")}
+
+
 def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period: Period,
                       tier: dict[str, Any] | None = None) -> dict[str, Any]:
     """The C.1/C.2/C.3 table of a unit for ``period`` (a unit the caller may see; 404 otherwise).
 
     ``tier`` (``ledgers.declarations.unit_tier``'s answer, passed in by the api layer) goes into the unit block."""
     session = uow.session
-    unit = find_unit_row(session, (credit_code or "").strip().upper())
-    if unit is None or not actor.can_view_unit(unit.credit_code, unit.district):
-        raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
+    unit = visible_unit(uow, actor, credit_code)
     cat = uow.catalogue
     months = period.months()
     e = repo.period_entries(session, int(unit.id or 0), months)
-    ledgers = {r["id"]: r for r in e.ledgers}
-    present = [r["month"] for r in e.ledgers]
-    missing = [m for m in months if m not in present]
-    trace: list[dict[str, Any]] = []
-
-    def ref(d: dict[str, Any], sheet: str, field: str, code: str, kg: int) -> None:
-        led = ledgers[d["ledger_id"]]
-        trace.append({"code": code, "field": field, "ledger_id": d["ledger_id"], "month": led["month"],
-                      "version": led["version"], "sheet": sheet, "row": d.get("row"), "qty_t": _t(kg)})
-
-    codes: list[str] = []
-    stocks: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for s in e.stocks:
-        stocks[s["code"]].append(s)
-        if s["code"] not in codes:
-            codes.append(s["code"])
-    for x in (*e.treatments, *e.transfers_out):
-        if x["code"] not in codes:
-            codes.append(x["code"])
-    codes.sort()
-
+    src = _Sources(e, {r["id"]: r for r in e.ledgers})
     # receivers: registry name, province and the permit covering the code (and method) in the period
-    receivers = unit_rows_by_code(session, {t["counterpart"] for t in e.transfers_out})
-    permits = repo.permits_by_unit(session, [int(r.id or 0) for r in receivers.values()])
+    found = unit_rows_by_code(session, {t["counterpart"] for t in e.transfers_out})
+    receivers = _Receivers(found, repo.permits_by_unit(session, [int(r.id or 0) for r in found.values()]))
     prev = previous_month_close(session, int(unit.id or 0), months[0])
 
     rows: list[dict[str, Any]] = []
     identity: dict[str, dict[str, str | None]] = {}
-    for code in codes:
-        wc = cat.codes.get(code)
+    for code in _codes(e):
         gaps: list[dict[str, str]] = []
-        name = wc.name_zh if wc else next((s["name"] for s in stocks[code] if s.get("name")), "")
-        category = (wc.category if wc else None) or (f"HW{code[-2:]}" if len(code) == 10 else "")
-        hazard = wc.hazard if wc else ""
-        if not name:
-            gaps.append(_gap("name", "废物名称", "代码不在名录数据中，台账也未填写名称"))
-        if not hazard:
-            gaps.append(_gap("hazard", "危险特性", "代码不在 nofei 的名录数据中（管理员可导入完整名录）"))
-        st = sorted(stocks[code], key=lambda s: s["month"])
-        ident: dict[str, str | None] = {}
-        for key, column in (("harmful_components", "有害成分名称"), ("form", "形态")):
-            src = next((s for s in reversed(st) if (s.get(key) or "").strip()), None)  # the latest month's entry
-            ident[key] = src[key].strip() if src else None
-            if src is None:
-                gaps.append(_gap(key, column, GAP_NO_COLUMN))
-            else:
-                led = ledgers[src["ledger_id"]]
-                trace.append({"code": code, "field": key, "ledger_id": src["ledger_id"], "month": led["month"],
-                              "version": led["version"], "sheet": SHEET_STOCK, "row": src.get("row"), "qty_t": None})
-        identity[code] = ident
-        generated = 0
-        for s in st:
-            generated += int(s["generated_kg"])
-            ref(s, SHEET_STOCK, "generated_t", code, int(s["generated_kg"]))
-        if st and st[0]["month"] == months[0]:
-            open_kg = int(st[0]["open_kg"])
-            ref(st[0], SHEET_STOCK, "stock_open_t", code, open_kg)
-            if prev is not None and prev.get(code, 0) != open_kg:
-                gaps.append(_gap("stock_open_t", "上期末剩余贮存量",
-                                 f"本期首月期初 {_t(open_kg)} 吨与上期末（上月期末）{_t(prev.get(code, 0))} 吨不一致，取本期首月期初"))
-        elif st:
-            open_kg = int(st[0]["open_kg"])
-            ref(st[0], SHEET_STOCK, "stock_open_t", code, open_kg)
-            gaps.append(_gap("stock_open_t", "上期末剩余贮存量",
-                             f"{months[0]} 台账未提交，取 {st[0]['month']} 的期初贮存量"))
-        else:
-            open_kg = 0
-            gaps.append(_gap("stock_open_t", "上期末剩余贮存量", "本期台账没有该代码的产生贮存行"))
-        if st:
-            close_kg = int(st[-1]["close_kg"])
-            ref(st[-1], SHEET_STOCK, "stock_close_t", code, close_kg)
-            if st[-1]["month"] != months[-1]:
-                gaps.append(_gap("stock_close_t", "本期末剩余贮存量",
-                                 f"{months[-1]} 台账未提交或无该代码，取 {st[-1]['month']} 的期末贮存量"))
-        else:
-            close_kg = 0
-
-        own_kg: dict[str, int] = defaultdict(int)
-        for t in e.treatments:
-            if t["code"] == code:
-                own_kg[t["method"]] += int(t["qty_kg"])
-        own: list[dict[str, Any]] = []
-        for i, (m, kg) in enumerate(sorted(own_kg.items())):
-            own.append({"method": m, "qty_t": _t(kg)})
-            for t in e.treatments:
-                if t["code"] == code and t["method"] == m:
-                    ref(t, SHEET_TREAT, f"own[{i}].qty_t", code, int(t["qty_kg"]))
-
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for t in e.transfers_out:
-            if t["code"] == code:
-                groups[(t["counterpart"], t.get("planned_method") or "")].append(t)
-        entrusted: list[dict[str, Any]] = []
-        for i, ((rc, method), lines) in enumerate(sorted(groups.items())):
-            r = receivers.get(rc)
-            rname = r.name if r is not None else next((x["counterpart_name"] for x in lines if x["counterpart_name"]), "")
-            lic = None
-            if r is not None:
-                for p in permits.get(int(r.id or 0), []):
-                    if any(p.covers(code, method or None, on) for on in (period.start, period.end)):
-                        lic = p.number
-                        break
-            f = f"entrusted[{i}]"
-            if lic is None:
-                why = ("接收单位未在 nofei 登记" if r is None else
-                       "接收单位登记的许可证不覆盖该代码" + ("及方式" if method else "") + "（或不在有效期内）")
-                gaps.append(_gap(f"{f}.licence", "许可证编号/豁免单位编号/出口核准通知单编号", why))
-            prov = province_of(rc)
-            if prov is None:
-                gaps.append(_gap(f"{f}.province", "省（区、市）", "接收单位统一社会信用代码无法识别行政区划"))
-            if not method:
-                gaps.append(_gap(f"{f}.method", "方式", "转出行未填写拟利用处置方式"))
-            if not rname:
-                gaps.append(_gap(f"{f}.receiver_name", "单位名称", "接收单位未登记，转出行也未填写名称"))
-            qty = sum(int(x["qty_kg"]) for x in lines)
-            for x in lines:
-                ref(x, SHEET_OUT, f"{f}.qty_t", code, int(x["qty_kg"]))
-            entrusted.append({"receiver": rc, "receiver_name": rname, "province": prov, "licence": lic,
-                              "method": method or None, "qty_t": _t(qty)})
-        rows.append({"code": code, "name": name, "category": category, "hazard": hazard,
-                     "generated_t": _t(generated), "own": own, "entrusted": entrusted,
+        stocks = src.of(e.stocks, code)
+        names = _names(code, cat.codes.get(code), stocks, gaps)
+        st = sorted(stocks, key=lambda s: s["month"])
+        identity[code] = _identity(code, st, src, gaps)
+        generated = _generated(code, st, src)
+        open_kg = _stock_open(code, st, months, prev, src, gaps)
+        close_kg = _stock_close(code, st, months, src, gaps)
+        own = _own(code, src)
+        entrusted = _entrusted(code, src, receivers, period, gaps)
+        rows.append({"code": code, **names, "generated_t": _t(generated), "own": own, "entrusted": entrusted,
                      "stock_open_t": _t(open_kg), "stock_close_t": _t(close_kg), "gaps": gaps})
-
-    def total(key: str) -> Decimal:
-        return sum((r[key] for r in rows), Decimal("0.000"))
-
-    totals = {"generated_t": total("generated_t"),
-              "own_t": sum((o["qty_t"] for r in rows for o in r["own"]), Decimal("0.000")),
-              "entrusted_t": sum((x["qty_t"] for r in rows for x in r["entrusted"]), Decimal("0.000")),
-              "stock_open_t": total("stock_open_t"), "stock_close_t": total("stock_close_t")}
+    present = [r["month"] for r in e.ledgers]
+    missing = [m for m in months if m not in present]
     return {
         "unit": unit.credit_code, "unit_name": unit.name, "district": unit.district,
         "district_name": cat.region_name(unit.district),
@@ -214,6 +286,6 @@ def build_declaration(*, uow: UnitOfWork, actor: Actor, credit_code: str, period
         "ledgers": [{"month": r["month"], "ledger_id": r["id"], "version": r["version"]} for r in e.ledgers],
         "missing_months": missing, "complete": not missing,
         "tier": tier["tier"] if tier else None, "tier_zh": tier["tier_zh"] if tier else None,
-        "rows": rows, "identity": identity, "totals": totals, "trace": trace,
+        "rows": rows, "identity": identity, "totals": _totals(rows), "trace": src.trace,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nofei.access import Actor
-from nofei.catalogue import CITY, STREAMS
+from nofei.catalogue import CITY, STREAMS, Catalogue
 from nofei.errors import InputRejected, NotFound, PermissionDenied
 from nofei.flows.fate import FateResult
 from nofei.flows.indicators import (
@@ -40,12 +40,17 @@ def _bad(field: str, code: str, zh: str, en: str, value: Any) -> InputRejected:
                                                             value=value)])
 
 
+def region_district(cat: Catalogue, region: str) -> str:
+    """The district a region lies in: a park's district, or the region itself (a district, or the city)."""
+    return cat.parks[region].district if region in cat.parks else region
+
+
 def check_region(uow: UnitOfWork, actor: Actor, region: str) -> str:
     """422 for an unknown region, 403 when the caller may not see it; returns the region's district."""
     cat = uow.catalogue
     if not cat.is_region(region):
         raise _bad("region", "unknown_region", f"未知的区域代码 {region}", f"unknown region {region}", region)
-    district = cat.parks[region].district if region in cat.parks else region
+    district = region_district(cat, region)
     if not actor.can_view_region(region, district):
         raise PermissionDenied("无权查看该区域的数据 (this region is not visible to the caller)")
     return district
@@ -117,6 +122,73 @@ def _contrib(key: str, data: StreamYearData, fate: FateResult, i: int) -> tuple[
     raise KeyError(key)
 
 
+BY_ROWS = ("manifest_execution_rate", "medical_collection_coverage_rate")  # counted in rows or units, not tonnes
+
+
+class _Lineage:
+    """The units behind one figure, each with its share of numerator and denominator and its ledgers."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, dict[str, Any]] = {}
+
+    def entry(self, data: StreamYearData, u: str) -> dict[str, Any]:
+        if u not in self.units:
+            info = data.unit(u)
+            self.units[u] = {"credit_code": u, "name": info.name, "district": info.district, "park": info.park,
+                             "roles": list(info.roles), "producer": False, "numerator": 0, "denominator": 0,
+                             "handled": 0, "realised": {"U": 0, "D": 0, "S": 0, "X": 0}, "ledger_ids": set()}
+        return self.units[u]
+
+    def producer(self, data: StreamYearData, u: str, numerator: int, denominator: int) -> None:
+        e = self.entry(data, u)
+        e["producer"] = True
+        e["numerator"] += numerator
+        e["denominator"] += denominator
+        e["ledger_ids"] |= data.ledgers.get(u, set())
+
+    def ledger_ids(self) -> set[int]:
+        return set().union(*(e["ledger_ids"] for e in self.units.values())) if self.units else set()
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """Producers first, by numerator (largest first), then the units downstream; by credit code."""
+        units = self.units
+        return [units[u] for u in sorted(units, key=lambda c: (not units[c]["producer"], -units[c]["numerator"], c))]
+
+
+def _manifest_lineage(lin: _Lineage, streams: dict[str, tuple[StreamYearData, FateResult]], region: str) -> None:
+    """联单执行率: per producer of hazardous or medical waste, its 转出 rows with a well-formed number and all of them."""
+    for s in ("hazardous", "medical"):
+        data, fate = streams[s]
+        view = stream_view(data, fate, region)
+        for u, (rows, good) in data.manifest_rows.items():
+            if rows and (region == CITY or u in view.region_units):
+                lin.producer(data, u, good, rows)
+
+
+def _coverage_lineage(lin: _Lineage, data: StreamYearData, region: str, holders: set[str]) -> None:
+    """收集处置体系覆盖率: each covered medical institution counts one."""
+    for u in sorted(covered_institutions(data, region, holders)):
+        lin.producer(data, u, 1, 0)
+
+
+def _lineage_row(e: dict[str, Any], *, by_rows: bool, percent: bool, visible: bool,
+                 refs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One unit of the lineage as JSON: tonnes (or rows), what it handled downstream, its ledgers if visible."""
+    def amount(v: int) -> int | float:
+        return v if by_rows else kg_to_t_float(v)
+
+    row = {k: e[k] for k in ("credit_code", "name", "district", "park", "roles", "producer")}
+    row["numerator"] = amount(e["numerator"])
+    # an amount (S + D) or a regional denominator (工业增加值) is not shared out per unit
+    row["denominator"] = amount(e["denominator"]) if percent else None
+    if not by_rows:
+        row["handled_t"] = kg_to_t_float(round(e["handled"]))
+        row["realised_t"] = {k: kg_to_t_float(round(v)) for k, v in e["realised"].items()}
+    row["ledgers"] = [_ref(refs[i]) for i in sorted(e["ledger_ids"]) if i in refs] if visible else []
+    row["ledgers_hidden"] = 0 if visible else len(e["ledger_ids"])
+    return row
+
+
 def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, region: str = CITY) -> dict[str, Any]:
     """From a figure to what made it (indicators.md §4): every unit and ledger version behind it,
     each unit's contribution to numerator and denominator (producers; tonnes, or rows for the
@@ -132,57 +204,19 @@ def indicator_lineage(*, uow: UnitOfWork, actor: Actor, key: str, year: int, reg
         figs, streams = _figures(uow, year, region)
         fig = next(f for f in figs if f.key == key)
         d = BY_KEY[key]
-        units: dict[str, dict[str, Any]] = {}
-
-        def entry(data: StreamYearData, u: str) -> dict[str, Any]:
-            if u not in units:
-                info = data.unit(u)
-                units[u] = {"credit_code": u, "name": info.name, "district": info.district, "park": info.park,
-                            "roles": list(info.roles), "producer": False, "numerator": 0, "denominator": 0,
-                            "handled": 0, "realised": {"U": 0, "D": 0, "S": 0, "X": 0}, "ledger_ids": set()}
-            return units[u]
-
+        lin = _Lineage()
         if key == "manifest_execution_rate":
-            for s in ("hazardous", "medical"):
-                data, fate = streams[s]
-                view = stream_view(data, fate, region)
-                for u, (rows, good) in data.manifest_rows.items():
-                    if rows and (region == CITY or u in view.region_units):
-                        e = entry(data, u)
-                        e["producer"] = True
-                        e["numerator"] += good
-                        e["denominator"] += rows
-                        e["ledger_ids"] |= data.ledgers.get(u, set())
+            _manifest_lineage(lin, streams, region)
         elif key == "medical_collection_coverage_rate":
-            data, _fate = streams["medical"]
-            for u in sorted(covered_institutions(data, region, flowdata.hw01_permit_holders(uow.session, year))):
-                e = entry(data, u)
-                e["producer"] = True
-                e["numerator"] += 1
-                e["ledger_ids"] |= data.ledgers.get(u, set())
+            _coverage_lineage(lin, streams["medical"][0], region, flowdata.hw01_permit_holders(uow.session, year))
         else:
             for s in d.streams:
-                _lineage_stream(key, s, streams, region, entry,
+                _lineage_stream(key, s, streams, region, lin.entry,
                                 flowdata.stream_year(uow.session, s, year, catalogue=uow.catalogue).graph)
-        all_ids = set().union(*(e["ledger_ids"] for e in units.values())) if units else set()
-        refs = flowdata.ledger_refs(uow.session, all_ids)
-        by_rows = key in ("manifest_execution_rate", "medical_collection_coverage_rate")
-        out_units = []
-        for u in sorted(units, key=lambda c: (not units[c]["producer"], -units[c]["numerator"], c)):
-            e = units[u]
-            visible = actor.can_view_unit(u, e["district"])
-            row = {k: e[k] for k in ("credit_code", "name", "district", "park", "roles", "producer")}
-            row["numerator"] = e["numerator"] if by_rows else kg_to_t_float(e["numerator"])
-            if d.unit != "%":
-                row["denominator"] = None  # an amount (S + D) or a regional denominator (工业增加值)
-            else:
-                row["denominator"] = e["denominator"] if by_rows else kg_to_t_float(e["denominator"])
-            if not by_rows:
-                row["handled_t"] = kg_to_t_float(round(e["handled"]))
-                row["realised_t"] = {k: kg_to_t_float(round(v)) for k, v in e["realised"].items()}
-            row["ledgers"] = [_ref(refs[i]) for i in sorted(e["ledger_ids"]) if i in refs] if visible else []
-            row["ledgers_hidden"] = 0 if visible else len(e["ledger_ids"])
-            out_units.append(row)
+        refs = flowdata.ledger_refs(uow.session, lin.ledger_ids())
+        out_units = [_lineage_row(e, by_rows=key in BY_ROWS, percent=d.unit == "%",
+                                  visible=actor.can_view_unit(e["credit_code"], e["district"]), refs=refs)
+                     for e in lin.ordered()]
         res = fig.as_dict()
         res.update({"year": year, "region": region, "formula": d.formula, "streams": list(d.streams),
                     "units": out_units})
@@ -287,8 +321,7 @@ def stream_totals(*, uow: UnitOfWork, actor: Actor, year: int, region: str = CIT
         check_region(uow, actor, region)
         streams = _streams(uow, year)
         cat = uow.catalogue
-        districts = [d for d in cat.districts if d != CITY and (region == CITY or d == region
-                                                                  or (region in cat.parks and d == cat.parks[region].district))]
+        districts = [d for d in cat.districts if d != CITY and (region == CITY or d == region_district(cat, region))]
         out: dict[str, Any] = {"year": year, "region": region, "streams": {}, "districts": {}}
         for s, (data, fate) in streams.items():
             out["streams"][s] = _totals_dict(stream_view(data, fate, region).totals)

@@ -9,17 +9,26 @@ rows no permit covers are listed as such (they are also a warning at upload).
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
 from nofei.access import Actor
+from nofei.catalogue import Catalogue
+from nofei.domain.units import Permit
 from nofei.errors import NotFound
 from nofei.quantity import kg_to_tonnes
 from nofei.storage import declarations as repo
-from nofei.storage.repo import find_unit_row
+from nofei.storage.declarations import PeriodEntries
 from nofei.storage.uow import UnitOfWork
+from reports.declarations import visible_unit
+from reports.declarations_xlsx import HEAD, TONNES, neutral
 
 ZERO = Decimal("0.000")
 
@@ -28,14 +37,88 @@ def _t(kg: int) -> Decimal:
     return kg_to_tonnes(kg)
 
 
+@dataclass
+class _Capacity:
+    """The unit's permits valid in the year, and how much of each one's capacity the treatments used."""
+
+    permits: list[Permit]
+    first: date
+    last: date
+    used: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    uncovered: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, t: dict[str, Any]) -> None:
+        """A treatment row counts against the first permit covering its code and method at the year's start or end."""
+        code, method = t["code"], t["method"]
+        p = next((p for p in self.permits if p.covers(code, method, self.first) or p.covers(code, method, self.last)),
+                 None)
+        if p is None:
+            self.uncovered.append({"code": code, "method": method, "month": t["month"], "ledger_id": t["ledger_id"],
+                                   "row": t.get("row"), "qty_t": _t(int(t["qty_kg"]))})
+        else:
+            self.used[p.number] += int(t["qty_kg"])
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Per permit: the yearly capacity, what was used and the load in percent."""
+        out = []
+        for p in self.permits:
+            cap = _t(p.capacity_kg)
+            use = _t(self.used.get(p.number, 0))
+            out.append({"number": p.number, "waste_codes": list(p.waste_codes), "methods": list(p.methods),
+                        "capacity_t": cap, "used_t": use,
+                        "use_pct": (use / cap * 100).quantize(Decimal("0.01")) if cap else None,
+                        "valid_from": p.valid_from, "valid_to": p.valid_to})
+        return out
+
+
+def _methods(items: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"method": m, "qty_t": _t(kg)} for m, kg in sorted(items.items())]
+
+
+def _of(rows: list[dict[str, Any]], code: str) -> list[dict[str, Any]]:
+    return [x for x in rows if x["code"] == code]
+
+
+def _stocks(st: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """产生量 over the months, the stock at the start of the first and at the end of the last month."""
+    return {"generated_t": _t(sum(int(s["generated_kg"]) for s in st)),
+            "stock_open_t": _t(int(st[0]["open_kg"])) if st else ZERO,
+            "stock_close_t": _t(int(st[-1]["close_kg"])) if st else ZERO}
+
+
+def _treated(code: str, e: PeriodEntries, cat: Catalogue, capacity: _Capacity) -> dict[str, Any]:
+    """Utilised and disposed per method (by the method's class), each row counted against a permit."""
+    by_method: dict[str, int] = defaultdict(int)
+    for t in _of(e.treatments, code):
+        by_method[t["method"]] += int(t["qty_kg"])
+        capacity.count(t)
+    utilised = {m: kg for m, kg in by_method.items() if cat.method_class(m) == "utilisation"}
+    disposed = {m: kg for m, kg in by_method.items() if cat.method_class(m) != "utilisation"}
+    return {"utilised": _methods(utilised), "disposed": _methods(disposed),
+            "utilised_t": _t(sum(utilised.values())), "disposed_t": _t(sum(disposed.values()))}
+
+
+def _code_row(code: str, e: PeriodEntries, cat: Catalogue, capacity: _Capacity) -> dict[str, Any]:
+    """One waste code's year: stocks, received (and from how many senders), utilised and disposed per method."""
+    st = sorted(_of(e.stocks, code), key=lambda s: s["month"])
+    received = _of(e.transfers_in, code)
+    wc = cat.codes.get(code)
+    return {
+        "code": code, "name": wc.name_zh if wc else "", "category": (wc.category if wc else None) or f"HW{code[-2:]}",
+        "received_t": _t(sum(int(x["qty_kg"]) for x in received)), "senders": len({x["counterpart"] for x in received}),
+        **_stocks(st), **_treated(code, e, cat, capacity),
+        "sent_on_t": _t(sum(int(x["qty_kg"]) for x in _of(e.transfers_out, code))),
+    }
+
+
+TOTALLED = ("received_t", "utilised_t", "disposed_t", "stock_open_t", "stock_close_t", "sent_on_t")
+
+
 def build_licensed_report(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int) -> dict[str, Any]:
     """The annual operating report of a unit holding a hazardous-waste permit valid in ``year``."""
     session = uow.session
-    unit = find_unit_row(session, (credit_code or "").strip().upper())
-    if unit is None or not actor.can_view_unit(unit.credit_code, unit.district):
-        raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
+    unit = visible_unit(uow, actor, credit_code)
     uid = int(unit.id or 0)
-    first, last = date(year, 1, 1), date(year, 12, 31)
     permits = [p for p in repo.permits_by_unit(session, [uid]).get(uid, [])
                if p.number in repo.licences(session, year, [uid]).get(uid, [])]
     if not permits:
@@ -44,66 +127,19 @@ def build_licensed_report(*, uow: UnitOfWork, actor: Actor, credit_code: str, ye
     months = [f"{year}-{m:02d}" for m in range(1, 13)]
     e = repo.period_entries(session, uid, months, received=True)
     cat = uow.catalogue
+    capacity = _Capacity(permits, date(year, 1, 1), date(year, 12, 31))
     codes = sorted({x["code"] for x in (*e.stocks, *e.treatments, *e.transfers_in, *e.transfers_out)})
-    used: dict[str, int] = defaultdict(int)
-    uncovered: list[dict[str, Any]] = []
-    rows = []
-    for code in codes:
-        st = sorted((s for s in e.stocks if s["code"] == code), key=lambda s: s["month"])
-        received = sum(int(x["qty_kg"]) for x in e.transfers_in if x["code"] == code)
-        senders = len({x["counterpart"] for x in e.transfers_in if x["code"] == code})
-        by_method: dict[str, int] = defaultdict(int)
-        for t in e.treatments:
-            if t["code"] != code:
-                continue
-            by_method[t["method"]] += int(t["qty_kg"])
-            p = next((p for p in permits if p.covers(code, t["method"], first) or p.covers(code, t["method"], last)),
-                     None)
-            if p is None:
-                uncovered.append({"code": code, "method": t["method"], "month": t["month"], "ledger_id": t["ledger_id"],
-                                  "row": t.get("row"), "qty_t": _t(int(t["qty_kg"]))})
-            else:
-                used[p.number] += int(t["qty_kg"])
-        utilised = {m: kg for m, kg in by_method.items() if cat.method_class(m) == "utilisation"}
-        disposed = {m: kg for m, kg in by_method.items() if cat.method_class(m) != "utilisation"}
-        wc = cat.codes.get(code)
-        rows.append({
-            "code": code, "name": wc.name_zh if wc else "", "category": (wc.category if wc else None) or f"HW{code[-2:]}",
-            "received_t": _t(received), "senders": senders,
-            "generated_t": _t(sum(int(s["generated_kg"]) for s in st)),
-            "stock_open_t": _t(int(st[0]["open_kg"])) if st else ZERO,
-            "stock_close_t": _t(int(st[-1]["close_kg"])) if st else ZERO,
-            "utilised": [{"method": m, "qty_t": _t(kg)} for m, kg in sorted(utilised.items())],
-            "disposed": [{"method": m, "qty_t": _t(kg)} for m, kg in sorted(disposed.items())],
-            "utilised_t": _t(sum(utilised.values())), "disposed_t": _t(sum(disposed.values())),
-            "sent_on_t": _t(sum(int(x["qty_kg"]) for x in e.transfers_out if x["code"] == code)),
-        })
-    permit_rows = []
-    for p in permits:
-        cap = _t(p.capacity_kg)
-        use = _t(used.get(p.number, 0))
-        permit_rows.append({"number": p.number, "waste_codes": list(p.waste_codes), "methods": list(p.methods),
-                            "capacity_t": cap, "used_t": use,
-                            "use_pct": (use / cap * 100).quantize(Decimal("0.01")) if cap else None,
-                            "valid_from": p.valid_from, "valid_to": p.valid_to})
+    rows = [_code_row(code, e, cat, capacity) for code in codes]
     present = {r["month"] for r in e.ledgers}
     return {"unit": unit.credit_code, "unit_name": unit.name, "district": unit.district,
             "district_name": cat.region_name(unit.district), "year": year, "deadline": date(year + 1, 3, 31),
-            "title": f"{year} 年危险废物经营单位经营情况年报", "rows": rows, "permits": permit_rows,
-            "uncovered": uncovered, "missing_months": [m for m in months if m not in present],
-            "totals": {k: sum((r[k] for r in rows), ZERO) for k in
-                       ("received_t", "utilised_t", "disposed_t", "stock_open_t", "stock_close_t", "sent_on_t")}}
+            "title": f"{year} 年危险废物经营单位经营情况年报", "rows": rows, "permits": capacity.rows(),
+            "uncovered": capacity.uncovered, "missing_months": [m for m in months if m not in present],
+            "totals": {k: sum((r[k] for r in rows), ZERO) for k in TOTALLED}}
 
 
 def write_licensed_xlsx(rep: dict[str, Any]) -> bytes:
     """The report as a workbook: title and unit block, the per-code table, the permits against capacity."""
-    import io
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    from reports.declarations_xlsx import HEAD, TONNES, neutral
-
     wb = Workbook()
     ws = wb.active
     assert ws is not None

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (("general_industrial", "一般工业固体废物", ("generated", "utilised", "disposed", "stored", "unresolved")),
-         ("hazardous", "工业危险废物", ("generated", "utilised", "disposed", "stored", "unresolved")),
-         ("medical", "医疗废物", ("generated", "disposed", "stored", "unresolved")))
+FIGURES: tuple[str, ...] = ("generated", "utilised", "disposed", "stored", "unresolved")  # of a stream's total
+ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("general_industrial", "一般工业固体废物", FIGURES),
+    ("hazardous", "工业危险废物", FIGURES),
+    ("medical", "医疗废物", tuple(f for f in FIGURES if f != "utilised")),  # the publication has no 利用量 for 医疗废物
+)
 FIGURE_ZH = {"generated": "产生量", "utilised": "综合利用量", "disposed": "处置量", "stored": "贮存量",
              "unresolved": "去向不明量"}
 

@@ -86,37 +86,71 @@ def line_chart(series: dict[str, list[tuple[int, float | None]]], *, label: str,
     ymin, ymax = min(0.0, min(ys)), max(ys) or 1.0
     if ymax == ymin:
         ymax = ymin + 1
-    left, right, top, bottom = 56, 20, 16, 30
-    pw, ph = width - left - right, height - top - bottom
-
-    def xp(x: int) -> float:
-        return left + (pw * (years.index(x) / (len(years) - 1)) if len(years) > 1 else pw / 2)
-
-    def yp(y: float) -> float:
-        return top + ph - (y - ymin) / (ymax - ymin) * ph
-
-    out = [_open(width, height, label, "trend")]
-    out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#999"/>')
-    out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#999"/>')
-    for frac in (0.0, 0.5, 1.0):
-        v = ymin + (ymax - ymin) * frac
-        out.append(f'<text x="{left - 4}" y="{yp(v) + 4:.1f}" text-anchor="end" fill="#555" font-size="10">{_fmt(v, 1)}</text>')
-    for x in years:
-        out.append(f'<text x="{xp(x):.1f}" y="{height - 10}" text-anchor="middle" fill="#555" font-size="11">{x}</text>')
+    plot = _Plot(years, ymin, ymax, width, height)
+    out = [_open(width, height, label, "trend"), *plot.axes()]
     if target is not None:
-        out.append(f'<line class="target" x1="{left}" y1="{yp(target):.1f}" x2="{left + pw}" y2="{yp(target):.1f}" '
-                   f'stroke="#222" stroke-dasharray="4 3"/>')
+        out.append(f'<line class="target" x1="{plot.left}" y1="{plot.yp(target):.1f}" x2="{plot.left + plot.pw}" '
+                   f'y2="{plot.yp(target):.1f}" stroke="#222" stroke-dasharray="4 3"/>')
     for i, (name, s) in enumerate(series.items()):
-        colour = PALETTE[i % len(PALETTE)]
-        good = [(x, y) for x, y in s if y is not None]
-        if len(good) > 1:
-            d = " ".join(f"{xp(x):.1f},{yp(y):.1f}" for x, y in good)
-            out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        for x, y in good:
-            out.append(f'<circle class="point" cx="{xp(x):.1f}" cy="{yp(y):.1f}" r="3.5" fill="{colour}">'
-                       f'<title>{_e(name)} {x}: {_fmt(y)} {_e(unit)}</title></circle>')
+        out.extend(plot.series(name, s, PALETTE[i % len(PALETTE)], unit))
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass
+class _Plot:
+    """The frame of a trend chart: years spread along x, values from ``ymin`` to ``ymax`` along y."""
+
+    years: list[int]
+    ymin: float
+    ymax: float
+    width: int
+    height: int
+    left: int = 56
+    right: int = 20
+    top: int = 16
+    bottom: int = 30
+
+    @property
+    def pw(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def ph(self) -> int:
+        return self.height - self.top - self.bottom
+
+    def xp(self, x: int) -> float:
+        years = self.years
+        return self.left + (self.pw * (years.index(x) / (len(years) - 1)) if len(years) > 1 else self.pw / 2)
+
+    def yp(self, y: float) -> float:
+        return self.top + self.ph - (y - self.ymin) / (self.ymax - self.ymin) * self.ph
+
+    def axes(self) -> list[str]:
+        """The two axis lines, three value ticks and one label per year."""
+        left, top, pw, ph = self.left, self.top, self.pw, self.ph
+        out = [f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#999"/>',
+               f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="#999"/>']
+        for frac in (0.0, 0.5, 1.0):
+            v = self.ymin + (self.ymax - self.ymin) * frac
+            out.append(f'<text x="{left - 4}" y="{self.yp(v) + 4:.1f}" text-anchor="end" fill="#555" '
+                       f'font-size="10">{_fmt(v, 1)}</text>')
+        for x in self.years:
+            out.append(f'<text x="{self.xp(x):.1f}" y="{self.height - 10}" text-anchor="middle" fill="#555" '
+                       f'font-size="11">{x}</text>')
+        return out
+
+    def series(self, name: str, s: list[tuple[int, float | None]], colour: str, unit: str) -> list[str]:
+        """One series: a polyline through its known values (two or more) and a point on each."""
+        good = [(x, y) for x, y in s if y is not None]
+        out = []
+        if len(good) > 1:
+            d = " ".join(f"{self.xp(x):.1f},{self.yp(y):.1f}" for x, y in good)
+            out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y in good:
+            out.append(f'<circle class="point" cx="{self.xp(x):.1f}" cy="{self.yp(y):.1f}" r="3.5" fill="{colour}">'
+                       f'<title>{_e(name)} {x}: {_fmt(y)} {_e(unit)}</title></circle>')
+        return out
 
 
 @dataclass
@@ -143,15 +177,15 @@ def _layers(ids: list[str], links: list[tuple[str, str, float]]) -> dict[str, in
     return layer
 
 
-def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, label: str,
-           unit: str = "t", width: int = 760, height: int = 360) -> str:
-    """A Sankey diagram: nodes in columns by longest path, bands as cubic curves with width ∝ tonnes.
+def _node_colour(k: int, nid: str, colour: str) -> str:
+    """A fate's fixed colour by id; otherwise the colour its kind gave, or the k-th of the palette."""
+    if nid in FATE_COLOURS:
+        return FATE_COLOURS[nid]
+    return PALETTE[k % len(PALETTE)] if colour == PALETTE[0] else colour
 
-    ``nodes``: ``{id, label}``; ``links``: ``{source, target, value}`` (tonnes). Fates U/D/S/X (ids or
-    ``kind``) get their fixed colours so every diagram reads the same way."""
-    ls = [(str(x["source"]), str(x["target"]), float(x["value"])) for x in links if float(x.get("value") or 0) > 0]
-    if not ls:
-        return empty(label, "暂无流向数据", width, 60)
+
+def _sankey_nodes(nodes: Sequence[dict[str, Any]], ls: list[tuple[str, str, float]]) -> dict[str, _Node]:
+    """The diagram's nodes: the given ones (last wins), then any id only the links name; coloured."""
     by_id: dict[str, _Node] = {}
     for raw in nodes:
         by_id[str(raw["id"])] = _Node(str(raw["id"]), str(raw.get("label") or raw["id"]))
@@ -162,13 +196,9 @@ def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, 
         kind = str(raw.get("kind") or raw.get("fate") or raw["id"])
         if kind in FATE_COLOURS:
             by_id[str(raw["id"])].colour = FATE_COLOURS[kind]
-    ids = list(by_id)
-    for k, nid in enumerate(ids):
-        if by_id[nid].colour == PALETTE[0] and nid not in FATE_COLOURS:
-            by_id[nid].colour = PALETTE[k % len(PALETTE)]
-        elif nid in FATE_COLOURS:
-            by_id[nid].colour = FATE_COLOURS[nid]
-    layer = _layers(ids, ls)
+    for k, (nid, n) in enumerate(by_id.items()):
+        n.colour = _node_colour(k, nid, n.colour)
+    layer = _layers(list(by_id), ls)
     inflow: dict[str, float] = defaultdict(float)
     outflow: dict[str, float] = defaultdict(float)
     for s, t, v in ls:
@@ -177,13 +207,26 @@ def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, 
     for nid, n in by_id.items():
         n.layer = layer[nid]
         n.size = max(inflow[nid], outflow[nid])
-    ids = [i for i in ids if by_id[i].size > 0]
-    ncols = max(by_id[i].layer for i in ids) + 1
-    cols: dict[int, list[_Node]] = defaultdict(list)
-    for i in ids:
-        cols[by_id[i].layer].append(by_id[i])
+    return by_id
+
+
+@dataclass
+class _SankeyLayout:
+    """Where the columns are and how many pixels a tonne is; sets each shown node's ``y``."""
+
+    ncols: int
+    scale: float
+    colx: dict[int, float]
+    node_w: int = 14
+
+
+def _sankey_layout(shown: list[_Node], width: int, height: int) -> _SankeyLayout:
     top, bottom, pad, node_w = 10, 10, 12, 14
     left_margin, right_margin = 8, 150
+    ncols = max(n.layer for n in shown) + 1
+    cols: dict[int, list[_Node]] = defaultdict(list)
+    for n in shown:
+        cols[n.layer].append(n)
     avail = height - top - bottom
     scale = min((avail - pad * (len(c) - 1)) / (sum(n.size for n in c) or 1) for c in cols.values())
     scale = max(scale, 0.0)
@@ -193,34 +236,109 @@ def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, 
         for n in col:
             n.y = y
             y += max(n.size * scale, 2) + pad
-    out = [_open(width, height, label, "sankey")]
+    return _SankeyLayout(ncols, scale, colx, node_w)
+
+
+def _sankey_bands(ls: list[tuple[str, str, float]], by_id: dict[str, _Node], lay: _SankeyLayout, unit: str) -> list[str]:
+    """One cubic band per link, stacked at both ends in the order of the nodes' positions."""
+    out = []
     out_off: dict[str, float] = defaultdict(float)
     in_off: dict[str, float] = defaultdict(float)
     for s, t, v in sorted(ls, key=lambda x: (by_id[x[0]].y, by_id[x[1]].y)):
         a, b = by_id[s], by_id[t]
-        w = max(v * scale, 1)
-        x0, x1 = colx[a.layer] + node_w, colx[b.layer]
+        w = max(v * lay.scale, 1)
+        x0, x1 = lay.colx[a.layer] + lay.node_w, lay.colx[b.layer]
         y0 = a.y + out_off[s] + w / 2
         y1 = b.y + in_off[t] + w / 2
-        out_off[s] += v * scale
-        in_off[t] += v * scale
+        out_off[s] += v * lay.scale
+        in_off[t] += v * lay.scale
         if x1 <= x0:  # a back edge in a loop: draw it below, as a return arc
-            x1 = colx[b.layer] + node_w / 2
+            x1 = lay.colx[b.layer] + lay.node_w / 2
         mx = (x0 + x1) / 2
         out.append(f'<path class="link" d="M{x0:.1f},{y0:.1f} C{mx:.1f},{y0:.1f} {mx:.1f},{y1:.1f} {x1:.1f},{y1:.1f}" '
                    f'fill="none" stroke="{a.colour}" stroke-opacity="0.35" stroke-width="{w:.1f}">'
                    f'<title>{_e(a.label)} → {_e(b.label)}: {_fmt(v, 3)} {_e(unit)}</title></path>')
-    for i in ids:
-        n = by_id[i]
-        h = max(n.size * scale, 2)
-        x = colx[n.layer]
-        out.append(f'<rect class="node" x="{x:.1f}" y="{n.y:.1f}" width="{node_w}" height="{h:.1f}" fill="{n.colour}">'
+    return out
+
+
+def _sankey_boxes(shown: list[_Node], lay: _SankeyLayout, unit: str) -> list[str]:
+    """Each node as a bar with its label and size to its right."""
+    out = []
+    for n in shown:
+        h = max(n.size * lay.scale, 2)
+        x = lay.colx[n.layer]
+        out.append(f'<rect class="node" x="{x:.1f}" y="{n.y:.1f}" width="{lay.node_w}" height="{h:.1f}" fill="{n.colour}">'
                    f'<title>{_e(n.label)}: {_fmt(n.size, 3)} {_e(unit)}</title></rect>')
-        tx, anchor = (x + node_w + 4, "start") if n.layer < ncols - 1 or ncols == 1 else (x + node_w + 4, "start")
-        out.append(f'<text x="{tx:.1f}" y="{n.y + h / 2 + 4:.1f}" text-anchor="{anchor}" fill="#222" font-size="11">'
-                   f'{_e(n.label)} {_fmt(n.size, 1)}</text>')
-    out.append("</svg>")
-    return "".join(out)
+        out.append(f'<text x="{x + lay.node_w + 4:.1f}" y="{n.y + h / 2 + 4:.1f}" text-anchor="start" fill="#222" '
+                   f'font-size="11">{_e(n.label)} {_fmt(n.size, 1)}</text>')
+    return out
+
+
+def sankey(nodes: Sequence[dict[str, Any]], links: Sequence[dict[str, Any]], *, label: str,
+           unit: str = "t", width: int = 760, height: int = 360) -> str:
+    """A Sankey diagram: nodes in columns by longest path, bands as cubic curves with width ∝ tonnes.
+
+    ``nodes``: ``{id, label}``; ``links``: ``{source, target, value}`` (tonnes). Fates U/D/S/X (ids or
+    ``kind``) get their fixed colours so every diagram reads the same way."""
+    ls = [(str(x["source"]), str(x["target"]), float(x["value"])) for x in links if float(x.get("value") or 0) > 0]
+    if not ls:
+        return empty(label, "暂无流向数据", width, 60)
+    by_id = _sankey_nodes(nodes, ls)
+    shown = [n for n in by_id.values() if n.size > 0]
+    lay = _sankey_layout(shown, width, height)
+    return "".join([_open(width, height, label, "sankey"), *_sankey_bands(ls, by_id, lay, unit),
+                    *_sankey_boxes(shown, lay, unit), "</svg>"])
+
+
+_BOX_FILLS = {"U": "#e3f4ea", "D": "#e4ecf7", "S": "#fbf0dc", "X": "#fbe3e0"}
+_BOX_W, _BOX_H, _VGAP = 170, 44, 22
+
+
+def _path_layout(ids: list[str], es: list[tuple[str, str, str]], width: int) -> tuple[dict[str, tuple[float, float]], int, int]:
+    """Top-left corner of each box (columns by longest path), and the drawing's width and height."""
+    layer = _layers(ids, [(s, t, 1.0) for s, t, _ in es])
+    cols: dict[int, list[str]] = defaultdict(list)
+    for i in ids:
+        cols[layer[i]].append(i)
+    ncols = max(cols) + 1
+    hgap = max(80, (width - ncols * _BOX_W - 20) / max(1, ncols - 1)) if ncols > 1 else 0
+    width = int(max(width, 20 + ncols * _BOX_W + (ncols - 1) * hgap))
+    height = 20 + max(len(c) for c in cols.values()) * (_BOX_H + _VGAP)
+    pos: dict[str, tuple[float, float]] = {}
+    for c, members in cols.items():
+        for k, i in enumerate(members):
+            pos[i] = (10 + c * (_BOX_W + hgap), 10 + k * (_BOX_H + _VGAP))
+    return pos, width, height
+
+
+def _path_edges(es: list[tuple[str, str, str]], pos: dict[str, tuple[float, float]]) -> list[str]:
+    """An arrow per edge (into the box's bottom when it goes back), with its label at the middle."""
+    out = []
+    for s, t, lab in es:
+        (x0, y0), (x1, y1) = pos[s], pos[t]
+        ax, ay, bx, by = x0 + _BOX_W, y0 + _BOX_H / 2, x1, y1 + _BOX_H / 2
+        if bx <= ax:
+            bx, by = x1 + _BOX_W / 2, y1 + _BOX_H
+        mx = (ax + bx) / 2
+        out.append(f'<path class="edge" d="M{ax:.1f},{ay:.1f} C{mx:.1f},{ay:.1f} {mx:.1f},{by:.1f} {bx:.1f},{by:.1f}" '
+                   f'fill="none" stroke="#555" stroke-width="1.5" marker-end="url(#arrow)"/>')
+        if lab:
+            out.append(f'<text x="{mx:.1f}" y="{(ay + by) / 2 - 4:.1f}" text-anchor="middle" fill="#333" '
+                       f'font-size="10">{_e(lab)}</text>')
+    return out
+
+
+def _path_box(i: str, n: dict[str, Any], at: tuple[float, float], highlight: str | None) -> list[str]:
+    """One box: filled by its fate kind, outlined red when highlighted, its label and optional sub-line."""
+    x, y = at
+    fill = _BOX_FILLS.get(str(n.get("kind") or ""), "#f4f6f8")
+    stroke = "#c0392b" if i == highlight else "#667"
+    out = [f'<rect class="node" x="{x:.1f}" y="{y:.1f}" width="{_BOX_W}" height="{_BOX_H}" rx="5" fill="{fill}" '
+           f'stroke="{stroke}" stroke-width="{2 if i == highlight else 1}"/>',
+           f'<text x="{x + 8:.1f}" y="{y + 18:.1f}" fill="#111" font-size="12">{_e(str(n.get("label") or i)[:14])}</text>']
+    if n.get("sub"):
+        out.append(f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#555" font-size="10">{_e(str(n["sub"])[:32])}</text>')
+    return out
 
 
 def path_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]], *, label: str,
@@ -233,44 +351,13 @@ def path_graph(nodes: Sequence[dict[str, Any]], edges: Sequence[dict[str, Any]],
     ids = [str(n["id"]) for n in nodes]
     es = [(str(e["source"]), str(e["target"]), str(e.get("label") or "")) for e in edges
           if str(e["source"]) in ids and str(e["target"]) in ids]
-    layer = _layers(ids, [(s, t, 1.0) for s, t, _ in es])
-    cols: dict[int, list[str]] = defaultdict(list)
-    for i in ids:
-        cols[layer[i]].append(i)
-    box_w, box_h, vgap = 170, 44, 22
-    ncols = max(cols) + 1
-    hgap = max(80, (width - ncols * box_w - 20) / max(1, ncols - 1)) if ncols > 1 else 0
-    width = int(max(width, 20 + ncols * box_w + (ncols - 1) * hgap))
-    height = 20 + max(len(c) for c in cols.values()) * (box_h + vgap)
-    pos: dict[str, tuple[float, float]] = {}
-    for c, members in cols.items():
-        for k, i in enumerate(members):
-            pos[i] = (10 + c * (box_w + hgap), 10 + k * (box_h + vgap))
+    pos, width, height = _path_layout(ids, es, width)
     byid = {str(n["id"]): n for n in nodes}
     out = [_open(width, height, label, "path"),
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>']
-    for s, t, lab in es:
-        (x0, y0), (x1, y1) = pos[s], pos[t]
-        ax, ay, bx, by = x0 + box_w, y0 + box_h / 2, x1, y1 + box_h / 2
-        if bx <= ax:
-            bx, by = x1 + box_w / 2, y1 + box_h
-        mx = (ax + bx) / 2
-        out.append(f'<path class="edge" d="M{ax:.1f},{ay:.1f} C{mx:.1f},{ay:.1f} {mx:.1f},{by:.1f} {bx:.1f},{by:.1f}" '
-                   f'fill="none" stroke="#555" stroke-width="1.5" marker-end="url(#arrow)"/>')
-        if lab:
-            out.append(f'<text x="{mx:.1f}" y="{(ay + by) / 2 - 4:.1f}" text-anchor="middle" fill="#333" '
-                       f'font-size="10">{_e(lab)}</text>')
+           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+           *_path_edges(es, pos)]
     for i in ids:
-        x, y = pos[i]
-        n = byid[i]
-        kind = str(n.get("kind") or "")
-        fill = {"U": "#e3f4ea", "D": "#e4ecf7", "S": "#fbf0dc", "X": "#fbe3e0"}.get(kind, "#f4f6f8")
-        stroke = "#c0392b" if i == highlight else "#667"
-        out.append(f'<rect class="node" x="{x:.1f}" y="{y:.1f}" width="{box_w}" height="{box_h}" rx="5" fill="{fill}" '
-                   f'stroke="{stroke}" stroke-width="{2 if i == highlight else 1}"/>')
-        out.append(f'<text x="{x + 8:.1f}" y="{y + 18:.1f}" fill="#111" font-size="12">{_e(str(n.get("label") or i)[:14])}</text>')
-        if n.get("sub"):
-            out.append(f'<text x="{x + 8:.1f}" y="{y + 34:.1f}" fill="#555" font-size="10">{_e(str(n["sub"])[:32])}</text>')
+        out.extend(_path_box(i, byid[i], pos[i], highlight))
     out.append("</svg>")
     return "".join(out)

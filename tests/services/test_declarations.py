@@ -262,6 +262,20 @@ def test_a_foreign_caller_cannot_read_a_declaration(city):
     assert decl(city, A, "2025-Q1", Actor("regulator", district="630102"))["unit"] == A
 
 
+def test_a_credit_code_typed_in_full_width_or_with_spaces_is_the_same_unit(city):
+    """The declaration and the licensed report look units up by nofei.domain.units.normalise_credit_code."""
+    from reports.licensed import build_licensed_report
+
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in A)  # ９１６３… as an IME types it
+    assert full_width != A
+    for typed in (full_width, f" {A[:6]} {A[6:].lower()} "):
+        d = decl(city, typed, "2025-Q1")
+        assert d["unit"] == A and d["totals"] == decl(city, A, "2025-Q1")["totals"]
+    with city() as uow, pytest.raises(NotFound) as e:  # found (not unknown_unit), but not licensed
+        build_licensed_report(uow=uow, actor=SYSTEM, credit_code=full_width, year=2025)
+    assert e.value.code == "not_licensed"
+
+
 # --- the calendar ------------------------------------------------------------------------------
 def _uploaded(uf, code: str, month: str, when: datetime) -> None:
     with uf() as uow:

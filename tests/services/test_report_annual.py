@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import types
 from datetime import UTC, date, datetime
 
 import pytest
@@ -12,8 +11,9 @@ from openpyxl import load_workbook
 from ledgers import registry
 from nofei.access import SYSTEM, Actor
 from nofei.errors import InputRejected, PermissionDenied
+from nofei.flows.indicators import INDICATORS
 from nofei.storage.tables import LedgerRow, UnitRow
-from reports import annual
+from reports import annual, flows, indicators
 from reports.excel import write_annual_xlsx
 from reports.html import render_annual_html
 from tests.factories import unit_payload
@@ -65,6 +65,16 @@ def test_completeness_lists_the_missing_months_of_each_unit_in_the_region(uow_fa
     assert [r["unit"] for r in only_west] == [a]
 
 
+def test_the_trend_axis_is_the_years_with_a_current_ledger(uow_factory):
+    a = _unit(uow_factory, "630104")
+    _ledger(uow_factory, a, "2022-03")
+    _ledger(uow_factory, a, "2023-01", current=False)  # a superseded version only: 2023 has no ledger
+    _ledger(uow_factory, a, "2024-07")
+    _ledger(uow_factory, a, "2024-08")
+    with uow_factory() as uow:
+        assert annual.years_present(uow) == [2022, 2024]
+
+
 def test_a_month_is_owed_only_after_its_deadline_the_15th_of_the_next_month():
     from nofei.domain.completeness import months_owed
 
@@ -103,15 +113,16 @@ def test_unknown_region_is_rejected_and_foreign_district_forbidden(uow_factory):
         annual.build_annual_report(uow=uow_factory(), actor=reg, year=2024, region="630104")
 
 
-def _fake_engine(values: dict[str, dict[str, float | None]]):
-    """Stands in for reports.indicators: returns given figures per region, so rendering can be checked."""
+def _fake_figures(monkeypatch, values: dict[str, dict[str, float | None]]) -> None:
+    """Stands in for the flow model's figures (``reports.indicators``, ``reports.flows``): given figures per
+    region, in the shapes those use cases return, so that the rendering can be checked against them."""
 
     def compute_indicators(*, uow, actor, year, region):
         out = []
-        for key, (name, unit) in annual.INDICATOR_NAMES.items():
-            v = values.get(region, {}).get(key)
-            target = 90.0 if key == "agricultural_film_recovery_rate" else None
-            out.append({"key": key, "name": name, "value": v, "unit": unit, "numerator": None, "denominator": None,
+        for d in INDICATORS:
+            v = values.get(region, {}).get(d.key)
+            target = 90.0 if d.key == "agricultural_film_recovery_rate" else None
+            out.append({"key": d.key, "name": d.name, "value": v, "unit": d.unit, "numerator": None, "denominator": None,
                         "target": target, "meets_target": None if target is None or v is None else v >= target,
                         "units_count": 1, "ledgers_count": 2, "note": None if v is not None else "分母为 0"})
         return {"year": year, "region": region, "indicators": out}
@@ -122,25 +133,31 @@ def _fake_engine(values: dict[str, dict[str, float | None]]):
         return {"year": year, "region": region, "streams": {"hazardous": west, "medical": zero},
                 "districts": {"630104": {"hazardous": west, "medical": zero}, "630102": {"hazardous": zero}}}
 
+    def fate_table(*, uow, actor, year, stream, region):
+        return {"year": year, "stream": stream, "region": region, "producers": []}
+
     def sankey(*, uow, actor, year, stream, region):
         if stream != "hazardous":
             return {"nodes": [], "links": []}
-        return {"nodes": [{"id": "p", "label": "城西区 产生者"}, {"id": "U", "label": "利用"}, {"id": "X", "label": "去向不明"}],
-                "links": [{"source": "p", "target": "U", "value_t": 6.0}, {"source": "p", "target": "X", "value_t": 0.5}]}
+        return {"nodes": [{"id": "p", "label": "城西区 产生者", "kind": "group"}, {"id": "U", "label": "利用", "kind": "fate"},
+                          {"id": "X", "label": "去向不明", "kind": "fate"}],
+                "links": [{"source": "p", "target": "U", "value": 6.0}, {"source": "p", "target": "X", "value": 0.5}]}
 
-    return types.SimpleNamespace(compute_indicators=compute_indicators, stream_totals=stream_totals, sankey=sankey)
+    monkeypatch.setattr(indicators, "compute_indicators", compute_indicators)
+    monkeypatch.setattr(indicators, "stream_totals", stream_totals)
+    monkeypatch.setattr(indicators, "fate_table", fate_table)
+    monkeypatch.setattr(flows, "sankey", sankey)
 
 
 def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, monkeypatch):
-    fake = _fake_engine({"630100": {"agricultural_film_recovery_rate": 92.5, "hazardous_utilisation_rate": 60.0},
-                         "630104": {"agricultural_film_recovery_rate": 80.0}})
-    monkeypatch.setattr(annual, "_engine", lambda: fake)
+    _fake_figures(monkeypatch, {"630100": {"agricultural_film_recovery_rate": 92.5, "hazardous_utilisation_rate": 60.0},
+                                "630104": {"agricultural_film_recovery_rate": 80.0}})
     anomalies = [{"kind": "overdue_receipt", "message": "接收未确认 <script>", "units": ["X1"], "mass_t": 1.25}]
     rep = annual.build_annual_report(uow=uow_factory(), actor=SYSTEM, year=2024, region="630100", anomalies=anomalies)
 
     film = next(i for i in rep["indicators"] if i["key"] == "agricultural_film_recovery_rate")
     assert film["value"] == 92.5 and film["meets_target"] is True
-    assert [i["key"] for i in rep["indicators"]] == list(annual.INDICATOR_NAMES)
+    assert [i["key"] for i in rep["indicators"]] == [d.key for d in INDICATORS]
     assert rep["summary"]["indicators_meeting_target"] == 1
     west = next(d for d in rep["districts"] if d["district"] == "630104")
     assert west["values"]["agricultural_film_recovery_rate"] == 80.0
@@ -177,10 +194,3 @@ def test_report_renders_the_engines_figures_in_json_xlsx_and_html(uow_factory, m
     assert 'class="link"' in page  # the hazardous Sankey drew its bands
     assert 'href="/lineage/agricultural_film_recovery_rate?year=2024&amp;region=630100"' in page
     assert "92.50" in page and "达标" in page
-
-
-def test_without_the_engine_indicators_are_null_with_a_note(uow_factory, monkeypatch):
-    monkeypatch.setattr(annual, "_engine", lambda: None)
-    rep = annual.build_annual_report(uow=uow_factory(), actor=SYSTEM, year=2024, region="630100")
-    assert all(i["value"] is None and i["note"] for i in rep["indicators"])
-    assert rep["engine"] == "unavailable"
