@@ -16,24 +16,24 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from api.demo.city import City, PlannedManifest
 from imports import XLSX_MIME
 from nofei.access import SYSTEM
 from nofei.catalogue import CITY, Catalogue
+from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.calendar import CST
-from nofei.domain.ledger import LedgerDraft, stream_totals
+from nofei.domain.ledger import SHEET_IN, SHEET_OUT, SHEET_STOCK, SHEET_TREAT, LedgerDraft, stream_totals
+from nofei.problems import SourceRef
 from nofei.quantity import kg_to_tonnes
-from nofei.storage.tables import AuditRow, UnitRow, table_of
+from nofei.storage import bulk
+from nofei.storage.repo import unit_rows_by_code
 from nofei.storage.uow import UnitOfWork
 
 GENERATOR_VERSION = 2
@@ -61,14 +61,11 @@ class BuildReport:
 def marker(uow: UnitOfWork, action: str = MARKER_ACTION) -> dict[str, Any] | None:
     """The demo this database holds (seed, units, year, generator), or None; ``START_ACTION`` for the one
     a build began."""
-    row = uow.session.execute(
-        select(col(AuditRow.detail)).where(col(AuditRow.action) == action).order_by(col(AuditRow.seq).desc()).limit(1)
-    ).first()
-    return dict(row[0]) if row else None
+    return bulk.last_audit_detail(uow.session, action)
 
 
 def holds_units(uow: UnitOfWork) -> bool:
-    return uow.session.execute(select(col(UnitRow.id)).limit(1)).first() is not None
+    return bulk.holds_units(uow.session)
 
 
 def spec(city: City) -> dict[str, Any]:
@@ -293,60 +290,34 @@ def draft_digest(draft: LedgerDraft) -> str:
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
+def positioned(draft: LedgerDraft) -> LedgerDraft:
+    """``draft`` with every entry's source row as the workbook reader gives it (each sheet's data from row 2;
+    转出 and 转入 are separate sheets), so a bulk-stored version numbers its rows like an uploaded one."""
+    outs = [t for t in draft.transfers if t.direction == "out"]
+    ins = [t for t in draft.transfers if t.direction == "in"]
+    return replace(
+        draft,
+        stocks=[replace(x, ref=SourceRef(SHEET_STOCK, n)) for n, x in enumerate(draft.stocks, start=2)],
+        treatments=[replace(t, ref=SourceRef(SHEET_TREAT, n)) for n, t in enumerate(draft.treatments, start=2)],
+        transfers=[replace(t, ref=SourceRef(sheet, n)) for sheet, lines in ((SHEET_OUT, outs), (SHEET_IN, ins))
+                   for n, t in enumerate(lines, start=2)])
+
+
 def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: Catalogue,
                  rep: BuildReport, batch: int = 5000) -> None:
-    """Benchmark-sized cities: drafts stored as version 1 with bulk Core inserts, ``batch`` ledgers per
-    transaction and one audit entry per batch; the same rows ``nofei.storage.ledgerstore`` writes, without
-    its per-ledger version bookkeeping (the database is empty). No workbook is kept: the stored file of
-    such a version is empty and its sha256 is a digest of the draft (``draft_digest``)."""
-    from sqlalchemy import insert
-
-    from nofei.domain.transfer_columns import row_counts
-    from nofei.storage import flowstore
-    from nofei.storage.repo import unit_rows_by_code
-    from nofei.storage.tables import (
-        LedgerFileRow,
-        LedgerRow,
-        StockEntryRow,
-        TransferEntryRow,
-        TreatmentEntryRow,
-    )
-
-    ledger_t = table_of(LedgerRow)
+    """Benchmark-sized cities: drafts stored as version 1 by ``nofei.storage.bulk``, ``batch`` ledgers per
+    transaction and one audit entry per batch (the database is empty). No workbook is kept: the stored file
+    of such a version is empty and its sha256 is a digest of the draft (``draft_digest``)."""
     now = datetime.now(CST)
     for i in range(0, len(drafts), batch):
         chunk = drafts[i : i + batch]
         with uow_factory() as uow:
-            s = uow.session
-            units = {cc: int(u.id or 0) for cc, u in unit_rows_by_code(s, {d.credit_code for d in chunk}).items()}
+            units = {cc: int(u.id or 0) for cc, u in unit_rows_by_code(uow.session, {d.credit_code for d in chunk}).items()}
             digests = [draft_digest(d) for d in chunk]
-            rows = [{"unit_id": units[d.credit_code], "month": d.month, "year": d.year, "version": 1, "is_current": True,
-                     "sha256": h, "filename": filename(d), "size": 0, "uploaded_at": now, "uploaded_by": SYSTEM.label,
-                     "reporter": d.reporter, "phone": d.phone, "unit_name": d.unit_name, "row_counts": row_counts(d),
-                     "totals": stream_totals(d, catalogue), "warnings": []} for d, h in zip(chunk, digests, strict=True)]
-            got = s.execute(insert(ledger_t).returning(ledger_t.c.unit_id, ledger_t.c.month, ledger_t.c.id), rows).all()
-            ids = {(u, m): lid for u, m, lid in got}
-            stocks, treats, moves, files = [], [], [], []
-            for d in chunk:
-                lid = ids[(units[d.credit_code], d.month)]
-                files.append({"ledger_id": lid, "content_type": "", "content": b""})
-                stocks += [{"ledger_id": lid, "row": n, "code": x.code, "stream": x.stream, "name": x.name,
-                            "open_kg": x.open_kg, "generated_kg": x.generated_kg, "close_kg": x.close_kg, "note": x.note}
-                           for n, x in enumerate(d.stocks, start=2)]
-                treats += [{"ledger_id": lid, "row": n, "code": t.code, "stream": t.stream, "method": t.method,
-                            "qty_kg": t.qty_kg, "product": t.product, "note": t.note}
-                           for n, t in enumerate(d.treatments, start=2)]
-                for direction in ("out", "in"):
-                    moves += [{"ledger_id": lid, "row": n, "direction": t.direction, "day": t.day, "code": t.code,
-                               "stream": t.stream, "qty_kg": t.qty_kg, "counterpart": t.counterpart,
-                               "counterpart_name": t.counterpart_name, "manifest_no": t.manifest_no,
-                               "carrier": t.carrier, "planned_method": t.planned_method, "note": t.note}
-                              for n, t in enumerate((t for t in d.transfers if t.direction == direction), start=2)]
-            for table, values in ((LedgerFileRow, files), (StockEntryRow, stocks), (TreatmentEntryRow, treats),
-                                  (TransferEntryRow, moves)):
-                if values:
-                    s.execute(insert(table_of(table)), values)
-            flowstore.summarise_ledgers(s, ids.values())
+            bulk.insert_ledgers(uow.session, [
+                bulk.BulkLedger(unit_id=units[d.credit_code], draft=positioned(d), sha256=h, filename=filename(d),
+                                uploaded_by=SYSTEM.label, uploaded_at=now, totals=stream_totals(d, catalogue))
+                for d, h in zip(chunk, digests, strict=True)])
             uow.audit(SYSTEM, "ledger.bulk_load", "demo", detail={"ledgers": len(chunk), "from": chunk[0].month,
                                                                   "to": chunk[-1].month}, district=CITY)
             uow.commit()
@@ -354,73 +325,42 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
         rep.sha256 += digests
 
 
+def _bulk_manifest(pm: PlannedManifest, shipper_id: int, number: str) -> bulk.BulkManifest:
+    """A planned received or in-transit manifest as its steps leave it (each recorded when it happened:
+    accepted the day it arrived)."""
+    received = pm.status == "received" and pm.received is not None
+    lines = [bulk.BulkManifestLine(ln.code, ln.sent_kg, ln.method) for ln in pm.lines]
+    if received:
+        lines = [replace(bl, received_kg=ln.received_kg, method=ln.method,
+                         discrepancy=M.is_discrepancy(ln.sent_kg, ln.received_kg))
+                 if ln.received_kg is not None else bl for bl, ln in zip(lines, pm.lines, strict=True)]
+    return bulk.BulkManifest(
+        number=number, shipper_id=shipper_id, receiver_code=pm.receiver, carrier_code=pm.carrier,
+        planned_date=pm.shipped, shipped_at=_at(pm.shipped, 9), vehicle=_plate(pm),
+        driver="驾驶员" + pm.carrier[-3:], lines=lines,
+        received_at=_at(pm.received, 16) if received and pm.received else None,
+        accepted_on=pm.received if received else None)
+
+
 def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], batch: int = 5000) -> dict[str, str]:
-    """Benchmark-sized cities: manifests (with their lines and history) inserted in bulk, numbered as the
-    registry numbers them (``ledgers.manifests.next_number``: the serial row is advanced to match), one
-    audit entry per batch. Received and in-transit manifests only; other steps go through the use cases."""
-    from sqlalchemy import func, insert
-
-    from nofei.domain import manifests as M  # noqa: N812
-    from nofei.storage import flowstore
-    from nofei.storage.repo import unit_rows_by_code
-    from nofei.storage.tables import ManifestEventRow, ManifestLineRow, ManifestRow, ManifestSerialRow
-
+    """Benchmark-sized cities: manifests (with their lines and history) stored by ``nofei.storage.bulk``,
+    numbered as the registry numbers them (``ledgers.manifests.next_number``: the serials are reserved in
+    the same rows), one audit entry per batch. Received and in-transit manifests only; other steps go
+    through the use cases."""
     numbers: dict[str, str] = {}
     now = datetime.now(CST)
     for i in range(0, len(manifests), batch):
         chunk = manifests[i : i + batch]
         with uow_factory() as uow:
-            s = uow.session
-            units = unit_rows_by_code(s, {pm.shipper for pm in chunk})
-            serials: dict[str, int] = {}
-            rows: list[dict[str, Any]] = []
-            for pm in chunk:
-                u = units[pm.shipper]
-                key = f"{pm.shipped.year:04d}{M.region_prefix(u.district)}"
-                if key not in serials:
-                    last = s.execute(select(col(ManifestSerialRow.last)).where(col(ManifestSerialRow.key) == key)).scalar()
-                    serials[key] = int(last or 0)
-                serials[key] += 1
-                no = M.format_number(pm.shipped.year, key[4:], serials[key])
-                numbers[pm.number] = no
-                received = pm.status == "received" and pm.received is not None
-                rows.append({"number": no, "version": 1, "is_current": True, "shipper_id": u.id,
-                             "receiver_code": pm.receiver, "carrier_code": pm.carrier,
-                             "status": "received" if received else "in_transit", "planned_date": pm.shipped,
-                             "shipped_at": _at(pm.shipped, 9),
-                             "received_at": _at(pm.received, 16) if received and pm.received else None,
-                             "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "parent_number": None,
-                             "reason": None, "created_at": now, "created_by": SYSTEM.label, "updated_at": now,
-                             # the simulated steps are recorded as they happen: accepted the day it arrived
-                             "accepted_on": pm.received if received else None})
-            ids: dict[str, int] = dict(s.execute(insert(table_of(ManifestRow)).returning(
-                table_of(ManifestRow).c.number, table_of(ManifestRow).c.id), rows).all())
-            lines, events = [], []
-            for pm, row in zip(chunk, rows, strict=True):
-                mid = ids[row["number"]]
-                for n, ln in enumerate(pm.lines, start=1):
-                    got = ln.received_kg if row["status"] == "received" else None
-                    lines.append({"manifest_id": mid, "line_no": n, "waste_code": ln.code, "quantity_kg": ln.sent_kg,
-                                  "packaging": None, "planned_method": ln.method, "received_kg": got,
-                                  "method": ln.method if got is not None else None,
-                                  "rejected_kg": 0 if got is not None else None,
-                                  "discrepancy": got is not None and M.is_discrepancy(ln.sent_kg, got)})
-                steps = [("create", None, "submitted", row["shipped_at"]), ("ship", "submitted", "in_transit",
-                                                                             row["shipped_at"])]
-                if row["status"] == "received":
-                    steps.append(("receive", "in_transit", "received", row["received_at"]))
-                events += [{"manifest_id": mid, "time": t, "event_time": t, "actor": SYSTEM.label, "action": a,
-                            "from_status": f, "to_status": to, "detail": {"bulk": True}} for a, f, to, t in steps]
-            s.execute(insert(table_of(ManifestLineRow)), lines)
-            s.execute(insert(table_of(ManifestEventRow)), events)
-            flowstore.note_changes(s, [(y, "manifest", None) for y in sorted({pm.shipped.year for pm in chunk})])
-            for key, last in serials.items():
-                if s.execute(select(func.count()).select_from(ManifestSerialRow).where(
-                        col(ManifestSerialRow.key) == key)).scalar_one():
-                    s.execute(table_of(ManifestSerialRow).update().where(
-                        col(ManifestSerialRow.key) == key).values(last=last))
-                else:
-                    s.execute(insert(table_of(ManifestSerialRow)).values(key=key, last=last))
+            units = unit_rows_by_code(uow.session, {pm.shipper for pm in chunk})
+            keys = [(pm.shipped.year, M.region_prefix(units[pm.shipper].district)) for pm in chunk]
+            serial = bulk.reserve_serials(uow.session, Counter(f"{y:04d}{p}" for y, p in keys))
+            made = []
+            for pm, (year, prefix) in zip(chunk, keys, strict=True):
+                serial[f"{year:04d}{prefix}"] += 1
+                numbers[pm.number] = M.format_number(year, prefix, serial[f"{year:04d}{prefix}"])
+                made.append(_bulk_manifest(pm, int(units[pm.shipper].id or 0), numbers[pm.number]))
+            bulk.insert_manifests(uow.session, made, actor=SYSTEM.label, now=now)
             uow.audit(SYSTEM, "manifest.bulk_load", "demo", detail={"manifests": len(chunk)}, district=CITY)
             uow.commit()
     return numbers
