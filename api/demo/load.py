@@ -216,66 +216,81 @@ def build(uow_factory: UowFactory, city: City, *, jobs: int = 0, fast: bool = Fa
     return rep
 
 
-def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue, rep: BuildReport, *,
-                      jobs: int, today: date, echo: Echo) -> dict[str, str]:
-    """Month by month: the month's manifests (they give the numbers the ledgers cite), then its workbooks
-    are written by the pool while the main process submits the previous month's."""
-    _, _, submit = _pipeline()
-    cited = {t.manifest_no for d in city.drafts for t in d.transfers if t.manifest_no}
-    by_month: dict[str, list[PlannedManifest]] = {}
-    for pm in city.manifests:
-        if pm.number in cited:
-            by_month.setdefault(f"{pm.shipped:%Y-%m}", []).append(pm)
-    drafts_by_month: dict[str, list[LedgerDraft]] = {}
-    for d in city.drafts:
-        drafts_by_month.setdefault(d.month, []).append(d)
-    numbers: dict[str, str] = {}
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 0 else None
-    spent: dict[str, float] = defaultdict(float)  # where the main process's time goes (echoed at the end)
+class _Months:
+    """The import path, month by month: the month's manifests (they give the numbers the ledgers cite), then
+    its workbooks are written by the pool while the main process submits the previous month's."""
 
-    def submit_month(results: list[Any]) -> None:
+    def __init__(self, uow_factory: UowFactory, city: City, catalogue: Catalogue, rep: BuildReport, *,
+                 jobs: int, today: date) -> None:
+        self.uow_factory, self.catalogue, self.rep, self.today = uow_factory, catalogue, rep, today
+        self.submit = _pipeline()[2]
+        self.cited = {t.manifest_no for d in city.drafts for t in d.transfers if t.manifest_no}
+        self.by_month: dict[str, list[PlannedManifest]] = {}
+        for pm in city.manifests:
+            if pm.number in self.cited:
+                self.by_month.setdefault(f"{pm.shipped:%Y-%m}", []).append(pm)
+        self.drafts_by_month: dict[str, list[LedgerDraft]] = {}
+        for d in city.drafts:
+            self.drafts_by_month.setdefault(d.month, []).append(d)
+        self.numbers: dict[str, str] = {}
+        self.pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 0 else None
+        self.spent: dict[str, float] = defaultdict(float)  # where the main process's time goes
+
+    def submit_month(self, results: list[Any]) -> None:
+        """Submit a month's workbooks (futures of the pool, or (content, draft) pairs) in order."""
         if not results:
             return
-        with uow_factory() as uow:  # one session for the month; every upload is still its own transaction
+        with self.uow_factory() as uow:  # one session for the month; every upload is still its own transaction
             for res in results:
                 tw = time.perf_counter()
-                content, read = res.result() if pool is not None else res
+                content, read = res.result() if self.pool is not None else res
                 ts = time.perf_counter()
-                spent["waiting for workbooks"] += ts - tw
-                receipt = submit(uow=uow, actor=SYSTEM, draft=read, content=content, filename=filename(read),
-                                 content_type=XLSX_MIME)
-                rep.ledgers += 1
-                rep.warnings += len(receipt.get("warnings") or [])
-                rep.sha256.append(hashlib.sha256(content).hexdigest())
-                spent["submitting"] += time.perf_counter() - ts
+                self.spent["waiting for workbooks"] += ts - tw
+                receipt = self.submit(uow=uow, actor=SYSTEM, draft=read, content=content, filename=filename(read),
+                                      content_type=XLSX_MIME)
+                self.rep.ledgers += 1
+                self.rep.warnings += len(receipt.get("warnings") or [])
+                self.rep.sha256.append(hashlib.sha256(content).hexdigest())
+                self.spent["submitting"] += time.perf_counter() - ts
 
-    try:
-        pending: list[Any] = []
-        for month, drafts in drafts_by_month.items():
-            tm = time.perf_counter()
-            numbers.update(run_manifests(uow_factory, by_month.pop(month, [])))
-            spent["manifests"] += time.perf_counter() - tm
-            ready = [renumber(d, numbers) for d in drafts]
-            if pool is not None:
-                current: list[Any] = [pool.submit(_worker, (d, today)) for d in ready]
-                submit_month(pending)
-                pending = current
-            else:
-                tw = time.perf_counter()
-                done = [workbook_and_read(d, catalogue, today) for d in ready]
-                spent["writing and reading workbooks"] += time.perf_counter() - tw
-                submit_month(done)
-            echo(f"    … {month}: {rep.ledgers + len(pending)} ledgers, {len(numbers)} manifests")
-        submit_month(pending)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    echo("  main process: " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items()))
-    rep.seconds.update({f"main: {k}": v for k, v in spent.items()})
-    assert not by_month, f"manifests of months without ledgers: {sorted(by_month)}"
-    rest = [pm for pm in city.manifests if pm.number not in cited]  # e.g. the rejected shipment
-    numbers.update(run_manifests(uow_factory, rest))
-    return numbers
+    def month(self, month: str, drafts: list[LedgerDraft], pending: list[Any]) -> list[Any]:
+        """One month's manifests and workbooks; returns what is still being written (the pool's futures)."""
+        tm = time.perf_counter()
+        self.numbers.update(run_manifests(self.uow_factory, self.by_month.pop(month, [])))
+        self.spent["manifests"] += time.perf_counter() - tm
+        ready = [renumber(d, self.numbers) for d in drafts]
+        if self.pool is not None:
+            current: list[Any] = [self.pool.submit(_worker, (d, self.today)) for d in ready]
+            self.submit_month(pending)
+            return current
+        tw = time.perf_counter()
+        done = [workbook_and_read(d, self.catalogue, self.today) for d in ready]
+        self.spent["writing and reading workbooks"] += time.perf_counter() - tw
+        self.submit_month(done)
+        return []
+
+    def run(self, city: City, echo: Echo) -> dict[str, str]:
+        try:
+            pending: list[Any] = []
+            for month, drafts in self.drafts_by_month.items():
+                pending = self.month(month, drafts, pending)
+                echo(f"    … {month}: {self.rep.ledgers + len(pending)} ledgers, {len(self.numbers)} manifests")
+            self.submit_month(pending)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        echo("  main process: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.spent.items()))
+        self.rep.seconds.update({f"main: {k}": v for k, v in self.spent.items()})
+        assert not self.by_month, f"manifests of months without ledgers: {sorted(self.by_month)}"
+        rest = [pm for pm in city.manifests if pm.number not in self.cited]  # e.g. the rejected shipment
+        self.numbers.update(run_manifests(self.uow_factory, rest))
+        return self.numbers
+
+
+def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue, rep: BuildReport, *,
+                      jobs: int, today: date, echo: Echo) -> dict[str, str]:
+    """Every month through the upload path (``_Months``); returns planned → registry manifest numbers."""
+    return _Months(uow_factory, city, catalogue, rep, jobs=jobs, today=today).run(city, echo)
 
 
 def draft_digest(draft: LedgerDraft) -> str:

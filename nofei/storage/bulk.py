@@ -178,7 +178,7 @@ def insert_manifests(session: Session, manifests: Sequence[BulkManifest], *, act
               "planned_date": m.planned_date, "shipped_at": m.shipped_at, "received_at": m.received_at,
               "vehicle": m.vehicle, "driver": m.driver, "parent_number": None, "reason": None, "created_at": now,
               "created_by": actor, "updated_at": now, "accepted_on": m.accepted_on} for m in manifests]
-    ids = dict(session.execute(insert(_MANIFEST).returning(_MANIFEST.c.number, _MANIFEST.c.id), heads).all())
+    ids: dict[str, int] = dict(session.execute(insert(_MANIFEST).returning(_MANIFEST.c.number, _MANIFEST.c.id), heads).all())
     lines: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     for m in manifests:
