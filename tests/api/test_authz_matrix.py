@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from nofei.flows.indicators import INDICATOR_KEYS
-from tests.factories import credit_code, register, unit_payload
+from tests.factories import credit_code, register, sheet, unit_payload
 from tests.imports.ledger_builders import ME, RECV, balanced_sheets, workbook
 
 ROLES = ("admin", "reg_in", "reg_out", "ent_own", "ent_other", "anon", "revoked")
@@ -129,16 +129,10 @@ def _fresh_unit(w: World, role: str) -> tuple[str, dict[str, Any]]:
 
 
 def _xlsx_manifest_import(w: World, role: str) -> tuple[str, dict[str, Any]]:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["分组", "移出单位统一社会信用代码", "接收单位统一社会信用代码", "承运单位统一社会信用代码", "计划转移日期",
-               "废物代码", "数量（吨）", "包装方式", "拟利用处置方式"])
-    ws.append(["1", w.u, w.r, "", "2024-03-04", CODE, "5", "桶", "D10"])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return "/api/v1/manifests/import", {"data": {"file": (io.BytesIO(buf.getvalue()), "m.xlsx")},
+    data = sheet([["分组", "移出单位统一社会信用代码", "接收单位统一社会信用代码", "承运单位统一社会信用代码", "计划转移日期",
+                   "废物代码", "数量（吨）", "包装方式", "拟利用处置方式"],
+                  ["1", w.u, w.r, "", "2024-03-04", CODE, "5", "桶", "D10"]])
+    return "/api/v1/manifests/import", {"data": {"file": (io.BytesIO(data), "m.xlsx")},
                                         "content_type": "multipart/form-data"}
 
 

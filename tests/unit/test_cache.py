@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from nofei.storage import flowstore
 from nofei.storage.cache import StampedCache, clear_all
+from nofei.storage.engine import is_postgres
 
 
 def test_a_value_is_kept_while_its_stamp_holds_and_rebuilt_when_it_changes():
@@ -102,7 +103,7 @@ def test_the_flow_stamp_does_not_repeat_after_the_ids_restart(uow_factory):
         uow.commit()
         before = flowstore.latest_change(s, 2025)
         c.put(2025, before, "the old data")
-        if s.get_bind().dialect.name == "postgresql":
+        if is_postgres(s):
             s.execute(text("TRUNCATE flow_change RESTART IDENTITY"))
         else:  # no AUTOINCREMENT: SQLite hands out max(id) + 1 again
             s.execute(text("DELETE FROM flow_change"))
