@@ -29,8 +29,7 @@ from nofei.access import SYSTEM
 from nofei.catalogue import CITY, Catalogue
 from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.calendar import CST
-from nofei.domain.ledger import SHEET_IN, SHEET_OUT, SHEET_STOCK, SHEET_TREAT, LedgerDraft, stream_totals
-from nofei.problems import SourceRef
+from nofei.domain.ledger import LedgerDraft, stream_totals
 from nofei.quantity import kg_to_tonnes
 from nofei.storage import bulk
 from nofei.storage.repo import unit_rows_by_code
@@ -305,19 +304,6 @@ def draft_digest(draft: LedgerDraft) -> str:
     return hashlib.sha256(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
-def positioned(draft: LedgerDraft) -> LedgerDraft:
-    """``draft`` with every entry's source row as the workbook reader gives it (each sheet's data from row 2;
-    转出 and 转入 are separate sheets), so a bulk-stored version numbers its rows like an uploaded one."""
-    outs = [t for t in draft.transfers if t.direction == "out"]
-    ins = [t for t in draft.transfers if t.direction == "in"]
-    return replace(
-        draft,
-        stocks=[replace(x, ref=SourceRef(SHEET_STOCK, n)) for n, x in enumerate(draft.stocks, start=2)],
-        treatments=[replace(t, ref=SourceRef(SHEET_TREAT, n)) for n, t in enumerate(draft.treatments, start=2)],
-        transfers=[replace(t, ref=SourceRef(sheet, n)) for sheet, lines in ((SHEET_OUT, outs), (SHEET_IN, ins))
-                   for n, t in enumerate(lines, start=2)])
-
-
 def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: Catalogue,
                  rep: BuildReport, batch: int = 5000) -> None:
     """Benchmark-sized cities: drafts stored as version 1 by ``nofei.storage.bulk``, ``batch`` ledgers per
@@ -330,7 +316,7 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
             units = {cc: int(u.id or 0) for cc, u in unit_rows_by_code(uow.session, {d.credit_code for d in chunk}).items()}
             digests = [draft_digest(d) for d in chunk]
             bulk.insert_ledgers(uow.session, [
-                bulk.BulkLedger(unit_id=units[d.credit_code], draft=positioned(d), sha256=h, filename=filename(d),
+                bulk.BulkLedger(unit_id=units[d.credit_code], draft=d, sha256=h, filename=filename(d),
                                 uploaded_by=SYSTEM.label, uploaded_at=now, totals=stream_totals(d, catalogue))
                 for d, h in zip(chunk, digests, strict=True)])
             uow.audit(SYSTEM, "ledger.bulk_load", "demo", detail={"ledgers": len(chunk), "from": chunk[0].month,

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from nofei.domain.ledger import LedgerDraft, StockLine, TreatmentLine
+from nofei.domain.ledger import LedgerDraft, StockLine, TransferLine, TreatmentLine
 from nofei.domain.transfer_columns import TransferColumns, row_counts
 from nofei.storage import flowstore, ledgerstore
 from nofei.storage.tables import (
@@ -64,7 +64,8 @@ def first_unit_code(session: Session) -> str | None:
 @dataclass(frozen=True, slots=True)
 class BulkLedger:
     """A ledger version to store as version 1 of its month: no file is kept (``sha256`` is the caller's
-    digest of the draft). Entry rows are numbered by their ``ref`` as the workbook reader numbers them."""
+    digest of the draft). Entries keep the sheet row of their ``ref``; a draft that never was a workbook
+    has its entries numbered down each sheet from ``FIRST_ROW``, as the reader would number them."""
 
     unit_id: int
     draft: LedgerDraft
@@ -75,19 +76,39 @@ class BulkLedger:
     totals: dict[str, Any]
 
 
+FIRST_ROW = 2
+"""The sheet row of a section's first entry in the template (row 1 holds the headers)."""
+
+
 def stock_values(ledger_id: int, stocks: Iterable[StockLine]) -> list[dict[str, Any]]:
-    """``stock_entry`` rows of a version (the columns ``ledgerstore.complete_version`` writes)."""
-    return [{"ledger_id": ledger_id, "row": s.ref.row if s.ref else None, "code": s.code, "stream": s.stream,
+    """``stock_entry`` rows of a version (the columns ``ledgerstore.complete_version`` writes); an entry
+    without a source row is numbered by its place in the sheet."""
+    return [{"ledger_id": ledger_id, "row": s.ref.row if s.ref else n, "code": s.code, "stream": s.stream,
              "name": s.name[:500], "open_kg": s.open_kg, "generated_kg": s.generated_kg, "close_kg": s.close_kg,
              "note": s.note[:500], "form": s.form[:20], "harmful_components": s.harmful_components[:500]}
-            for s in stocks]
+            for n, s in enumerate(stocks, start=FIRST_ROW)]
 
 
 def treatment_values(ledger_id: int, treatments: Iterable[TreatmentLine]) -> list[dict[str, Any]]:
-    """``treatment_entry`` rows of a version (the columns ``ledgerstore.complete_version`` writes)."""
-    return [{"ledger_id": ledger_id, "row": t.ref.row if t.ref else None, "code": t.code, "stream": t.stream,
+    """``treatment_entry`` rows of a version (the columns ``ledgerstore.complete_version`` writes); an entry
+    without a source row is numbered by its place in the sheet."""
+    return [{"ledger_id": ledger_id, "row": t.ref.row if t.ref else n, "code": t.code, "stream": t.stream,
              "method": t.method, "qty_kg": t.qty_kg, "product": t.product[:500], "note": t.note[:500]}
-            for t in treatments]
+            for n, t in enumerate(treatments, start=FIRST_ROW)]
+
+
+def transfer_tuples(ledger_id: int, transfers: Sequence[TransferLine], *, iso_days: bool) -> list[tuple[Any, ...]]:
+    """``transfer_entry`` rows of a version in ``ledgerstore``'s column order (``TransferColumns``); a row
+    without a source row is numbered by its place in its sheet (转出 and 转入 are separate sheets)."""
+    cols = transfers if isinstance(transfers, TransferColumns) else TransferColumns(_lines=list(transfers))
+    rows = cols.insert_tuples(ledger_id, iso_days=iso_days)
+    place = {"out": FIRST_ROW, "in": FIRST_ROW}
+    out: list[tuple[Any, ...]] = []
+    for r in rows:
+        n = place[r[2]]
+        place[r[2]] = n + 1
+        out.append(r if r[1] is not None else (r[0], n, *r[2:]))
+    return out
 
 
 def insert_ledgers(session: Session, ledgers: Sequence[BulkLedger]) -> list[int]:
@@ -115,8 +136,7 @@ def insert_ledgers(session: Session, ledgers: Sequence[BulkLedger]) -> list[int]
             session.execute(insert(table_of(table)), values)
     pairs = [(lid, b.draft.transfers) for lid, b in zip(ids, ledgers, strict=True) if b.draft.transfers]
     ledgerstore._store_rows(session.connection(), lambda iso_days: (
-        (tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))).insert_tuples(
-            lid, iso_days=iso_days) for lid, tr in pairs))
+        transfer_tuples(lid, tr, iso_days=iso_days) for lid, tr in pairs))
     flowstore.summarise_ledgers(session, ids)
     return ids
 
