@@ -9,8 +9,8 @@ from flask import Response, abort, current_app, redirect, render_template, reque
 
 from api.ratelimit import login_wait, retry_after
 from api.web import actor, bp, require_roles, safe_next, uow
-from ledgers.manifests import CST
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
+from nofei.domain.calendar import CST
 from nofei.errors import InputRejected, NofeiError
 from nofei.storage import websession
 from nofei.storage.repo import actor_for_token
