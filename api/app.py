@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import pkgutil
 import re
 import time
 import uuid
@@ -99,19 +97,11 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
 
     docs.document_edge_rules(api)  # before the blueprints: their schemas and paths are documented on registration
     app.extensions["nofei.api"] = api
-    from api import resources
+    from api import resources, web
 
-    for mod in sorted(m.name for m in pkgutil.iter_modules(resources.__path__)):
-        module = importlib.import_module(f"api.resources.{mod}")
-        if hasattr(module, "blp"):
-            api.register_blueprint(module.blp)
-    try:
-        web = importlib.import_module("api.web")
-        if hasattr(web, "init_app"):
-            web.init_app(app)
-    except ModuleNotFoundError as e:  # pages are optional until built
-        if e.name != "api.web":
-            raise
+    for module in resources.ALL:
+        api.register_blueprint(module.blp)
+    web.init_app(app)
     @app.before_request
     def _request_id() -> None:
         rid = request.headers.get("X-Request-ID", "")

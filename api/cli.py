@@ -5,9 +5,7 @@ Running a command on the server's machine is an admin act: commands run as the `
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -238,12 +236,11 @@ def catalogue_load(ctx: Ctx, file: Path, edition: int | None) -> None:
 
 
 def _load_command_modules() -> None:
-    from api import commands
+    """The commands defined in ``api.commands`` (they import this module, so they are imported here, late)."""
+    from api.commands import audit_cmd, declarations_cmd, demo, import_cmd, indicators_cmd, report_cmd
 
-    for m in sorted(x.name for x in pkgutil.iter_modules(commands.__path__)):
-        mod = importlib.import_module(f"api.commands.{m}")
-        if hasattr(mod, "register"):
-            mod.register(cli)
+    for mod in (audit_cmd, declarations_cmd, demo, import_cmd, indicators_cmd, report_cmd):
+        mod.register(cli)
 
 
 _loaded = False

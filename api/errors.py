@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 from flask import Flask, g, jsonify, request
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from nofei import errors as E  # noqa: N812
 from nofei.problems import Problem
+from nofei.storage import health as db
 
 log = logging.getLogger("nofei.api")
 
@@ -115,18 +115,19 @@ def register_error_handlers(app: Flask) -> None:
                 resp.headers[k] = v
         return resp
 
-    @app.errorhandler(IntegrityError)
-    def _integrity(exc: IntegrityError):
+    @app.errorhandler(db.Conflict)
+    def _integrity(exc: Exception):
         # a constraint caught what a check missed (usually a concurrent duplicate): the client's request
         # conflicts with the current state, it is not the database being down
         log.warning("integrity error", exc_info=exc, extra={"request_id": getattr(g, "request_id", None)})
         return envelope(409, "conflict", "与当前数据冲突，请刷新后重试 (conflicts with the current state, retry)")
 
-    @app.errorhandler(OperationalError)
-    @app.errorhandler(DBAPIError)
     def _db(exc: Exception):
         log.error("database error", exc_info=exc, extra={"request_id": getattr(g, "request_id", None)})
         return envelope(503, "unavailable", "数据库暂时不可用，请稍后重试 (database unavailable, retry later)")
+
+    for cls in db.UNAVAILABLE:
+        app.register_error_handler(cls, _db)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -1,7 +1,8 @@
-"""Plain factory functions for tests: units, credit codes."""
+"""Plain factory functions for tests: units, credit codes, and the one workbook builder (openpyxl)."""
 
 from __future__ import annotations
 
+import io
 import itertools
 from typing import Any
 
@@ -28,3 +29,24 @@ def register(client, admin_headers: dict[str, str], **kw: Any) -> dict[str, Any]
     r = client.post("/api/v1/units", json=unit_payload(**kw), headers=admin_headers)
     assert r.status_code == 201, r.json
     return r.json
+
+
+def workbook(sheets: dict[str, list[list[Any]]]) -> bytes:
+    """An xlsx with one sheet per item, in order, each row appended as given (``None``: an empty cell).
+    Every test workbook is built here (ledgers, manifest and unit imports), so they differ only in content."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def sheet(rows: list[list[Any]], name: str = "Sheet") -> bytes:
+    """An xlsx of a single sheet (the manifest and unit imports read the first sheet)."""
+    return workbook({name: rows})

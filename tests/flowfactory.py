@@ -2,32 +2,25 @@
 
 Quantities are given in tonnes (text or numbers, exact) and become integer kg. Every draft is
 checked with ``balance_problems`` so a test can never feed an unbalanced ledger by mistake.
-Storing goes through ``nofei.storage.ledgerstore.insert_ledger_version`` when it exists, otherwise
-through direct Core inserts into the same tables (only the newest version of a month is current).
+Storing goes through ``nofei.storage.ledgerstore.insert_ledger_version``, as an upload does.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from nofei.catalogue import Catalogue
 from nofei.domain.ledger import LedgerDraft, StockLine, TransferLine, TreatmentLine, balance_problems
 from nofei.domain.units import make_credit_code
 from nofei.quantity import tonnes_to_kg
-from nofei.storage.tables import (
-    LedgerRow,
-    StockEntryRow,
-    TransferEntryRow,
-    TreatmentEntryRow,
-    UnitRow,
-)
+from nofei.storage import ledgerstore
+from nofei.storage.tables import UnitRow
 
 CAT = Catalogue.default()
 
@@ -80,51 +73,16 @@ def add_unit(session: Session, credit_code: str, district: str, *, park: str | N
     return int(res.inserted_primary_key[0])
 
 
-def _ledgerstore() -> Any:
-    try:
-        return importlib.import_module("nofei.storage.ledgerstore")
-    except ModuleNotFoundError:
-        return None
-
-
-def store(session: Session, d: LedgerDraft, *, use_ledgerstore: bool = True) -> int:
-    """Store ``d`` as the newest (current) version of its unit and month; returns the ledger id."""
+def store(session: Session, d: LedgerDraft) -> int:
+    """Store ``d`` as the newest (current) version of its unit and month, as an upload is stored
+    (``ledgerstore.insert_ledger_version``: version numbering, entries, flow summaries); returns its id."""
     unit = session.execute(select(UnitRow).where(UnitRow.credit_code == d.credit_code)).scalar_one()
     content = repr(d).encode("utf-8")
-    sha = hashlib.sha256(content).hexdigest()
-    ls = _ledgerstore() if use_ledgerstore else None
-    if ls is not None and hasattr(ls, "insert_ledger_version"):
-        res = ls.insert_ledger_version(session, unit=unit, draft=d, sha256=sha, content=content,
-                                       filename=f"{d.month}.xlsx", content_type="application/octet-stream",
-                                       uploaded_by="test", warnings=[], totals={})
-        lid = getattr(res, "id", res)
-        if isinstance(lid, dict):
-            lid = lid.get("id") or lid.get("ledger_id")
-        if isinstance(lid, int):
-            return lid
-    prev = session.execute(select(func.max(LedgerRow.version)).where(
-        LedgerRow.unit_id == unit.id, LedgerRow.month == d.month)).scalar_one()
-    session.execute(update(LedgerRow).where(LedgerRow.unit_id == unit.id, LedgerRow.month == d.month)
-                    .values(is_current=False))
-    lid = int(session.execute(insert(LedgerRow).values(
-        unit_id=unit.id, month=d.month, year=d.year, version=(prev or 0) + 1, is_current=True, sha256=sha,
-        filename=f"{d.month}.xlsx", size=len(content), uploaded_at=datetime.now(UTC), uploaded_by="test",
-        unit_name=d.unit_name, row_counts=d.row_counts(), totals={}, warnings=[])).inserted_primary_key[0])
-    if d.stocks:
-        session.execute(insert(StockEntryRow), [
-            {"ledger_id": lid, "row": i + 2, "code": s.code, "stream": s.stream, "name": s.name, "open_kg": s.open_kg,
-             "generated_kg": s.generated_kg, "close_kg": s.close_kg, "note": ""} for i, s in enumerate(d.stocks)])
-    if d.treatments:
-        session.execute(insert(TreatmentEntryRow), [
-            {"ledger_id": lid, "row": i + 2, "code": t.code, "stream": t.stream, "method": t.method,
-             "qty_kg": t.qty_kg, "product": "", "note": ""} for i, t in enumerate(d.treatments)])
-    if d.transfers:
-        session.execute(insert(TransferEntryRow), [
-            {"ledger_id": lid, "row": i + 2, "direction": t.direction, "day": t.day, "code": t.code,
-             "stream": t.stream, "qty_kg": t.qty_kg, "counterpart": t.counterpart,
-             "counterpart_name": t.counterpart_name, "manifest_no": t.manifest_no, "carrier": None,
-             "planned_method": t.planned_method, "note": ""} for i, t in enumerate(d.transfers)])
-    return lid
+    row = ledgerstore.insert_ledger_version(
+        session, unit=unit, draft=d, sha256=hashlib.sha256(content).hexdigest(), content=content,
+        filename=f"{d.month}.xlsx", content_type="application/octet-stream", uploaded_by="test", warnings=[],
+        totals={})
+    return int(row.id or 0)
 
 
 def store_all(session: Session, drafts: Iterable[LedgerDraft]) -> list[int]:

@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 
 import click
-from sqlmodel import col
 
 from api.cli import Ctx, fail, pass_ctx
 from nofei.access import SYSTEM
@@ -129,15 +128,13 @@ def register(cli: click.Group) -> None:
 
     def _tokens(ctx: Ctx, enterprise: str | None) -> list[tuple[str, str]]:
         from ledgers import registry
-        from nofei.storage.tables import UnitRow
+        from nofei.storage import bulk
 
         out: list[tuple[str, str]] = []
         with ctx.uow() as uow:
             cat = uow.catalogue
             if enterprise is None:
-                from sqlalchemy import select
-
-                enterprise = uow.session.execute(select(col(UnitRow.credit_code)).order_by(col(UnitRow.id)).limit(1)).scalar()
+                enterprise = bulk.first_unit_code(uow.session)
             name = ""
             if enterprise:
                 from nofei.storage.repo import unit_row

@@ -125,6 +125,10 @@ SEASON: dict[str, tuple[float, ...]] = {
     "power": (1.3, 1.2, 1.1, 0.9, 0.8, 0.8, 0.8, 0.8, 0.9, 1.1, 1.2, 1.3),
 }
 FILM_RECOVERY_MONTHS = (9, 10, 11)
+ASH = "772-003-18"  # 焚烧飞灰 of the incinerators
+# facilities treat what they received this month, in this order (the medical centre's ash reaches the HW centre)
+TREATING = ("medical_centre", "building_materials", "oil_regen", "battery", "al_ash", "solvent", "catalyst",
+            "cement_kiln", "film_recycler", "kitchen", "hw_centre", "sw_landfill")
 
 
 @dataclass
@@ -196,6 +200,17 @@ def _place(place: str, catalogue: Catalogue) -> tuple[str, str | None]:
     if place in catalogue.parks:
         return catalogue.parks[place].district, place
     return place, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Shipment:
+    """What every line of one shipment shares."""
+
+    shipped: date
+    received: date
+    number: str | None
+    carrier: str | None
+    fault: str
 
 
 class _Books:
@@ -341,32 +356,41 @@ class _Planner:
         lines = [(c, kg) for c, kg in lines if kg > 0]
         if not lines:
             return
+        ship = self._shipment(month, src, manifest=manifest, receiver=receiver, fault=fault)
+        mlines = [self._move(books, src, dst_code, dst_name, receiver, code, kg, ship) for code, kg in lines]
+        arrived = fault != "in_transit"
+        if ship.number is not None and receiver is not None and ship.carrier is not None:
+            self.manifests.append(PlannedManifest(
+                ship.number, src.credit_code, receiver.credit_code, ship.carrier, month, ship.shipped,
+                ship.received if arrived else None, mlines, status="received" if arrived else "in_transit"))
+        if fault:
+            self.faults[fault].append(ship.number or f"{src.credit_code}→{dst_code} {month:02d}")
+
+    def _shipment(self, month: int, src: DemoUnit, *, manifest: bool, receiver: DemoUnit | None,
+                  fault: str) -> _Shipment:
+        """The day, the receipt day, the manifest number (hazardous with a receiver, unless the fault is
+        shipping without one) and the carrier of a shipment."""
         shipped = self.day(month)
         received = shipped if fault != "late_receipt" else date(self.year, month, min(28, shipped.day + 9))
         hazardous = manifest and fault != "no_manifest"
         number = self.manifest_no(src) if hazardous and receiver is not None else None
         carrier = self.pick("carrier", src.credit_code).credit_code if manifest else None
-        mlines: list[ManifestLine] = []
-        for code, kg in lines:
-            stream = self.streams.get(code)
-            assert stream is not None
-            method = receiver.methods.get(code) if receiver else None
-            got = kg
-            if fault == "discrepancy":
-                got = kg * 88 // 100
-            books.move_out(src.credit_code, TransferLine(
-                "out", shipped, code, stream, kg, dst_code, dst_name, number, carrier, method))
-            if receiver is not None and fault != "in_transit":
-                books.move_in(receiver.credit_code, TransferLine(
-                    "in", received, code, stream, got, src.credit_code, src.name, number))
-            mlines.append(ManifestLine(code, kg, None if fault == "in_transit" else got, method))
-        if number is not None and receiver is not None and carrier is not None:
-            self.manifests.append(PlannedManifest(
-                number, src.credit_code, receiver.credit_code, carrier, month, shipped,
-                None if fault == "in_transit" else received, mlines,
-                status="in_transit" if fault == "in_transit" else "received"))
-        if fault:
-            self.faults[fault].append(number or f"{src.credit_code}→{dst_code} {month:02d}")
+        return _Shipment(shipped, received, number, carrier, fault)
+
+    def _move(self, books: _Books, src: DemoUnit, dst_code: str, dst_name: str, receiver: DemoUnit | None,
+              code: str, kg: int, ship: _Shipment) -> ManifestLine:
+        """One line of a shipment in both ledgers (the receiver books it unless it is still in transit)."""
+        stream = self.streams.get(code)
+        assert stream is not None
+        method = receiver.methods.get(code) if receiver else None
+        got = kg * 88 // 100 if ship.fault == "discrepancy" else kg
+        books.move_out(src.credit_code, TransferLine(
+            "out", ship.shipped, code, stream, kg, dst_code, dst_name, ship.number, ship.carrier, method))
+        arrived = ship.fault != "in_transit"
+        if receiver is not None and arrived:
+            books.move_in(receiver.credit_code, TransferLine(
+                "in", ship.received, code, stream, got, src.credit_code, src.name, ship.number))
+        return ManifestLine(code, kg, got if arrived else None, method)
 
     def kg(self, unit: str, code: str, month: int, kind: str) -> int:
         base = self.scale[(unit, code)]
@@ -381,7 +405,14 @@ class _Planner:
                 for code, _lo, _hi in p.codes:
                     books.generate(cc, code, self.kg(cc, code, m, p.kind))
                 self.ship_products(books, m, p.kind, u)
-        # collectors forward what they hold
+        self.forward_collected(books, m)
+        for kind in TREATING:
+            for u in self.by_kind[kind]:
+                self.treat_received(books, m, kind, u)
+
+    def forward_collected(self, books: _Books, m: int) -> None:
+        """Collectors forward what they hold: the HW collector to each code's facility, film points to the
+        film recycler."""
         for u in self.by_kind["hw_collector"]:
             groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
             for code in books.codes[u.credit_code]:
@@ -393,72 +424,85 @@ class _Planner:
             r = self.pick("film_recycler", u.credit_code)
             lines = [(c, books.stock[(u.credit_code, c)]) for c in books.codes[u.credit_code]]
             self.transfer(books, m, u, r.credit_code, r.name, lines, manifest=False, receiver=r)
-        # facilities treat what they received; the medical centre's and HW centre's ash
-        for kind in ("medical_centre", "building_materials", "oil_regen", "battery", "al_ash", "solvent", "catalyst",
-                     "cement_kiln", "film_recycler", "kitchen", "hw_centre", "sw_landfill"):
-            for u in self.by_kind[kind]:
-                cc = u.credit_code
-                burnt = 0
-                for code in list(books.codes[cc]):
-                    q = books.stock[(cc, code)]
-                    if code not in u.methods or (code == "772-003-18" and kind == "hw_centre"):
-                        continue  # its own ash: generated and handled below
-                    method = u.methods[code]
-                    books.treat_own(cc, code, method, q)
-                    if method in ("D10", "Y10", "Y11"):
-                        burnt += q
-                ash = burnt * 4 // 100
-                if kind == "medical_centre" and ash:
-                    books.generate(cc, "772-003-18", ash)
-                    r = self.by_kind["hw_centre"][0]
-                    self.transfer(books, m, u, r.credit_code, r.name, [("772-003-18", ash)], manifest=True,
-                                  receiver=r)
-                if kind == "hw_centre":
-                    if ash:
-                        books.generate(cc, "772-003-18", ash)
-                    books.treat_own(cc, "772-003-18", "D1", books.stock[(cc, "772-003-18")])
+
+    def treat_received(self, books: _Books, m: int, kind: str, u: DemoUnit) -> None:
+        """A facility treats everything it holds of the codes it takes; incinerators make 4 % ash, which the
+        medical centre ships to the HW centre and the HW centre landfills."""
+        cc = u.credit_code
+        burnt = 0
+        for code in list(books.codes[cc]):
+            q = books.stock[(cc, code)]
+            if code not in u.methods or (code == ASH and kind == "hw_centre"):
+                continue  # its own ash: generated and handled below
+            method = u.methods[code]
+            books.treat_own(cc, code, method, q)
+            if method in ("D10", "Y10", "Y11"):
+                burnt += q
+        ash = burnt * 4 // 100
+        if kind == "medical_centre" and ash:
+            books.generate(cc, ASH, ash)
+            r = self.by_kind["hw_centre"][0]
+            self.transfer(books, m, u, r.credit_code, r.name, [(ASH, ash)], manifest=True, receiver=r)
+        if kind == "hw_centre":
+            if ash:
+                books.generate(cc, ASH, ash)
+            books.treat_own(cc, ASH, "D1", books.stock[(cc, ASH)])
 
     def ship_products(self, books: _Books, m: int, kind: str, u: DemoUnit) -> None:
+        """What a producer hands over this month, by kind."""
+        if kind == "film_point":
+            return
+        ship = {"film_user": self.ship_film, "restaurant": self.ship_kitchen, "canteen": self.ship_kitchen,
+                "hospital": self.ship_medical, "clinic": self.ship_medical}.get(kind)
+        if ship is not None:
+            ship(books, m, u)
+            return
+        self.ship_general(books, m, kind, u)
+        self.ship_hazardous(books, m, kind, u)
+
+    def ship_film(self, books: _Books, m: int, u: DemoUnit) -> None:
+        """Co-ops hand a share of the film they laid to a collection point in the recovery months."""
         cc = u.credit_code
-        if kind in ("film_point",):
-            return
-        if kind == "film_user":
-            if m in FILM_RECOVERY_MONTHS:
-                point = self.pick("film_point", cc)
-                lines = []
-                for code in ("NM01", "NM02"):
-                    used = self.film_used[(cc, code)]
-                    share = self.film_recovery[cc] / len(FILM_RECOVERY_MONTHS)
-                    lines.append((code, min(books.stock[(cc, code)], int(used * share))))
-                self.transfer(books, m, u, point.credit_code, point.name, lines, manifest=False, receiver=point)
+        if m in FILM_RECOVERY_MONTHS:
+            point = self.pick("film_point", cc)
+            lines = []
             for code in ("NM01", "NM02"):
-                self.film_used[(cc, code)] += books.gen[(cc, code)]
-            return
-        if kind in ("restaurant", "canteen"):
-            proc = self.pick("kitchen", cc)
-            lines = [(c, books.stock[(cc, c)]) for c in books.codes[cc]]
-            if u.district in ("630121", "630123") and self.util_share[cc] < 0.92:
-                # county restaurants without a contract send kitchen waste to the landfill
-                lf = self.pick("sw_landfill", cc)
-                self.transfer(books, m, u, lf.credit_code, lf.name, [ln for ln in lines if ln[0] != "CC02"],
-                              manifest=False, receiver=lf)
-                lines = [ln for ln in lines if ln[0] == "CC02"]
-            self.transfer(books, m, u, proc.credit_code, proc.name, lines, manifest=False, receiver=proc)
-            return
-        if kind in ("hospital", "clinic"):
-            centre = self.by_kind["medical_centre"][0]
-            lines = [(c, books.stock[(cc, c)]) for c in books.codes[cc]]
-            self.transfer(books, m, u, centre.credit_code, centre.name, lines, manifest=True, receiver=centre)
-            return
-        # industry: general industrial codes
+                used = self.film_used[(cc, code)]
+                share = self.film_recovery[cc] / len(FILM_RECOVERY_MONTHS)
+                lines.append((code, min(books.stock[(cc, code)], int(used * share))))
+            self.transfer(books, m, u, point.credit_code, point.name, lines, manifest=False, receiver=point)
+        for code in ("NM01", "NM02"):
+            self.film_used[(cc, code)] += books.gen[(cc, code)]
+
+    def ship_kitchen(self, books: _Books, m: int, u: DemoUnit) -> None:
+        """Kitchen waste to the kitchen-waste plant (county restaurants without a contract: the landfill)."""
+        cc = u.credit_code
+        proc = self.pick("kitchen", cc)
+        lines = [(c, books.stock[(cc, c)]) for c in books.codes[cc]]
+        if u.district in ("630121", "630123") and self.util_share[cc] < 0.92:
+            lf = self.pick("sw_landfill", cc)
+            self.transfer(books, m, u, lf.credit_code, lf.name, [ln for ln in lines if ln[0] != "CC02"],
+                          manifest=False, receiver=lf)
+            lines = [ln for ln in lines if ln[0] == "CC02"]
+        self.transfer(books, m, u, proc.credit_code, proc.name, lines, manifest=False,
+                      receiver=proc)
+
+    def ship_medical(self, books: _Books, m: int, u: DemoUnit) -> None:
+        """Hospitals and clinics ship everything every month to the medical-waste centre."""
+        cc = u.credit_code
+        centre = self.by_kind["medical_centre"][0]
+        lines = [(c, books.stock[(cc, c)]) for c in books.codes[cc]]
+        self.transfer(books, m, u, centre.credit_code, centre.name, lines, manifest=True, receiver=centre)
+
+    def ship_general(self, books: _Books, m: int, kind: str, u: DemoUnit) -> None:
+        """General industrial codes: a share utilised (partly in the plant), 1 % kept, the rest landfilled."""
+        cc = u.credit_code
         for code in books.codes[cc]:
             if self.streams.get(code) != "general_industrial":
                 continue
             g = books.gen[(cc, code)]
-            u_share = self.util_share[cc]
-            use = int(g * u_share)
-            keep = g // 100
-            landfill = g - use - keep
+            use = int(g * self.util_share[cc])
+            landfill = g - use - g // 100
             if kind in ("steel", "power") and code in ("SW03", "SW02"):
                 own = use // 3  # own use in the plant (R5 / C2), the rest sold to building materials
                 books.treat_own(cc, code, "R5", own)
@@ -467,26 +511,31 @@ class _Planner:
             lf = self.pick("sw_landfill", cc)
             self.transfer(books, m, u, bm.credit_code, bm.name, [(code, use)], manifest=False, receiver=bm)
             self.transfer(books, m, u, lf.credit_code, lf.name, [(code, landfill)], manifest=False, receiver=lf)
-        # hazardous: group by destination facility
+
+    def hazardous_due(self, books: _Books, m: int, kind: str, cc: str) -> dict[str, list[tuple[str, int]]]:
+        """Hazardous codes due to ship this month, grouped by destination kind: all but the working stock
+        (in December also the year-end backlog, 0.8 % of the year's generation: fate S); quarterly codes
+        every third month; workshops ship through the collector."""
         groups: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for code in books.codes[cc]:
-            if self.streams.get(code) != "hazardous" or code not in ROUTES:
-                continue
-            if code in QUARTERLY and m % 3:
+            if self.streams.get(code) != "hazardous" or code not in ROUTES or (code in QUARTERLY and m % 3):
                 continue
             hold = self.working[(cc, code)]
-            if m == 12:  # year-end backlog: 0.8 % of the year's generation still in store (fate S)
+            if m == 12:
                 hold += (self.year_gen[(cc, code)] + books.gen[(cc, code)]) * 8 // 1000
             q = max(0, books.stock[(cc, code)] - hold)
-            dest = "hw_collector" if kind == "workshop" else ROUTES[code]
-            groups[dest].append((code, q))
-        for dest, lines in sorted(groups.items()):
+            groups["hw_collector" if kind == "workshop" else ROUTES[code]].append((code, q))
+        return groups
+
+    def ship_hazardous(self, books: _Books, m: int, kind: str, u: DemoUnit) -> None:
+        """Hazardous waste to its facilities with a manifest, except where a fault is planned this month."""
+        cc = u.credit_code
+        for dest, lines in sorted(self.hazardous_due(books, m, kind, cc).items()):
             r = self.pick(dest, cc)
             fault = next((f for f, who, month in self.fault_plan if who == cc and month == m), "")
             if fault == "unregistered":
-                code = self.unregistered[0]
-                self.transfer(books, m, u, code, "个体废油回收户", lines, manifest=False, receiver=None,
-                              fault=fault)
+                self.transfer(books, m, u, self.unregistered[0], "个体废油回收户", lines, manifest=False,
+                              receiver=None, fault=fault)
                 continue
             self.transfer(books, m, u, r.credit_code, r.name, lines, manifest=True, receiver=r, fault=fault)
 

@@ -16,24 +16,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from api.demo.city import City, PlannedManifest
 from imports import XLSX_MIME
 from nofei.access import SYSTEM
 from nofei.catalogue import CITY, Catalogue
+from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.calendar import CST
 from nofei.domain.ledger import LedgerDraft, stream_totals
 from nofei.quantity import kg_to_tonnes
-from nofei.storage.tables import AuditRow, UnitRow, table_of
+from nofei.storage import bulk
+from nofei.storage.repo import unit_rows_by_code
 from nofei.storage.uow import UnitOfWork
 
 GENERATOR_VERSION = 2
@@ -61,14 +60,11 @@ class BuildReport:
 def marker(uow: UnitOfWork, action: str = MARKER_ACTION) -> dict[str, Any] | None:
     """The demo this database holds (seed, units, year, generator), or None; ``START_ACTION`` for the one
     a build began."""
-    row = uow.session.execute(
-        select(col(AuditRow.detail)).where(col(AuditRow.action) == action).order_by(col(AuditRow.seq).desc()).limit(1)
-    ).first()
-    return dict(row[0]) if row else None
+    return bulk.last_audit_detail(uow.session, action)
 
 
 def holds_units(uow: UnitOfWork) -> bool:
-    return uow.session.execute(select(col(UnitRow.id)).limit(1)).first() is not None
+    return bulk.holds_units(uow.session)
 
 
 def spec(city: City) -> dict[str, Any]:
@@ -219,66 +215,81 @@ def build(uow_factory: UowFactory, city: City, *, jobs: int = 0, fast: bool = Fa
     return rep
 
 
-def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue, rep: BuildReport, *,
-                      jobs: int, today: date, echo: Echo) -> dict[str, str]:
-    """Month by month: the month's manifests (they give the numbers the ledgers cite), then its workbooks
-    are written by the pool while the main process submits the previous month's."""
-    _, _, submit = _pipeline()
-    cited = {t.manifest_no for d in city.drafts for t in d.transfers if t.manifest_no}
-    by_month: dict[str, list[PlannedManifest]] = {}
-    for pm in city.manifests:
-        if pm.number in cited:
-            by_month.setdefault(f"{pm.shipped:%Y-%m}", []).append(pm)
-    drafts_by_month: dict[str, list[LedgerDraft]] = {}
-    for d in city.drafts:
-        drafts_by_month.setdefault(d.month, []).append(d)
-    numbers: dict[str, str] = {}
-    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 0 else None
-    spent: dict[str, float] = defaultdict(float)  # where the main process's time goes (echoed at the end)
+class _Months:
+    """The import path, month by month: the month's manifests (they give the numbers the ledgers cite), then
+    its workbooks are written by the pool while the main process submits the previous month's."""
 
-    def submit_month(results: list[Any]) -> None:
+    def __init__(self, uow_factory: UowFactory, city: City, catalogue: Catalogue, rep: BuildReport, *,
+                 jobs: int, today: date) -> None:
+        self.uow_factory, self.catalogue, self.rep, self.today = uow_factory, catalogue, rep, today
+        self.submit = _pipeline()[2]
+        self.cited = {t.manifest_no for d in city.drafts for t in d.transfers if t.manifest_no}
+        self.by_month: dict[str, list[PlannedManifest]] = {}
+        for pm in city.manifests:
+            if pm.number in self.cited:
+                self.by_month.setdefault(f"{pm.shipped:%Y-%m}", []).append(pm)
+        self.drafts_by_month: dict[str, list[LedgerDraft]] = {}
+        for d in city.drafts:
+            self.drafts_by_month.setdefault(d.month, []).append(d)
+        self.numbers: dict[str, str] = {}
+        self.pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 0 else None
+        self.spent: dict[str, float] = defaultdict(float)  # where the main process's time goes
+
+    def submit_month(self, results: list[Any]) -> None:
+        """Submit a month's workbooks (futures of the pool, or (content, draft) pairs) in order."""
         if not results:
             return
-        with uow_factory() as uow:  # one session for the month; every upload is still its own transaction
+        with self.uow_factory() as uow:  # one session for the month; every upload is still its own transaction
             for res in results:
                 tw = time.perf_counter()
-                content, read = res.result() if pool is not None else res
+                content, read = res.result() if self.pool is not None else res
                 ts = time.perf_counter()
-                spent["waiting for workbooks"] += ts - tw
-                receipt = submit(uow=uow, actor=SYSTEM, draft=read, content=content, filename=filename(read),
-                                 content_type=XLSX_MIME)
-                rep.ledgers += 1
-                rep.warnings += len(receipt.get("warnings") or [])
-                rep.sha256.append(hashlib.sha256(content).hexdigest())
-                spent["submitting"] += time.perf_counter() - ts
+                self.spent["waiting for workbooks"] += ts - tw
+                receipt = self.submit(uow=uow, actor=SYSTEM, draft=read, content=content, filename=filename(read),
+                                      content_type=XLSX_MIME)
+                self.rep.ledgers += 1
+                self.rep.warnings += len(receipt.get("warnings") or [])
+                self.rep.sha256.append(hashlib.sha256(content).hexdigest())
+                self.spent["submitting"] += time.perf_counter() - ts
 
-    try:
-        pending: list[Any] = []
-        for month, drafts in drafts_by_month.items():
-            tm = time.perf_counter()
-            numbers.update(run_manifests(uow_factory, by_month.pop(month, [])))
-            spent["manifests"] += time.perf_counter() - tm
-            ready = [renumber(d, numbers) for d in drafts]
-            if pool is not None:
-                current: list[Any] = [pool.submit(_worker, (d, today)) for d in ready]
-                submit_month(pending)
-                pending = current
-            else:
-                tw = time.perf_counter()
-                done = [workbook_and_read(d, catalogue, today) for d in ready]
-                spent["writing and reading workbooks"] += time.perf_counter() - tw
-                submit_month(done)
-            echo(f"    … {month}: {rep.ledgers + len(pending)} ledgers, {len(numbers)} manifests")
-        submit_month(pending)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    echo("  main process: " + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items()))
-    rep.seconds.update({f"main: {k}": v for k, v in spent.items()})
-    assert not by_month, f"manifests of months without ledgers: {sorted(by_month)}"
-    rest = [pm for pm in city.manifests if pm.number not in cited]  # e.g. the rejected shipment
-    numbers.update(run_manifests(uow_factory, rest))
-    return numbers
+    def month(self, month: str, drafts: list[LedgerDraft], pending: list[Any]) -> list[Any]:
+        """One month's manifests and workbooks; returns what is still being written (the pool's futures)."""
+        tm = time.perf_counter()
+        self.numbers.update(run_manifests(self.uow_factory, self.by_month.pop(month, [])))
+        self.spent["manifests"] += time.perf_counter() - tm
+        ready = [renumber(d, self.numbers) for d in drafts]
+        if self.pool is not None:
+            current: list[Any] = [self.pool.submit(_worker, (d, self.today)) for d in ready]
+            self.submit_month(pending)
+            return current
+        tw = time.perf_counter()
+        done = [workbook_and_read(d, self.catalogue, self.today) for d in ready]
+        self.spent["writing and reading workbooks"] += time.perf_counter() - tw
+        self.submit_month(done)
+        return []
+
+    def run(self, city: City, echo: Echo) -> dict[str, str]:
+        try:
+            pending: list[Any] = []
+            for month, drafts in self.drafts_by_month.items():
+                pending = self.month(month, drafts, pending)
+                echo(f"    … {month}: {self.rep.ledgers + len(pending)} ledgers, {len(self.numbers)} manifests")
+            self.submit_month(pending)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        echo("  main process: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.spent.items()))
+        self.rep.seconds.update({f"main: {k}": v for k, v in self.spent.items()})
+        assert not self.by_month, f"manifests of months without ledgers: {sorted(self.by_month)}"
+        rest = [pm for pm in city.manifests if pm.number not in self.cited]  # e.g. the rejected shipment
+        self.numbers.update(run_manifests(self.uow_factory, rest))
+        return self.numbers
+
+
+def _months_pipelined(uow_factory: UowFactory, city: City, catalogue: Catalogue, rep: BuildReport, *,
+                      jobs: int, today: date, echo: Echo) -> dict[str, str]:
+    """Every month through the upload path (``_Months``); returns planned → registry manifest numbers."""
+    return _Months(uow_factory, city, catalogue, rep, jobs=jobs, today=today).run(city, echo)
 
 
 def draft_digest(draft: LedgerDraft) -> str:
@@ -295,58 +306,19 @@ def draft_digest(draft: LedgerDraft) -> str:
 
 def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: Catalogue,
                  rep: BuildReport, batch: int = 5000) -> None:
-    """Benchmark-sized cities: drafts stored as version 1 with bulk Core inserts, ``batch`` ledgers per
-    transaction and one audit entry per batch; the same rows ``nofei.storage.ledgerstore`` writes, without
-    its per-ledger version bookkeeping (the database is empty). No workbook is kept: the stored file of
-    such a version is empty and its sha256 is a digest of the draft (``draft_digest``)."""
-    from sqlalchemy import insert
-
-    from nofei.domain.transfer_columns import row_counts
-    from nofei.storage import flowstore
-    from nofei.storage.repo import unit_rows_by_code
-    from nofei.storage.tables import (
-        LedgerFileRow,
-        LedgerRow,
-        StockEntryRow,
-        TransferEntryRow,
-        TreatmentEntryRow,
-    )
-
-    ledger_t = table_of(LedgerRow)
+    """Benchmark-sized cities: drafts stored as version 1 by ``nofei.storage.bulk``, ``batch`` ledgers per
+    transaction and one audit entry per batch (the database is empty). No workbook is kept: the stored file
+    of such a version is empty and its sha256 is a digest of the draft (``draft_digest``)."""
     now = datetime.now(CST)
     for i in range(0, len(drafts), batch):
         chunk = drafts[i : i + batch]
         with uow_factory() as uow:
-            s = uow.session
-            units = {cc: int(u.id or 0) for cc, u in unit_rows_by_code(s, {d.credit_code for d in chunk}).items()}
+            units = {cc: int(u.id or 0) for cc, u in unit_rows_by_code(uow.session, {d.credit_code for d in chunk}).items()}
             digests = [draft_digest(d) for d in chunk]
-            rows = [{"unit_id": units[d.credit_code], "month": d.month, "year": d.year, "version": 1, "is_current": True,
-                     "sha256": h, "filename": filename(d), "size": 0, "uploaded_at": now, "uploaded_by": SYSTEM.label,
-                     "reporter": d.reporter, "phone": d.phone, "unit_name": d.unit_name, "row_counts": row_counts(d),
-                     "totals": stream_totals(d, catalogue), "warnings": []} for d, h in zip(chunk, digests, strict=True)]
-            got = s.execute(insert(ledger_t).returning(ledger_t.c.unit_id, ledger_t.c.month, ledger_t.c.id), rows).all()
-            ids = {(u, m): lid for u, m, lid in got}
-            stocks, treats, moves, files = [], [], [], []
-            for d in chunk:
-                lid = ids[(units[d.credit_code], d.month)]
-                files.append({"ledger_id": lid, "content_type": "", "content": b""})
-                stocks += [{"ledger_id": lid, "row": n, "code": x.code, "stream": x.stream, "name": x.name,
-                            "open_kg": x.open_kg, "generated_kg": x.generated_kg, "close_kg": x.close_kg, "note": x.note}
-                           for n, x in enumerate(d.stocks, start=2)]
-                treats += [{"ledger_id": lid, "row": n, "code": t.code, "stream": t.stream, "method": t.method,
-                            "qty_kg": t.qty_kg, "product": t.product, "note": t.note}
-                           for n, t in enumerate(d.treatments, start=2)]
-                for direction in ("out", "in"):
-                    moves += [{"ledger_id": lid, "row": n, "direction": t.direction, "day": t.day, "code": t.code,
-                               "stream": t.stream, "qty_kg": t.qty_kg, "counterpart": t.counterpart,
-                               "counterpart_name": t.counterpart_name, "manifest_no": t.manifest_no,
-                               "carrier": t.carrier, "planned_method": t.planned_method, "note": t.note}
-                              for n, t in enumerate((t for t in d.transfers if t.direction == direction), start=2)]
-            for table, values in ((LedgerFileRow, files), (StockEntryRow, stocks), (TreatmentEntryRow, treats),
-                                  (TransferEntryRow, moves)):
-                if values:
-                    s.execute(insert(table_of(table)), values)
-            flowstore.summarise_ledgers(s, ids.values())
+            bulk.insert_ledgers(uow.session, [
+                bulk.BulkLedger(unit_id=units[d.credit_code], draft=d, sha256=h, filename=filename(d),
+                                uploaded_by=SYSTEM.label, uploaded_at=now, totals=stream_totals(d, catalogue))
+                for d, h in zip(chunk, digests, strict=True)])
             uow.audit(SYSTEM, "ledger.bulk_load", "demo", detail={"ledgers": len(chunk), "from": chunk[0].month,
                                                                   "to": chunk[-1].month}, district=CITY)
             uow.commit()
@@ -354,73 +326,42 @@ def _insert_fast(uow_factory: UowFactory, drafts: list[LedgerDraft], catalogue: 
         rep.sha256 += digests
 
 
+def _bulk_manifest(pm: PlannedManifest, shipper_id: int, number: str) -> bulk.BulkManifest:
+    """A planned received or in-transit manifest as its steps leave it (each recorded when it happened:
+    accepted the day it arrived)."""
+    received = pm.status == "received" and pm.received is not None
+    lines = [bulk.BulkManifestLine(ln.code, ln.sent_kg, ln.method) for ln in pm.lines]
+    if received:
+        lines = [replace(bl, received_kg=ln.received_kg, method=ln.method,
+                         discrepancy=M.is_discrepancy(ln.sent_kg, ln.received_kg))
+                 if ln.received_kg is not None else bl for bl, ln in zip(lines, pm.lines, strict=True)]
+    return bulk.BulkManifest(
+        number=number, shipper_id=shipper_id, receiver_code=pm.receiver, carrier_code=pm.carrier,
+        planned_date=pm.shipped, shipped_at=_at(pm.shipped, 9), vehicle=_plate(pm),
+        driver="驾驶员" + pm.carrier[-3:], lines=lines,
+        received_at=_at(pm.received, 16) if received and pm.received else None,
+        accepted_on=pm.received if received else None)
+
+
 def _manifests_fast(uow_factory: UowFactory, manifests: list[PlannedManifest], batch: int = 5000) -> dict[str, str]:
-    """Benchmark-sized cities: manifests (with their lines and history) inserted in bulk, numbered as the
-    registry numbers them (``ledgers.manifests.next_number``: the serial row is advanced to match), one
-    audit entry per batch. Received and in-transit manifests only; other steps go through the use cases."""
-    from sqlalchemy import func, insert
-
-    from nofei.domain import manifests as M  # noqa: N812
-    from nofei.storage import flowstore
-    from nofei.storage.repo import unit_rows_by_code
-    from nofei.storage.tables import ManifestEventRow, ManifestLineRow, ManifestRow, ManifestSerialRow
-
+    """Benchmark-sized cities: manifests (with their lines and history) stored by ``nofei.storage.bulk``,
+    numbered as the registry numbers them (``ledgers.manifests.next_number``: the serials are reserved in
+    the same rows), one audit entry per batch. Received and in-transit manifests only; other steps go
+    through the use cases."""
     numbers: dict[str, str] = {}
     now = datetime.now(CST)
     for i in range(0, len(manifests), batch):
         chunk = manifests[i : i + batch]
         with uow_factory() as uow:
-            s = uow.session
-            units = unit_rows_by_code(s, {pm.shipper for pm in chunk})
-            serials: dict[str, int] = {}
-            rows: list[dict[str, Any]] = []
-            for pm in chunk:
-                u = units[pm.shipper]
-                key = f"{pm.shipped.year:04d}{M.region_prefix(u.district)}"
-                if key not in serials:
-                    last = s.execute(select(col(ManifestSerialRow.last)).where(col(ManifestSerialRow.key) == key)).scalar()
-                    serials[key] = int(last or 0)
-                serials[key] += 1
-                no = M.format_number(pm.shipped.year, key[4:], serials[key])
-                numbers[pm.number] = no
-                received = pm.status == "received" and pm.received is not None
-                rows.append({"number": no, "version": 1, "is_current": True, "shipper_id": u.id,
-                             "receiver_code": pm.receiver, "carrier_code": pm.carrier,
-                             "status": "received" if received else "in_transit", "planned_date": pm.shipped,
-                             "shipped_at": _at(pm.shipped, 9),
-                             "received_at": _at(pm.received, 16) if received and pm.received else None,
-                             "vehicle": _plate(pm), "driver": "驾驶员" + pm.carrier[-3:], "parent_number": None,
-                             "reason": None, "created_at": now, "created_by": SYSTEM.label, "updated_at": now,
-                             # the simulated steps are recorded as they happen: accepted the day it arrived
-                             "accepted_on": pm.received if received else None})
-            ids: dict[str, int] = dict(s.execute(insert(table_of(ManifestRow)).returning(
-                table_of(ManifestRow).c.number, table_of(ManifestRow).c.id), rows).all())
-            lines, events = [], []
-            for pm, row in zip(chunk, rows, strict=True):
-                mid = ids[row["number"]]
-                for n, ln in enumerate(pm.lines, start=1):
-                    got = ln.received_kg if row["status"] == "received" else None
-                    lines.append({"manifest_id": mid, "line_no": n, "waste_code": ln.code, "quantity_kg": ln.sent_kg,
-                                  "packaging": None, "planned_method": ln.method, "received_kg": got,
-                                  "method": ln.method if got is not None else None,
-                                  "rejected_kg": 0 if got is not None else None,
-                                  "discrepancy": got is not None and M.is_discrepancy(ln.sent_kg, got)})
-                steps = [("create", None, "submitted", row["shipped_at"]), ("ship", "submitted", "in_transit",
-                                                                             row["shipped_at"])]
-                if row["status"] == "received":
-                    steps.append(("receive", "in_transit", "received", row["received_at"]))
-                events += [{"manifest_id": mid, "time": t, "event_time": t, "actor": SYSTEM.label, "action": a,
-                            "from_status": f, "to_status": to, "detail": {"bulk": True}} for a, f, to, t in steps]
-            s.execute(insert(table_of(ManifestLineRow)), lines)
-            s.execute(insert(table_of(ManifestEventRow)), events)
-            flowstore.note_changes(s, [(y, "manifest", None) for y in sorted({pm.shipped.year for pm in chunk})])
-            for key, last in serials.items():
-                if s.execute(select(func.count()).select_from(ManifestSerialRow).where(
-                        col(ManifestSerialRow.key) == key)).scalar_one():
-                    s.execute(table_of(ManifestSerialRow).update().where(
-                        col(ManifestSerialRow.key) == key).values(last=last))
-                else:
-                    s.execute(insert(table_of(ManifestSerialRow)).values(key=key, last=last))
+            units = unit_rows_by_code(uow.session, {pm.shipper for pm in chunk})
+            keys = [(pm.shipped.year, M.region_prefix(units[pm.shipper].district)) for pm in chunk]
+            serial = bulk.reserve_serials(uow.session, Counter(f"{y:04d}{p}" for y, p in keys))
+            made = []
+            for pm, (year, prefix) in zip(chunk, keys, strict=True):
+                serial[f"{year:04d}{prefix}"] += 1
+                numbers[pm.number] = M.format_number(year, prefix, serial[f"{year:04d}{prefix}"])
+                made.append(_bulk_manifest(pm, int(units[pm.shipper].id or 0), numbers[pm.number]))
+            bulk.insert_manifests(uow.session, made, actor=SYSTEM.label, now=now)
             uow.audit(SYSTEM, "manifest.bulk_load", "demo", detail={"manifests": len(chunk)}, district=CITY)
             uow.commit()
     return numbers

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import text
 
 from nofei import __version__
+from nofei.storage.health import ping
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health (no token needed)")
 
@@ -25,9 +25,6 @@ class HealthSchema(Schema):
 def health():
     """Health: 200 with ``status: ok`` when the database answers."""
     engine = current_app.extensions["nofei.engine"]
-    try:
-        with engine.connect() as c:
-            c.execute(text("SELECT 1"))
+    if ping(engine):
         return {"status": "ok", "version": __version__, "database": engine.dialect.name}
-    except Exception:  # noqa: BLE001 - any failure means "not ready"
-        return {"status": "unavailable", "version": __version__, "database": engine.dialect.name}, 503
+    return {"status": "unavailable", "version": __version__, "database": engine.dialect.name}, 503

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import date
 from typing import Any
 
@@ -12,6 +11,7 @@ from marshmallow import Schema, fields, validate
 
 from api import deps, schemas
 from imports import XLSX_MIME
+from ledgers.anomalies import list_anomalies
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.storage.uow import UnitOfWork
@@ -24,18 +24,12 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base
 
 
 def fetch_anomalies(*, uow_factory: Any, actor: Actor, year: int, region: str) -> list[dict[str, Any]]:
-    """Anomalies of the year from ``ledgers.anomalies`` (the manifests feature); [] until it exists.
+    """Anomalies of the year from ``ledgers.anomalies``.
 
     ``reports`` may not import ``ledgers``, so the api layer fetches them and passes them in."""
-    try:
-        mod = importlib.import_module("ledgers.anomalies")
-    except ModuleNotFoundError as e:
-        if e.name != "ledgers.anomalies":
-            raise
-        return []
     region_arg = None if region == CITY else region
     with uow_factory() as uow:
-        return list(mod.list_anomalies(uow=uow, actor=actor, year=year, region=region_arg))
+        return list(list_anomalies(uow=uow, actor=actor, year=year, region=region_arg))
 
 
 def annual_report(*, uow_factory: Any, actor: Actor, year: int, region: str) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,22 +9,11 @@ from flask import Response, abort, current_app, redirect, render_template, reque
 
 from api.ratelimit import login_wait, retry_after
 from api.web import actor, bp, require_roles, safe_next, uow
-from ledgers.manifests import CST
 from nofei.catalogue import CITY, STREAM_NAMES_ZH, STREAMS
+from nofei.domain.calendar import CST
 from nofei.errors import InputRejected, NofeiError
 from nofei.storage import websession
 from nofei.storage.repo import actor_for_token
-
-
-def optional(module: str, name: str) -> Any:
-    """A use case another feature provides, or None while it is not installed (the page says so)."""
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        return None
-    return getattr(mod, name, None)
 
 
 def _int_arg(name: str, default: int, lo: int = 2000, hi: int = 2100) -> int:
@@ -175,14 +163,13 @@ def report_page() -> Any:
 @bp.route("/lineage/<key>")
 def lineage(key: str) -> Any:
     """The units and ledger versions behind one figure, with their contributions."""
-    fn = optional("reports.indicators", "indicator_lineage")
+    from reports.indicators import indicator_lineage
+
     year = _int_arg("year", default_year())
     region = request.args.get("region") or default_region()
-    data: dict[str, Any] | None = None
-    if fn is not None:
-        with uow() as u:
-            data = fn(uow=u, actor=actor(), key=key, year=year, region=region)
-    return render_template("lineage.html", key=key, year=year, region=region, data=data, available=fn is not None)
+    with uow() as u:
+        data = indicator_lineage(uow=u, actor=actor(), key=key, year=year, region=region)
+    return render_template("lineage.html", key=key, year=year, region=region, data=data)
 
 
 @bp.route("/anomalies")
@@ -222,30 +209,26 @@ def manifests() -> Any:
     number = (request.args.get("number") or "").strip()
     if number:
         return redirect(url_for("web.manifest", number=number))
-    fn = optional("ledgers.manifests", "list_manifests")
+    from ledgers.manifests import list_manifests
+
     filters = {k: (request.args.get(k) or None) for k in ("status", "unit", "code")}
     page = _int_arg("page", 1, 1, 10**6)
-    items: list[dict[str, Any]] = []
-    total = 0
-    if fn is not None:
-        with uow() as u:
-            items, total = fn(uow=u, actor=actor(), page=page, per_page=50, **filters)
-    return render_template("manifests.html", items=items, total=total, page=page, filters=filters,
-                           available=fn is not None)
+    with uow() as u:
+        items, total = list_manifests(uow=u, actor=actor(), page=page, per_page=50, status=filters["status"],
+                                      unit=filters["unit"], code=filters["code"])
+    return render_template("manifests.html", items=items, total=total, page=page, filters=filters)
 
 
 @bp.route("/manifests/<number>")
 def manifest(number: str) -> Any:
     """One manifest with its history, and its trace drawn as a path (forward to the fates, back to producers)."""
+    from ledgers.manifests import get_manifest
+    from ledgers.trace import trace_manifest
     from reports import svg
 
-    get = optional("ledgers.manifests", "get_manifest")
-    trace_fn = optional("ledgers.trace", "trace_manifest")
-    if get is None:
-        abort(404)
     with uow() as u:
-        m = get(uow=u, actor=actor(), number=number)
-        trace = trace_fn(uow=u, actor=actor(), number=number) if trace_fn is not None else None
+        m = get_manifest(uow=u, actor=actor(), number=number)
+        trace = trace_manifest(uow=u, actor=actor(), number=number)
     drawing = None
     if trace:
         nodes, edges = trace_graph(trace)
@@ -303,50 +286,64 @@ def trace_graph(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[
 
 
 # --- admin: units and tokens ------------------------------------------------------------------
+def _problems_of(e: NofeiError) -> list[dict[str, Any]]:
+    """A refused form's problems as the page lists them."""
+    if isinstance(e, InputRejected):
+        return [p.to_dict() for p in e.problems] or [{"message": e.message}]
+    return [{"message": e.message}]
+
+
+def _set_unit_type() -> Any:
+    """Change an existing unit's type (and clinic mark) from its row of the table."""
+    from ledgers import registry
+
+    cc = (request.form.get("credit_code") or "").strip()
+    patch = {"unit_type": (request.form.get("unit_type") or "").strip(),
+             "small_clinic": request.form.get("small_clinic") == "1"}
+    with uow() as u:
+        return registry.update_unit(uow=u, actor=actor(), credit_code=cc, data=patch)
+
+
+def _unit_form() -> dict[str, Any]:
+    return {k: (request.form.get(k) or "").strip() for k in ("credit_code", "name", "district", "park", "unit_type")}
+
+
+def _register_from_form(form: dict[str, Any]) -> Any:
+    """Register the unit the form describes (no permits: those come with the API or the import)."""
+    from ledgers import registry
+
+    data = {**form, "park": form["park"] or None, "roles": request.form.getlist("roles"), "permits": [],
+            "unit_type": form["unit_type"] or "industrial", "small_clinic": request.form.get("small_clinic") == "1"}
+    with uow() as u:
+        return registry.register_unit(uow=u, actor=actor(), data=data)
+
+
 @bp.route("/admin/units", methods=["GET", "POST"])
 @require_roles("admin")
 def admin_units() -> Any:
     from ledgers import registry
+    from ledgers.declarations import tiers_by_code, today_cst
+    from nofei.domain.units import ROLES, UNIT_TYPE_ZH
 
-    created = None
+    created = changed = None
     problems: list[dict[str, Any]] = []
     form: dict[str, Any] = {}
-    changed = None
-    if request.method == "POST" and request.form.get("action") == "set_type":
-        # change an existing unit's type (and clinic mark) from its row of the table
-        cc = (request.form.get("credit_code") or "").strip()
-        patch = {"unit_type": (request.form.get("unit_type") or "").strip(),
-                 "small_clinic": request.form.get("small_clinic") == "1"}
-        try:
-            with uow() as u:
-                changed = registry.update_unit(uow=u, actor=actor(), credit_code=cc, data=patch)
-        except InputRejected as e:
-            problems = [p.to_dict() for p in e.problems] or [{"message": e.message}]
-        except NofeiError as e:
-            problems = [{"message": e.message}]
-    elif request.method == "POST":
-        form = {k: (request.form.get(k) or "").strip() for k in ("credit_code", "name", "district", "park", "unit_type")}
-        data = {**form, "park": form["park"] or None, "roles": request.form.getlist("roles"), "permits": [],
-                "unit_type": form["unit_type"] or "industrial", "small_clinic": request.form.get("small_clinic") == "1"}
-        try:
-            with uow() as u:
-                created = registry.register_unit(uow=u, actor=actor(), data=data)
+    try:
+        if request.method == "POST" and request.form.get("action") == "set_type":
+            changed = _set_unit_type()
+        elif request.method == "POST":
+            form = _unit_form()
+            created = _register_from_form(form)
             form = {}
-        except InputRejected as e:
-            problems = [p.to_dict() for p in e.problems] or [{"message": e.message}]
-        except NofeiError as e:
-            problems = [{"message": e.message}]
+    except NofeiError as e:
+        problems = _problems_of(e)
     q = request.args.get("q") or None
     page = _int_arg("page", 1, 1, 10**6)
     with uow() as u:
         units, total = registry.list_units(uow=u, actor=actor(), q=q, page=page, per_page=100)
         cat = u.catalogue
-        from ledgers.declarations import tiers_by_code, today_cst
-
         tier_year = today_cst().year
         tiers = tiers_by_code(uow=u, actor=actor(), year=tier_year, codes=[x["credit_code"] for x in units])
-    from nofei.domain.units import ROLES, UNIT_TYPE_ZH
-
     return render_template("admin_units.html", units=units, total=total, q=q or "", created=created, page=page,
                            changed=changed, problems=problems, form=form, roles=ROLES, unit_types=UNIT_TYPE_ZH,
                            districts=[(c, d.name_zh) for c, d in cat.districts.items() if c != CITY],

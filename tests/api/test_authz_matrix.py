@@ -5,8 +5,9 @@ Callers: admin; regulator of the unit's district (``reg_in``); regulator of anot
 no token (``anon``); a revoked token (``revoked``).
 
 The endpoint list comes from ``app.url_map``: an endpoint without a row here fails
-``test_every_endpoint_has_a_row``. Each row builds its request against a small world (the unit U in
-630104 with a shipped manifest to a receiver in 630102 and, when ledger uploads exist, a ledger of U)
+``test_every_endpoint_has_a_row``, and a row whose endpoint is not there (renamed, removed) fails
+``test_every_row_names_an_endpoint`` and its own row: nothing is skipped. Each row builds its request
+against a small world (the unit U in 630104 with a shipped manifest to a receiver in 630102 and a ledger of U)
 — fresh objects for each caller when the call changes state — and states the status each caller must
 get. Rows whose ids belong to U are also id-guessing checks: a caller who may not see U must get 404
 (not 403, not the data), and ``secret`` asserts that U's credit code never appears in what they get.
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 
 from nofei.flows.indicators import INDICATOR_KEYS
-from tests.factories import credit_code, register, unit_payload
+from tests.factories import credit_code, register, sheet, unit_payload
 from tests.imports.ledger_builders import ME, RECV, balanced_sheets, workbook
 
 ROLES = ("admin", "reg_in", "reg_out", "ent_own", "ent_other", "anon", "revoked")
@@ -53,12 +54,10 @@ class World:
             "anon": {}, "revoked": {"Authorization": f"Bearer {revoked['token']}"},
         }
         self.manifest = self.new_manifest("in_transit")
-        self.ledger_id = None
-        if any(r.rule == "/api/v1/ledgers" for r in client.application.url_map.iter_rules()):
-            r = client.post("/api/v1/ledgers", headers=admin, content_type="multipart/form-data",
-                            data={"file": (io.BytesIO(self.workbook("admin")), "ledger.xlsx")})
-            assert r.status_code == 201, r.json
-            self.ledger_id = r.json["id"]
+        r = client.post("/api/v1/ledgers", headers=admin, content_type="multipart/form-data",
+                        data={"file": (io.BytesIO(self.workbook("admin")), "ledger.xlsx")})
+        assert r.status_code == 201, r.json
+        self.ledger_id: int = r.json["id"]
 
     @staticmethod
     def workbook(reporter: str) -> bytes:
@@ -130,16 +129,10 @@ def _fresh_unit(w: World, role: str) -> tuple[str, dict[str, Any]]:
 
 
 def _xlsx_manifest_import(w: World, role: str) -> tuple[str, dict[str, Any]]:
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["分组", "移出单位统一社会信用代码", "接收单位统一社会信用代码", "承运单位统一社会信用代码", "计划转移日期",
-               "废物代码", "数量（吨）", "包装方式", "拟利用处置方式"])
-    ws.append(["1", w.u, w.r, "", "2024-03-04", CODE, "5", "桶", "D10"])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return "/api/v1/manifests/import", {"data": {"file": (io.BytesIO(buf.getvalue()), "m.xlsx")},
+    data = sheet([["分组", "移出单位统一社会信用代码", "接收单位统一社会信用代码", "承运单位统一社会信用代码", "计划转移日期",
+                   "废物代码", "数量（吨）", "包装方式", "拟利用处置方式"],
+                  ["1", w.u, w.r, "", "2024-03-04", CODE, "5", "桶", "D10"]])
+    return "/api/v1/manifests/import", {"data": {"file": (io.BytesIO(data), "m.xlsx")},
                                         "content_type": "multipart/form-data"}
 
 
@@ -301,6 +294,12 @@ def test_every_endpoint_has_a_row(app):
     assert not missing, f"endpoints without an authorisation-matrix row: {missing}"
 
 
+def test_every_row_names_an_endpoint(app):
+    """A renamed or removed route fails here (and in its row) instead of leaving its checks unrun."""
+    gone = sorted(set(BY_KEY) - api_routes(app))
+    assert not gone, f"authorisation-matrix rows whose endpoint is not in the app's url_map: {gone}"
+
+
 @pytest.fixture
 def world(client, admin, tokens):
     return World(client, admin, tokens)
@@ -308,8 +307,7 @@ def world(client, admin, tokens):
 
 def run_row(app, client, world, row) -> dict[str, int]:
     """Every caller against one row; checks envelopes and leaks on the way, returns the statuses."""
-    if (row.method, row.rule) not in api_routes(app):
-        pytest.skip("endpoint not built yet")
+    assert (row.method, row.rule) in api_routes(app), f"{row.method} {row.rule} is not in the app's url_map"
     got: dict[str, int] = {}
     for role in ROLES:
         path, kw = row.req(world, role)
@@ -344,8 +342,6 @@ def test_findings_are_fixed(app, client, world, row):
 def test_guessed_ids_look_exactly_like_missing_ones(app, client, world):
     """For a caller who may not see U, U's real ids answer like ids that do not exist: same status, same
     code, so that counting through ids tells nothing."""
-    if world.ledger_id is None:
-        pytest.skip("ledger uploads not built yet")
     missing_unit = credit_code("630104")  # valid, never registered
     pairs = [
         (f"/api/v1/ledgers/{world.ledger_id}", "/api/v1/ledgers/987654"),

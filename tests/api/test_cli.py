@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from api.cli import cli
-from tests.factories import unit_payload
+from tests.factories import sheet, unit_payload
 
 
 def run(database_url, *args):
@@ -73,36 +73,28 @@ def test_catalogue_load_a_later_edition(database_url, tmp_path):
 
 
 def test_units_import_xlsx(database_url, tmp_path):
-    from openpyxl import Workbook
-
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["credit_code", "name", "district", "park", "roles"])
     a, b = unit_payload(), unit_payload("630106")
-    ws.append([a["credit_code"], "甲厂", "630104", None, "producer, collector"])
-    ws.append([None, None, None, None, None])
-    ws.append([b["credit_code"], "乙厂", "630106", "GANHE", "utiliser"])
     f = tmp_path / "units.xlsx"
-    wb.save(f)
+    f.write_bytes(sheet([["credit_code", "name", "district", "park", "roles"],
+                         [a["credit_code"], "甲厂", "630104", None, "producer, collector"],
+                         [None, None, None, None, None],
+                         [b["credit_code"], "乙厂", "630106", "GANHE", "utiliser"]]))
     r = run(database_url, "units", "import", str(f))
     assert r.exit_code == 0 and "created 2" in r.output, r.output
 
 
 def test_units_import_xlsx_with_unit_types(database_url, tmp_path):
-    from openpyxl import Workbook
     from sqlalchemy import create_engine, select
 
     from nofei.storage.tables import UnitRow
 
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["credit_code", "name", "district", "park", "roles", "unit_type", "small_clinic"])
     a, b, c = unit_payload(), unit_payload("630106"), unit_payload("630102")
-    ws.append([a["credit_code"], "汽修厂", "630104", None, "producer", "social_source", None])
-    ws.append([b["credit_code"], "社区卫生服务站", "630106", None, "producer", "medical_institution", "是"])
-    ws.append([c["credit_code"], "机械厂", "630102", None, "producer", None, None])
+    rows = [["credit_code", "name", "district", "park", "roles", "unit_type", "small_clinic"],
+            [a["credit_code"], "汽修厂", "630104", None, "producer", "social_source", None],
+            [b["credit_code"], "社区卫生服务站", "630106", None, "producer", "medical_institution", "是"],
+            [c["credit_code"], "机械厂", "630102", None, "producer", None, None]]
     f = tmp_path / "units.xlsx"
-    wb.save(f)
+    f.write_bytes(sheet(rows))
     r = run(database_url, "units", "import", str(f))
     assert r.exit_code == 0 and "created 3" in r.output, r.output
     eng = create_engine(database_url)
@@ -114,7 +106,7 @@ def test_units_import_xlsx_with_unit_types(database_url, tmp_path):
         eng.dispose()
     assert got == {a["credit_code"]: ("social_source", False), b["credit_code"]: ("medical_institution", True),
                    c["credit_code"]: ("industrial", False)}
-    ws.cell(row=2, column=6, value="farm")
-    wb.save(f)
+    rows[1][5] = "farm"
+    f.write_bytes(sheet(rows))
     r = run(database_url, "units", "import", str(f))
     assert r.exit_code != 0 and "unit_type" in r.output

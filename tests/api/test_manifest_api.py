@@ -5,10 +5,10 @@ import io
 from datetime import date
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 
 from nofei.domain.manifests import ACTIONS, STATUSES, allowed
-from tests.factories import credit_code, register
+from tests.factories import credit_code, register, sheet
 
 CODE = "900-200-08"
 
@@ -229,13 +229,7 @@ def test_csv_and_xlsx_export(client, world):
 
 
 def _xlsx(rows):
-    wb = Workbook()
-    ws = wb.active
-    for r in rows:
-        ws.append(r)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return sheet(rows)
 
 
 HEAD = ["分组", "接收单位统一社会信用代码", "承运单位统一社会信用代码", "计划转移日期", "废物代码", "数量（吨）", "拟利用处置方式"]

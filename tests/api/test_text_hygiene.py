@@ -19,7 +19,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import update
 
 from nofei.storage.tables import LedgerFileRow, LedgerRow, ManifestRow, UnitRow
-from tests.factories import register, unit_payload
+from tests.factories import register, sheet, unit_payload
 from tests.imports.ledger_builders import ME, RECV, balanced_sheets, workbook
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -323,13 +323,9 @@ def test_a_control_character_on_the_cover_is_refused_at_its_cell(client, admin):
 
 def test_manifest_import_refuses_a_control_character_at_its_cell(client, admin):
     a, b = register(client, admin), register(client, admin, roles=["disposer"])
-    wb = Workbook()
-    ws = wb.active
-    ws.append(["分组", "移出单位统一社会信用代码", "接收单位统一社会信用代码", "计划转移日期", "废物代码", "数量（吨）", "包装方式"])
-    ws.append(["1", a["credit_code"], b["credit_code"], "2025-03-01", WASTE, 1, "桶_x001b_装"])
-    buf = io.BytesIO()
-    wb.save(buf)
-    r = client.post("/api/v1/manifests/import", data=buf.getvalue(), headers=admin,
+    data = sheet([["分组", "移出单位统一社会信用代码", "接收单位统一社会信用代码", "计划转移日期", "废物代码", "数量（吨）", "包装方式"],
+                  ["1", a["credit_code"], b["credit_code"], "2025-03-01", WASTE, 1, "桶_x001b_装"]])
+    r = client.post("/api/v1/manifests/import", data=data, headers=admin,
                     content_type="application/octet-stream")
     assert r.status_code == 422
     (e,) = [e for e in r.json["errors"] if e["code"] == "control_character"]

@@ -1,14 +1,14 @@
-"""Build monthly ledger workbooks with openpyxl for the tests (the contract's sheets and headers)."""
+"""The contract's sheets and headers for monthly ledger workbooks in the tests (built by ``tests.factories.workbook``)."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from typing import Any
 
-from openpyxl import Workbook
-
 from nofei.domain.units import make_credit_code
+from tests.factories import workbook
+
+__all__ = ["workbook"]  # the one builder, re-exported for the ledger tests
 
 ME = make_credit_code("630104", "LT0000001")
 RECV = make_credit_code("630105", "LT0000002")
@@ -39,15 +39,3 @@ def balanced_sheets(month_day: date = date(2025, 3, 7)) -> dict[str, list[list[A
                [month_day, None, "SW01", 5, "吨", RECV, "接收单位", None, "R4", None]],
         "转入": [list(IN_HEAD), [month_day, "20250300000002", "900-041-49", 2, "吨", SENDER, "移出单位", None]],
     }
-
-
-def workbook(sheets: dict[str, list[list[Any]]]) -> bytes:
-    wb = Workbook()
-    wb.remove(wb.active)
-    for name, rows in sheets.items():
-        ws = wb.create_sheet(name)
-        for r in rows:
-            ws.append(r)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()

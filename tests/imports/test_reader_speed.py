@@ -17,12 +17,14 @@ from openpyxl import Workbook
 
 import imports.reader as R
 from imports import read_monthly_ledger
+from imports.spec import DATA_SHEETS
 from nofei.catalogue import Catalogue
 from nofei.errors import LedgerRejected
 from tests.imports.ledger_builders import OUT_HEAD, RECV, balanced_sheets, workbook
 
 CAT = Catalogue.default()
 TODAY = date(2025, 4, 2)
+DATA = tuple(spec.name for spec in DATA_SHEETS)  # the four data sheets
 
 
 def _outcome(data: bytes) -> tuple[str, Any, Any]:
@@ -35,20 +37,30 @@ def _outcome(data: bytes) -> tuple[str, Any, Any]:
                          d.cover_refs), d.warnings)
 
 
-def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, int]:
-    calls = {"fast": 0}
+def _both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, set[str]]:
+    """The outcome with the fast path where it qualifies, the outcome with it off, and the sheets that took
+    it. The second read must have asked for the fast path for every data sheet (and been refused), so a
+    reader that stopped asking cannot make the two reads agree by being the same read."""
+    taken: set[str] = set()
+    asked: list[str] = []
     real = R._fast_columns
 
     def counting(book: Any, name: str) -> Any:
         out = real(book, name)
-        calls["fast"] += out is not None
+        if out is not None:
+            taken.add(name)
         return out
+
+    def refused(book: Any, name: str) -> None:
+        asked.append(name)
+        return None
 
     monkeypatch.setattr(R, "_fast_columns", counting)
     fast = _outcome(data)
-    monkeypatch.setattr(R, "_fast_columns", lambda book, name: None)
+    monkeypatch.setattr(R, "_fast_columns", refused)
     slow = _outcome(data)
-    return fast, slow, calls["fast"]
+    assert sorted(asked) == sorted(DATA), asked
+    return fast, slow, taken
 
 
 def _out_rows(rows: list[list[Any]]) -> bytes:
@@ -62,28 +74,31 @@ CLEAN = [D, "20250300000001", "900-041-49", 8, "吨", RECV, "接收单位", None
 
 
 def test_clean_workbook_takes_the_fast_path_and_matches(monkeypatch: pytest.MonkeyPatch) -> None:
-    fast, slow, n_fast = _both(workbook(balanced_sheets()), monkeypatch)
-    assert n_fast == 4  # the four data sheets
+    fast, slow, taken = _both(workbook(balanced_sheets()), monkeypatch)
+    assert taken == set(DATA)
     assert fast == slow
     assert fast[0] == "accepted"
 
 
-@pytest.mark.parametrize("rows", [
+@pytest.mark.parametrize(("rows", "out_fast"), [
     # blank rows between and after, a partially filled row (validated), zero quantity
-    [CLEAN, [None] * 10, [D, None, "SW01", 5, "吨", RECV, "接收单位", None, "R4", None], [None] * 10],
-    [CLEAN, [None, None, None, 0, None, None, None, None, None, None]],
+    ([CLEAN, [None] * 10, [D, None, "SW01", 5, "吨", RECV, "接收单位", None, "R4", None], [None] * 10], True),
+    ([CLEAN, [None, None, None, 0, None, None, None, None, None, None]], True),
     # kilograms, an error row pinned to its cell, a date outside the month, a bad credit code
-    [[D, "20250300000001", "900-041-49", 8000, "千克", RECV, "接收单位", None, "D10", None]],
-    [CLEAN, [date(2025, 4, 1), "123", "900-041-49", 1, "吨", "91630105MA0000000X", "x", None, "D10", None]],
+    ([[D, "20250300000001", "900-041-49", 8000, "千克", RECV, "接收单位", None, "D10", None]], True),
+    ([CLEAN, [date(2025, 4, 1), "123", "900-041-49", 1, "吨", "91630105MA0000000X", "x", None, "D10", None]], True),
     # mixed types in a column (text number, text date, full-width digits): the fallback path
-    [CLEAN, ["２０２５年３月７日", 20250300000003.0, "HW49-900-041-49", "1,000.5", "吨", RECV, "y", None, "d10", 1.0]],
+    ([CLEAN, ["２０２５年３月７日", 20250300000003.0, "HW49-900-041-49", "1,000.5", "吨", RECV, "y", None, "d10", 1.0]],
+     False),
     # a datetime with a time of day
-    [[datetime(2025, 3, 7, 13, 30), *CLEAN[1:]]],
+    ([[datetime(2025, 3, 7, 13, 30), *CLEAN[1:]]], False),
     # a number in a text column
-    [[*CLEAN[:6], 12345, *CLEAN[7:]]],
+    ([[*CLEAN[:6], 12345, *CLEAN[7:]]], True),
 ])
-def test_fast_and_cell_paths_agree(rows: list[list[Any]], monkeypatch: pytest.MonkeyPatch) -> None:
-    fast, slow, _ = _both(_out_rows(rows), monkeypatch)
+def test_fast_and_cell_paths_agree(rows: list[list[Any]], out_fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow, taken = _both(_out_rows(rows), monkeypatch)
+    assert ("转出" in taken) is out_fast  # the case exercises the path it is meant to
+    assert taken - {"转出"} == set(DATA) - {"转出"}
     assert fast == slow
 
 
@@ -114,9 +129,9 @@ def _sheet_with(header_at: str, dup: bool = False) -> bytes:
 def test_headers_off_a1_or_duplicated_fall_back_and_agree(header_at: str, dup: bool,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     data = _sheet_with(header_at, dup)
-    fast, slow, n_fast = _both(data, monkeypatch)
+    fast, slow, taken = _both(data, monkeypatch)
     assert fast == slow
-    assert n_fast == 3  # the other three data sheets only
+    assert taken == set(DATA) - {"转出"}  # the other three data sheets only
 
 
 def test_header_on_row_one_reads_the_sheet_xml() -> None:

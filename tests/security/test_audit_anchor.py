@@ -12,6 +12,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import DBAPIError
 
 from nofei.storage import audit
+from nofei.storage.engine import is_postgres
 from nofei.storage.tables import AuditRow
 from tests.factories import register
 
@@ -27,7 +28,7 @@ def five(client, admin):
 
 def superuser(c) -> None:
     """As the database's superuser (past the append-only trigger): what the key and checkpoints must survive."""
-    if c.dialect.name == "postgresql":
+    if is_postgres(c):
         c.exec_driver_sql("SET LOCAL session_replication_role = replica")
 
 

@@ -61,6 +61,29 @@ def test_the_import_path_stores_every_planned_ledger_and_manifest(uow_factory):
     assert {k[6] for k in got if k[6]} <= numbers
 
 
+def test_the_fast_path_stores_every_planned_row_on_the_suites_database(uow_factory):
+    """The bulk writers on the suite's database (PostgreSQL: the binary COPY of the 转出/转入 rows): every
+    planned transfer row, every stock row numbered as the reader numbers it, the manifests and their serials."""
+    from nofei.storage.tables import ManifestSerialRow, StockEntryRow
+
+    city = plan_city(seed=13, units=30, year=2025, months=2)
+    rep = load.build(uow_factory, city, fast=True)
+    assert rep.ledgers == len(city.drafts)
+    want = Counter((d.credit_code, d.month, t.direction, t.code, t.qty_kg, t.counterpart, t.manifest_no)
+                   for d in city.drafts for t in d.transfers)
+    assert _transfers(uow_factory) == want
+    with uow_factory() as uow:
+        s = uow.session
+        rows = Counter(s.execute(select(StockEntryRow.row)).scalars())
+        serials = sum(s.execute(select(ManifestSerialRow.last)).scalars())
+        stored = s.execute(select(func.count()).select_from(ManifestRow)).scalar_one()
+    # one stock row per code in each ledger, numbered 2, 3, … down the sheet
+    longest = max(len(d.stocks) for d in city.drafts)
+    assert rows == Counter(n for d in city.drafts for n in range(2, len(d.stocks) + 2)) and max(rows) == longest + 1
+    assert stored == len(city.manifests) + 1  # the rejected load's follow-on goes back
+    assert serials == stored  # every number the bulk load gave was taken from the serial rows
+
+
 def test_same_seed_gives_byte_identical_workbooks(tmp_path):
     shas = []
     for name in ("a.db", "b.db"):

@@ -137,7 +137,11 @@ def test_cache_follows_new_events(uow_factory, city):
            out=[(city["c2"], 15_000, city["nos"]["c1c2"]), (city["d"], 25_000, more)])
     with uow_factory() as uow:
         after = tr.trace_manifest(uow=uow, actor=SYSTEM, number=city["nos"]["p1"])["forward"][0]["fates"]
-    assert after["D"] > before
+    assert before == pytest.approx(7.5, abs=0.002)
+    # by hand, C1's new ledger: 45 t handled, 15 to C2 (1/3), 25 to D (5/9), 5 utilised (1/9); C2 as before
+    # (2/3 to D, 1/3 back to C1). a = 1/3·(2/3 + a/3) + 5/9 → a = 7/8 disposed; u = 1/3·u/3 + 1/9 → u = 1/8
+    assert after["D"] == pytest.approx(8.75, abs=0.002)
+    assert after["U"] == pytest.approx(1.25, abs=0.002) and after["X"] == 0
 
 
 def test_trace_hidden_from_outsiders(uow_factory, city):
