@@ -4,7 +4,6 @@ beside the others where the database allows (``nofei.storage.findings.run_beside
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from nofei.errors import InputRejected, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
 from nofei.storage import findings as repo
+from nofei.storage.cache import StampedCache
 from nofei.storage.uow import UnitOfWork
 
 from .common import KINDS, Finding, Units
@@ -33,16 +33,13 @@ _GROUPS: tuple[Group, ...] = (
     ("receipt_overdue",), ("discrepancy",), ("storage_over_year",), ("missing_manifest_number",),
     ("permit_not_covering", "over_capacity"), ("reconciliation",), ("unresolved_mass",), ("missing_ledger",))
 _RECON: Group = ("reconciliation",)
-# (database, year, kinds, day judged, rules) -> (stamp, the city-wide findings of those kinds)
-_CACHE: dict[tuple[Any, ...], tuple[tuple[Any, ...] | None, list[Finding]]] = {}
-_CACHE_MAX = 64
-_CACHE_LOCK = threading.Lock()
+# (database, year, kinds, day judged, rules) -> the city-wide findings of those kinds, at their stamp
+_CACHE: StampedCache[list[Finding]] = StampedCache("findings", 64)
 
 
 def clear_cache() -> None:
     """Forget every cached finding (benchmarks time the cold path)."""
-    with _CACHE_LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def findings_stamp(uow: UnitOfWork) -> str:
@@ -128,20 +125,16 @@ def _compute_all(uow: UnitOfWork, todo: list[Group], job: _Job) -> dict[Group, l
 def _from_cache(keys: dict[Group, tuple[Any, ...]], stamp: tuple[Any, ...] | None) -> dict[Group, list[Finding]]:
     out = {}
     for group, key in keys.items():
-        hit = _CACHE.get(key)
-        if hit is not None and hit[0] == stamp:
-            out[group] = hit[1]
+        hit = _CACHE.get(key, stamp)
+        if hit is not None:
+            out[group] = hit
     return out
 
 
 def _to_cache(keys: dict[Group, tuple[Any, ...]], stamp: tuple[Any, ...] | None,
               fresh: dict[Group, list[Finding]]) -> None:
-    with _CACHE_LOCK:
-        for group, found in fresh.items():
-            _CACHE.pop(keys[group], None)
-            while len(_CACHE) >= _CACHE_MAX:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[keys[group]] = (stamp, found)
+    for group, found in fresh.items():
+        _CACHE.put(keys[group], stamp, found)
 
 
 def list_anomalies(*, uow: UnitOfWork, actor: Actor, year: int, region: str | None = None, kind: str | None = None,
