@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from nofei.access import Actor
-from nofei.catalogue import CITY
+from nofei.catalogue import CITY, Catalogue
 from nofei.domain.calendar import CST
 from nofei.domain.declarations import (
     STATUS_ZH,
@@ -30,6 +30,7 @@ from nofei.domain.declarations import (
 from nofei.domain.declarations import (
     declaration_status as status_of,
 )
+from nofei.domain.units import normalise_credit_code
 from nofei.errors import InputRejected, NotFound, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import kg_to_tonnes
@@ -45,7 +46,7 @@ def today_cst() -> date:
 
 def _visible_unit(uow: UnitOfWork, actor: Actor, credit_code: str) -> UnitRow:
     """The unit if the caller may see it; 404 otherwise (ids cannot be probed)."""
-    row = find_unit_row(uow.session, (credit_code or "").strip().upper())
+    row = find_unit_row(uow.session, normalise_credit_code(credit_code))
     if row is None or not actor.can_view_unit(row.credit_code, row.district):
         raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
     return row
@@ -222,12 +223,9 @@ def unit_calendar(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
     return {**cal[0], "today": today or today_cst()}
 
 
-def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: str | None = None,
-                       today: date | None = None) -> dict[str, Any]:
-    """Every hazardous-waste unit the caller may see (of ``district``, when given) with its declarations,
-    grouped by district, late ones counted: the regulator sees who is late without asking."""
-    _check_year(year)
-    cat = uow.catalogue
+def _status_region(cat: Catalogue, actor: Actor, district: str | None) -> str | None:
+    """The district or park the grid shows (None: the city): the one asked for, if known and visible to the
+    actor (never to an enterprise), else a district regulator's own."""
     if district and district != CITY:
         if not cat.is_region(district):
             raise InputRejected("未知的区县代码", problems=[Problem("unknown_district", "未知的区县代码",
@@ -235,12 +233,12 @@ def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: st
         parent = cat.parks[district].district if district in cat.parks else district
         if not actor.can_view_region(district, parent) or actor.role == "enterprise":
             raise PermissionDenied("无权查看该区县 (not your district)")
-    d = district if district and district != CITY else None
-    if actor.role == "regulator" and actor.district != CITY:
-        d = d or actor.district
-    rows = repo.units(uow.session, district=d, codes=sorted(actor.units) if actor.role == "enterprise" else None)
-    rows = [r for r in rows if actor.can_view_unit(r.credit_code, r.district)]
-    cal = _calendar(uow, year, rows, today or today_cst())
+        return district
+    return actor.district if actor.role == "regulator" and actor.district != CITY else None
+
+
+def _by_district(cat: Catalogue, cal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The units' calendars grouped by district, with the late declarations and late units counted."""
     groups: dict[str, dict[str, Any]] = {}
     for c in cal:
         g = groups.setdefault(c["district"], {"district": c["district"], "district_name": cat.region_name(c["district"]),
@@ -248,11 +246,24 @@ def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: st
         g["units"].append(c)
         g["late"] += c["late_count"]
         g["late_units"] += 1 if c["late_count"] else 0
-    return {"year": year, "today": today or today_cst(), "region": d or CITY,
-            "region_name": cat.region_name(d or CITY),
-            "districts": [groups[k] for k in sorted(groups)],
-            "late_units": sum(g["late_units"] for g in groups.values()),
-            "units": sum(len(g["units"]) for g in groups.values())}
+    return [groups[k] for k in sorted(groups)]
+
+
+def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: str | None = None,
+                       today: date | None = None) -> dict[str, Any]:
+    """Every hazardous-waste unit the caller may see (of ``district``, when given) with its declarations,
+    grouped by district, late ones counted: the regulator sees who is late without asking."""
+    _check_year(year)
+    with uow:
+        cat = uow.catalogue
+        d = _status_region(cat, actor, district)
+        rows = repo.units(uow.session, district=d, codes=sorted(actor.units) if actor.role == "enterprise" else None)
+        rows = [r for r in rows if actor.can_view_unit(r.credit_code, r.district)]
+        groups = _by_district(cat, _calendar(uow, year, rows, today or today_cst()))
+        return {"year": year, "today": today or today_cst(), "region": d or CITY,
+                "region_name": cat.region_name(d or CITY), "districts": groups,
+                "late_units": sum(g["late_units"] for g in groups),
+                "units": sum(len(g["units"]) for g in groups)}
 
 
 def tiers_by_code(*, uow: UnitOfWork, actor: Actor, year: int, codes: list[str]) -> dict[str, dict[str, Any]]:
