@@ -128,12 +128,13 @@ def tiers_of(uow: UnitOfWork, year: int, rows: list[UnitRow]) -> dict[int, dict[
 def unit_tier(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int) -> dict[str, Any]:
     """The HJ 1259 tier of a unit for ``year`` (404 for a unit without hazardous waste or not visible)."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    got = tiers_of(uow, year, [row]).get(int(row.id or 0))
-    if got is None:
-        raise NotFound(f"单位 {row.credit_code} 在 {year - WINDOW_YEARS}–{year} 年没有危险废物台账，也无经营许可证，"
-                       "不属于危险废物产生或经营单位 (no hazardous waste)", code="no_hazardous_waste")
-    return got
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        got = tiers_of(uow, year, [row]).get(int(row.id or 0))
+        if got is None:
+            raise NotFound(f"单位 {row.credit_code} 在 {year - WINDOW_YEARS}–{year} 年没有危险废物台账，也无经营许可证，"
+                           "不属于危险废物产生或经营单位 (no hazardous waste)", code="no_hazardous_waste")
+        return got
 
 
 def _may_override(actor: Actor, row: UnitRow) -> None:
@@ -145,40 +146,42 @@ def override_tier(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
                   reason: str) -> dict[str, Any]:
     """The city's EPB sets a unit's tier for a year (HJ 1259 4.2.2); the reason is required; audited."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    _may_override(actor, row)
-    problems = []
-    if tier not in TIERS:
-        problems.append(Problem("unknown_tier", "管理类别应为 key、simplified 或 registration",
-                                "tier must be key, simplified or registration", field="tier", value=tier))
-    if not (reason or "").strip():
-        problems.append(Problem("missing_reason", "调整管理类别须说明理由", "a reason is required", field="reason"))
-    if problems:
-        raise InputRejected("管理类别调整有误 (invalid override)", problems=problems)
-    before = tiers_of(uow, year, [row]).get(int(row.id or 0))
-    repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=tier, reason=reason.strip(),
-                      actor=actor.label)
-    uow.audit(actor, "tier.override", f"unit:{row.credit_code}", district=row.district,
-              detail={"year": year, "tier": tier, "reason": reason.strip(),
-                      "before": before["tier"] if before else None})
-    out = tiers_of(uow, year, [row])[int(row.id or 0)]
-    uow.commit()
-    return out
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        _may_override(actor, row)
+        problems = []
+        if tier not in TIERS:
+            problems.append(Problem("unknown_tier", "管理类别应为 key、simplified 或 registration",
+                                    "tier must be key, simplified or registration", field="tier", value=tier))
+        if not (reason or "").strip():
+            problems.append(Problem("missing_reason", "调整管理类别须说明理由", "a reason is required", field="reason"))
+        if problems:
+            raise InputRejected("管理类别调整有误 (invalid override)", problems=problems)
+        before = tiers_of(uow, year, [row]).get(int(row.id or 0))
+        repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=tier, reason=reason.strip(),
+                          actor=actor.label)
+        uow.audit(actor, "tier.override", f"unit:{row.credit_code}", district=row.district,
+                  detail={"year": year, "tier": tier, "reason": reason.strip(),
+                          "before": before["tier"] if before else None})
+        out = tiers_of(uow, year, [row])[int(row.id or 0)]
+        uow.commit()
+        return out
 
 
 def clear_tier_override(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int, reason: str = "") -> None:
     """Withdraw the override of (unit, year): the rule's tier applies again; audited."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    _may_override(actor, row)
-    cur = repo.current_overrides(uow.session, year, [int(row.id or 0)]).get(int(row.id or 0))
-    if cur is None:
-        raise NotFound(f"{row.credit_code} 在 {year} 年没有管理类别调整 (no override)", code="no_override")
-    repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=None,
-                      reason=(reason or "撤销调整").strip(), actor=actor.label)
-    uow.audit(actor, "tier.override_clear", f"unit:{row.credit_code}", district=row.district,
-              detail={"year": year, "was": cur.tier})
-    uow.commit()
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        _may_override(actor, row)
+        cur = repo.current_overrides(uow.session, year, [int(row.id or 0)]).get(int(row.id or 0))
+        if cur is None:
+            raise NotFound(f"{row.credit_code} 在 {year} 年没有管理类别调整 (no override)", code="no_override")
+        repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=None,
+                          reason=(reason or "撤销调整").strip(), actor=actor.label)
+        uow.audit(actor, "tier.override_clear", f"unit:{row.credit_code}", district=row.district,
+                  detail={"year": year, "was": cur.tier})
+        uow.commit()
 
 
 # --- the calendar ------------------------------------------------------------------------------
@@ -216,11 +219,12 @@ def unit_calendar(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
                   today: date | None = None) -> dict[str, Any]:
     """The declarations ``credit_code`` owes for ``year`` with deadlines and status (``today``: China time)."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    cal = _calendar(uow, year, [row], today or today_cst())
-    if not cal:
-        unit_tier(uow=uow, actor=actor, credit_code=credit_code, year=year)  # raises no_hazardous_waste
-    return {**cal[0], "today": today or today_cst()}
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        cal = _calendar(uow, year, [row], today or today_cst())
+        if not cal:
+            unit_tier(uow=uow, actor=actor, credit_code=credit_code, year=year)  # raises no_hazardous_waste
+        return {**cal[0], "today": today or today_cst()}
 
 
 def _status_region(cat: Catalogue, actor: Actor, district: str | None) -> str | None:
@@ -269,5 +273,6 @@ def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: st
 def tiers_by_code(*, uow: UnitOfWork, actor: Actor, year: int, codes: list[str]) -> dict[str, dict[str, Any]]:
     """Tier answers of the visible hazardous-waste units among ``codes`` (the unit directory's column)."""
     _check_year(year)
-    rows = [r for r in repo.units(uow.session, codes=codes) if actor.can_view_unit(r.credit_code, r.district)]
-    return {a["unit"]: a for a in tiers_of(uow, year, rows).values()}
+    with uow:
+        rows = [r for r in repo.units(uow.session, codes=codes) if actor.can_view_unit(r.credit_code, r.district)]
+        return {a["unit"]: a for a in tiers_of(uow, year, rows).values()}
