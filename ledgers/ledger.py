@@ -473,6 +473,24 @@ def _ledger_dict(row: LedgerRow, unit: UnitRow) -> dict[str, Any]:
     }
 
 
+def _stock_t(r: dict[str, Any]) -> dict[str, Any]:
+    return {"row": r["row"], "code": r["code"], "stream": r["stream"], "name": r["name"],
+            "open_t": kg_to_t_float(r["open_kg"]), "generated_t": kg_to_t_float(r["generated_kg"]),
+            "close_t": kg_to_t_float(r["close_kg"]), "note": r["note"]}
+
+
+def _treatment_t(r: dict[str, Any]) -> dict[str, Any]:
+    return {"row": r["row"], "code": r["code"], "stream": r["stream"], "method": r["method"],
+            "qty_t": kg_to_t_float(r["qty_kg"]), "product": r["product"], "note": r["note"]}
+
+
+def _transfer_t(r: dict[str, Any]) -> dict[str, Any]:
+    return {"row": r["row"], "direction": r["direction"], "day": r["day"], "code": r["code"], "stream": r["stream"],
+            "qty_t": kg_to_t_float(r["qty_kg"]), "counterpart": r["counterpart"],
+            "counterpart_name": r["counterpart_name"], "manifest_no": r["manifest_no"], "carrier": r["carrier"],
+            "planned_method": r["planned_method"], "note": r["note"]}
+
+
 def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool = True) -> dict[str, Any]:
     """One version with its rows (quantities in tonnes) and warnings; 404 when not visible."""
     with uow:
@@ -481,17 +499,9 @@ def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool
             raise NotFound(f"台账 {ledger_id} 不存在 (no such ledger)")
         out = _ledger_dict(lw.ledger, lw.unit)
         if with_rows:
-            out["stocks"] = [{"row": r["row"], "code": r["code"], "stream": r["stream"], "name": r["name"],
-                              "open_t": kg_to_t_float(r["open_kg"]), "generated_t": kg_to_t_float(r["generated_kg"]),
-                              "close_t": kg_to_t_float(r["close_kg"]), "note": r["note"]} for r in lw.stocks]
-            out["treatments"] = [{"row": r["row"], "code": r["code"], "stream": r["stream"], "method": r["method"],
-                                  "qty_t": kg_to_t_float(r["qty_kg"]), "product": r["product"], "note": r["note"]}
-                                 for r in lw.treatments]
-            out["transfers"] = [{"row": r["row"], "direction": r["direction"], "day": r["day"], "code": r["code"],
-                                 "stream": r["stream"], "qty_t": kg_to_t_float(r["qty_kg"]),
-                                 "counterpart": r["counterpart"], "counterpart_name": r["counterpart_name"],
-                                 "manifest_no": r["manifest_no"], "carrier": r["carrier"],
-                                 "planned_method": r["planned_method"], "note": r["note"]} for r in lw.transfers]
+            out["stocks"] = [_stock_t(r) for r in lw.stocks]
+            out["treatments"] = [_treatment_t(r) for r in lw.treatments]
+            out["transfers"] = [_transfer_t(r) for r in lw.transfers]
         return out
 
 
