@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -369,14 +369,13 @@ class _Citations:
     numbers: list[str]
     cited: dict[str, store.CitedManifest]
     elsewhere: dict[str, str]
+    odd_years: set[str] = field(init=False)  # numbers whose year is neither the ledger's nor the one before
+
+    def __post_init__(self) -> None:
+        self.odd_years = {no for no in self.numbers if int(no[:4]) not in (self.year, self.year - 1)}
 
     def at(self, row: int | None, header: str) -> SourceRef:
         return SourceRef(SHEET_OUT, row, self.letters.get(header), header)
-
-    @property
-    def odd_years(self) -> set[str]:
-        """Numbers whose year is neither the ledger's nor the one before."""
-        return {no for no in self.numbers if int(no[:4]) not in (self.year, self.year - 1)}
 
 
 def _row_warnings(c: _Citations, row: int | None, no: str, code: str, cp: str) -> list[Problem]:
@@ -398,10 +397,9 @@ def _row_warnings(c: _Citations, row: int | None, no: str, code: str, cp: str) -
 def _number_warnings(c: _Citations, first_row: dict[str, int | None]) -> list[Problem]:
     """Per number, at its first row: a year other than the ledger's or the one before; cited in another month."""
     out: list[Problem] = []
-    odd = c.odd_years
     for no in c.numbers:
         ny = int(no[:4])
-        if no in odd:
+        if no in c.odd_years:
             out.append(_warn(c.at(first_row[no], _NO), "manifest_year", f"联单 {no} 的年份 {ny} 不是台账年份 {c.year} 或上一年",
                              f"manifest {no} is of {ny}, not {c.year} or {c.year - 1}", no))
         if no in c.elsewhere:
