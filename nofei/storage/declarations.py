@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.domain.calendar import CST
 from nofei.domain.declarations import HW_STREAMS, YearFigures
@@ -28,19 +29,20 @@ from nofei.storage.tables import (
     TransferEntryRow,
     TreatmentEntryRow,
     UnitRow,
+    table_of,
 )
 
-L = LedgerRow.__table__  # type: ignore[attr-defined]
-ST = StockEntryRow.__table__  # type: ignore[attr-defined]
-TR = TreatmentEntryRow.__table__  # type: ignore[attr-defined]
-TX = TransferEntryRow.__table__  # type: ignore[attr-defined]
-PM = PermitRow.__table__  # type: ignore[attr-defined]
-OV = TierOverrideRow.__table__  # type: ignore[attr-defined]
-UN = UnitRow.__table__  # type: ignore[attr-defined]
+L = table_of(LedgerRow)
+ST = table_of(StockEntryRow)
+TR = table_of(TreatmentEntryRow)
+TX = table_of(TransferEntryRow)
+PM = table_of(PermitRow)
+OV = table_of(TierOverrideRow)
+UN = table_of(UnitRow)
 
 
-def _unit_filter(col: Any, unit_ids: list[int] | None) -> Any:
-    return col.in_(unit_ids or [-1]) if unit_ids is not None else true()
+def _unit_filter(column: Any, unit_ids: list[int] | None) -> Any:
+    return column.in_(unit_ids or [-1]) if unit_ids is not None else true()
 
 
 def year_figures(session: Session, years: Iterable[int], unit_ids: list[int] | None = None) -> dict[int, dict[int, YearFigures]]:
@@ -83,7 +85,7 @@ def units(session: Session, *, district: str | None = None, codes: Iterable[str]
     if district:
         stmt = stmt.where((UN.c.district == district) | (UN.c.park == district))
     if codes is not None:
-        stmt = stmt.where(UnitRow.credit_code.in_(sorted(set(codes)) or [""]))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(UnitRow.credit_code).in_(sorted(set(codes)) or [""]))
     return list(session.execute(stmt.order_by(UnitRow.credit_code)).scalars())
 
 
@@ -92,7 +94,7 @@ def current_overrides(session: Session, year: int, unit_ids: list[int] | None = 
     """The override in force per unit for ``year`` (the newest row; rows whose tier is None are withdrawals)."""
     newest = (select(func.max(OV.c.id)).where(OV.c.year == year, _unit_filter(OV.c.unit_id, unit_ids))
               .group_by(OV.c.unit_id))
-    rows = session.execute(select(TierOverrideRow).where(TierOverrideRow.id.in_(newest))).scalars()  # type: ignore[union-attr]
+    rows = session.execute(select(TierOverrideRow).where(col(TierOverrideRow.id).in_(newest))).scalars()
     return {r.unit_id: r for r in rows if r.tier is not None}
 
 
