@@ -11,9 +11,6 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.errors import PermissionDenied
@@ -34,6 +31,13 @@ def entry_dict(r: AuditRow) -> dict[str, Any]:
             "prev_digest": r.prev_digest, "digest": r.digest}
 
 
+def _districts(actor: Actor) -> list[str] | None:
+    """The districts whose entries the actor reads: all (admins, the city's regulators) or its own."""
+    if actor.is_admin or actor.district == CITY:
+        return None
+    return [actor.district] if actor.district else []
+
+
 def list_entries(*, uow: UnitOfWork, actor: Actor, object: str | None = None, actor_label: str | None = None,  # noqa: A002
                  time_from: datetime | None = None, time_to: datetime | None = None,
                  page: int = 1, per_page: int = 50) -> tuple[list[dict[str, Any]], int]:
@@ -43,26 +47,10 @@ def list_entries(*, uow: UnitOfWork, actor: Actor, object: str | None = None, ac
     ``object`` matches exactly (``unit:9163…``) or, ending in ``*``, as a prefix (``manifest:*``);
     ``time_to`` is exclusive."""
     _require_reader(actor)
-    conds: list[Any] = []
-    if not (actor.is_admin or actor.district == CITY):
-        conds.append(col(AuditRow.district) == actor.district)
-    if object:
-        if object.endswith("*"):
-            prefix = object[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(col(AuditRow.object).like(prefix + "%", escape="\\"))
-        else:
-            conds.append(col(AuditRow.object) == object)
-    if actor_label:
-        conds.append(col(AuditRow.actor) == actor_label)
-    if time_from is not None:
-        conds.append(col(AuditRow.time) >= time_from)
-    if time_to is not None:
-        conds.append(col(AuditRow.time) < time_to)
-    s = uow.session
-    total = s.execute(select(func.count()).select_from(AuditRow).where(*conds)).scalar_one()
-    rows = s.execute(select(AuditRow).where(*conds).order_by(col(AuditRow.seq))
-                     .offset((page - 1) * per_page).limit(per_page)).scalars().all()
-    return [entry_dict(r) for r in rows], int(total)
+    with uow:
+        rows, total = audit.entries(uow.session, districts=_districts(actor), object_=object, actor_label=actor_label,
+                                    time_from=time_from, time_to=time_to, page=page, per_page=per_page)
+        return [entry_dict(r) for r in rows], total
 
 
 def verify_chain(*, uow: UnitOfWork, actor: Actor, checkpoints: Iterable[str] = ()) -> dict[str, Any]:
@@ -71,12 +59,14 @@ def verify_chain(*, uow: UnitOfWork, actor: Actor, checkpoints: Iterable[str] = 
     ``checkpoints`` (``seq:digest:mac`` as ``nofei audit checkpoint`` printed them) must each still be in the
     chain unchanged: a cut-off tail is reported (ValueError for text that is not a checkpoint)."""
     _require_reader(actor)
-    return asdict(audit.verify(uow.session, checkpoints=[audit.Checkpoint.parse(c) for c in checkpoints]))
+    with uow:
+        return asdict(audit.verify(uow.session, checkpoints=[audit.Checkpoint.parse(c) for c in checkpoints]))
 
 
 def checkpoint(*, uow: UnitOfWork, actor: Actor) -> dict[str, Any]:
     """The signed head of the chain now: ``{seq, digest, mac, checkpoint}`` (keep it outside the database)."""
     if not actor.is_admin:
         raise PermissionDenied("仅管理员可生成审计检查点 (admins only)")
-    cp = audit.checkpoint(uow.session)
+    with uow:
+        cp = audit.checkpoint(uow.session)
     return {"seq": cp.seq, "digest": cp.digest, "mac": cp.mac, "checkpoint": str(cp)}

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from nofei.access import Actor
-from nofei.catalogue import CITY
+from nofei.catalogue import CITY, Catalogue
 from nofei.domain.calendar import CST
 from nofei.domain.declarations import (
     STATUS_ZH,
@@ -30,6 +30,7 @@ from nofei.domain.declarations import (
 from nofei.domain.declarations import (
     declaration_status as status_of,
 )
+from nofei.domain.units import normalise_credit_code
 from nofei.errors import InputRejected, NotFound, PermissionDenied
 from nofei.problems import Problem
 from nofei.quantity import kg_to_tonnes
@@ -45,7 +46,7 @@ def today_cst() -> date:
 
 def _visible_unit(uow: UnitOfWork, actor: Actor, credit_code: str) -> UnitRow:
     """The unit if the caller may see it; 404 otherwise (ids cannot be probed)."""
-    row = find_unit_row(uow.session, (credit_code or "").strip().upper())
+    row = find_unit_row(uow.session, normalise_credit_code(credit_code))
     if row is None or not actor.can_view_unit(row.credit_code, row.district):
         raise NotFound(f"单位 {credit_code} 未注册 (unit not registered)", code="unknown_unit")
     return row
@@ -127,12 +128,13 @@ def tiers_of(uow: UnitOfWork, year: int, rows: list[UnitRow]) -> dict[int, dict[
 def unit_tier(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int) -> dict[str, Any]:
     """The HJ 1259 tier of a unit for ``year`` (404 for a unit without hazardous waste or not visible)."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    got = tiers_of(uow, year, [row]).get(int(row.id or 0))
-    if got is None:
-        raise NotFound(f"单位 {row.credit_code} 在 {year - WINDOW_YEARS}–{year} 年没有危险废物台账，也无经营许可证，"
-                       "不属于危险废物产生或经营单位 (no hazardous waste)", code="no_hazardous_waste")
-    return got
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        got = tiers_of(uow, year, [row]).get(int(row.id or 0))
+        if got is None:
+            raise NotFound(f"单位 {row.credit_code} 在 {year - WINDOW_YEARS}–{year} 年没有危险废物台账，也无经营许可证，"
+                           "不属于危险废物产生或经营单位 (no hazardous waste)", code="no_hazardous_waste")
+        return got
 
 
 def _may_override(actor: Actor, row: UnitRow) -> None:
@@ -144,40 +146,42 @@ def override_tier(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
                   reason: str) -> dict[str, Any]:
     """The city's EPB sets a unit's tier for a year (HJ 1259 4.2.2); the reason is required; audited."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    _may_override(actor, row)
-    problems = []
-    if tier not in TIERS:
-        problems.append(Problem("unknown_tier", "管理类别应为 key、simplified 或 registration",
-                                "tier must be key, simplified or registration", field="tier", value=tier))
-    if not (reason or "").strip():
-        problems.append(Problem("missing_reason", "调整管理类别须说明理由", "a reason is required", field="reason"))
-    if problems:
-        raise InputRejected("管理类别调整有误 (invalid override)", problems=problems)
-    before = tiers_of(uow, year, [row]).get(int(row.id or 0))
-    repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=tier, reason=reason.strip(),
-                      actor=actor.label)
-    uow.audit(actor, "tier.override", f"unit:{row.credit_code}", district=row.district,
-              detail={"year": year, "tier": tier, "reason": reason.strip(),
-                      "before": before["tier"] if before else None})
-    out = tiers_of(uow, year, [row])[int(row.id or 0)]
-    uow.commit()
-    return out
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        _may_override(actor, row)
+        problems = []
+        if tier not in TIERS:
+            problems.append(Problem("unknown_tier", "管理类别应为 key、simplified 或 registration",
+                                    "tier must be key, simplified or registration", field="tier", value=tier))
+        if not (reason or "").strip():
+            problems.append(Problem("missing_reason", "调整管理类别须说明理由", "a reason is required", field="reason"))
+        if problems:
+            raise InputRejected("管理类别调整有误 (invalid override)", problems=problems)
+        before = tiers_of(uow, year, [row]).get(int(row.id or 0))
+        repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=tier, reason=reason.strip(),
+                          actor=actor.label)
+        uow.audit(actor, "tier.override", f"unit:{row.credit_code}", district=row.district,
+                  detail={"year": year, "tier": tier, "reason": reason.strip(),
+                          "before": before["tier"] if before else None})
+        out = tiers_of(uow, year, [row])[int(row.id or 0)]
+        uow.commit()
+        return out
 
 
 def clear_tier_override(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int, reason: str = "") -> None:
     """Withdraw the override of (unit, year): the rule's tier applies again; audited."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    _may_override(actor, row)
-    cur = repo.current_overrides(uow.session, year, [int(row.id or 0)]).get(int(row.id or 0))
-    if cur is None:
-        raise NotFound(f"{row.credit_code} 在 {year} 年没有管理类别调整 (no override)", code="no_override")
-    repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=None,
-                      reason=(reason or "撤销调整").strip(), actor=actor.label)
-    uow.audit(actor, "tier.override_clear", f"unit:{row.credit_code}", district=row.district,
-              detail={"year": year, "was": cur.tier})
-    uow.commit()
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        _may_override(actor, row)
+        cur = repo.current_overrides(uow.session, year, [int(row.id or 0)]).get(int(row.id or 0))
+        if cur is None:
+            raise NotFound(f"{row.credit_code} 在 {year} 年没有管理类别调整 (no override)", code="no_override")
+        repo.add_override(uow.session, unit_id=int(row.id or 0), year=year, tier=None,
+                          reason=(reason or "撤销调整").strip(), actor=actor.label)
+        uow.audit(actor, "tier.override_clear", f"unit:{row.credit_code}", district=row.district,
+                  detail={"year": year, "was": cur.tier})
+        uow.commit()
 
 
 # --- the calendar ------------------------------------------------------------------------------
@@ -215,19 +219,17 @@ def unit_calendar(*, uow: UnitOfWork, actor: Actor, credit_code: str, year: int,
                   today: date | None = None) -> dict[str, Any]:
     """The declarations ``credit_code`` owes for ``year`` with deadlines and status (``today``: China time)."""
     _check_year(year)
-    row = _visible_unit(uow, actor, credit_code)
-    cal = _calendar(uow, year, [row], today or today_cst())
-    if not cal:
-        unit_tier(uow=uow, actor=actor, credit_code=credit_code, year=year)  # raises no_hazardous_waste
-    return {**cal[0], "today": today or today_cst()}
+    with uow:
+        row = _visible_unit(uow, actor, credit_code)
+        cal = _calendar(uow, year, [row], today or today_cst())
+        if not cal:
+            unit_tier(uow=uow, actor=actor, credit_code=credit_code, year=year)  # raises no_hazardous_waste
+        return {**cal[0], "today": today or today_cst()}
 
 
-def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: str | None = None,
-                       today: date | None = None) -> dict[str, Any]:
-    """Every hazardous-waste unit the caller may see (of ``district``, when given) with its declarations,
-    grouped by district, late ones counted: the regulator sees who is late without asking."""
-    _check_year(year)
-    cat = uow.catalogue
+def _status_region(cat: Catalogue, actor: Actor, district: str | None) -> str | None:
+    """The district or park the grid shows (None: the city): the one asked for, if known and visible to the
+    actor (never to an enterprise), else a district regulator's own."""
     if district and district != CITY:
         if not cat.is_region(district):
             raise InputRejected("未知的区县代码", problems=[Problem("unknown_district", "未知的区县代码",
@@ -235,12 +237,12 @@ def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: st
         parent = cat.parks[district].district if district in cat.parks else district
         if not actor.can_view_region(district, parent) or actor.role == "enterprise":
             raise PermissionDenied("无权查看该区县 (not your district)")
-    d = district if district and district != CITY else None
-    if actor.role == "regulator" and actor.district != CITY:
-        d = d or actor.district
-    rows = repo.units(uow.session, district=d, codes=sorted(actor.units) if actor.role == "enterprise" else None)
-    rows = [r for r in rows if actor.can_view_unit(r.credit_code, r.district)]
-    cal = _calendar(uow, year, rows, today or today_cst())
+        return district
+    return actor.district if actor.role == "regulator" and actor.district != CITY else None
+
+
+def _by_district(cat: Catalogue, cal: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The units' calendars grouped by district, with the late declarations and late units counted."""
     groups: dict[str, dict[str, Any]] = {}
     for c in cal:
         g = groups.setdefault(c["district"], {"district": c["district"], "district_name": cat.region_name(c["district"]),
@@ -248,15 +250,29 @@ def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: st
         g["units"].append(c)
         g["late"] += c["late_count"]
         g["late_units"] += 1 if c["late_count"] else 0
-    return {"year": year, "today": today or today_cst(), "region": d or CITY,
-            "region_name": cat.region_name(d or CITY),
-            "districts": [groups[k] for k in sorted(groups)],
-            "late_units": sum(g["late_units"] for g in groups.values()),
-            "units": sum(len(g["units"]) for g in groups.values())}
+    return [groups[k] for k in sorted(groups)]
+
+
+def declaration_status(*, uow: UnitOfWork, actor: Actor, year: int, district: str | None = None,
+                       today: date | None = None) -> dict[str, Any]:
+    """Every hazardous-waste unit the caller may see (of ``district``, when given) with its declarations,
+    grouped by district, late ones counted: the regulator sees who is late without asking."""
+    _check_year(year)
+    with uow:
+        cat = uow.catalogue
+        d = _status_region(cat, actor, district)
+        rows = repo.units(uow.session, district=d, codes=sorted(actor.units) if actor.role == "enterprise" else None)
+        rows = [r for r in rows if actor.can_view_unit(r.credit_code, r.district)]
+        groups = _by_district(cat, _calendar(uow, year, rows, today or today_cst()))
+        return {"year": year, "today": today or today_cst(), "region": d or CITY,
+                "region_name": cat.region_name(d or CITY), "districts": groups,
+                "late_units": sum(g["late_units"] for g in groups),
+                "units": sum(len(g["units"]) for g in groups)}
 
 
 def tiers_by_code(*, uow: UnitOfWork, actor: Actor, year: int, codes: list[str]) -> dict[str, dict[str, Any]]:
     """Tier answers of the visible hazardous-waste units among ``codes`` (the unit directory's column)."""
     _check_year(year)
-    rows = [r for r in repo.units(uow.session, codes=codes) if actor.can_view_unit(r.credit_code, r.district)]
-    return {a["unit"]: a for a in tiers_of(uow, year, rows).values()}
+    with uow:
+        rows = [r for r in repo.units(uow.session, codes=codes) if actor.can_view_unit(r.credit_code, r.district)]
+        return {a["unit"]: a for a in tiers_of(uow, year, rows).values()}

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
-
-from sqlalchemy import select
-from sqlmodel import col
 
 from nofei.access import Actor
 from nofei.catalogue import CITY
 from nofei.domain.ledger import SHEET_COVER, SHEET_IN, SHEET_OUT, SHEET_STOCK, LedgerDraft, stream_totals
-from nofei.domain.manifests import is_well_formed_number
+from nofei.domain.manifests import is_discrepancy, is_well_formed_number
 from nofei.domain.transfer_columns import TransferBlock, TransferColumns, row_counts, summarised
-from nofei.domain.units import normalise_credit_code
+from nofei.domain.units import month_days, normalise_credit_code
 from nofei.errors import LedgerRejected, NotFound, PermissionDenied
 from nofei.problems import Problem, SourceRef
 from nofei.quantity import kg_to_t_float
 from nofei.storage import ledgerstore as store
-from nofei.storage.repo import find_unit_row, move_reports_from_back, to_domain_unit, unit_rows_by_code
-from nofei.storage.tables import LedgerRow, PermitRow, UnitRow
+from nofei.storage.repo import (
+    find_unit_row,
+    move_reports_from_back,
+    permits_by_unit,
+    unit_ids_of,
+    unit_rows_by_code,
+)
+from nofei.storage.tables import LedgerRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
 _TOTAL_KEYS = ("generated", "utilised", "disposed", "transferred_out", "received")
@@ -108,7 +111,7 @@ def open_upload_stream(*, uow: UnitOfWork, actor: Actor, cover: LedgerDraft, con
     if actor.role == "regulator" or store.TRANSFER_INSERT != "auto" or not cover.credit_code or not cover.month:
         return None
     session = uow.session
-    unit = find_unit_row(uow.session, cover.credit_code)
+    unit = find_unit_row(uow.session, normalise_credit_code(cover.credit_code))
     if unit is None or not actor.can_submit_for(unit.credit_code):
         return None
     sha = hashlib.sha256(content).hexdigest()
@@ -120,6 +123,85 @@ def open_upload_stream(*, uow: UnitOfWork, actor: Actor, cover: LedgerDraft, con
     store.insert_file(session, int(row.id or 0), content, content_type)  # while the connection is idle anyway
     return UploadStream(int(unit.id or 0), cover.month, sha, row,
                         store.TransferWriter(session, int(row.id or 0)))
+
+
+def _unit_submitted_for(uow: UnitOfWork, actor: Actor, draft: LedgerDraft) -> UnitRow:
+    """The registered unit of the cover's credit code, if the actor may submit for it: an enterprise naming a
+    unit not its own is refused (403) before it learns whether that unit is registered; an unknown unit is
+    ``unknown_unit`` pinned to the cover cell (422)."""
+    cc = draft.credit_code
+    unit = find_unit_row(uow.session, normalise_credit_code(cc))
+    if unit is None:
+        if actor.role == "enterprise" and cc not in actor.units:
+            raise PermissionDenied(f"无权为单位 {cc} 提交台账 (not your unit)")
+        raise LedgerRejected("单位未注册 (unit not registered)", problems=[Problem.at(
+            _cover_ref(draft, "统一社会信用代码"), "unknown_unit", f"统一社会信用代码 {cc} 不是已注册的单位",
+            f"{cc} is not a registered unit", value=cc)])
+    if not actor.can_submit_for(unit.credit_code):
+        raise PermissionDenied(f"无权为单位 {cc} 提交台账 (an enterprise submits only for its own units)")
+    return unit
+
+
+def _check_stream(stream: UploadStream, unit: UnitRow, draft: LedgerDraft, sha: str, written: int,
+                  dry_run: bool) -> None:
+    """A begun version must be the one submitted (same unit, month, bytes and transfer rows), never a dry run."""
+    if dry_run or (stream.unit_id, stream.month, stream.sha256, written) != (unit.id, draft.month, sha,
+                                                                              len(draft.transfers)):
+        raise RuntimeError("the upload stream does not match the ledger submitted")
+
+
+def _duplicate(uow: UnitOfWork, unit: UnitRow, month: str, sha: str, *, dry_run: bool) -> LedgerRow | None:
+    """The current version when it is byte-identical; checked under the unit lock the insert then holds, so
+    two identical uploads cannot both pass it (issue 17 item 7)."""
+    if not dry_run:
+        store.lock_unit(uow.session, int(unit.id or 0))
+    return store.find_by_sha(uow.session, int(unit.id or 0), month, sha)
+
+
+def _warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """The reader's warnings (without a small clinic's exempt HW01 numbers) and those that need the database:
+    registered name, counterparts and their permits, continuity, cited manifests; at most ``_MAX_WARNINGS``."""
+    warnings = list(draft.warnings)
+    if unit.small_clinic:
+        warnings = _without_clinic_exempt(uow, draft, warnings)
+    if draft.unit_name and draft.unit_name.strip() != unit.name.strip():
+        warnings.append(_warn(_cover_ref(draft, "单位名称"), "name_mismatch",
+                              f"单位名称与登记名称“{unit.name}”不一致", f"the name differs from the registered name {unit.name!r}",
+                              draft.unit_name))
+    warnings.extend(_counterpart_warnings(uow, draft, letters))
+    warnings.extend(_continuity_warnings(uow, unit, draft, letters))
+    warnings.extend(manifest_warnings(uow, unit, draft, letters))
+    return warnings[:_MAX_WARNINGS]
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """The uploaded file as received."""
+
+    content: bytes
+    filename: str
+    content_type: str
+    sha256: str
+
+
+def _store_version(uow: UnitOfWork, actor: Actor, unit: UnitRow, draft: LedgerDraft, up: _Upload,
+                   stream: UploadStream | None, warnings: list[Problem], totals: dict[str, dict[str, int]],
+                   rows: dict[str, int]) -> LedgerRow:
+    """Store the version (completing a streamed one), move the unit's ``reports_from`` back and audit it."""
+    if stream is not None:
+        row = stream.row
+        store.complete_version(uow.session, row, draft=draft, content=up.content, content_type=up.content_type,
+                               warnings=warnings, totals=totals, streamed=True)
+    else:
+        row = store.insert_ledger_version(
+            uow.session, unit=unit, draft=draft, sha256=up.sha256, content=up.content, filename=up.filename,
+            content_type=up.content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
+        )
+    move_reports_from_back(uow.session, int(unit.id or 0), row.month)
+    uow.audit(actor, "ledger.submit", f"ledger:{row.id}", district=unit.district,
+              detail={"unit": unit.credit_code, "month": draft.month, "version": row.version, "sha256": up.sha256,
+                      "rows": rows, "warnings": len(warnings), "filename": up.filename[:255]})
+    return row
 
 
 def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, content: bytes, filename: str,
@@ -141,40 +223,13 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
     letters = column_letters or _letters_from(draft)
     with uow:
         written = stream.writer.close() if stream is not None else 0  # hands the connection back first
-        cc = draft.credit_code
-        unit = find_unit_row(uow.session, cc)
-        if unit is None:
-            if actor.role == "enterprise" and cc not in actor.units:
-                raise PermissionDenied(f"无权为单位 {cc} 提交台账 (not your unit)")
-            raise LedgerRejected("单位未注册 (unit not registered)", problems=[Problem.at(
-                _cover_ref(draft, "统一社会信用代码"), "unknown_unit", f"统一社会信用代码 {cc} 不是已注册的单位",
-                f"{cc} is not a registered unit", value=cc)])
-        if not actor.can_submit_for(unit.credit_code):
-            raise PermissionDenied(f"无权为单位 {cc} 提交台账 (an enterprise submits only for its own units)")
-        sha = hashlib.sha256(content).hexdigest()
+        unit = _unit_submitted_for(uow, actor, draft)
+        up = _Upload(content, filename, content_type, hashlib.sha256(content).hexdigest())
         if stream is not None:  # checked by open_upload_stream under the same lock; the begun row is current now
-            if (stream.unit_id, stream.month, stream.sha256, written) != (unit.id, draft.month, sha,
-                                                                           len(draft.transfers)) or dry_run:
-                raise RuntimeError("the upload stream does not match the ledger submitted")
-        else:
-            if not dry_run:  # the duplicate check and the insert under one lock (issue 17 item 7)
-                store.lock_unit(uow.session, int(unit.id or 0))
-            dup = store.find_by_sha(uow.session, int(unit.id or 0), draft.month, sha)
-            if dup is not None:
-                return receipt_of(dup, unit, duplicate=True)
-
-        warnings = list(draft.warnings)
-        if unit.small_clinic:
-            warnings = _without_clinic_exempt(uow, draft, warnings)
-        if draft.unit_name and draft.unit_name.strip() != unit.name.strip():
-            warnings.append(_warn(_cover_ref(draft, "单位名称"), "name_mismatch",
-                                  f"单位名称与登记名称“{unit.name}”不一致", f"the name differs from the registered name {unit.name!r}",
-                                  draft.unit_name))
-        warnings.extend(_counterpart_warnings(uow, draft, letters))
-        warnings.extend(_continuity_warnings(uow, unit, draft, letters))
-        warnings.extend(manifest_warnings(uow, unit, draft, letters))
-        if len(warnings) > _MAX_WARNINGS:
-            warnings = warnings[:_MAX_WARNINGS]
+            _check_stream(stream, unit, draft, up.sha256, written, dry_run)
+        elif (dup := _duplicate(uow, unit, draft.month, up.sha256, dry_run=dry_run)) is not None:
+            return receipt_of(dup, unit, duplicate=True)
+        warnings = _warnings(uow, unit, draft, letters)
         totals = stream_totals(summarised(draft), uow.catalogue)
         rows = row_counts(draft)
         wdicts = [store.problem_dict(w) for w in warnings]
@@ -182,19 +237,7 @@ def submit_monthly_ledger(*, uow: UnitOfWork, actor: Actor, draft: LedgerDraft, 
             nxt = len(store.versions_of(uow.session, int(unit.id or 0), draft.month)) + 1
             return _receipt(None, unit, month=draft.month, version=nxt, duplicate=False, rows=rows, totals_kg=totals,
                             warnings=wdicts)
-        if stream is not None:
-            row = stream.row
-            store.complete_version(uow.session, row, draft=draft, content=content, content_type=content_type,
-                                   warnings=warnings, totals=totals, streamed=True)
-        else:
-            row = store.insert_ledger_version(
-                uow.session, unit=unit, draft=draft, sha256=sha, content=content, filename=filename,
-                content_type=content_type, uploaded_by=actor.label, warnings=warnings, totals=totals,
-            )
-        move_reports_from_back(uow.session, int(unit.id or 0), row.month)
-        uow.audit(actor, "ledger.submit", f"ledger:{row.id}", district=unit.district,
-                  detail={"unit": unit.credit_code, "month": draft.month, "version": row.version, "sha256": sha,
-                          "rows": rows, "warnings": len(warnings), "filename": filename[:255]})
+        row = _store_version(uow, actor, unit, draft, up, stream, warnings, totals, rows)
         uow.commit()
         return _receipt(row, unit, month=row.month, version=row.version, duplicate=False, rows=rows,
                         totals_kg=totals, warnings=wdicts)
@@ -209,60 +252,63 @@ def _without_clinic_exempt(uow: UnitOfWork, draft: LedgerDraft, warnings: list[P
     return [w for w in warnings if not (w.code == "missing_manifest" and (w.sheet, w.row) in exempt)]
 
 
-def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:
-    """Unregistered receivers/senders (one warning per unit and sheet, at its first row) and, for HW and
-    HW01 codes sent out, receivers whose permits do not cover the code or method (one per combination).
-    Works on distinct combinations, never row by row: a 转出 sheet may have 100,000 rows."""
+def _columns(draft: LedgerDraft) -> TransferColumns:
     tr = draft.transfers
-    cols = tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
+    return tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
+
+
+def _registered(uow: UnitOfWork, codes: Iterable[str]) -> dict[str, UnitRow]:
+    """The registered units among credit codes as written in the sheets, keyed as written."""
+    wanted = {cp: normalise_credit_code(cp) for cp in codes if cp}
+    rows = unit_rows_by_code(uow.session, set(wanted.values()))
+    return {cp: rows[cc] for cp, cc in wanted.items() if cc in rows}
+
+
+_COUNTERPART = {"out": (SHEET_OUT, "接收单位统一社会信用代码"), "in": (SHEET_IN, "移出单位统一社会信用代码")}
+
+
+def _unregistered_warnings(cols: TransferColumns, registered: dict[str, UnitRow],
+                           letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """One warning per unregistered receiver (转出) or sender (转入) and sheet, at its first row."""
     out: list[Problem] = []
-    pairs = cols.distinct("direction", "counterpart")
-    registered = unit_rows_by_code(uow.session, {cp for _, cp in pairs if cp})
-    firsts = {d: cols.first_refs(d, "counterpart") for d in ("out", "in")}
-    for d, cp in sorted(pairs, key=lambda x: (x[0] != "out", x[1] or "")):
+    firsts = {d: cols.first_refs(d, "counterpart") for d in _COUNTERPART}
+    for d, cp in sorted(cols.distinct("direction", "counterpart"), key=lambda x: (x[0] != "out", x[1] or "")):
         if not cp or cp in registered:
             continue
-        sheet = SHEET_OUT if d == "out" else SHEET_IN
-        header = "接收单位统一社会信用代码" if d == "out" else "移出单位统一社会信用代码"
-        ref = firsts[d].get((cp,))
-        out.append(_warn(_ref_with(ref, sheet, letters.get(sheet, {}).get(header), header), "unregistered_unit",
-                         f"单位 {cp} 未在系统登记", f"unit {cp} is not registered", cp))
-    combo_refs: dict[tuple[Any, ...], SourceRef | None] | None = None
+        sheet, header = _COUNTERPART[d]
+        out.append(_warn(_ref_with(firsts[d].get((cp,)), sheet, letters.get(sheet, {}).get(header), header),
+                         "unregistered_unit", f"单位 {cp} 未在系统登记", f"unit {cp} is not registered", cp))
+    return out
+
+
+def _permit_warnings(uow: UnitOfWork, draft: LedgerDraft, cols: TransferColumns, registered: dict[str, UnitRow],
+                     letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """For HW and HW01 codes sent to a registered receiver, one warning per (receiver, code, method) that no
+    permit of the receiver in force during the month covers. One query for the permits of every receiver."""
     combos = sorted(c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
                     if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered)
-    # one round trip for the permits of every receiver named (not one query per receiver)
-    permit_rows = _permits_by_unit(uow, {int(registered[c[2]].id or 0) for c in combos})
-    permits_cache: dict[int, Any] = {}
+    permits = permits_by_unit(uow.session, {int(registered[c[2]].id or 0) for c in combos})
+    first, last = month_days(draft.month)
+    refs: dict[tuple[Any, ...], SourceRef | None] | None = None
+    out: list[Problem] = []
     for _, _, cp, code, method in combos:
-        r = registered[cp]
-        uid = int(r.id or 0)
-        if uid not in permits_cache:
-            permits_cache[uid] = to_domain_unit(r, permit_rows.get(uid, []))
-        unit = permits_cache[uid]
-        y, m = int(draft.month[:4]), int(draft.month[5:7])
-        first, last = date(y, m, 1), date(y + m // 12, m % 12 + 1, 1)
-        valid = [p for p in unit.permits if (p.valid_from is None or p.valid_from < last)
-                 and (p.valid_to is None or p.valid_to >= first)]
-        if not any(p.covers(code, method) for p in valid):
-            what = f"{code}" + (f" / {method}" if method else "")
-            if combo_refs is None:
-                combo_refs = cols.first_refs("out", "counterpart", "code", "planned_method")
-            ref = combo_refs.get((cp, code, method))
-            out.append(_warn(_ref_with(ref, SHEET_OUT, letters.get(SHEET_OUT, {}).get("废物代码"), "废物代码"),
-                             "permit_not_covering", f"接收单位 {unit.name} 的经营许可证不涵盖 {what}",
-                             f"the receiver's permit does not cover {what}", code))
+        receiver = registered[cp]
+        if any(p.in_force(first, last) and p.names(code, method) for p in permits.get(int(receiver.id or 0), [])):
+            continue
+        what = f"{code}" + (f" / {method}" if method else "")
+        refs = refs if refs is not None else cols.first_refs("out", "counterpart", "code", "planned_method")
+        out.append(_warn(_ref_with(refs.get((cp, code, method)), SHEET_OUT, letters.get(SHEET_OUT, {}).get("废物代码"),
+                                   "废物代码"), "permit_not_covering", f"接收单位 {receiver.name} 的经营许可证不涵盖 {what}",
+                         f"the receiver's permit does not cover {what}", code))
     return out
 
 
-def _permits_by_unit(uow: UnitOfWork, unit_ids: set[int]) -> dict[int, list[PermitRow]]:
-    """The permits of ``unit_ids``, grouped by unit, in one query per 900 ids (SQLite's bound-parameter limit)."""
-    ids = sorted(unit_ids)
-    out: dict[int, list[PermitRow]] = {}
-    for i in range(0, len(ids), 900):
-        for p in uow.session.execute(select(PermitRow).where(col(PermitRow.unit_id).in_(ids[i:i + 900]))
-                                     .order_by(col(PermitRow.id))).scalars():
-            out.setdefault(p.unit_id, []).append(p)
-    return out
+def _counterpart_warnings(uow: UnitOfWork, draft: LedgerDraft, letters: dict[str, dict[str, str]]) -> list[Problem]:
+    """Unregistered receivers/senders and receivers whose permits do not cover what they were sent. Works on
+    distinct combinations, never row by row: a 转出 sheet may have 100,000 rows."""
+    cols = _columns(draft)
+    registered = _registered(uow, {cp for _, cp in cols.distinct("direction", "counterpart")})
+    return _unregistered_warnings(cols, registered, letters) + _permit_warnings(uow, draft, cols, registered, letters)
 
 
 def _continuity_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
@@ -291,8 +337,7 @@ def _continuity_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
 
 
 # --- 转出 rows against the manifests they cite (issue 16) -------------------------------------------
-_IN_BATCH = 900  # SQLite's bound-parameter limit, as elsewhere
-_RANGE_FETCH = 20_000  # fetch a number range in one query when it holds at most this many manifests
+_NO, _CODE, _RECV, _QTY = "转移联单编号", "废物代码", "接收单位统一社会信用代码", "数量"
 
 
 def _numbered_out_rows(draft: LedgerDraft) -> list[tuple[int | None, str, str, int, str]]:
@@ -313,62 +358,71 @@ def _numbered_out_rows(draft: LedgerDraft) -> list[tuple[int | None, str, str, i
     return out
 
 
-def _manifests_cited(uow: UnitOfWork, numbers: list[str]) -> dict[str, tuple[str, str, dict[str, int]]]:
-    """number → (shipper credit code, receiver, {code: kg}) of the current manifests among ``numbers``."""
-    from sqlalchemy import func
+@dataclass
+class _Citations:
+    """What the 转出 rows citing 联单编号 are checked against: the ledger's unit and year, the manifests nofei
+    holds among the numbers, the other months already citing them, and where each warning is pinned."""
 
-    from nofei.storage.tables import ManifestLineRow, ManifestRow
+    unit: UnitRow
+    year: int
+    letters: dict[str, str]
+    numbers: list[str]
+    cited: dict[str, store.CitedManifest]
+    elsewhere: dict[str, str]
+    odd_years: set[str] = field(init=False)  # numbers whose year is neither the ledger's nor the one before
 
-    s = uow.session
-    lo, hi = numbers[0], numbers[-1]
-    in_range = col(ManifestRow.is_current).is_(True), col(ManifestRow.number) >= lo, col(ManifestRow.number) <= hi
-    n = s.execute(select(func.count()).select_from(ManifestRow).where(*in_range)).scalar_one()
-    if n == 0:
-        return {}
-    want = set(numbers)
-    heads: dict[int, tuple[str, str]] = {}
-    base = select(col(ManifestRow.id), col(ManifestRow.number), col(UnitRow.credit_code),
-                  col(ManifestRow.receiver_code)).join(UnitRow, col(UnitRow.id) == col(ManifestRow.shipper_id))
-    stmts = [base.where(*in_range)] if n <= _RANGE_FETCH else [
-        base.where(col(ManifestRow.is_current).is_(True), col(ManifestRow.number).in_(numbers[i:i + _IN_BATCH]))
-        for i in range(0, len(numbers), _IN_BATCH)]
-    found: dict[int, str] = {}
-    for stmt in stmts:
-        for mid, no, sc, rc in s.execute(stmt):
-            if no in want and mid is not None:
-                heads[mid] = (sc, rc)
-                found[mid] = no
-    out: dict[str, tuple[str, str, dict[str, int]]] = {no: (*heads[mid], {}) for mid, no in found.items()}
-    ids = sorted(found)
-    for i in range(0, len(ids), _IN_BATCH):
-        for mid, code, kg in s.execute(select(col(ManifestLineRow.manifest_id), col(ManifestLineRow.waste_code),
-                                              col(ManifestLineRow.quantity_kg))
-                                       .where(col(ManifestLineRow.manifest_id).in_(ids[i:i + _IN_BATCH]))):
-            lines = out[found[mid]][2]
-            lines[code] = lines.get(code, 0) + int(kg)
+    def __post_init__(self) -> None:
+        self.odd_years = {no for no in self.numbers if int(no[:4]) not in (self.year, self.year - 1)}
+
+    def at(self, row: int | None, header: str) -> SourceRef:
+        return SourceRef(SHEET_OUT, row, self.letters.get(header), header)
+
+
+def _row_warnings(c: _Citations, row: int | None, no: str, code: str, cp: str) -> list[Problem]:
+    """A row citing a manifest nofei holds: this unit shipped it, to this row's receiver, with a line of its code."""
+    shipper, receiver, lines = c.cited[no].shipper, c.cited[no].receiver, c.cited[no].lines
+    out: list[Problem] = []
+    if shipper != c.unit.credit_code:
+        out.append(_warn(c.at(row, _NO), "manifest_other_shipper", f"联单 {no} 的移出单位是 {shipper}，不是本单位",
+                         f"manifest {no} was shipped by {shipper}, not this unit", no))
+    if cp != receiver:
+        out.append(_warn(c.at(row, _RECV), "manifest_other_receiver", f"联单 {no} 的接收单位是 {receiver}",
+                         f"manifest {no} goes to {receiver}", cp))
+    if code not in lines:
+        out.append(_warn(c.at(row, _CODE), "manifest_other_code", f"联单 {no} 中没有废物代码 {code}",
+                         f"manifest {no} has no line of {code}", code))
     return out
 
 
-def _cited_elsewhere(uow: UnitOfWork, unit: UnitRow, month: str, numbers: list[str]) -> dict[str, str]:
-    """number → another month of this unit whose current ledger already cites it in 转出."""
-    from nofei.storage.tables import TransferEntryRow
+def _number_warnings(c: _Citations, first_row: dict[str, int | None]) -> list[Problem]:
+    """Per number, at its first row: a year other than the ledger's or the one before; cited in another month."""
+    out: list[Problem] = []
+    for no in c.numbers:
+        ny = int(no[:4])
+        if no in c.odd_years:
+            out.append(_warn(c.at(first_row[no], _NO), "manifest_year", f"联单 {no} 的年份 {ny} 不是台账年份 {c.year} 或上一年",
+                             f"manifest {no} is of {ny}, not {c.year} or {c.year - 1}", no))
+        if no in c.elsewhere:
+            out.append(_warn(c.at(first_row[no], _NO), "manifest_cited_twice",
+                             f"联单 {no} 已在 {c.elsewhere[no]} 的转出中填报",
+                             f"manifest {no} is already cited in the 转出 of {c.elsewhere[no]}", no))
+    return out
 
-    s = uow.session
-    others = {int(i or 0): str(m) for i, m in s.execute(select(col(LedgerRow.id), col(LedgerRow.month)).where(
-        col(LedgerRow.unit_id) == unit.id, col(LedgerRow.is_current).is_(True), col(LedgerRow.month) != month))}
-    if not others:
-        return {}
-    want = set(numbers)
-    out: dict[str, str] = {}
-    T = TransferEntryRow  # noqa: N806
-    ids = sorted(others)
-    for i in range(0, len(ids), _IN_BATCH):
-        stmt = select(col(T.manifest_no), col(T.ledger_id)).where(
-            col(T.ledger_id).in_(ids[i:i + _IN_BATCH]), col(T.direction) == "out",
-            col(T.manifest_no) >= numbers[0], col(T.manifest_no) <= numbers[-1])
-        for no, lid in s.execute(stmt):
-            if no in want and no not in out:
-                out[no] = others[int(lid)]
+
+def _quantity_warnings(c: _Citations, sums: dict[tuple[str, str], int], first: dict[tuple[str, str], int | None],
+                       discrepancy: tuple[Decimal, int]) -> list[Problem]:
+    """The month's kg of (number, code) against the manifest's line, by the discrepancy rule (a local setting)."""
+    ratio, min_kg = discrepancy
+    out: list[Problem] = []
+    for (no, code), kg in sorted(sums.items()):
+        want = c.cited[no].lines.get(code)
+        if want is None or not is_discrepancy(want, kg, ratio=ratio, min_kg=min_kg):
+            continue
+        out.append(_warn(c.at(first[(no, code)], _QTY), "manifest_quantity",
+                         f"联单 {no} {code} 转移 {kg_to_t_float(want)} 吨，本表转出 {kg_to_t_float(kg)} 吨"
+                         f"（差异超过 {ratio * 100:g}% 且超过 {kg_to_t_float(min_kg):g} 吨，本地设置）",
+                         f"manifest {no} {code}: {kg_to_t_float(want)} t on the manifest, {kg_to_t_float(kg)} t here",
+                         kg_to_t_float(kg)))
     return out
 
 
@@ -380,72 +434,33 @@ def manifest_warnings(uow: UnitOfWork, unit: UnitRow, draft: LedgerDraft,
     another month's 转出. Every mismatch is a warning pinned to the row's cell (number, code, receiver or
     quantity column); the ledger is stored as before. A number nofei does not know is left to the
     reconciliation (``unknown_number``): a city's ledgers may cite the national system's numbers."""
-    from nofei.domain.manifests import is_discrepancy
-
     rows = _numbered_out_rows(draft)
     if not rows or not draft.month:
         return []
-    year = int(draft.month[:4])
-    cols = letters.get(SHEET_OUT, {})
-
-    def at(row: int | None, header: str) -> SourceRef:
-        return SourceRef(SHEET_OUT, row, cols.get(header), header)
-
     numbers = sorted({r[1] for r in rows})
-    cited = _manifests_cited(uow, numbers)
-    elsewhere = _cited_elsewhere(uow, unit, draft.month, numbers)
-    ratio, min_kg = uow.rules.discrepancy
+    c = _Citations(unit, int(draft.month[:4]), letters.get(SHEET_OUT, {}), numbers,
+                   store.manifests_cited(uow.session, numbers),
+                   store.cited_in_other_months(uow.session, int(unit.id or 0), draft.month, numbers))
+    if not c.cited and not c.elsewhere and not c.odd_years:  # the common case of a big upload: nothing to say
+        return []
     out: list[Problem] = []
     sums: dict[tuple[str, str], int] = {}
     first: dict[tuple[str, str], int | None] = {}
     first_row: dict[str, int | None] = {}
-    NO, CODE, RECV, QTY = "转移联单编号", "废物代码", "接收单位统一社会信用代码", "数量"  # noqa: N806
-    odd_years = {no for no in numbers if int(no[:4]) not in (year, year - 1)}
-    if not cited and not elsewhere and not odd_years:  # the common case of a big upload: nothing to say
-        return []
     for row, no, code, kg, cp in rows:
         first_row.setdefault(no, row)
-        m = cited.get(no)
-        if m is None:  # a number nofei does not know is the reconciliation's ``unknown_number``, not repeated here
+        if no not in c.cited:  # a number nofei does not know is the reconciliation's ``unknown_number``
             continue
         sums[(no, code)] = sums.get((no, code), 0) + kg
         first.setdefault((no, code), row)
-        shipper, receiver, lines = m
-        if shipper != unit.credit_code:
-            out.append(_warn(at(row, NO), "manifest_other_shipper", f"联单 {no} 的移出单位是 {shipper}，不是本单位",
-                             f"manifest {no} was shipped by {shipper}, not this unit", no))
-        if cp != receiver:
-            out.append(_warn(at(row, RECV), "manifest_other_receiver", f"联单 {no} 的接收单位是 {receiver}",
-                             f"manifest {no} goes to {receiver}", cp))
-        if code not in lines:
-            out.append(_warn(at(row, CODE), "manifest_other_code", f"联单 {no} 中没有废物代码 {code}",
-                             f"manifest {no} has no line of {code}", code))
-    for no in numbers:  # per number, at its first row
-        ny = int(no[:4])
-        if no in odd_years:
-            out.append(_warn(at(first_row[no], NO), "manifest_year", f"联单 {no} 的年份 {ny} 不是台账年份 {year} 或上一年",
-                             f"manifest {no} is of {ny}, not {year} or {year - 1}", no))
-        if no in elsewhere:
-            out.append(_warn(at(first_row[no], NO), "manifest_cited_twice", f"联单 {no} 已在 {elsewhere[no]} 的转出中填报",
-                             f"manifest {no} is already cited in the 转出 of {elsewhere[no]}", no))
-    for (no, code), kg in sorted(sums.items()):
-        m = cited.get(no)
-        if m is None or code not in m[2]:
-            continue
-        want = m[2][code]
-        if is_discrepancy(want, kg, ratio=ratio, min_kg=min_kg):
-            out.append(_warn(at(first[(no, code)], QTY), "manifest_quantity",
-                             f"联单 {no} {code} 转移 {kg_to_t_float(want)} 吨，本表转出 {kg_to_t_float(kg)} 吨"
-                             f"（差异超过 {ratio * 100:g}% 且超过 {kg_to_t_float(min_kg):g} 吨，本地设置）",
-                             f"manifest {no} {code}: {kg_to_t_float(want)} t on the manifest, {kg_to_t_float(kg)} t here",
-                             kg_to_t_float(kg)))
-    return out
+        out += _row_warnings(c, row, no, code, cp)
+    return out + _number_warnings(c, first_row) + _quantity_warnings(c, sums, first, uow.rules.discrepancy)
 
 
 # --- reads -----------------------------------------------------------------------------------
 def _visible(actor: Actor, unit: UnitRow) -> bool:
-    return actor.can_view_unit(unit.credit_code, unit.district) or (
-        actor.role == "regulator" and unit.park is not None and actor.district == unit.park)
+    """A registered unit's ledgers: its district's regulators (and its park's), the city, admins, the unit."""
+    return actor.can_view_unit_at(unit.credit_code, unit.district, unit.park)
 
 
 def _ledger_dict(row: LedgerRow, unit: UnitRow) -> dict[str, Any]:
@@ -456,6 +471,24 @@ def _ledger_dict(row: LedgerRow, unit: UnitRow) -> dict[str, Any]:
     }
 
 
+def _stock_t(r: dict[str, Any]) -> dict[str, Any]:
+    return {"row": r["row"], "code": r["code"], "stream": r["stream"], "name": r["name"],
+            "open_t": kg_to_t_float(r["open_kg"]), "generated_t": kg_to_t_float(r["generated_kg"]),
+            "close_t": kg_to_t_float(r["close_kg"]), "note": r["note"]}
+
+
+def _treatment_t(r: dict[str, Any]) -> dict[str, Any]:
+    return {"row": r["row"], "code": r["code"], "stream": r["stream"], "method": r["method"],
+            "qty_t": kg_to_t_float(r["qty_kg"]), "product": r["product"], "note": r["note"]}
+
+
+def _transfer_t(r: dict[str, Any]) -> dict[str, Any]:
+    return {"row": r["row"], "direction": r["direction"], "day": r["day"], "code": r["code"], "stream": r["stream"],
+            "qty_t": kg_to_t_float(r["qty_kg"]), "counterpart": r["counterpart"],
+            "counterpart_name": r["counterpart_name"], "manifest_no": r["manifest_no"], "carrier": r["carrier"],
+            "planned_method": r["planned_method"], "note": r["note"]}
+
+
 def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool = True) -> dict[str, Any]:
     """One version with its rows (quantities in tonnes) and warnings; 404 when not visible."""
     with uow:
@@ -464,17 +497,9 @@ def get_ledger(*, uow: UnitOfWork, actor: Actor, ledger_id: int, with_rows: bool
             raise NotFound(f"台账 {ledger_id} 不存在 (no such ledger)")
         out = _ledger_dict(lw.ledger, lw.unit)
         if with_rows:
-            out["stocks"] = [{"row": r["row"], "code": r["code"], "stream": r["stream"], "name": r["name"],
-                              "open_t": kg_to_t_float(r["open_kg"]), "generated_t": kg_to_t_float(r["generated_kg"]),
-                              "close_t": kg_to_t_float(r["close_kg"]), "note": r["note"]} for r in lw.stocks]
-            out["treatments"] = [{"row": r["row"], "code": r["code"], "stream": r["stream"], "method": r["method"],
-                                  "qty_t": kg_to_t_float(r["qty_kg"]), "product": r["product"], "note": r["note"]}
-                                 for r in lw.treatments]
-            out["transfers"] = [{"row": r["row"], "direction": r["direction"], "day": r["day"], "code": r["code"],
-                                 "stream": r["stream"], "qty_t": kg_to_t_float(r["qty_kg"]),
-                                 "counterpart": r["counterpart"], "counterpart_name": r["counterpart_name"],
-                                 "manifest_no": r["manifest_no"], "carrier": r["carrier"],
-                                 "planned_method": r["planned_method"], "note": r["note"]} for r in lw.transfers]
+            out["stocks"] = [_stock_t(r) for r in lw.stocks]
+            out["treatments"] = [_treatment_t(r) for r in lw.treatments]
+            out["transfers"] = [_transfer_t(r) for r in lw.transfers]
         return out
 
 
@@ -491,20 +516,17 @@ def ledger_file(*, uow: UnitOfWork, actor: Actor, ledger_id: int) -> tuple[bytes
 
 
 def _unit_scope(uow: UnitOfWork, actor: Actor, unit: str | None) -> tuple[list[int] | None, str | None]:
+    """The units (None: any) and the district or park (None: any) whose ledgers the actor may list."""
     ids: list[int] | None = None
-    district: str | None = None
     if unit:
         r = find_unit_row(uow.session, normalise_credit_code(unit))
         if r is None or not _visible(actor, r):
             return [], None
         ids = [int(r.id or 0)]
     if actor.role == "enterprise":
-        mine = [int(i or 0) for i in uow.session.execute(
-            select(col(UnitRow.id)).where(col(UnitRow.credit_code).in_(sorted(actor.units) or [""]))).scalars()]
-        ids = [i for i in ids if i in mine] if ids is not None else mine
-    elif actor.role == "regulator" and actor.district != CITY:
-        district = actor.district
-    return ids, district
+        mine = unit_ids_of(uow.session, actor.units)
+        return ([i for i in ids if i in mine] if ids is not None else mine), None
+    return ids, actor.district if actor.role == "regulator" and actor.district != CITY else None
 
 
 def list_ledgers(*, uow: UnitOfWork, actor: Actor, unit: str | None = None, month: str | None = None,

@@ -31,7 +31,3 @@ def kg_to_tonnes(kg: int) -> Decimal:
 def kg_to_t_float(kg: int) -> float:
     """For JSON output only: tonnes with 3 decimals. Never sum these."""
     return float(kg_to_tonnes(kg))
-
-
-def is_whole_kg(t: Decimal) -> bool:
-    return (t * KG_PER_T) == (t * KG_PER_T).to_integral_value()

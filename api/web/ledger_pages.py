@@ -103,50 +103,57 @@ def ledger_template() -> Any:
     return resp
 
 
+def _rejected(e: LedgerRejected, data: bytes, filename: str, limits: Any) -> dict[str, Any]:
+    """Every error as a table and, kept briefly for this clerk, the workbook annotated where they are."""
+    from imports import gate
+
+    key = None
+    warnings = list(getattr(e, "warnings", None) or [])
+    try:
+        key = _cache().put(_owner(), gate.annotate(data, e.problems, warnings, limits),
+                           f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
+    except Exception:  # noqa: BLE001 - the table is the answer; the annotated copy is a convenience
+        current_app.logger.warning("could not annotate workbook", exc_info=True)
+    return {"kind": "rejected", "message": e.message, "problems": [p.to_dict() for p in e.problems],
+            "warnings": [p.to_dict() for p in warnings],
+            "annotated": url_for("web.ledger_annotated", key=key) if key else None, "filename": filename}
+
+
+def _failed(e: NofeiError) -> tuple[dict[str, Any], int]:
+    """A file refused before or while it is read (too large, not a spreadsheet) or another refusal."""
+    from api.errors import status_for
+
+    status = 413 if isinstance(e, TooLarge) else 415 if isinstance(e, UnsupportedFile) else status_for(e)
+    return {"kind": "error", "message": e.message, "problems": [p.to_dict() for p in e.problems]}, status
+
+
 @bp.route("/ledgers/upload", methods=["POST"])
 @require_roles("enterprise", "admin")
 def ledger_upload() -> Any:
     """Read the workbook and submit it: a receipt, or every error as a table and an annotated workbook."""
     from api.uploads import import_workbook
-    from imports import ReadLimits, gate
+    from imports import ReadLimits
 
     f = request.files.get("file")
-    units = _my_units()
     items, total, available = _ledger_list(None, None)
-    ctx = {"units": units, "items": items, "total": total, "available": available, "unit": None, "year": None}
+    ctx = {"units": _my_units(), "items": items, "total": total, "available": available, "unit": None, "year": None}
     if f is None or not f.filename:
         return render_template("ledgers.html", result={"kind": "error", "message": "请选择要上传的台账文件。",
                                                         "problems": []}, **ctx), 400
-    data = f.read()
-    filename = f.filename
+    data, filename = f.read(), f.filename
     dry_run = request.form.get("dry_run") == "1"
     limits = ReadLimits.from_settings(current_app.config)
     try:
         receipt = import_workbook(uow=uow(), actor=actor(), data=data, filename=filename,
                                   content_type=f.mimetype or "", limits=limits, dry_run=dry_run)
     except LedgerRejected as e:
-        key = None
-        warnings = list(getattr(e, "warnings", None) or [])
-        try:
-            key = _cache().put(_owner(), gate.annotate(data, e.problems, warnings, limits), f"标注错误-{filename.rsplit('.', 1)[0]}.xlsx")
-        except Exception:  # noqa: BLE001 - the table is the answer; the annotated copy is a convenience
-            current_app.logger.warning("could not annotate workbook", exc_info=True)
-        result: dict[str, Any]
-        result = {"kind": "rejected", "message": e.message, "problems": [p.to_dict() for p in e.problems],
-                  "warnings": [p.to_dict() for p in warnings],
-                  "annotated": url_for("web.ledger_annotated", key=key) if key else None, "filename": filename}
-        return render_template("ledgers.html", result=result, **ctx), 422
-    except (TooLarge, UnsupportedFile) as e:
-        result = {"kind": "error", "message": e.message, "problems": [p.to_dict() for p in e.problems]}
-        return render_template("ledgers.html", result=result, **ctx), 413 if isinstance(e, TooLarge) else 415
+        return render_template("ledgers.html", result=_rejected(e, data, filename, limits), **ctx), 422
     except NofeiError as e:
-        from api.errors import status_for
-
-        result = {"kind": "error", "message": e.message, "problems": [p.to_dict() for p in e.problems]}
-        return render_template("ledgers.html", result=result, **ctx), status_for(e)
+        result, status = _failed(e)
+        return render_template("ledgers.html", result=result, **ctx), status
     if dry_run:
-        result = {"kind": "checked", "filename": filename, "receipt": receipt}
-        return render_template("ledgers.html", result=result, **ctx), 200
+        return render_template("ledgers.html", result={"kind": "checked", "filename": filename, "receipt": receipt},
+                               **ctx), 200
     ctx["items"], ctx["total"], _ = _ledger_list(None, None)
     result = {"kind": "receipt", "receipt": receipt, "filename": filename}
     return render_template("ledgers.html", result=result, **ctx), 200 if receipt.get("duplicate") else 201

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Literal
 
 from nofei.text import to_halfwidth
@@ -56,6 +57,33 @@ def make_credit_code(region6: str, body9: str, dept: str = "9", kind: str = "1")
     return first17 + credit_check_char(first17)
 
 
+def month_days(month: str) -> tuple[date, date]:
+    """The first and last day of a ``YYYY-MM`` month."""
+    y, m = int(month[:4]), int(month[5:7])
+    return date(y, m, 1), date(y + m // 12, m % 12 + 1, 1) - timedelta(days=1)
+
+
+def year_days(year: int) -> tuple[date, date]:
+    """The first and last day of a calendar year."""
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def in_force(valid_from: date | None, valid_to: date | None, first: date, last: date | None = None) -> bool:
+    """The permit period rule, the one definition: a permit valid from ``valid_from`` to ``valid_to`` (both
+    days included, None = open) is in force on the day ``first``, or on some day of ``first``..``last``."""
+    last = first if last is None else last
+    return (valid_from is None or valid_from <= last) and (valid_to is None or valid_to >= first)
+
+
+def names_hazardous_waste(codes: Iterable[str]) -> bool:
+    """A permit for hazardous waste: it names an HW category (HW08) or an HW-form code (NNN-NNN-NN)."""
+    for c in codes:
+        c = str(c).upper()
+        if (c.startswith("HW") and c[2:].isdigit()) or (len(c) == 10 and c[3] == "-" and c[7] == "-"):
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Permit:
     """A hazardous-waste business permit (危险废物经营许可证) or equivalent licence."""
@@ -67,16 +95,19 @@ class Permit:
     valid_from: date | None = None
     valid_to: date | None = None
 
-    def covers(self, code: str, method: str | None, on: date | None = None) -> bool:
-        """True when the permit names the code (or its HW category) and the method, and is valid on ``on``."""
-        if on is not None and (
-            (self.valid_from and on < self.valid_from) or (self.valid_to and on > self.valid_to)
-        ):
-            return False
+    def in_force(self, first: date, last: date | None = None) -> bool:
+        """Valid on ``first`` (or on some day up to ``last``): see ``in_force``."""
+        return in_force(self.valid_from, self.valid_to, first, last)
+
+    def names(self, code: str, method: str | None) -> bool:
+        """The permit names the code (or its HW category) and the method (no method, or none listed: any)."""
         cat = f"HW{code[-2:]}" if len(code) == 10 and code[-3] == "-" else None
         code_ok = code in self.waste_codes or (cat is not None and cat in self.waste_codes)
-        method_ok = method is None or not self.methods or method in self.methods
-        return code_ok and method_ok
+        return code_ok and (method is None or not self.methods or method in self.methods)
+
+    def covers(self, code: str, method: str | None, on: date | None = None) -> bool:
+        """True when the permit names the code (or its HW category) and the method, and is valid on ``on``."""
+        return (on is None or self.in_force(on)) and self.names(code, method)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,12 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -194,3 +194,30 @@ def _walk(session: Session, key: bytes, batch: int, at: dict[int, str]) -> Chain
             expected_seq += 1
             count += 1
             last_seq = r.seq or 0
+
+
+def entries(session: Session, *, districts: Collection[str] | None = None, object_: str | None = None,
+            actor_label: str | None = None, time_from: datetime | None = None, time_to: datetime | None = None,
+            page: int = 1, per_page: int = 50) -> tuple[list[AuditRow], int]:
+    """A page of entries in chain order and how many match: recorded against one of ``districts`` (None:
+    every entry, also those without a district), of the object
+    ``object_`` (ending in ``*``: a prefix, matched literally), by ``actor_label``, from ``time_from`` up to
+    ``time_to`` (exclusive)."""
+    conds: list[Any] = []
+    if districts is not None:
+        conds.append(col(AuditRow.district).in_(sorted(districts)))
+    if object_ and object_.endswith("*"):
+        prefix = object_[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conds.append(col(AuditRow.object).like(prefix + "%", escape="\\"))
+    elif object_:
+        conds.append(col(AuditRow.object) == object_)
+    if actor_label:
+        conds.append(col(AuditRow.actor) == actor_label)
+    if time_from is not None:
+        conds.append(col(AuditRow.time) >= time_from)
+    if time_to is not None:
+        conds.append(col(AuditRow.time) < time_to)
+    total = session.execute(select(func.count()).select_from(AuditRow).where(*conds)).scalar_one()
+    rows = session.execute(select(AuditRow).where(*conds).order_by(col(AuditRow.seq))
+                           .offset((page - 1) * per_page).limit(per_page)).scalars().all()
+    return list(rows), int(total)

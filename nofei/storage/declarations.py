@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, func, select, true
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.domain.calendar import CST
 from nofei.domain.declarations import HW_STREAMS, YearFigures
-from nofei.domain.units import Permit
+from nofei.domain.units import in_force, names_hazardous_waste, year_days
+from nofei.storage.repo import permits_by_unit  # noqa: F401 - the permits of these units, read by reports
 from nofei.storage.tables import (
     LedgerRow,
     PermitRow,
@@ -27,19 +29,20 @@ from nofei.storage.tables import (
     TransferEntryRow,
     TreatmentEntryRow,
     UnitRow,
+    table_of,
 )
 
-L = LedgerRow.__table__  # type: ignore[attr-defined]
-ST = StockEntryRow.__table__  # type: ignore[attr-defined]
-TR = TreatmentEntryRow.__table__  # type: ignore[attr-defined]
-TX = TransferEntryRow.__table__  # type: ignore[attr-defined]
-PM = PermitRow.__table__  # type: ignore[attr-defined]
-OV = TierOverrideRow.__table__  # type: ignore[attr-defined]
-UN = UnitRow.__table__  # type: ignore[attr-defined]
+L = table_of(LedgerRow)
+ST = table_of(StockEntryRow)
+TR = table_of(TreatmentEntryRow)
+TX = table_of(TransferEntryRow)
+PM = table_of(PermitRow)
+OV = table_of(TierOverrideRow)
+UN = table_of(UnitRow)
 
 
-def _unit_filter(col: Any, unit_ids: list[int] | None) -> Any:
-    return col.in_(unit_ids or [-1]) if unit_ids is not None else true()
+def _unit_filter(column: Any, unit_ids: list[int] | None) -> Any:
+    return column.in_(unit_ids or [-1]) if unit_ids is not None else true()
 
 
 def year_figures(session: Session, years: Iterable[int], unit_ids: list[int] | None = None) -> dict[int, dict[int, YearFigures]]:
@@ -64,39 +67,15 @@ def year_figures(session: Session, years: Iterable[int], unit_ids: list[int] | N
     return dict(out)
 
 
-def _hw_permit(codes: Iterable[str]) -> bool:
-    """A permit for hazardous waste: it names an HW category or an HW-form code (NNN-NNN-NN)."""
-    for c in codes:
-        c = str(c).upper()
-        if (c.startswith("HW") and c[2:].isdigit()) or (len(c) == 10 and c[3] == "-" and c[7] == "-"):
-            return True
-    return False
-
-
 def licences(session: Session, year: int, unit_ids: list[int] | None = None) -> dict[int, list[str]]:
-    """Numbers of the 危险废物经营许可证 (HW permits of the registry) valid at some time in ``year``."""
-    first, last = date(year, 1, 1), date(year, 12, 31)
-    q = select(PM.c.unit_id, PM.c.number, PM.c.waste_codes).where(
-        _unit_filter(PM.c.unit_id, unit_ids),
-        or_(PM.c.valid_from.is_(None), PM.c.valid_from <= last),
-        or_(PM.c.valid_to.is_(None), PM.c.valid_to >= first),
-    ).order_by(PM.c.id)
+    """Numbers of the 危险废物经营许可证 (HW permits of the registry) in force at some time in ``year``."""
+    first, last = year_days(year)
+    q = select(PM.c.unit_id, PM.c.number, PM.c.waste_codes, PM.c.valid_from, PM.c.valid_to).where(
+        _unit_filter(PM.c.unit_id, unit_ids)).order_by(PM.c.id)
     out: dict[int, list[str]] = defaultdict(list)
-    for uid, number, codes in session.execute(q):
-        if _hw_permit(codes or ()):
+    for uid, number, codes, vf, vt in session.execute(q):
+        if in_force(vf, vt, first, last) and names_hazardous_waste(codes or ()):
             out[int(uid)].append(str(number))
-    return dict(out)
-
-
-def permits_by_unit(session: Session, unit_ids: Iterable[int]) -> dict[int, list[Permit]]:
-    """Every permit of these units, as domain values (one query)."""
-    ids = sorted(set(unit_ids))
-    out: dict[int, list[Permit]] = defaultdict(list)
-    if not ids:
-        return {}
-    for p in session.execute(select(PermitRow).where(PermitRow.unit_id.in_(ids))).scalars():  # type: ignore[attr-defined]
-        out[p.unit_id].append(Permit(p.number, tuple(p.waste_codes), tuple(p.methods), p.capacity_kg,
-                                     p.valid_from, p.valid_to))
     return dict(out)
 
 
@@ -106,7 +85,7 @@ def units(session: Session, *, district: str | None = None, codes: Iterable[str]
     if district:
         stmt = stmt.where((UN.c.district == district) | (UN.c.park == district))
     if codes is not None:
-        stmt = stmt.where(UnitRow.credit_code.in_(sorted(set(codes)) or [""]))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(UnitRow.credit_code).in_(sorted(set(codes)) or [""]))
     return list(session.execute(stmt.order_by(UnitRow.credit_code)).scalars())
 
 
@@ -115,7 +94,7 @@ def current_overrides(session: Session, year: int, unit_ids: list[int] | None = 
     """The override in force per unit for ``year`` (the newest row; rows whose tier is None are withdrawals)."""
     newest = (select(func.max(OV.c.id)).where(OV.c.year == year, _unit_filter(OV.c.unit_id, unit_ids))
               .group_by(OV.c.unit_id))
-    rows = session.execute(select(TierOverrideRow).where(TierOverrideRow.id.in_(newest))).scalars()  # type: ignore[union-attr]
+    rows = session.execute(select(TierOverrideRow).where(col(TierOverrideRow.id).in_(newest))).scalars()
     return {r.unit_id: r for r in rows if r.tier is not None}
 
 

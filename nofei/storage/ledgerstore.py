@@ -17,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from nofei.domain.ledger import LedgerDraft
 from nofei.domain.transfer_columns import TransferBlock, TransferColumns, block_tuples, row_counts
 from nofei.problems import Problem
 from nofei.storage import flowstore
-from nofei.storage.engine import is_postgres
+from nofei.storage.engine import in_chunks, is_postgres
 from nofei.storage.tables import (
     LedgerFileRow,
     LedgerRow,
@@ -359,3 +360,72 @@ def list_ledgers(
         .offset((page - 1) * per_page).limit(per_page)
     ).all()
     return [(r[0], r[1]) for r in rows], int(total)
+
+
+# --- 转出 rows against the manifests they cite (issue 16) -------------------------------------------
+_RANGE_FETCH = 20_000  # fetch a number range in one query when it holds at most this many manifests
+
+
+@dataclass(frozen=True)
+class CitedManifest:
+    """A current manifest a ledger's 转出 cites: who shipped it, to whom, and kg per waste code."""
+
+    shipper: str
+    receiver: str
+    lines: dict[str, int]
+
+
+def _manifest_heads(session: Session, numbers: list[str]) -> dict[int, tuple[str, str, str]]:
+    """id → (number, shipper credit code, receiver) of the current manifests among ``numbers`` (sorted): the
+    whole number range in one query when it is small enough, else ``IN`` lists."""
+    from nofei.storage.tables import ManifestRow
+
+    in_range = (col(ManifestRow.is_current).is_(True), col(ManifestRow.number) >= numbers[0],
+                col(ManifestRow.number) <= numbers[-1])
+    n = session.execute(select(func.count()).select_from(ManifestRow).where(*in_range)).scalar_one()
+    if n == 0:
+        return {}
+    base = select(col(ManifestRow.id), col(ManifestRow.number), col(UnitRow.credit_code),
+                  col(ManifestRow.receiver_code)).join(UnitRow, col(UnitRow.id) == col(ManifestRow.shipper_id))
+    stmts = [base.where(*in_range)] if n <= _RANGE_FETCH else [
+        base.where(col(ManifestRow.is_current).is_(True), col(ManifestRow.number).in_(chunk))
+        for chunk in in_chunks(numbers)]
+    want = set(numbers)
+    out: dict[int, tuple[str, str, str]] = {}
+    for stmt in stmts:
+        for mid, no, sc, rc in session.execute(stmt):
+            if no in want and mid is not None:
+                out[int(mid)] = (str(no), str(sc), str(rc))
+    return out
+
+
+def manifests_cited(session: Session, numbers: list[str]) -> dict[str, CitedManifest]:
+    """number → the current manifest of that number, among ``numbers`` (sorted, distinct)."""
+    from nofei.storage.tables import ManifestLineRow
+
+    heads = _manifest_heads(session, numbers)
+    lines: dict[int, dict[str, int]] = {mid: {} for mid in heads}
+    for chunk in in_chunks(sorted(heads)):
+        for mid, code, kg in session.execute(select(col(ManifestLineRow.manifest_id), col(ManifestLineRow.waste_code),
+                                                    col(ManifestLineRow.quantity_kg))
+                                             .where(col(ManifestLineRow.manifest_id).in_(chunk))):
+            lines[mid][code] = lines[mid].get(code, 0) + int(kg)
+    return {no: CitedManifest(sc, rc, lines[mid]) for mid, (no, sc, rc) in heads.items()}
+
+
+def cited_in_other_months(session: Session, unit_id: int, month: str, numbers: list[str]) -> dict[str, str]:
+    """number → another month of this unit whose current ledger already cites it in 转出 (``numbers`` sorted)."""
+    others = {int(i or 0): str(m) for i, m in session.execute(select(col(LedgerRow.id), col(LedgerRow.month)).where(
+        col(LedgerRow.unit_id) == unit_id, col(LedgerRow.is_current).is_(True), col(LedgerRow.month) != month))}
+    want = set(numbers)
+    out: dict[str, str] = {}
+    T = TransferEntryRow  # noqa: N806
+    for chunk in in_chunks(sorted(others)):
+        stmt = select(col(T.manifest_no), col(T.ledger_id)).where(
+            col(T.ledger_id).in_(chunk), col(T.direction) == "out",
+            col(T.manifest_no) >= numbers[0], col(T.manifest_no) <= numbers[-1])
+        for no, lid in session.execute(stmt):
+            if no in want and no not in out:
+                out[no] = others[int(lid)]
+    return out
+

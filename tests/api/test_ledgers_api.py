@@ -219,3 +219,19 @@ def test_template_columns_carry_number_formats(client, admin):
     assert out.column_dimensions["B"].number_format == "@"
     assert out.column_dimensions["A"].number_format == "yyyy-mm-dd"
     assert wb["填报说明"]["A1"].value.startswith("月度固体废物管理台账")
+
+
+def test_a_full_width_credit_code_names_the_same_unit_on_every_endpoint(client, admin, tokens):
+    """Issue 15: credit codes are looked up through ``normalise_credit_code`` everywhere (full-width and lower
+    case as a clerk may type them), not upper-cased in some places only."""
+    _units(client, admin)
+    ent = tokens("enterprise", units=[ME])
+    assert _post(client, ent, workbook(balanced_sheets())).status_code == 201
+    fw = "".join(chr(ord(c) + 0xFEE0) for c in ME.lower())
+    assert client.get(f"/api/v1/units/{fw}", headers=ent).json["credit_code"] == ME
+    vs = client.get(f"/api/v1/units/{fw}/ledgers/2025-03/versions", headers=ent)
+    assert vs.status_code == 200 and [v["version"] for v in vs.json] == [1]
+    tier = client.get(f"/api/v1/units/{fw}/tier", query_string={"year": 2025}, headers=ent)
+    assert tier.status_code == 200 and tier.json["unit"] == ME
+    r = client.patch(f"/api/v1/units/{fw}", json={"name": "改名化工有限公司"}, headers=admin)
+    assert r.status_code == 200 and r.json["credit_code"] == ME and r.json["name"] == "改名化工有限公司"
