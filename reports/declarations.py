@@ -103,11 +103,12 @@ class _Receivers:
     permits: dict[int, list[Permit]]
 
     def licence(self, receiver: UnitRow | None, code: str, method: str, period: Period) -> str | None:
-        """The number of the receiver's first permit covering the code (and method) at the period's start or end."""
+        """The number of the receiver's first permit naming the code (and method) and in force on some day of the
+        period (the one permit-period rule, ``nofei.domain.units.in_force``)."""
         if receiver is None:
             return None
         for p in self.permits.get(int(receiver.id or 0), []):
-            if any(p.covers(code, method or None, on) for on in (period.start, period.end)):
+            if p.in_force(period.start, period.end) and p.names(code, method or None):
                 return p.number
         return None
 

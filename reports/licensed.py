@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 
 from nofei.access import Actor
 from nofei.catalogue import Catalogue
-from nofei.domain.units import Permit
+from nofei.domain.units import Permit, month_days
 from nofei.errors import NotFound
 from nofei.quantity import kg_to_tonnes
 from nofei.storage import declarations as repo
@@ -48,10 +48,11 @@ class _Capacity:
     uncovered: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, t: dict[str, Any]) -> None:
-        """A treatment row counts against the first permit covering its code and method at the year's start or end."""
+        """A treatment row counts against the first permit naming its code and method that is in force in the row's
+        month (the one permit-period rule, ``nofei.domain.units.in_force``)."""
         code, method = t["code"], t["method"]
-        p = next((p for p in self.permits if p.covers(code, method, self.first) or p.covers(code, method, self.last)),
-                 None)
+        first, last = month_days(t["month"]) if t.get("month") else (self.first, self.last)
+        p = next((p for p in self.permits if p.in_force(first, last) and p.names(code, method)), None)
         if p is None:
             self.uncovered.append({"code": code, "method": method, "month": t["month"], "ledger_id": t["ledger_id"],
                                    "row": t.get("row"), "qty_t": _t(int(t["qty_kg"]))})
