@@ -6,7 +6,7 @@ reads that filter on the key (the flow model's ``flow_year_edge`` / ``flow_edge`
 ``docs/scale.md``. SQLite is never partitioned: every function here is a no-op on it.
 
 Each table is partitioned on a column it already has, so no insert path changes: a transfer row by its
-``day``, an event or an audit entry by its ``time`` (UTC years), a flow summary by its ``year``. PostgreSQL
+``day``, a manifest event by its ``time`` (UTC years), a flow summary by its ``year``. PostgreSQL
 requires the partition key in every primary key and unique constraint: the primary keys become
 (id, key) — ids still come from one sequence, so they stay unique on their own. ``<table>_y<year>`` holds
 a year, ``<table>_default`` anything no year partition covers (a row is never refused for its year).
@@ -48,13 +48,14 @@ class Partitioned:
 # ``manifest`` (the target of manifest_line/manifest_event foreign keys, which PostgreSQL 15 allows to a
 # partitioned table only through a unique key holding the partition key: both children would need the
 # manifest's year), ``manifest_line`` (no date of its own), ``ledger`` (the target of four foreign keys),
-# ``stock_entry`` / ``treatment_entry`` (no date; a few rows per ledger), ``ledger_file`` (keyed by ledger).
+# ``stock_entry`` / ``treatment_entry`` (no date; a few rows per ledger), ``ledger_file`` (keyed by ledger),
+# ``audit_entry``: its hash chain needs ``seq`` unique over the whole trail (the writer takes max + 1), and a
+# primary key (seq, time) would let two years hold the same seq: the domain's cross-year uniqueness wins.
 TABLES: tuple[Partitioned, ...] = (
     Partitioned("transfer_entry", "id", "day", "date"),
     Partitioned("flow_edge", "id", "year", "int"),
     Partitioned("flow_year_edge", "id", "year", "int"),
     Partitioned("manifest_event", "id", "time", "timestamptz"),
-    Partitioned("audit_entry", "seq", "time", "timestamptz"),
 )
 
 
@@ -168,8 +169,7 @@ def ensure_year(conn: Connection, year: int) -> list[str]:
                                    f"AND {spec.key} < {hi})")).scalar()
         if moving:
             conn.execute(text(f'ALTER TABLE "{t}" DETACH PARTITION "{dflt}"'))
-            # detached, the default has no cloned triggers any more (audit_entry's append-only one included):
-            # the rows leave it only to enter their year's partition in the same transaction
+            # the rows leave the detached default only to enter their year's partition in the same transaction
             conn.execute(text(f'CREATE TABLE "{part}" PARTITION OF "{t}" FOR VALUES FROM ({lo}) TO ({hi})'))
             conn.execute(text(f'WITH m AS (DELETE FROM "{dflt}" WHERE {spec.key} >= {lo} AND {spec.key} < {hi} '
                               f'RETURNING *) INSERT INTO "{part}" SELECT * FROM m'))

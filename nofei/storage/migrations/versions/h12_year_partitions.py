@@ -2,13 +2,12 @@
 
 Why: a province is ~10 M transfer rows a year, kept for years; one partition a year keeps each year's
 indexes and maintenance year-sized, lets an old year be detached, and prunes the flow model's loads by year.
-``transfer_entry`` (by ``day``), ``flow_edge`` and ``flow_year_edge`` (by ``year``), ``manifest_event`` and
-``audit_entry`` (by ``time``, UTC years) become ``PARTITION BY RANGE`` tables with one partition for each year
+``transfer_entry`` (by ``day``), ``flow_edge`` and ``flow_year_edge`` (by ``year``) and ``manifest_event`` (by ``time``,
+UTC years) become ``PARTITION BY RANGE`` tables with one partition for each year
 their rows have, the year before this one up to the next, and a default partition for any other year. The
 primary keys become (id, key) as PostgreSQL requires; the rows, sequences, indexes, foreign keys *from*
-these tables, the transfer→ledger statement guard and the audit trail's append-only trigger are recreated on
-the partitioned tables. ``manifest``, ``manifest_line``, ``ledger``, ``stock_entry`` and ``treatment_entry``
-stay plain (``nofei/storage/partitions.py`` and ``docs/scale.md`` say why). SQLite: nothing changes.
+these tables, and the transfer→ledger statement guard are recreated on the partitioned tables.
+``manifest``, ``manifest_line``, ``ledger``, ``stock_entry``, ``treatment_entry`` and ``audit_entry`` stay plain (``nofei/storage/partitions.py`` and ``docs/scale.md`` say why). SQLite: nothing changes.
 
 Revision ID: h12_year_partitions
 Revises: h7_flow_edge
