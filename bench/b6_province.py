@@ -225,7 +225,7 @@ def measure(url: str, amendments: int) -> dict[str, Any]:
 
     from bench.b4_load import ledger as ledger_workbook
     from imports import read_monthly_ledger
-    from ledgers import ledger as L
+    from ledgers import ledger as ledger_uc
     from nofei.access import SYSTEM
     from nofei.catalogue import CITY, Catalogue
     from nofei.storage import flowdata
@@ -266,7 +266,7 @@ def measure(url: str, amendments: int) -> dict[str, Any]:
         data = ledger_workbook(cc, f"{YEAR}-{rnd.randint(1, 12):02d}", 40, seed=i)
         t = time.perf_counter()
         draft = read_monthly_ledger(data, filename="amend.xlsx", catalogue=cat, today=date.today())
-        rc = L.submit_monthly_ledger(uow=UnitOfWork(sessions, catalogue=cat), actor=SYSTEM, draft=draft,
+        rc = ledger_uc.submit_monthly_ledger(uow=UnitOfWork(sessions, catalogue=cat), actor=SYSTEM, draft=draft,
                                      content=data, filename="amend.xlsx")
         submit.append(time.perf_counter() - t)
         after.append(read())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -32,7 +32,7 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
         if conn.dialect.name == "postgresql":
             from nofei.storage.partitions import ensure_year
 
-            now = datetime.now(timezone.utc).year
+            now = datetime.now(UTC).year
             for year in (now, now + 1):
                 ensure_year(conn, year)
 

@@ -15,7 +15,7 @@ Revises: h7_flow_edge
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from alembic import op
 
@@ -28,7 +28,7 @@ depends_on = None
 def upgrade() -> None:
     from nofei.storage.partitions import partition
 
-    now = datetime.now(timezone.utc).year
+    now = datetime.now(UTC).year
     partition(op.get_bind(), range(now - 1, now + 2))
 
 
