@@ -177,6 +177,8 @@ def main() -> None:
     ap.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/nofei_b3")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--trace-only", action="store_true", help="skip the anomaly list (a short re-run of B3's trace)")
+    ap.add_argument("--naive", type=int, default=20, help="manifests traced by the naive baseline (≈ 17 s each now)")
     ap.add_argument("--generate-only", action="store_true", help="generate (run it niced, outside the bench lock)")
     args = ap.parse_args()
 
@@ -236,7 +238,7 @@ def main() -> None:
         warm.append((time.perf_counter() - t) * 1000)
         hops += sum(len(f["hops"]) for f in r["forward"] + r["backward"])
     naive = []
-    for no in numbers[:20]:
+    for no in numbers[:args.naive]:
         t = time.perf_counter()
         with uow() as u:
             trace.trace_manifest(uow=u, actor=city, number=no, cache=False)
@@ -247,6 +249,9 @@ def main() -> None:
     print(f"baseline naive trace (no cache: aggregate per request), {len(naive)} manifests: "
           f"p50 {statistics.median(naive):.0f} ms, p95 {pct(naive, 95):.0f} ms  → ratio p95 naive/warm "
           f"{pct(naive, 95) / pct(warm, 95):.0f}×")
+    if args.trace_only:
+        eng.dispose()
+        return
     anomalies._CACHE.clear()
     times = {}
     for run, cache in (("cold (first request, fills the per-year cache)", True), ("warm (cached)", True),
