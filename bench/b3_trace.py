@@ -18,7 +18,8 @@ Measured in one process:
   kinds are computed, so its wall time is about the reconciliation's on an otherwise idle 2-core machine.
 
 Run: ``.venv/bin/python -m bench.b3_trace [--manifests 1000000] [--url postgresql+psycopg://postgres@127.0.0.1:5432/nofei_b3]``
-(the database is created if missing; its public schema is dropped and rebuilt). ``--reuse`` skips generation.
+(the database is created if missing; its public schema is dropped and rebuilt). ``--reuse`` skips generation,
+``--generate-only`` stops after it (generate niced, then time with ``flock /work/wt/bench.lock … --reuse``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def generate(url: str, n_manifests: int, seed: int = 3) -> dict[str, int]:
         c.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
         c.execute(text("CREATE SCHEMA public"))
     upgrade(eng)
+    with eng.begin() as c:  # PostgreSQL: the year's partitions, as made ahead on a service start
+        from nofei.storage.partitions import ensure_year
+
+        ensure_year(c, YEAR)
     eng.dispose()
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     now = datetime.now(UTC)
@@ -172,6 +177,9 @@ def main() -> None:
     ap.add_argument("--url", default="postgresql+psycopg://postgres@127.0.0.1:5432/nofei_b3")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--reuse", action="store_true")
+    ap.add_argument("--trace-only", action="store_true", help="skip the anomaly list (a short re-run of B3's trace)")
+    ap.add_argument("--naive", type=int, default=20, help="manifests traced by the naive baseline (≈ 17 s each now)")
+    ap.add_argument("--generate-only", action="store_true", help="generate (run it niced, outside the bench lock)")
     args = ap.parse_args()
 
     import psycopg
@@ -197,6 +205,10 @@ def main() -> None:
 
         with eng.begin() as c:  # the edge summaries an upload writes with its rows, for the bulk-loaded ones
             flowstore.backfill(c)
+        with eng.connect() as c:
+            c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    if args.generate_only:
+        return
     sessions = make_session_factory(eng)
     settings = {"DISCREPANCY_RATIO": "0.05", "DISCREPANCY_MIN_KG": 100, "RECEIPT_WORKING_DAYS": 5,
                 "STORAGE_LIMIT_DAYS": 365}
@@ -226,7 +238,7 @@ def main() -> None:
         warm.append((time.perf_counter() - t) * 1000)
         hops += sum(len(f["hops"]) for f in r["forward"] + r["backward"])
     naive = []
-    for no in numbers[:20]:
+    for no in numbers[:args.naive]:
         t = time.perf_counter()
         with uow() as u:
             trace.trace_manifest(uow=u, actor=city, number=no, cache=False)
@@ -237,6 +249,9 @@ def main() -> None:
     print(f"baseline naive trace (no cache: aggregate per request), {len(naive)} manifests: "
           f"p50 {statistics.median(naive):.0f} ms, p95 {pct(naive, 95):.0f} ms  → ratio p95 naive/warm "
           f"{pct(naive, 95) / pct(warm, 95):.0f}×")
+    if args.trace_only:
+        eng.dispose()
+        return
     anomalies._CACHE.clear()
     times = {}
     for run, cache in (("cold (first request, fills the per-year cache)", True), ("warm (cached)", True),

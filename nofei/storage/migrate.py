@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -20,11 +21,20 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Bring the database to the newest schema. Idempotent; safe to call on every start."""
+    """Bring the database to the newest schema. Idempotent; safe to call on every start.
+
+    On PostgreSQL the year partitions of this year and the next are created ahead when missing, so a service
+    restarted at least once a year never writes a new year into the default partition."""
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if conn.dialect.name == "postgresql":
+            from nofei.storage.partitions import ensure_year
+
+            now = datetime.now(UTC).year
+            for year in (now, now + 1):
+                ensure_year(conn, year)
 
 
 def current_heads(engine: Engine) -> set[str]:
