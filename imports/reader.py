@@ -103,7 +103,8 @@ sheet is parsed; more, smaller chunks only add per-chunk overhead)."""
 
 def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, limits: ReadLimits | None = None,
                         today: date | None = None,
-                        on_cover: Callable[[LedgerDraft], TransferSink | None] | None = None) -> LedgerDraft:
+                        on_cover: Callable[[LedgerDraft], TransferSink | None] | None = None,
+                        prescanned: bool = False) -> LedgerDraft:
     """Read and validate a monthly ledger workbook (ledger-workbook.md).
 
     Raises ``TooLarge``/``UnsupportedFile`` for unsafe or unreadable files and ``LedgerRejected`` with
@@ -114,10 +115,13 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
     found so far, so the caller can store them while the rest is read. The draft, errors and warnings are the
     same with or without a sink (past the 1,000-problem cap the first found are kept, and chunking changes
     which those are); a caller that gets an exception must discard what it stored.
+
+    ``prescanned``: the caller runs the sheet pre-scan itself, concurrently (the gate, with this reader in a
+    bounded worker); never for a file read in an unbounded process.
     """
     limits = limits or ReadLimits()
     today = today or date.today()
-    kind = sniff(data, limits, filename)
+    kind = sniff(data, limits, filename, prescan=not prescanned)
     book = _Book(data, kind, limits)
     draft = _read_cover(book, today)
     if draft.month:  # the year decides which edition of the 名录 checks the codes

@@ -72,8 +72,9 @@ def _too_large(code: str, zh: str, en: str) -> TooLarge:
     return TooLarge(f"{zh} ({en})", code=code, problems=[Problem(code=code, message=zh, message_en=en)])
 
 
-def sniff(data: bytes, limits: ReadLimits, filename: str = "") -> FileKind:
-    """Decide what the bytes are and refuse anything unsafe; the file's name is not trusted."""
+def sniff(data: bytes, limits: ReadLimits, filename: str = "", *, prescan: bool = True) -> FileKind:
+    """Decide what the bytes are and refuse anything unsafe; the file's name is not trusted. ``prescan=False``
+    skips the sheet pre-scan: only for a bounded worker whose caller runs it concurrently (``imports.gate``)."""
     if len(data) > limits.max_upload_bytes:
         raise _too_large("file_too_large", f"文件超过 {limits.max_upload_bytes // (1024 * 1024)} MB 上限",
                          f"file is over the {limits.max_upload_bytes} byte limit")
@@ -81,7 +82,7 @@ def sniff(data: bytes, limits: ReadLimits, filename: str = "") -> FileKind:
         return _check_ole(data)
     if data.startswith(_ZIP_MAGIC):
         kind = _check_zip(data, limits)
-        if kind == "xlsx":
+        if kind == "xlsx" and prescan:
             prescan_xlsx(data, limits)
         return kind
     if not data:
