@@ -82,8 +82,8 @@ def sniff(data: bytes, limits: ReadLimits, filename: str = "", *, prescan: bool 
         return _check_ole(data)
     if data.startswith(_ZIP_MAGIC):
         kind = _check_zip(data, limits)
-        if kind == "xlsx" and prescan:
-            prescan_xlsx(data, limits)
+        if prescan:
+            (prescan_xlsx if kind == "xlsx" else prescan_ods)(data, limits)
         return kind
     if not data:
         raise _unsupported("empty_file", "文件为空", "the file is empty")
@@ -367,3 +367,71 @@ def _prescan_walk(zf: zipfile.ZipFile, sheet: str, member: str, limits: ReadLimi
             else:
                 col, r = col + 1, max(row, 1)
             _beyond(sheet, col, r, limits, "单元格")
+
+
+# --- the same for OpenDocument (content.xml): repeated rows and cells beyond the limits -----------------------
+_ODS_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*?)(/?)>"
+                      rb"(?=(\s*</(?:[\w.-]+:)?(?:covered-)?table-cell\s*>)?)")  # a cell closed at once: empty
+_ODS_NAME = re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?name" + _Q + rb"([^\"']*)")
+_ODS_VALUE = re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?value-type" + _Q)
+_ODS_REPEAT = {b"table-row": re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?number-rows-repeated" + _Q + rb"\s*\+?(\d+)"),
+               b"cell": re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?number-columns-repeated" + _Q + rb"\s*\+?(\d+)")}
+_HUGE = 10 ** 12
+
+
+def _repeat(attrs: bytes, what: bytes) -> int:
+    """A repeat count (1 without one); more than 12 digits counts as "huge" (no int() of a megabyte of digits)."""
+    m = _ODS_REPEAT[what].search(attrs)
+    if m is None:
+        return 1
+    digits = m.group(1).lstrip(b"0") or b"0"
+    return _HUGE if len(digits) > 12 else max(int(digits), 1)
+
+
+def prescan_ods(data: bytes, limits: ReadLimits) -> None:
+    """Refuse an OpenDocument sheet whose cells holding something reach beyond ``max_rows_per_sheet`` (+ the
+    header row) or ``max_columns``, counting ``number-rows-repeated`` and ``number-columns-repeated`` as
+    calamine expands them, on a stream of ``content.xml`` (bounded memory, no parser): a 2 KB file repeating one
+    cell a billion times would otherwise be materialised. Empty repeated cells and rows are only counted past
+    (every office suite pads a sheet with them to its last row and column)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        if "content.xml" in zf.namelist():
+            _OdsScan(limits).feed(_chunks(zf, "content.xml"))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+        raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"the file is corrupt ({e})") from e
+
+
+class _OdsScan:
+    """Where the walk is: the sheet, the row about to start, the next cell's column (both 1-based)."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.sheet = ""
+        self.row = 1
+        self.rows = 1  # repeats of the current row
+        self.col = 1
+
+    def feed(self, parts: Any) -> None:
+        for part in parts:
+            for close, tag, attrs, empty, closed in _ODS_TAG.findall(part):
+                self._tag(close == b"/", tag, attrs, empty == b"/" or bool(closed))
+
+    def _tag(self, close: bool, tag: bytes, attrs: bytes, empty: bool) -> None:
+        if tag == b"table":
+            if not close:
+                m = _ODS_NAME.search(attrs)
+                self.sheet = html.unescape(m.group(1).decode("utf-8", "replace")).strip() if m else ""
+                self.row, self.rows, self.col = 1, 1, 1
+        elif tag == b"table-row":
+            if close:
+                self.row += self.rows
+            else:
+                self.rows, self.col = _repeat(attrs, b"table-row"), 1
+                if empty:
+                    self.row += self.rows
+        elif not close:  # a cell: something in it if it has a value type or any content
+            n = _repeat(attrs, b"cell")
+            if not empty or _ODS_VALUE.search(attrs) is not None:
+                _beyond(self.sheet, min(self.col + n - 1, _HUGE), self.row + self.rows - 1, self.limits, "单元格")
+            self.col += n
