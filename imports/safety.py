@@ -108,7 +108,18 @@ def _check_zip(data: bytes, limits: ReadLimits) -> FileKind:
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"the file is corrupt or truncated ({e})") from e
+    _check_sizes(infos, limits)
     names = {i.filename for i in infos}
+    kind = _zip_kind(zf, names)
+    _check_macros(zf, names, kind)
+    for i in infos:
+        if i.filename.lower().endswith((".xml", ".rels", ".vml")):
+            _check_prolog(zf, i)
+    return kind
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], limits: ReadLimits) -> None:
+    """Encrypted members, a member's compression ratio and the uncompressed total (zip bombs)."""
     total = 0
     for i in infos:
         total += i.file_size
@@ -119,33 +130,37 @@ def _check_zip(data: bytes, limits: ReadLimits) -> FileKind:
                              f"member {i.filename} expands {i.file_size // max(i.compress_size, 1)}×")
     if total > limits.max_uncompressed_bytes:
         raise _too_large("uncompressed_too_large", "文件解压后过大", f"uncompressed size {total} bytes is over the limit")
+
+
+def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> FileKind:
+    """An OpenDocument spreadsheet (by its ``mimetype``) or an xlsx (by its workbook part); anything else refused."""
     lower = {n.lower() for n in names}
     if "mimetype" in names:
         mt = zf.read("mimetype")[:100]
         if mt.strip() != b"application/vnd.oasis.opendocument.spreadsheet":
             raise _unsupported("not_a_spreadsheet", "不是电子表格文件", f"OpenDocument of type {mt[:60]!r}")
-        kind: FileKind = "ods"
-    elif "xl/workbook.xml" in lower:
-        kind = "xlsx"
-    elif "xl/workbook.bin" in lower:
+        return "ods"
+    if "xl/workbook.xml" in lower:
+        return "xlsx"
+    if "xl/workbook.bin" in lower:
         raise _unsupported("not_a_spreadsheet", "不支持 .xlsb 格式，请另存为 .xlsx", "xlsb is not accepted")
-    else:
-        raise _unsupported("not_a_spreadsheet", "不是电子表格文件（压缩包）", "a zip file that is not a spreadsheet")
+    raise _unsupported("not_a_spreadsheet", "不是电子表格文件（压缩包）", "a zip file that is not a spreadsheet")
+
+
+def _check_macros(zf: zipfile.ZipFile, names: set[str], kind: FileKind) -> None:
+    """A VBA project, a macro-enabled content type or relationship (however spelled), or ODS Basic macros."""
+    lower = {n.lower() for n in names}
     if any(n.endswith("vbaproject.bin") for n in lower):
         raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", "the file contains macros (vbaProject.bin)")
-    if kind == "xlsx":
-        for part in ("[content_types].xml", "xl/_rels/workbook.xml.rels"):
-            if part in lower:
-                text = _xml_text(_read_member(zf, next(n for n in names if n.lower() == part), 1 << 20)).lower()
-                if "macroenabled" in text or "vbaproject" in text:
-                    raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", f"macro-enabled ({part})")
-    if kind == "ods" and any(n.lower().startswith("basic/") for n in names):
-        raise _unsupported("macro_enabled", "文件包含宏", "the file contains Basic macros")
-    for i in infos:
-        n = i.filename.lower()
-        if n.endswith((".xml", ".rels", ".vml")):
-            _check_prolog(zf, i)
-    return kind
+    if kind == "ods":
+        if any(n.lower().startswith("basic/") for n in names):
+            raise _unsupported("macro_enabled", "文件包含宏", "the file contains Basic macros")
+        return
+    for part in ("[content_types].xml", "xl/_rels/workbook.xml.rels"):
+        if part in lower:
+            text = _xml_text(_read_member(zf, next(n for n in names if n.lower() == part), 1 << 20)).lower()
+            if "macroenabled" in text or "vbaproject" in text:
+                raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", f"macro-enabled ({part})")
 
 
 def _xml_text(raw: bytes) -> str:
@@ -222,16 +237,9 @@ def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     relationships, plus any ``xl/worksheets/*.xml`` they do not name (named by their path)."""
     names = {i.filename for i in zf.infolist()}
     by_lower = {n.lower(): n for n in names}
+    wbx = _part_text(zf, by_lower, "xl/workbook.xml")
+    targets = _rel_targets(_part_text(zf, by_lower, "xl/_rels/workbook.xml.rels"))
     out: list[tuple[str, str]] = []
-    wbx = _xml_text(_read_member(zf, by_lower["xl/workbook.xml"], 8 << 20)) if "xl/workbook.xml" in by_lower else ""
-    rels = _xml_text(_read_member(zf, by_lower["xl/_rels/workbook.xml.rels"], 8 << 20)) \
-        if "xl/_rels/workbook.xml.rels" in by_lower else ""
-    targets: dict[str, str] = {}
-    for m in re.finditer(r"<(?:[\w.-]+:)?Relationship\b([^>]*)>", rels):
-        a = dict(_ATTR.findall(m.group(1)))
-        if "Id" in a and "Target" in a:
-            t = a["Target"].replace("\\", "/")
-            targets[a["Id"]] = t.lstrip("/") if t.startswith("/") else "xl/" + t
     for m in _SHEET_ENTRY.finditer(wbx):
         a = dict(_ATTR.findall(m.group(1)))
         rid = next((v for k, v in a.items() if k.endswith(":id")), None)
@@ -242,6 +250,22 @@ def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     out.extend((n, n) for n in sorted(names)
                if n.lower().startswith("xl/worksheets/") and n.lower().endswith(".xml") and n not in seen)
     return out
+
+
+def _part_text(zf: zipfile.ZipFile, by_lower: dict[str, str], part: str) -> str:
+    """A small XML part's text (at most 8 MiB read), "" when the package has none."""
+    return _xml_text(_read_member(zf, by_lower[part], 8 << 20)) if part in by_lower else ""
+
+
+def _rel_targets(rels: str) -> dict[str, str]:
+    """Relationship id → the zip member it targets (relative to ``xl/`` unless absolute)."""
+    targets: dict[str, str] = {}
+    for m in re.finditer(r"<(?:[\w.-]+:)?Relationship\b([^>]*)>", rels):
+        a = dict(_ATTR.findall(m.group(1)))
+        if "Id" in a and "Target" in a:
+            t = a["Target"].replace("\\", "/")
+            targets[a["Id"]] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    return targets
 
 
 def prescan_xlsx(data: bytes, limits: ReadLimits) -> None:
