@@ -151,24 +151,30 @@ class Abort:
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         self.fired = False
+        self._killed = False
 
     def fire(self) -> None:
         with self._lock:
             self.fired = True
-            if self._worker is not None:
-                self._worker.proc.kill()  # the reading thread sees EOF and drops it
+            self._kill()
+
+    def _kill(self) -> None:
+        if self._worker is not None and not self._killed:
+            self._killed = True
+            self._worker.proc.kill()  # the reading thread sees EOF and drops it
 
     def _attach(self, w: _Worker) -> None:
         with self._lock:
             self._worker = w
             if self.fired:
-                w.proc.kill()
+                self._kill()
 
     def _detach(self) -> bool:
-        """True when the worker was (or may have been) killed: it must not go back to the pool."""
+        """True when the worker was killed: it must not go back to the pool. Fired after its task ended,
+        nothing happens to it."""
         with self._lock:
             self._worker = None
-            return self.fired
+            return self._killed
 
 
 class ParsePool:
