@@ -207,14 +207,26 @@ def _run(method: str, data: bytes, pg: str, state: dict[str, Any]) -> dict[str, 
     raise SystemExit(f"unknown method {method}")
 
 
+def _free_port() -> int:
+    """A free loopback port: the first free one from ``B1_PORT_BASE`` (``--port-base``, 100 tried), else any."""
+    import socket
+
+    base = int(os.environ.get("B1_PORT_BASE", "0"))
+    for port in range(base, base + 100) if base else (0,):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise SystemExit(f"no free port in {base}..{base + 99}")
+
+
 def _serve(url: str, tree: str, settings: dict[str, Any]) -> tuple[subprocess.Popen[bytes], int]:
     """``nofei serve`` from ``tree`` on a free port, once /health answers."""
-    import socket
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = _free_port()
     env = {**os.environ, "PYTHONPATH": tree, "NOFEI_DATABASE_URL": url, "NOFEI_AUTO_MIGRATE": "false",
            "NOFEI_LOG_LEVEL": "WARNING", **{f"NOFEI_{k}": str(v) for k, v in settings.items()}}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=tree,
@@ -309,9 +321,12 @@ def main() -> None:
     ap.add_argument("--old-tree", default=None, help="also run serve-*-old: the server from this source tree")
     ap.add_argument("--small", type=int, default=0, help="measure the worker's overhead on an N-row ledger instead")
     ap.add_argument("--uploads", type=int, default=30)
+    ap.add_argument("--port-base", type=int, default=0, help="serve on the first free port from this one (100 tried)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--file", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.port_base:
+        os.environ["B1_PORT_BASE"] = str(a.port_base)  # the children inherit it
     if a.child:
         print(json.dumps(child(a.child, a.file, a.pg), default=str))
         return

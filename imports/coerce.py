@@ -201,21 +201,32 @@ def qty_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, factors
         for i, (v, f) in enumerate(zip(values, factors, strict=True))
     ]
     if out and max(out) > MAX_KG:
-        for i, q in enumerate(out):
-            if q > MAX_KG:
-                ctx.error(i, col, letter, "too_large_value", f"{col.header}数值过大", f"{col.header} is implausibly large",
-                          values[i])
-                out[i] = 0
+        _too_large_qty(ctx, col, letter, values, out)
     if out and (min(out) <= 0):
-        for i, q in enumerate(out):
-            if q < 0:
-                if q != _BAD:
-                    ctx.error(i, col, letter, "negative", f"{col.header}不能为负数", f"{col.header} must not be negative",
-                              values[i])
-            elif q == 0 and positive and i not in ctx.bad_rows and not is_blank(values[i]):
-                ctx.error(i, col, letter, "not_positive", f"{col.header}必须大于 0", f"{col.header} must be greater than 0",
-                          values[i])
+        _not_positive_qty(ctx, col, letter, values, out, positive)
     return out
+
+
+def _too_large_qty(ctx: SheetCtx, col: Col, letter: str | None, values: Sequence[Any], out: list[int]) -> None:
+    """Above ``MAX_KG``: an error, and 0 in its place."""
+    for i, q in enumerate(out):
+        if q > MAX_KG:
+            ctx.error(i, col, letter, "too_large_value", f"{col.header}数值过大", f"{col.header} is implausibly large",
+                      values[i])
+            out[i] = 0
+
+
+def _not_positive_qty(ctx: SheetCtx, col: Col, letter: str | None, values: Sequence[Any], out: list[int],
+                      positive: bool) -> None:
+    """Negative (not already refused as ``_BAD``), or a zero where the column must be positive."""
+    for i, q in enumerate(out):
+        if q < 0:
+            if q != _BAD:
+                ctx.error(i, col, letter, "negative", f"{col.header}不能为负数", f"{col.header} must not be negative",
+                          values[i])
+        elif q == 0 and positive and i not in ctx.bad_rows and not is_blank(values[i]):
+            ctx.error(i, col, letter, "not_positive", f"{col.header}必须大于 0", f"{col.header} must be greater than 0",
+                      values[i])
 
 
 _BAD = -(1 << 62)
@@ -242,17 +253,21 @@ def _slow_qty(ctx: SheetCtx, col: Col, letter: str | None, i: int, v: Any, facto
     return _BAD
 
 
-def date_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int, month: str | None) -> list[date]:
-    if values is None:
-        return [date.min] * n
-    y, m = (int(month[:4]), int(month[5:7])) if month else (0, 0)
-    # Fast path (B1): a month has at most 31 distinct days, so check each distinct value once; the
-    # per-row loop below runs only when some cell needs parsing or is an error to pin to its row.
+def _all_dates_in(values: Sequence[Any], month: str | None, y: int, m: int) -> bool:
+    """Fast path (B1): a month has at most 31 distinct days, so each distinct value is checked once; the
+    per-row loop of ``date_col`` runs only when some cell needs parsing or is an error to pin to its row."""
     try:
         distinct = set(values)
     except TypeError:
         distinct = {None}
-    if all(type(d) is date and (not month or (d.year == y and d.month == m)) for d in distinct):
+    return all(type(d) is date and (not month or (d.year == y and d.month == m)) for d in distinct)
+
+
+def date_col(ctx: SheetCtx, col: Col, letter: str | None, values: Column, n: int, month: str | None) -> list[date]:
+    if values is None:
+        return [date.min] * n
+    y, m = (int(month[:4]), int(month[5:7])) if month else (0, 0)
+    if _all_dates_in(values, month, y, m):
         return list(values)
     out: list[date] = []
     for i, v in enumerate(values):
@@ -376,6 +391,16 @@ def _manifest_slow(v: Any) -> str | None:
     return s or None
 
 
+def _manifest_rows_to_look_at(values: list[str | None]) -> Iterable[int]:
+    """The rows whose 联单编号 may need a warning: empty or not 14 ASCII digits. Fast path (B1): when every
+    filled cell is 14 ASCII digits (checked with C-level passes), only the empty cells are visited."""
+    filled = [s for s in values if s is not None]
+    joined = "".join(filled)
+    if (not filled or set(map(len, filled)) == {14}) and joined.isascii() and (not joined or joined.isdigit()):
+        return compress(range(len(values)), map(operator.not_, values))
+    return (i for i, s in enumerate(values) if not (s is not None and len(s) == 14 and s.isascii() and s.isdigit()))
+
+
 def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[str | None],
                     codes: list[CodeCheck | None], raw: Column, catalogue: Catalogue | None = None) -> None:
     """Missing for HW/HW01 → warning, unless the code is exempt at the transport stage; not 14 digits →
@@ -389,15 +414,7 @@ def check_manifests(ctx: SheetCtx, col: Col, letter: str | None, values: list[st
             hit = seen[code] = catalogue is not None and catalogue.transport_exempt(code) is not None
         return hit
 
-    # Fast path (B1): when every filled cell is 14 ASCII digits (checked with C-level passes), only the
-    # empty cells can need a warning, so only they are visited.
-    filled = [s for s in values if s is not None]
-    joined = "".join(filled)
-    if (not filled or set(map(len, filled)) == {14}) and joined.isascii() and (not joined or joined.isdigit()):
-        rows: Iterable[int] = compress(range(len(values)), map(operator.not_, values))
-    else:
-        rows = (i for i, s in enumerate(values) if not (s is not None and len(s) == 14 and s.isascii() and s.isdigit()))
-    for i in rows:
+    for i in _manifest_rows_to_look_at(values):
         s, chk = values[i], codes[i]
         if s is None:
             # a transfer exempt at the transport stage (豁免清单, e.g. 900-052-31) needs no 联单: no warning

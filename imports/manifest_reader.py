@@ -50,7 +50,22 @@ def read_manifest_workbook(data: bytes, limits: ReadLimits | None = None, max_ro
         raise
     if not rows:
         raise InputRejected("工作簿为空 (empty workbook)", problems=[Problem("empty", "工作簿为空", "empty", sheet=sheet)])
-    heads = {IMPORT_COLUMNS[_norm_header(h)]: (i, str(h)) for i, h in enumerate(rows[0])
+    heads = _headers(sheet, rows[0])
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    bad_cells: list[Problem] = []
+    for r, raw in enumerate(rows[1:], start=2):
+        vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
+        if any(vals.values()):
+            bad_cells.extend(_control_chars(sheet, r, heads, vals))
+            _add_row(groups, sheet, r, heads, vals)
+    if bad_cells:
+        raise InputRejected("工作簿含有不允许的控制字符 (control characters in cells)", problems=bad_cells)
+    return list(groups.values())
+
+
+def _headers(sheet: str, header: list[Any]) -> dict[str, tuple[int, str]]:
+    """Field → (column index, header text); ``InputRejected`` naming every required column missing."""
+    heads = {IMPORT_COLUMNS[_norm_header(h)]: (i, str(h)) for i, h in enumerate(header)
              if _norm_header(h) in IMPORT_COLUMNS}
     missing = [k for k, f in IMPORT_COLUMNS.items() if f not in heads and f in ("receiver", "planned_date",
                                                                                "waste_code", "quantity_t")]
@@ -58,32 +73,33 @@ def read_manifest_workbook(data: bytes, limits: ReadLimits | None = None, max_ro
         raise InputRejected("缺少列 (missing columns)", problems=[
             Problem("missing_column", f"缺少列 {m}", f"missing column {m}", sheet=sheet, row=1, header=m)
             for m in missing])
-    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
-    bad_cells: list[Problem] = []
-    for r, raw in enumerate(rows[1:], start=2):
-        vals = {f: _cell(raw[i]) if i < len(raw) else "" for f, (i, _h) in heads.items()}
-        if not any(vals.values()):
-            continue
-        refs = {f: {"sheet": sheet, "row": r, "column": col_letter(i), "header": h} for f, (i, h) in heads.items()}
-        bad_cells.extend(Problem("control_character", f"{heads[f][1]}含有不允许的控制字符 {bad}",
-                                 f"{heads[f][1]} contains the control character {bad}", value=v[:50],
-                                 sheet=sheet, row=r, column=col_letter(heads[f][0]), header=heads[f][1])
-                         for f, v in vals.items() if (bad := control_char(v)) is not None)
-        key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
-               vals.get("planned_date"))
-        item = groups.get(key)
-        if item is None:
-            item = {"shipper": vals.get("shipper") or None, "receiver": vals.get("receiver"),
-                    "carrier": vals.get("carrier") or None, "planned_date": vals.get("planned_date"), "lines": [],
-                    "_refs": {k: refs[k] for k in ("shipper", "receiver", "carrier", "planned_date") if k in refs}}
-            item["_refs"]["*"] = {"sheet": sheet, "row": r}
-            groups[key] = item
-        n = len(item["lines"])
-        item["lines"].append({f: vals.get(f) or None for f in _LINE_FIELDS})
-        for f in _LINE_FIELDS:
-            if f in refs:
-                item["_refs"][f"lines.{n}.{f}"] = refs[f]
-        item["_refs"]["lines"] = item["_refs"].get("lines") or {"sheet": sheet, "row": r}
-    if bad_cells:
-        raise InputRejected("工作簿含有不允许的控制字符 (control characters in cells)", problems=bad_cells)
-    return list(groups.values())
+    return heads
+
+
+def _control_chars(sheet: str, r: int, heads: dict[str, tuple[int, str]], vals: dict[str, Any]) -> list[Problem]:
+    return [Problem("control_character", f"{heads[f][1]}含有不允许的控制字符 {bad}",
+                    f"{heads[f][1]} contains the control character {bad}", value=v[:50],
+                    sheet=sheet, row=r, column=col_letter(heads[f][0]), header=heads[f][1])
+            for f, v in vals.items() if (bad := control_char(v)) is not None]
+
+
+def _add_row(groups: dict[tuple[Any, ...], dict[str, Any]], sheet: str, r: int, heads: dict[str, tuple[int, str]],
+             vals: dict[str, Any]) -> None:
+    """The row's line, in the manifest of its 分组 and parties (begun by its first row), each field's cell in
+    ``_refs``."""
+    refs = {f: {"sheet": sheet, "row": r, "column": col_letter(i), "header": h} for f, (i, h) in heads.items()}
+    key = (vals.get("group") or f"row{r}", vals.get("shipper"), vals.get("receiver"), vals.get("carrier"),
+           vals.get("planned_date"))
+    item = groups.get(key)
+    if item is None:
+        item = {"shipper": vals.get("shipper") or None, "receiver": vals.get("receiver"),
+                "carrier": vals.get("carrier") or None, "planned_date": vals.get("planned_date"), "lines": [],
+                "_refs": {k: refs[k] for k in ("shipper", "receiver", "carrier", "planned_date") if k in refs}}
+        item["_refs"]["*"] = {"sheet": sheet, "row": r}
+        groups[key] = item
+    n = len(item["lines"])
+    item["lines"].append({f: vals.get(f) or None for f in _LINE_FIELDS})
+    for f in _LINE_FIELDS:
+        if f in refs:
+            item["_refs"][f"lines.{n}.{f}"] = refs[f]
+    item["_refs"]["lines"] = item["_refs"].get("lines") or {"sheet": sheet, "row": r}

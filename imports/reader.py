@@ -30,6 +30,7 @@ from imports.spec import (
     STOCK,
     TREAT,
     Col,
+    CoverField,
     SheetSpec,
     norm_header,
 )
@@ -103,7 +104,8 @@ sheet is parsed; more, smaller chunks only add per-chunk overhead)."""
 
 def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, limits: ReadLimits | None = None,
                         today: date | None = None,
-                        on_cover: Callable[[LedgerDraft], TransferSink | None] | None = None) -> LedgerDraft:
+                        on_cover: Callable[[LedgerDraft], TransferSink | None] | None = None,
+                        prescanned: bool = False) -> LedgerDraft:
     """Read and validate a monthly ledger workbook (ledger-workbook.md).
 
     Raises ``TooLarge``/``UnsupportedFile`` for unsafe or unreadable files and ``LedgerRejected`` with
@@ -114,10 +116,13 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
     found so far, so the caller can store them while the rest is read. The draft, errors and warnings are the
     same with or without a sink (past the 1,000-problem cap the first found are kept, and chunking changes
     which those are); a caller that gets an exception must discard what it stored.
+
+    ``prescanned``: the caller runs the sheet pre-scan itself, concurrently (the gate, with this reader in a
+    bounded worker); never for a file read in an unbounded process.
     """
     limits = limits or ReadLimits()
     today = today or date.today()
-    kind = sniff(data, limits, filename)
+    kind = sniff(data, limits, filename, prescan=not prescanned)
     book = _Book(data, kind, limits)
     draft = _read_cover(book, today)
     if draft.month:  # the year decides which edition of the 名录 checks the codes
@@ -126,18 +131,31 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
     tainted: set[str] = set()
     blocks: list[TransferBlock] = []
     for spec in DATA_SHEETS:
-        if spec.name not in book.names:
-            if spec.required:
-                book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{spec.name}”",
-                                             message_en=f"sheet {spec.name} is missing", sheet=spec.name))
-            continue
-        _read_sheet(book, spec, draft, catalogue, tainted, blocks, sink)
+        if spec.name in book.names:
+            _read_sheet(book, spec, draft, catalogue, tainted, blocks, sink)
+        elif spec.required:
+            book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{spec.name}”",
+                                         message_en=f"sheet {spec.name} is missing", sheet=spec.name))
     draft.transfers = TransferColumns(blocks)  # type: ignore[assignment]  # a Sequence[TransferLine]
+    _other_sheets(book)
+    if draft.month:
+        bal = balance_problems(_without(draft, tainted), limits.balance_tolerance_kg) if tainted else \
+            balance_problems(summarised(draft), limits.balance_tolerance_kg)
+        book.problems.extend(bal)
+    if book.problems:
+        raise _rejected(book)
+    draft.warnings.extend(sorted(book.warnings, key=_where))  # workbook order, however the sheet was chunked
+    return draft
+
+
+def _other_sheets(book: _Book) -> None:
+    """A sheet that is not the ledger's: a warning, or an error while a data sheet is absent (a renamed sheet
+    would lose its rows)."""
     extras = [n for n in book.names if n not in (SHEET_COVER, *(s.name for s in DATA_SHEETS))
               and n not in KNOWN_EXTRA_SHEETS]
     missing = [s.name for s in DATA_SHEETS if s.name not in book.names and not s.required]
     for n in extras:
-        if missing:  # a data sheet is absent and another sheet is there: a renamed sheet would lose its rows
+        if missing:
             book.problems.append(Problem(
                 code="missing_sheet", message=f"缺少工作表“{'”“'.join(missing)}”；工作表“{n}”不属于台账（是否被改名？）",
                 message_en=f"sheet(s) {', '.join(missing)} missing while sheet {n} is unknown (renamed?)",
@@ -146,21 +164,18 @@ def read_monthly_ledger(data: bytes, *, filename: str, catalogue: Catalogue, lim
             book.warnings.append(Problem(code="extra_sheet", message=f"工作表“{n}”不属于台账，已忽略",
                                          message_en=f"sheet {n} is not part of the ledger and was ignored",
                                          sheet=n, severity="warning"))
-    if draft.month:
-        bal = balance_problems(_without(draft, tainted), limits.balance_tolerance_kg) if tainted else \
-            balance_problems(summarised(draft), limits.balance_tolerance_kg)
-        book.problems.extend(bal)
-    if book.problems:
-        problems = sorted(_formula_pass(book), key=_where)
-        if len(problems) >= MAX_PROBLEMS:
-            problems = problems[:MAX_PROBLEMS] + [Problem(code="too_many_errors", message=f"错误过多，仅列出前 {MAX_PROBLEMS} 条",
-                                                          message_en=f"only the first {MAX_PROBLEMS} errors are listed")]
-        exc = LedgerRejected(f"台账有 {len(problems)} 处错误，未保存 (ledger rejected: {len(problems)} errors)",
-                             problems=problems)
-        exc.warnings = book.warnings
-        raise exc
-    draft.warnings.extend(sorted(book.warnings, key=_where))  # workbook order, however the sheet was chunked
-    return draft
+
+
+def _rejected(book: _Book) -> LedgerRejected:
+    """Every problem in workbook order (at most ``MAX_PROBLEMS``, then a note), with the warnings."""
+    problems = sorted(_formula_pass(book), key=_where)
+    if len(problems) >= MAX_PROBLEMS:
+        problems = problems[:MAX_PROBLEMS] + [Problem(code="too_many_errors", message=f"错误过多，仅列出前 {MAX_PROBLEMS} 条",
+                                                      message_en=f"only the first {MAX_PROBLEMS} errors are listed")]
+    exc = LedgerRejected(f"台账有 {len(problems)} 处错误，未保存 (ledger rejected: {len(problems)} errors)",
+                         problems=problems)
+    exc.warnings = book.warnings
+    return exc
 
 
 _SHEET_ORDER = {name: i for i, name in enumerate((SHEET_COVER, *(s.name for s in DATA_SHEETS)))}
@@ -187,15 +202,7 @@ def _read_cover(book: _Book, today: date) -> LedgerDraft:
         book.problems.append(Problem(code="missing_sheet", message=f"缺少工作表“{SHEET_COVER}”",
                                      message_en=f"sheet {SHEET_COVER} is missing", sheet=SHEET_COVER))
         return draft
-    rows = book.rows(SHEET_COVER)
-    labels = {norm_header(f.label): f for f in COVER}
-    found: dict[str, tuple[int, Any]] = {}
-    for i, r in enumerate(rows[:200]):
-        if not r:
-            continue
-        f = labels.get(norm_header(r[0]))
-        if f is not None and f.key not in found:
-            found[f.key] = (i + 1, r[1] if len(r) > 1 else "")
+    found = _cover_fields(book.rows(SHEET_COVER))
     for f in COVER:
         if f.key not in found:
             if f.required:
@@ -206,38 +213,63 @@ def _read_cover(book: _Book, today: date) -> LedgerDraft:
         rownum, v = found[f.key]
         ref = SourceRef(SHEET_COVER, rownum, "B", f.label)
         draft.cover_refs[f.label] = ref
-        text = C.to_text(v)
-        if len(text) > min(book.limits.max_cell_chars, 200):
-            book.problems.append(Problem.at(ref, "too_long", f"{f.label}过长", f"{f.label} is too long", value=text[:50]))
-            continue
-        bad = C.control_char(text)
-        if bad is not None:
-            book.problems.append(Problem.at(ref, "control_character", f"{f.label}含有不允许的控制字符 {bad}",
-                                            f"{f.label} contains the control character {bad}", value=text[:50]))
-            continue
-        if not text:
-            if f.required:
-                book.problems.append(Problem.at(ref, "missing_value", f"{f.label}不能为空", f"{f.label} is required"))
-            continue
-        if f.key == "credit_code":
-            cc = normalise_credit_code(text)
-            if not is_valid_credit_code(cc):
-                book.problems.append(Problem.at(ref, "bad_credit_code", f"统一社会信用代码“{text}”校验不通过（GB 32100-2015）",
-                                                "unified social credit code fails the GB 32100-2015 check", value=text))
-            draft.credit_code = cc
-        elif f.key == "month":
-            m = C.parse_month(v)
-            if m is None:
-                book.problems.append(Problem.at(ref, "bad_month", f"填报月份“{text}”格式不正确（应为 YYYY-MM）",
-                                                "the month must be YYYY-MM", value=text))
-            elif m > f"{today.year:04d}-{today.month:02d}":
-                book.problems.append(Problem.at(ref, "future_month", f"填报月份 {m} 是将来的月份", f"month {m} is in the future",
-                                                value=m))
-            else:
-                draft.month = m
-        else:
-            setattr(draft, f.key, text)
+        text = _cover_text(book, f, ref, v)
+        if text is not None:
+            _cover_value(book, draft, f, ref, v, text, today)
     return draft
+
+
+def _cover_fields(rows: list[list[Any]]) -> dict[str, tuple[int, Any]]:
+    """Field key → (row number, the value right of its label), the first label found in the first 200 rows."""
+    labels = {norm_header(f.label): f for f in COVER}
+    found: dict[str, tuple[int, Any]] = {}
+    for i, r in enumerate(rows[:200]):
+        if not r:
+            continue
+        f = labels.get(norm_header(r[0]))
+        if f is not None and f.key not in found:
+            found[f.key] = (i + 1, r[1] if len(r) > 1 else "")
+    return found
+
+
+def _cover_text(book: _Book, f: CoverField, ref: SourceRef, v: Any) -> str | None:
+    """The field's text, or None after a problem (too long, a control character, empty but required)."""
+    text = C.to_text(v)
+    if len(text) > min(book.limits.max_cell_chars, 200):
+        book.problems.append(Problem.at(ref, "too_long", f"{f.label}过长", f"{f.label} is too long", value=text[:50]))
+        return None
+    bad = C.control_char(text)
+    if bad is not None:
+        book.problems.append(Problem.at(ref, "control_character", f"{f.label}含有不允许的控制字符 {bad}",
+                                        f"{f.label} contains the control character {bad}", value=text[:50]))
+        return None
+    if not text:
+        if f.required:
+            book.problems.append(Problem.at(ref, "missing_value", f"{f.label}不能为空", f"{f.label} is required"))
+        return None
+    return text
+
+
+def _cover_value(book: _Book, draft: LedgerDraft, f: CoverField, ref: SourceRef, v: Any, text: str, today: date) -> None:
+    """Set the draft's field: the credit code normalised and checked, the month parsed and not in the future."""
+    if f.key == "credit_code":
+        cc = normalise_credit_code(text)
+        if not is_valid_credit_code(cc):
+            book.problems.append(Problem.at(ref, "bad_credit_code", f"统一社会信用代码“{text}”校验不通过（GB 32100-2015）",
+                                            "unified social credit code fails the GB 32100-2015 check", value=text))
+        draft.credit_code = cc
+    elif f.key == "month":
+        m = C.parse_month(v)
+        if m is None:
+            book.problems.append(Problem.at(ref, "bad_month", f"填报月份“{text}”格式不正确（应为 YYYY-MM）",
+                                            "the month must be YYYY-MM", value=text))
+        elif m > f"{today.year:04d}-{today.month:02d}":
+            book.problems.append(Problem.at(ref, "future_month", f"填报月份 {m} 是将来的月份", f"month {m} is in the future",
+                                            value=m))
+        else:
+            draft.month = m
+    else:
+        setattr(draft, f.key, text)
 
 
 # --- data sheets -------------------------------------------------------------------------------
@@ -270,13 +302,7 @@ def _header_map(book: _Book, spec: SheetSpec, header: Sequence[Any]) -> dict[str
 
 def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Catalogue, tainted: set[str],
                 blocks: list[TransferBlock], sink: TransferSink | None = None) -> None:
-    fast = _fast_columns(book, spec.name)
-    if fast is not None:
-        header, columns, rownums = fast
-    else:
-        rows = book.rows(spec.name)
-        header = rows[0] if rows else []
-        columns, rownums = _columns(rows[1:])
+    header, columns, rownums = _sheet_columns(book, spec.name)
     if not header:
         if spec.required:
             book.problems.append(Problem(code="missing_column", message=f"工作表“{spec.name}”没有表头",
@@ -302,25 +328,41 @@ def _read_sheet(book: _Book, spec: SheetSpec, draft: LedgerDraft, catalogue: Cat
 
     if spec is STOCK:
         _stock(ctx, col, n, draft, catalogue, tainted)
-        return
-    if spec is TREAT:
+    elif spec is TREAT:
         _treat(ctx, col, n, draft, catalogue, tainted)
-        return
-    direction = "out" if spec is OUT else "in"
+    else:
+        _transfers(book, ctx, col, n, (draft, catalogue, tainted, "out" if spec is OUT else "in"), blocks, sink)
+
+
+def _sheet_columns(book: _Book, name: str) -> tuple[Sequence[Any], list[Sequence[Any]], Sequence[int]]:
+    """(header, columns, row numbers) of a data sheet: fastexcel's columns when they say the same as calamine's
+    cells, else calamine's rows transposed."""
+    fast = _fast_columns(book, name)
+    if fast is not None:
+        return fast
+    rows = book.rows(name)
+    columns, rownums = _columns(rows[1:])
+    return (rows[0] if rows else []), columns, rownums
+
+
+def _transfers(book: _Book, ctx: C.SheetCtx, col: Any, n: int, what: tuple[LedgerDraft, Catalogue, set[str], str],
+               blocks: list[TransferBlock], sink: TransferSink | None) -> None:
+    """A 转出/转入 sheet's blocks: one, or with a sink chunks of ``STREAM_CHUNK`` rows handed over while no
+    problem has been found."""
     if sink is None or n <= STREAM_CHUNK:
-        blocks.append(_transfer(ctx, col, n, draft, catalogue, tainted, direction))
+        blocks.append(_transfer(ctx, col, n, *what))
         if sink is not None and not book.problems:
             sink.put(blocks[-1])
         return
     for a in range(0, n, STREAM_CHUNK):  # row-local checks: a chunk at a time gives the same problems
         b = min(n, a + STREAM_CHUNK)
-        part = C.SheetCtx(spec.name, ctx.rownums[a:b], book.problems, book.warnings, book.limits.max_cell_chars,
+        part = C.SheetCtx(ctx.sheet, ctx.rownums[a:b], book.problems, book.warnings, book.limits.max_cell_chars,
                           MAX_PROBLEMS, cache=ctx.cache)
 
         def chunk_col(key: str, a: int = a, b: int = b) -> tuple[Col, str | None, Sequence[Any] | None]:
             return col(key, a, b)
 
-        blocks.append(_transfer(part, chunk_col, b - a, draft, catalogue, tainted, direction))
+        blocks.append(_transfer(part, chunk_col, b - a, *what))
         if not book.problems:
             sink.put(blocks[-1])
 
@@ -370,16 +412,26 @@ def _fast_columns(book: _Book, name: str) -> tuple[list[Any], list[Sequence[Any]
     from column A with distinct text headers, and every column of one type (``dtype_coercion="strict"``
     over all rows) among text, number and midnight dates. Anything else (mixed text and numbers, booleans,
     times, ...) falls back, so the tolerant cell-wise coercion keeps every rule of the contract."""
-    if book.kind != "xlsx":
+    if book.kind != "xlsx" or not _header_on_row_one(book.data, name):
         return None
-    try:
-        import fastexcel
-        import pyarrow as pa
-        import pyarrow.compute as pc
-    except ImportError:  # pragma: no cover - both are dependencies
+    loaded = _fast_sheet(book, name)
+    if loaded is None:
         return None
-    if not _header_on_row_one(book.data, name):
-        return None
+    names, cols = loaded
+    cols, rownums = _nonblank_rows(cols)
+    out: list[Sequence[Any]] = []
+    for a in cols:
+        a = _as_dates(a)
+        if a is None:
+            return None  # a time of day: calamine gives a datetime
+        out.append(_ArrowColumn(a))
+    return names, out, rownums
+
+
+def _fast_sheet(book: _Book, name: str) -> tuple[list[str], list[Any]] | None:
+    """(header names, Arrow columns) of the sheet by fastexcel, or None when its columns are not plain."""
+    import fastexcel
+
     # an empty optional column is read as text: not worth a log line per upload
     logging.getLogger("fastexcel.types.dtype").setLevel(logging.ERROR)
     try:
@@ -392,38 +444,55 @@ def _fast_columns(book: _Book, name: str) -> tuple[list[Any], list[Sequence[Any]
         raise _too_large("too_many_rows", f"工作表“{name}”行数过多（最多 {book.limits.max_rows_per_sheet} 行）",
                          f"sheet {name} has more than {book.limits.max_rows_per_sheet} rows")
     names = [c.name for c in infos]
-    if [c.absolute_index for c in infos] != list(range(len(infos))) or len(set(names)) != len(names):
+    if not _plain_columns(infos, names):
         return None
-    for c in infos:
-        base = re.sub(r"_\d+$", "", c.name)
-        if c.column_name_from != "looked_up" or (base != c.name and base in names) or _NUMBERISH.match(c.name) \
-                or c.name != c.name.strip() or c.dtype not in ("string", "float", "datetime", "date"):
-            return None
     try:
         rb = sheet.to_arrow()
     except Exception:  # noqa: BLE001
         return None
-    cols = list(rb.columns)
+    return names, list(rb.columns)
+
+
+def _plain_columns(infos: Sequence[Any], names: list[str]) -> bool:
+    """From column A without gaps, each header a distinct text of its own (not fastexcel's ``x_1`` for a
+    duplicate, not a number), each column text, number or date."""
+    if [c.absolute_index for c in infos] != list(range(len(infos))) or len(set(names)) != len(names):
+        return False
+    for c in infos:
+        base = re.sub(r"_\d+$", "", c.name)
+        if c.column_name_from != "looked_up" or (base != c.name and base in names) or _NUMBERISH.match(c.name) \
+                or c.name != c.name.strip() or c.dtype not in ("string", "float", "datetime", "date"):
+            return False
+    return True
+
+
+def _nonblank_rows(cols: list[Any]) -> tuple[list[Any], Sequence[int]]:
+    """The columns without their blank rows (nothing in any column), and the row numbers of those kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     nonblank = None
     for a in cols:
         m = pc.is_valid(a) if a.type != pa.string() else pc.fill_null(pc.not_equal(a, ""), False)
         nonblank = m if nonblank is None else pc.or_(nonblank, m)
-    total = rb.num_rows
+    total = len(cols[0]) if cols else 0
     if nonblank is not None and total and pc.sum(nonblank).as_py() != total:
         idx = [i for i, f in enumerate(nonblank.to_pylist()) if f]
-        rownums: Sequence[int] = [i + 2 for i in idx]
-        cols = [a.take(pa.array(idx, pa.int64())) for a in cols]
-    else:
-        rownums = range(2, total + 2)
-    out: list[Sequence[Any]] = []
-    for a in cols:
-        if pa.types.is_timestamp(a.type):
-            d = pc.cast(a, pa.date32())
-            if pc.all(pc.equal(pc.cast(pc.cast(d, pa.timestamp("ms")), a.type), a)).as_py() not in (True, None):
-                return None  # a time of day: calamine gives a datetime
-            a = d
-        out.append(_ArrowColumn(a))
-    return names, out, rownums
+        return [a.take(pa.array(idx, pa.int64())) for a in cols], [i + 2 for i in idx]
+    return cols, range(2, total + 2)
+
+
+def _as_dates(a: Any) -> Any:
+    """A timestamp column as dates when every value is at midnight (None when one is not); others as they are."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not pa.types.is_timestamp(a.type):
+        return a
+    d = pc.cast(a, pa.date32())
+    if pc.all(pc.equal(pc.cast(pc.cast(d, pa.timestamp("ms")), a.type), a)).as_py() not in (True, None):
+        return None
+    return d
 
 
 class _ArrowColumn(Sequence[Any]):

@@ -72,8 +72,9 @@ def _too_large(code: str, zh: str, en: str) -> TooLarge:
     return TooLarge(f"{zh} ({en})", code=code, problems=[Problem(code=code, message=zh, message_en=en)])
 
 
-def sniff(data: bytes, limits: ReadLimits, filename: str = "") -> FileKind:
-    """Decide what the bytes are and refuse anything unsafe; the file's name is not trusted."""
+def sniff(data: bytes, limits: ReadLimits, filename: str = "", *, prescan: bool = True) -> FileKind:
+    """Decide what the bytes are and refuse anything unsafe; the file's name is not trusted. ``prescan=False``
+    skips the sheet pre-scan: only for a bounded worker whose caller runs it concurrently (``imports.gate``)."""
     if len(data) > limits.max_upload_bytes:
         raise _too_large("file_too_large", f"文件超过 {limits.max_upload_bytes // (1024 * 1024)} MB 上限",
                          f"file is over the {limits.max_upload_bytes} byte limit")
@@ -81,8 +82,8 @@ def sniff(data: bytes, limits: ReadLimits, filename: str = "") -> FileKind:
         return _check_ole(data)
     if data.startswith(_ZIP_MAGIC):
         kind = _check_zip(data, limits)
-        if kind == "xlsx":
-            prescan_xlsx(data, limits)
+        if prescan:
+            (prescan_xlsx if kind == "xlsx" else prescan_ods)(data, limits)
         return kind
     if not data:
         raise _unsupported("empty_file", "文件为空", "the file is empty")
@@ -107,7 +108,18 @@ def _check_zip(data: bytes, limits: ReadLimits) -> FileKind:
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"the file is corrupt or truncated ({e})") from e
+    _check_sizes(infos, limits)
     names = {i.filename for i in infos}
+    kind = _zip_kind(zf, names)
+    _check_macros(zf, names, kind)
+    for i in infos:
+        if i.filename.lower().endswith((".xml", ".rels", ".vml")):
+            _check_prolog(zf, i)
+    return kind
+
+
+def _check_sizes(infos: list[zipfile.ZipInfo], limits: ReadLimits) -> None:
+    """Encrypted members, a member's compression ratio and the uncompressed total (zip bombs)."""
     total = 0
     for i in infos:
         total += i.file_size
@@ -118,33 +130,37 @@ def _check_zip(data: bytes, limits: ReadLimits) -> FileKind:
                              f"member {i.filename} expands {i.file_size // max(i.compress_size, 1)}×")
     if total > limits.max_uncompressed_bytes:
         raise _too_large("uncompressed_too_large", "文件解压后过大", f"uncompressed size {total} bytes is over the limit")
+
+
+def _zip_kind(zf: zipfile.ZipFile, names: set[str]) -> FileKind:
+    """An OpenDocument spreadsheet (by its ``mimetype``) or an xlsx (by its workbook part); anything else refused."""
     lower = {n.lower() for n in names}
     if "mimetype" in names:
         mt = zf.read("mimetype")[:100]
         if mt.strip() != b"application/vnd.oasis.opendocument.spreadsheet":
             raise _unsupported("not_a_spreadsheet", "不是电子表格文件", f"OpenDocument of type {mt[:60]!r}")
-        kind: FileKind = "ods"
-    elif "xl/workbook.xml" in lower:
-        kind = "xlsx"
-    elif "xl/workbook.bin" in lower:
+        return "ods"
+    if "xl/workbook.xml" in lower:
+        return "xlsx"
+    if "xl/workbook.bin" in lower:
         raise _unsupported("not_a_spreadsheet", "不支持 .xlsb 格式，请另存为 .xlsx", "xlsb is not accepted")
-    else:
-        raise _unsupported("not_a_spreadsheet", "不是电子表格文件（压缩包）", "a zip file that is not a spreadsheet")
+    raise _unsupported("not_a_spreadsheet", "不是电子表格文件（压缩包）", "a zip file that is not a spreadsheet")
+
+
+def _check_macros(zf: zipfile.ZipFile, names: set[str], kind: FileKind) -> None:
+    """A VBA project, a macro-enabled content type or relationship (however spelled), or ODS Basic macros."""
+    lower = {n.lower() for n in names}
     if any(n.endswith("vbaproject.bin") for n in lower):
         raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", "the file contains macros (vbaProject.bin)")
-    if kind == "xlsx":
-        for part in ("[content_types].xml", "xl/_rels/workbook.xml.rels"):
-            if part in lower:
-                text = _xml_text(_read_member(zf, next(n for n in names if n.lower() == part), 1 << 20)).lower()
-                if "macroenabled" in text or "vbaproject" in text:
-                    raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", f"macro-enabled ({part})")
-    if kind == "ods" and any(n.lower().startswith("basic/") for n in names):
-        raise _unsupported("macro_enabled", "文件包含宏", "the file contains Basic macros")
-    for i in infos:
-        n = i.filename.lower()
-        if n.endswith((".xml", ".rels", ".vml")):
-            _check_prolog(zf, i)
-    return kind
+    if kind == "ods":
+        if any(n.lower().startswith("basic/") for n in names):
+            raise _unsupported("macro_enabled", "文件包含宏", "the file contains Basic macros")
+        return
+    for part in ("[content_types].xml", "xl/_rels/workbook.xml.rels"):
+        if part in lower:
+            text = _xml_text(_read_member(zf, next(n for n in names if n.lower() == part), 1 << 20)).lower()
+            if "macroenabled" in text or "vbaproject" in text:
+                raise _unsupported("macro_enabled", "文件包含宏，请另存为不含宏的 .xlsx", f"macro-enabled ({part})")
 
 
 def _xml_text(raw: bytes) -> str:
@@ -221,16 +237,9 @@ def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     relationships, plus any ``xl/worksheets/*.xml`` they do not name (named by their path)."""
     names = {i.filename for i in zf.infolist()}
     by_lower = {n.lower(): n for n in names}
+    wbx = _part_text(zf, by_lower, "xl/workbook.xml")
+    targets = _rel_targets(_part_text(zf, by_lower, "xl/_rels/workbook.xml.rels"))
     out: list[tuple[str, str]] = []
-    wbx = _xml_text(_read_member(zf, by_lower["xl/workbook.xml"], 8 << 20)) if "xl/workbook.xml" in by_lower else ""
-    rels = _xml_text(_read_member(zf, by_lower["xl/_rels/workbook.xml.rels"], 8 << 20)) \
-        if "xl/_rels/workbook.xml.rels" in by_lower else ""
-    targets: dict[str, str] = {}
-    for m in re.finditer(r"<(?:[\w.-]+:)?Relationship\b([^>]*)>", rels):
-        a = dict(_ATTR.findall(m.group(1)))
-        if "Id" in a and "Target" in a:
-            t = a["Target"].replace("\\", "/")
-            targets[a["Id"]] = t.lstrip("/") if t.startswith("/") else "xl/" + t
     for m in _SHEET_ENTRY.finditer(wbx):
         a = dict(_ATTR.findall(m.group(1)))
         rid = next((v for k, v in a.items() if k.endswith(":id")), None)
@@ -241,6 +250,22 @@ def sheet_parts(zf: zipfile.ZipFile) -> list[tuple[str, str]]:
     out.extend((n, n) for n in sorted(names)
                if n.lower().startswith("xl/worksheets/") and n.lower().endswith(".xml") and n not in seen)
     return out
+
+
+def _part_text(zf: zipfile.ZipFile, by_lower: dict[str, str], part: str) -> str:
+    """A small XML part's text (at most 8 MiB read), "" when the package has none."""
+    return _xml_text(_read_member(zf, by_lower[part], 8 << 20)) if part in by_lower else ""
+
+
+def _rel_targets(rels: str) -> dict[str, str]:
+    """Relationship id → the zip member it targets (relative to ``xl/`` unless absolute)."""
+    targets: dict[str, str] = {}
+    for m in re.finditer(r"<(?:[\w.-]+:)?Relationship\b([^>]*)>", rels):
+        a = dict(_ATTR.findall(m.group(1)))
+        if "Id" in a and "Target" in a:
+            t = a["Target"].replace("\\", "/")
+            targets[a["Id"]] = t.lstrip("/") if t.startswith("/") else "xl/" + t
+    return targets
 
 
 def prescan_xlsx(data: bytes, limits: ReadLimits) -> None:
@@ -366,3 +391,71 @@ def _prescan_walk(zf: zipfile.ZipFile, sheet: str, member: str, limits: ReadLimi
             else:
                 col, r = col + 1, max(row, 1)
             _beyond(sheet, col, r, limits, "单元格")
+
+
+# --- the same for OpenDocument (content.xml): repeated rows and cells beyond the limits -----------------------
+_ODS_TAG = re.compile(rb"<(/?)(?:[\w.-]+:)?(table|table-row|table-cell|covered-table-cell)(?=[\s/>])([^>]*?)(/?)>"
+                      rb"(?=(\s*</(?:[\w.-]+:)?(?:covered-)?table-cell\s*>)?)")  # a cell closed at once: empty
+_ODS_NAME = re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?name" + _Q + rb"([^\"']*)")
+_ODS_VALUE = re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?value-type" + _Q)
+_ODS_REPEAT = {b"table-row": re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?number-rows-repeated" + _Q + rb"\s*\+?(\d+)"),
+               b"cell": re.compile(rb"(?<![\w.-])(?:[\w.-]+:)?number-columns-repeated" + _Q + rb"\s*\+?(\d+)")}
+_HUGE = 10 ** 12
+
+
+def _repeat(attrs: bytes, what: bytes) -> int:
+    """A repeat count (1 without one); more than 12 digits counts as "huge" (no int() of a megabyte of digits)."""
+    m = _ODS_REPEAT[what].search(attrs)
+    if m is None:
+        return 1
+    digits = m.group(1).lstrip(b"0") or b"0"
+    return _HUGE if len(digits) > 12 else max(int(digits), 1)
+
+
+def prescan_ods(data: bytes, limits: ReadLimits) -> None:
+    """Refuse an OpenDocument sheet whose cells holding something reach beyond ``max_rows_per_sheet`` (+ the
+    header row) or ``max_columns``, counting ``number-rows-repeated`` and ``number-columns-repeated`` as
+    calamine expands them, on a stream of ``content.xml`` (bounded memory, no parser): a 2 KB file repeating one
+    cell a billion times would otherwise be materialised. Empty repeated cells and rows are only counted past
+    (every office suite pads a sheet with them to its last row and column)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        if "content.xml" in zf.namelist():
+            _OdsScan(limits).feed(_chunks(zf, "content.xml"))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as e:
+        raise _unsupported("corrupt_file", "文件已损坏或不完整，无法打开", f"the file is corrupt ({e})") from e
+
+
+class _OdsScan:
+    """Where the walk is: the sheet, the row about to start, the next cell's column (both 1-based)."""
+
+    def __init__(self, limits: ReadLimits) -> None:
+        self.limits = limits
+        self.sheet = ""
+        self.row = 1
+        self.rows = 1  # repeats of the current row
+        self.col = 1
+
+    def feed(self, parts: Any) -> None:
+        for part in parts:
+            for close, tag, attrs, empty, closed in _ODS_TAG.findall(part):
+                self._tag(close == b"/", tag, attrs, empty == b"/" or bool(closed))
+
+    def _tag(self, close: bool, tag: bytes, attrs: bytes, empty: bool) -> None:
+        if tag == b"table":
+            if not close:
+                m = _ODS_NAME.search(attrs)
+                self.sheet = html.unescape(m.group(1).decode("utf-8", "replace")).strip() if m else ""
+                self.row, self.rows, self.col = 1, 1, 1
+        elif tag == b"table-row":
+            if close:
+                self.row += self.rows
+            else:
+                self.rows, self.col = _repeat(attrs, b"table-row"), 1
+                if empty:
+                    self.row += self.rows
+        elif not close:  # a cell: something in it if it has a value type or any content
+            n = _repeat(attrs, b"cell")
+            if not empty or _ODS_VALUE.search(attrs) is not None:
+                _beyond(self.sheet, min(self.col + n - 1, _HUGE), self.row + self.rows - 1, self.limits, "单元格")
+            self.col += n

@@ -38,11 +38,11 @@ def _catalogue(ref: tuple[Any, ...]) -> Catalogue:
     return cat
 
 
-def ledger(data: bytes, filename: str, cat: tuple[Any, ...], limits: Any, today: date, streaming: bool, *,
-           send: Callable[[Any], None], recv: Callable[[], Any]) -> LedgerDraft:
+def ledger(data: bytes, filename: str, cat: tuple[Any, ...], limits: Any, today: date, streaming: bool,
+           prescanned: bool = False, *, send: Callable[[Any], None], recv: Callable[[], Any]) -> LedgerDraft:
     """``read_monthly_ledger``; with ``streaming`` the cover goes to the caller first (it answers whether
     it opened a sink) and every block the reader hands to the sink follows it; the draft comes back with
-    only the blocks not yet sent."""
+    only the blocks not yet sent. ``prescanned``: the caller runs the sheet pre-scan meanwhile."""
     from imports.reader import read_monthly_ledger
 
     sent: set[int] = set()
@@ -58,7 +58,7 @@ def ledger(data: bytes, filename: str, cat: tuple[Any, ...], limits: Any, today:
         return _Sink() if reply == ("sink", True) else None
 
     draft = read_monthly_ledger(data, filename=filename, catalogue=_catalogue(cat), limits=limits, today=today,
-                                on_cover=on_cover if streaming else None)
+                                on_cover=on_cover if streaming else None, prescanned=prescanned)
     blocks = getattr(draft.transfers, "blocks", None)
     if blocks is not None:
         draft.transfers = TransferColumns([b for b in blocks if id(b) not in sent])  # type: ignore[assignment]

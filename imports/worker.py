@@ -57,6 +57,19 @@ def too_costly(code: str, zh: str, en: str) -> TooLarge:
     return TooLarge(f"{zh} ({en})", code=code, problems=[Problem(code=code, message=zh, message_en=en)])
 
 
+def failure(e: BaseException, memory: int) -> NofeiError:
+    """What a reader's exception answers: its own NofeiError, else a 413 (memory) or a 422 ``unreadable_file``
+    (a panic, a recursion, any other library error). The worker and the gate's pre-scan share it."""
+    if isinstance(e, NofeiError):
+        return e
+    if isinstance(e, MemoryError):
+        return too_costly("parse_memory_exceeded", "文件解析所需内存超过上限",
+                          f"reading the file needs more than {memory} bytes")
+    if isinstance(e, RecursionError):
+        return unreadable("nesting too deep")
+    return unreadable(type(e).__name__)
+
+
 # --- framing ------------------------------------------------------------------------------------------------
 def _write(fd: int, obj: Any) -> None:
     body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
@@ -129,6 +142,41 @@ class _Worker:
             pass
 
 
+class Abort:
+    """Lets another thread stop a task mid-way (``ParsePool.run``): its worker is killed, so the run ends at
+    once with the worker's failure and the worker is replaced. The ledger gate fires it when its concurrent
+    pre-scan refuses the file (B1)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        self.fired = False
+        self._killed = False
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._kill()
+
+    def _kill(self) -> None:
+        if self._worker is not None and not self._killed:
+            self._killed = True
+            self._worker.proc.kill()  # the reading thread sees EOF and drops it
+
+    def _attach(self, w: _Worker) -> None:
+        with self._lock:
+            self._worker = w
+            if self.fired:
+                self._kill()
+
+    def _detach(self) -> bool:
+        """True when the worker was killed: it must not go back to the pool. Fired after its task ended,
+        nothing happens to it."""
+        with self._lock:
+            self._worker = None
+            return self._killed
+
+
 class ParsePool:
     """A few warm worker processes; ``run`` hands one a task and waits for it within the bounds."""
 
@@ -169,30 +217,20 @@ class ParsePool:
         self._replace_soon()
 
     def run(self, task: str, args: tuple[Any, ...], bounds: ParseBounds,
-            on_message: Callable[[Any], Any] | None = None) -> Any:
+            on_message: Callable[[Any], Any] | None = None, abort: Abort | None = None) -> Any:
         """Run ``task`` in a worker; messages other than the result go to ``on_message`` (its return value,
-        if not ``None``, is sent back). The task's own NofeiError is re-raised here."""
+        if not ``None``, is sent back). The task's own NofeiError is re-raised here. ``abort`` lets another
+        thread kill the worker mid-task (the run then raises as for a dead worker)."""
         deadline = time.monotonic() + bounds.seconds
         if not self._free.acquire(timeout=bounds.seconds):
             raise Unavailable("解析服务繁忙，请稍后重试 (all parse workers are busy; retry)", code="parse_busy")
         w: _Worker | None = None
         try:
             w = self._take()
+            if abort is not None:
+                abort._attach(w)
             try:
-                w.wait_ready(deadline)
-                _write(w.req, ("task", task, args, bounds.memory_bytes))
-                while True:
-                    msg = _read(w.res, deadline)
-                    kind = msg[0]
-                    if kind == "ok":
-                        result = msg[1]
-                        break
-                    if kind == "error":
-                        result = msg[1]
-                        break
-                    reply = on_message(msg) if on_message is not None else None
-                    if reply is not None:
-                        _write(w.req, reply)
+                result = self._exchange(w, task, args, bounds, deadline, on_message)
             except TimeoutError:
                 self._drop(w)
                 w = None
@@ -206,15 +244,32 @@ class ParsePool:
                 self._drop(w)  # mid-task: its state is unknown
                 w = None
                 raise
-            self._give_back(w)
-            w = None
+            if abort is None or not abort._detach():
+                self._give_back(w)
+                w = None
             if isinstance(result, BaseException):
                 raise result
             return result
         finally:
+            if abort is not None:
+                abort._detach()
             if w is not None:
                 self._drop(w)
             self._free.release()
+
+    @staticmethod
+    def _exchange(w: _Worker, task: str, args: tuple[Any, ...], bounds: ParseBounds, deadline: float,
+                  on_message: Callable[[Any], Any] | None) -> Any:
+        """Send the task and relay the worker's messages until its result (a value or a NofeiError)."""
+        w.wait_ready(deadline)
+        _write(w.req, ("task", task, args, bounds.memory_bytes))
+        while True:
+            msg = _read(w.res, deadline)
+            if msg[0] in ("ok", "error"):
+                return msg[1]
+            reply = on_message(msg) if on_message is not None else None
+            if reply is not None:
+                _write(w.req, reply)
 
     def _drop(self, w: _Worker) -> int | None:
         w.kill()
@@ -267,17 +322,10 @@ def _serve(req: int, res: int) -> None:
             _set_memory(memory)
             result = fn(*args, send=lambda m: _write(res, m), recv=lambda: _read(req))
             out: tuple[Any, ...] = ("ok", result)
-        except NofeiError as e:
-            out = ("error", e)
-        except MemoryError:
-            out = ("error", too_costly("parse_memory_exceeded", "文件解析所需内存超过上限",
-                                       f"reading the file needs more than {memory} bytes"))
-        except RecursionError:
-            out = ("error", unreadable("nesting too deep"))
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as e:  # noqa: BLE001 - pyo3's PanicException is a BaseException
-            out = ("error", unreadable(type(e).__name__))
+            out = ("error", failure(e, memory))
         finally:
             resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         try:

@@ -298,29 +298,35 @@ def _make_skeleton(template: bytes) -> _Skeleton:
     book = ET.fromstring(data["xl/workbook.xml"])  # noqa: S314
     rid = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
     part_of = {s.get("name"): targets[s.get(rid)] for s in book.iter(f"{_NS}sheet")}
-    sheets = {}
-    for spec in DATA_SHEETS:
-        part = part_of[spec.name]
-        xml = data[part].decode()
-        col_style: dict[int, str] = {}
-        for col in ET.fromstring(xml).iter(f"{_NS}col"):  # noqa: S314
-            for j in range(int(col.get("min") or 0), int(col.get("max") or 0) + 1):
-                col_style[j] = col.get("style") or ""
-        fmts = _formats(spec)
-        n = len(spec.columns)
-        head, rest = xml.split('<dimension ref="', 1)
-        dim, rest = rest.split('"', 1)
-        rows, tail = rest.split("</sheetData>", 1)
-        assert dim == f"A1:{get_column_letter(n)}1", dim  # the header row alone
-        sheets[spec.name] = _SheetPart(
-            part, head + '<dimension ref="', '"' + rows, "</sheetData>" + tail,
-            tuple(get_column_letter(j) for j in range(1, n + 1)),
-            tuple(f' s="{col_style[j]}"' if fmts[j - 1] and col_style.get(j) else "" for j in range(1, n + 1)),
-            get_column_letter(n))
-        if any(f and not col_style.get(j) for j, f in enumerate(fmts, start=1)):
-            raise AssertionError(f"{spec.name}: a formatted column without a default style")
+    sheets = {spec.name: _sheet_part(spec, part_of[spec.name], data[part_of[spec.name]].decode())
+              for spec in DATA_SHEETS}
     cover_part = part_of[SHEET_COVER]
     return _Skeleton(parts, cover_part, data[cover_part].decode(), sheets)
+
+
+def _sheet_part(spec: SheetSpec, part: str, xml: str) -> _SheetPart:
+    """A data sheet of the blank template split around its dimension and rows, with each column's default
+    style (every formatted column must have one)."""
+    import xml.etree.ElementTree as ET  # noqa: N817 - stdlib convention; parses only openpyxl's own output
+
+    col_style: dict[int, str] = {}
+    for col in ET.fromstring(xml).iter(f"{_NS}col"):  # noqa: S314 - our own template, not an upload
+        for j in range(int(col.get("min") or 0), int(col.get("max") or 0) + 1):
+            col_style[j] = col.get("style") or ""
+    fmts = _formats(spec)
+    n = len(spec.columns)
+    head, rest = xml.split('<dimension ref="', 1)
+    dim, rest = rest.split('"', 1)
+    rows, tail = rest.split("</sheetData>", 1)
+    assert dim == f"A1:{get_column_letter(n)}1", dim  # the header row alone
+    out = _SheetPart(
+        part, head + '<dimension ref="', '"' + rows, "</sheetData>" + tail,
+        tuple(get_column_letter(j) for j in range(1, n + 1)),
+        tuple(f' s="{col_style[j]}"' if fmts[j - 1] and col_style.get(j) else "" for j in range(1, n + 1)),
+        get_column_letter(n))
+    if any(f and not col_style.get(j) for j, f in enumerate(fmts, start=1)):
+        raise AssertionError(f"{spec.name}: a formatted column without a default style")
+    return out
 
 
 def _text(v: str) -> str:
@@ -518,9 +524,18 @@ def annotate_workbook(data: bytes, problems: list[Problem], warnings: list[Probl
         wb.remove(wb.active)
     else:
         wb = loaded
+    everything = [*problems, *(warnings or [])]
+    _mark_cells(wb, everything)
+    _problem_list(wb, everything)
+    wb.active = 0
+    return workbook_bytes(wb)
+
+
+def _mark_cells(wb: Workbook, problems: list[Problem]) -> None:
+    """Each faulty cell filled (red for an error, yellow for warnings only), its messages in a comment."""
     by_name = {n.strip(): n for n in wb.sheetnames}
     notes: dict[tuple[str, str], list[Problem]] = {}
-    for p in [*problems, *(warnings or [])]:
+    for p in problems:
         if p.sheet and p.sheet in by_name and p.row:
             notes.setdefault((by_name[p.sheet], f"{p.column or 'A'}{p.row}"), []).append(p)
     for (sheet, ref), ps in notes.items():
@@ -528,17 +543,19 @@ def annotate_workbook(data: bytes, problems: list[Problem], warnings: list[Probl
         cell.fill = _RED if any(p.severity == "error" for p in ps) else _YELLOW
         text = neutralise_cell_text("\n".join(f"[{p.code}] {p.message}" for p in ps))
         cell.comment = Comment(text[:30000], "nofei", width=300, height=120)
+
+
+def _problem_list(wb: Workbook, problems: list[Problem]) -> None:
+    """The first sheet 错误清单: one row per problem (also those without a cell), every value neutralised."""
     ws = wb.create_sheet("错误清单", 0)
     ws.append(["级别", "代码", "工作表", "行", "列", "表头", "值", "说明", "message"])
     for c in ws[1]:
         c.font = _HEAD_FONT
         c.fill = _HEAD_FILL
-    for p in [*problems, *(warnings or [])]:
+    for p in problems:
         ws.append([neutralise_cell_text(v) for v in (
             "错误" if p.severity == "error" else "提示", p.code, p.sheet, p.row, p.column, p.header,
             None if p.value is None else str(p.value), p.message, p.message_en)])
     for letter, w in zip("ABCDEFGHI", (6, 20, 10, 6, 5, 16, 18, 60, 60), strict=True):
         ws.column_dimensions[letter].width = w
     ws.freeze_panes = "A2"
-    wb.active = 0
-    return workbook_bytes(wb)

@@ -129,3 +129,46 @@ def manifest_import_with_cell(ref: str) -> bytes:
     return rezip(buf.getvalue(), lambda n, b: b.replace(b"</sheetData>", f'<row r="{row}"><c r="{ref}"><v>1</v></c>'
                                                           f"</row></sheetData>".encode())
                  if n == "xl/worksheets/sheet1.xml" else b)
+
+
+def xls_truncated(n: int) -> bytes:
+    """The committed .xls cut after ``n`` bytes (an interrupted download)."""
+    return (FIXTURES / "ledger_2025-03.xls").read_bytes()[:n]
+
+
+def xls_flipped(offset: int) -> bytes:
+    """The committed .xls with every bit of one byte flipped."""
+    data = bytearray((FIXTURES / "ledger_2025-03.xls").read_bytes())
+    data[offset] ^= 0xFF
+    return bytes(data)
+
+
+ODS_CELL = ('<table:table-cell office:value-type="float" office:value="1" calcext:value-type="float">'
+            "<text:p>1</text:p></table:table-cell>")
+ODS_PAD_CELLS = '<table:table-cell table:number-columns-repeated="16382"/>'
+"""The empty cells LibreOffice pads each cover row with (to column XFD): counted past, never refused."""
+ODS_PAD_ROWS = 'table:number-rows-repeated="1048570"><table:table-cell table:number-columns-repeated="16384"/>'
+"""The empty rows LibreOffice pads the cover with (to row 1048576)."""
+
+
+def ods_changed(old: str, new: str) -> bytes:
+    """The committed .ods with the first ``old`` of its content.xml replaced by ``new``."""
+    src = (FIXTURES / "ledger_2025-03.ods").read_bytes()
+
+    def edit(name: str, body: bytes) -> bytes:
+        if name != "content.xml":
+            return body
+        assert old.encode() in body
+        return body.replace(old.encode(), new.encode(), 1)
+    return rezip(src, edit)
+
+
+def ods_cell_repeated(columns: int | str) -> bytes:
+    """A 1 in the cover's third column, repeated ``columns`` times (a 15 KB file naming 16 million cells)."""
+    return ods_changed(ODS_PAD_CELLS, ODS_CELL.replace("<table:table-cell ", f'<table:table-cell '
+                                                         f'table:number-columns-repeated="{columns}" ', 1))
+
+
+def ods_row_repeated(rows: int) -> bytes:
+    """The cover's padding rows, from row 6, holding a 1 in column A, repeated ``rows`` times."""
+    return ods_changed(ODS_PAD_ROWS, f'table:number-rows-repeated="{rows}">{ODS_CELL}')

@@ -85,3 +85,58 @@ def test_the_candidate_pass_refuses_exactly_the_cells_beyond(max_rows, max_colum
 def test_column_letters_round_trip():
     for c in (1, 26, 27, 63, 64, 65, 702, 703, 16384):
         assert column_number(_letters(c)) == c
+
+
+# --- OpenDocument: repeat counts are expanded as calamine expands them ------------------------------------
+def ods_refused(data: bytes, code: str, limits: ReadLimits | None = None) -> dict:
+    with pytest.raises(TooLarge) as ei:
+        sniff(data, limits or ReadLimits())
+    assert ei.value.code == code
+    return ei.value.problems[0].to_dict()
+
+
+def test_the_committed_ods_with_its_padding_passes():
+    """LibreOffice pads every row to column XFD and the sheet to row 1048576 with empty repeats."""
+    assert sniff((H.FIXTURES / "ledger_2025-03.ods").read_bytes(), ReadLimits()) == "ods"
+
+
+@pytest.mark.parametrize(("columns", "last"), [(62, "BL"), (16_000_000, None)])
+def test_an_ods_cell_repeated_past_the_columns_is_refused_naming_sheet_and_cell(columns, last):
+    data = H.ods_cell_repeated(columns)
+    assert len(data) < 20_000
+    if last is not None:  # columns C.. BL: the 64th column is the last allowed
+        assert sniff(data, ReadLimits()) == "ods"
+        p = ods_refused(data, "too_many_columns", ReadLimits(max_columns=63))
+        assert (p["sheet"], p["column"], p["row"]) == ("填报信息", "BL", 1)
+        return
+    p = ods_refused(data, "too_many_columns")
+    assert p["sheet"] == "填报信息" and p["row"] == 1 and "填报信息" in p["message"]
+
+
+def test_an_ods_row_repeated_past_the_rows_is_refused_naming_sheet_and_row():
+    assert sniff(H.ods_row_repeated(10), ReadLimits()) == "ods"  # rows 6..15
+    p = ods_refused(H.ods_row_repeated(100_000_000), "too_many_rows")
+    assert (p["sheet"], p["column"], p["row"]) == ("填报信息", "A", 100_000_005)
+    p = ods_refused(H.ods_row_repeated(199_997), "too_many_rows")  # rows 6..200002: one past the header + limit
+    assert p["row"] == 200_002
+    assert sniff(H.ods_row_repeated(199_996), ReadLimits()) == "ods"
+
+
+def test_a_value_after_the_empty_padding_rows_is_where_calamine_puts_it():
+    """1,048,570 empty rows and then a 1: calamine materialises all of them; the 1 is at row 1048576."""
+    data = H.ods_changed('<table:table-row table:style-name="ro1"><table:table-cell table:number-columns-repeated='
+                         '"16384"/></table:table-row></table:table>',
+                         f"<table:table-row>{H.ODS_CELL}</table:table-row></table:table>")
+    p = ods_refused(data, "too_many_rows")
+    assert (p["sheet"], p["row"]) == ("填报信息", 1_048_576)
+
+
+def test_a_huge_repeat_count_costs_no_big_int():
+    p = ods_refused(H.ods_cell_repeated("9" * 5000), "too_many_columns")
+    assert p["row"] == 1
+
+
+def test_the_ods_reader_runs_the_prescan_first():
+    with pytest.raises(TooLarge) as ei:
+        read_monthly_ledger(H.ods_cell_repeated(16_000_000), filename="x.ods", catalogue=Catalogue.default())
+    assert ei.value.code == "too_many_columns"

@@ -67,6 +67,12 @@ CASES = [
     ("xls-abort-check", "/api/v1/ledgers/check?format=xlsx", lambda: H.xls_changed(H.XLS_ABORT_OFFSET, H.XLS_ABORT_BYTE),
      "x.xls", 422, "unreadable_file", 15),
     ("macro-char-refs", "/api/v1/ledgers", H.macro_by_char_refs, "x.xlsx", 415, "macro_enabled", 5),
+    ("ods-columns", "/api/v1/ledgers", lambda: H.ods_cell_repeated(16_000_000), "x.ods", 413, "too_many_columns", 5),
+    ("ods-rows", "/api/v1/ledgers", lambda: H.ods_row_repeated(100_000_000), "x.ods", 413, "too_many_rows", 5),
+    ("ods-rows-check-xlsx", "/api/v1/ledgers/check?format=xlsx", lambda: H.ods_row_repeated(100_000_000), "x.ods",
+     413, "too_many_rows", 5),
+    ("ods-manifests", "/api/v1/manifests/import", lambda: H.ods_cell_repeated(16_000_000), "m.ods", 413,
+     "too_many_columns", 5),
 ]
 
 
@@ -79,6 +85,30 @@ def test_hostile_file_is_answered_in_the_envelope_and_the_server_lives(server, p
     assert r.headers["content-type"].startswith("application/json")
     assert r.json()["code"] == code and r.json()["status"] == status
     assert r.seconds < seconds
+    _bounded(server)
+
+
+def test_an_ods_refusal_names_the_sheet_and_cell(server):
+    r = server.upload("/api/v1/ledgers", H.ods_row_repeated(100_000_000), "x.ods")
+    p = r.json()["errors"][0]
+    assert (p["sheet"], p["column"], p["row"]) == ("填报信息", "A", 100_000_005)
+    _bounded(server)
+
+
+XLS_CODES = {"corrupt_file", "not_a_spreadsheet", "empty_file", "unreadable_file", "ledger_rejected", "unknown_unit"}
+MALFORMED_XLS = [("cut512", lambda: H.xls_truncated(512)), ("cut4096", lambda: H.xls_truncated(4096)),
+                 ("cut8192", lambda: H.xls_truncated(8192)), ("cut9600", lambda: H.xls_truncated(9600)),
+                 *[(f"flip{o}", lambda o=o: H.xls_flipped(o)) for o in (0, 520, 1100, 2624, 3735, 4100, 6000, 9000)]]
+
+
+@pytest.mark.parametrize("make", [m for _, m in MALFORMED_XLS], ids=[n for n, _ in MALFORMED_XLS])
+def test_a_malformed_xls_is_a_specific_4xx_never_a_500(server, make):
+    r = server.upload("/api/v1/ledgers", make(), "x.xls")
+    assert r.headers["content-type"].startswith("application/json"), r.body[:300]
+    assert r.status in (201, 415, 422), r.body[:500]
+    if r.status != 201:
+        assert r.json()["code"] in XLS_CODES and r.json()["status"] == r.status and r.json()["message"]
+    assert r.seconds < 15
     _bounded(server)
 
 

@@ -132,3 +132,101 @@ def test_annotation_loads_only_the_ledger_sheets_and_is_bounded():
     assert time.monotonic() - t < 15
     wb = load_workbook(io.BytesIO(body))
     assert "附表" not in wb.sheetnames and "转出" in wb.sheetnames and wb.sheetnames[0] == "错误清单"
+
+
+# --- the ledger's pre-scan runs beside the parse (B1) ------------------------------------------------------
+def test_no_block_reaches_the_sink_before_the_concurrent_prescan_has_passed(monkeypatch):
+    events: list[str] = []
+    real = gate.sniff
+
+    def slow_sniff(*a, **k):
+        time.sleep(0.5)  # the worker has read the cover and checked its chunks by then
+        kind = real(*a, **k)
+        events.append("prescan passed")
+        return kind
+
+    class Sink:
+        def put(self, block):
+            events.append("put")
+
+    def on_cover(d):
+        events.append("cover")
+        return Sink()
+
+    monkeypatch.setattr(gate, "sniff", slow_sniff)
+    draft = gate.read_ledger(H.good(), filename="x.xlsx", catalogue=CAT, on_cover=on_cover)
+    assert draft.transfers and "put" in events
+    assert events.index("prescan passed") < events.index("put")
+
+
+def test_a_concurrent_prescan_refusal_answers_its_own_413_and_nothing_is_put(monkeypatch):
+    from imports.safety import _too_large
+
+    def refuse(*a, **k):
+        time.sleep(0.3)
+        raise _too_large("too_many_rows", "行数过多", "too many rows")
+
+    puts: list[object] = []
+
+    class Sink:
+        def put(self, block):
+            puts.append(block)
+
+    monkeypatch.setattr(gate, "sniff", refuse)
+    with pytest.raises(TooLarge) as ei:
+        gate.read_ledger(H.good(), filename="x.xlsx", catalogue=CAT, on_cover=lambda d: Sink())
+    assert ei.value.code == "too_many_rows" and puts == []
+
+
+def test_the_prescan_refusal_wins_over_the_workers_own_failure():
+    """calamine aborts on XFD1048576 in the worker (a 422 if it answered first); the pre-scan's 413 is the answer."""
+    with pytest.raises(TooLarge) as ei:
+        gate.read_ledger(H.with_cell("XFD1048576"), filename="x.xlsx", catalogue=CAT)
+    assert ei.value.code == "too_many_rows" and ei.value.problems[0].sheet == "转出"
+
+
+def test_abort_kills_a_busy_worker_at_once_and_it_is_replaced(pool):
+    import threading
+
+    from imports.worker import Abort
+
+    before = pool.run("probe", ("pid",), ParseBounds())
+    abort = Abort()
+    threading.Timer(0.3, abort.fire).start()
+    t = time.monotonic()
+    with pytest.raises(InputRejected) as ei:
+        pool.run("probe", ("hang",), ParseBounds(seconds=30), abort=abort)
+    assert ei.value.code == "unreadable_file" and time.monotonic() - t < 5
+    assert not _alive(before)
+    assert pool.run("probe", ("pid",), ParseBounds()) != before
+
+
+# --- malformed .xls (issue 17 item 2): never anything but a NofeiError with a specific code ----------------
+XLS_CODES = {"corrupt_file", "not_a_spreadsheet", "empty_file", "unreadable_file", "ledger_rejected"}
+
+
+def _xls_variants() -> list[tuple[str, bytes]]:
+    import random
+
+    size = len((H.FIXTURES / "ledger_2025-03.xls").read_bytes())
+    rnd = random.Random(17)
+    return [(f"cut{n}", H.xls_truncated(n)) for n in range(0, size, 256)] + \
+        [(f"flip{o}", H.xls_flipped(o)) for o in sorted(rnd.sample(range(size), 120))] + \
+        [("abort", H.xls_changed(H.XLS_ABORT_OFFSET, H.XLS_ABORT_BYTE)),
+         ("panic", H.xls_changed(H.XLS_PANIC_OFFSET, H.XLS_PANIC_BYTE))]
+
+
+def test_every_truncated_or_flipped_xls_is_a_specific_refusal_or_a_draft():
+    from nofei.errors import NofeiError
+
+    codes: dict[str, str] = {}
+    for name, data in _xls_variants():
+        try:
+            gate.read_ledger(data, filename="x.xls", catalogue=CAT, limits=ReadLimits(parse_memory_bytes=1 << 30))
+            codes[name] = "ok"
+        except NofeiError as e:
+            assert e.code in XLS_CODES, (name, e.code, str(e))
+            assert e.problems and e.problems[0].message, name
+            codes[name] = e.code
+    assert codes["cut0"] == "empty_file" and codes["abort"] == codes["panic"] == "unreadable_file"
+    assert {"corrupt_file", "not_a_spreadsheet"} <= set(codes.values())  # the sweep reaches both refusals
