@@ -191,7 +191,7 @@ def _store_version(uow: UnitOfWork, actor: Actor, unit: UnitRow, draft: LedgerDr
     if stream is not None:
         row = stream.row
         store.complete_version(uow.session, row, draft=draft, content=up.content, content_type=up.content_type,
-                               warnings=warnings, totals=totals, streamed=True)
+                               warnings=warnings, totals=totals, streamed=True, edges=stream.writer.edges)
     else:
         row = store.insert_ledger_version(
             uow.session, unit=unit, draft=draft, sha256=up.sha256, content=up.content, filename=up.filename,
@@ -285,8 +285,10 @@ def _permit_warnings(uow: UnitOfWork, draft: LedgerDraft, cols: TransferColumns,
                      letters: dict[str, dict[str, str]]) -> list[Problem]:
     """For HW and HW01 codes sent to a registered receiver, one warning per (receiver, code, method) that no
     permit of the receiver in force during the month covers. One query for the permits of every receiver."""
-    combos = sorted(c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
-                    if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered)
+    # a row without a planned method sorts first (None beside a text would make sorted() fail: a 500 on upload)
+    combos = sorted((c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
+                     if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered),
+                    key=lambda c: tuple("" if x is None else x for x in c))
     permits = permits_by_unit(uow.session, {int(registered[c[2]].id or 0) for c in combos})
     first, last = month_days(draft.month)
     refs: dict[tuple[Any, ...], SourceRef | None] | None = None

@@ -19,6 +19,7 @@ from typing import Any, Protocol, overload
 
 from nofei.catalogue import Stream
 from nofei.domain.ledger import LedgerDraft, TransferLine
+from nofei.domain.manifests import is_well_formed_number
 from nofei.problems import SourceRef
 
 
@@ -59,6 +60,37 @@ class TransferSink(Protocol):
     may still be rejected, and then the transaction they were written in is rolled back."""
 
     def put(self, block: TransferBlock) -> None: ...
+
+
+EdgeKey = tuple[str, str, str, str, str | None]
+"""(direction, stream, code, counterpart, planned method): how a ledger's transfer rows group into flow edges."""
+
+
+class EdgeSums:
+    """A ledger version's transfer rows summed per flow edge, block by block as they arrive: what
+    ``flow_edge`` holds for the version (kg, rows, 转出 rows citing a well-formed 联单编号), computed while the
+    workbook is still being read instead of by a GROUP BY over the stored rows afterwards (issue 17, B1)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[EdgeKey, list[int]] = {}
+
+    def add(self, block: TransferBlock) -> None:
+        d, sums = block.direction, self.sums
+        out = d == "out"
+        for stream, code, cp, method, kg, no in zip(block.streams, block.codes, block.counterparts,
+                                                     block.planned_methods, block.qty_kg, block.manifests, strict=True):
+            s = sums.get((d, stream, code, cp, method))
+            if s is None:
+                s = sums[(d, stream, code, cp, method)] = [0, 0, 0]
+            s[0] += kg
+            s[1] += 1
+            # the same test as the SQL of nofei.storage.flowstore.wellformed: 14 ASCII digits after trimming spaces
+            if out and no is not None and is_well_formed_number(no.strip(" ")):
+                s[2] += 1
+
+    def rows(self) -> list[tuple[str, str, str, str, str | None, int, int, int]]:
+        """(direction, stream, code, counterpart, method, kg, rows, well-formed rows) per edge."""
+        return [(*k, kg, n, wf) for k, (kg, n, wf) in self.sums.items()]
 
 
 def block_tuples(block: TransferBlock, ledger_id: int, *, iso_days: bool = False) -> list[tuple[Any, ...]]:

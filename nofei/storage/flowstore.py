@@ -71,6 +71,18 @@ def summarise_ledgers(session: Session | Connection, ledger_ids: Iterable[int]) 
             note_changes(conn, [(y, "ledger", u) for y, u in units])
 
 
+def summarise_version(session: Session, ledger_id: int, year: int, unit_id: int,
+                      edges: list[tuple[str, str, str, str, str | None, int, int, int]]) -> None:
+    """Write one ledger version's edge summaries given as (direction, stream, code, counterpart, method, kg,
+    rows, well-formed rows) — summed while its workbook was read — then its unit's year rows and the change,
+    as ``summarise_ledgers`` does from the stored rows."""
+    conn = session.connection()
+    if edges:
+        conn.execute(insert(FE), [dict(zip(_COLS, (ledger_id, year, *e), strict=True)) for e in edges])
+    _year_edges(conn, [(year, unit_id)])
+    note_changes(conn, [(year, "ledger", unit_id)])
+
+
 _YCOLS = ["year", "unit_id", "direction", "stream", "code", "counterpart", "kg", "rows", "wellformed"]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from nofei.domain.ledger import LedgerDraft
-from nofei.domain.transfer_columns import TransferBlock, TransferColumns, block_tuples, row_counts
+from nofei.domain.transfer_columns import EdgeSums, TransferBlock, TransferColumns, block_tuples, row_counts
 from nofei.problems import Problem
 from nofei.storage import flowstore
 from nofei.storage.engine import in_chunks, is_postgres
@@ -122,10 +122,11 @@ def insert_file(session: Session, ledger_id: int, content: bytes, content_type: 
 
 
 def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, content: bytes, content_type: str,
-                     warnings: list[Problem], totals: dict[str, Any], streamed: bool = False) -> None:
+                     warnings: list[Problem], totals: dict[str, Any], streamed: bool = False,
+                     edges: EdgeSums | None = None) -> None:
     """Counts, totals and warnings of a begun version, its original file and its entries (``streamed``: the
     file and the 转出/转入 rows were stored while the workbook was read, by ``insert_file`` and a
-    ``TransferWriter``)."""
+    ``TransferWriter``; ``edges``: the flow-edge sums that writer made of them)."""
     lid = int(row.id or 0)
     row.row_counts = row_counts(draft)
     row.totals = totals
@@ -151,7 +152,11 @@ def complete_version(session: Session, row: LedgerRow, *, draft: LedgerDraft, co
         cols = tr if isinstance(tr, TransferColumns) else TransferColumns(_lines=list(tr))
         _insert_transfers(session.connection(), lid, cols)
     session.flush()
-    flowstore.summarise_ledgers(session, [lid])  # what the version adds to the flow graph, same transaction
+    # what the version adds to the flow graph, same transaction: from the sums made while reading, else by SQL
+    if edges is not None:
+        flowstore.summarise_version(session, lid, int(row.year), int(row.unit_id), edges.rows())
+    else:
+        flowstore.summarise_ledgers(session, [lid])
 
 
 def _transfer_tuples(lid: int, cols: TransferColumns, *, iso_days: bool = False) -> list[tuple[Any, ...]]:
@@ -186,6 +191,7 @@ class TransferWriter:
     def __init__(self, session: Session, ledger_id: int) -> None:
         self.ledger_id = ledger_id
         self.rows = 0
+        self.edges = EdgeSums()  # the version's flow-edge summary, summed on the caller's thread as chunks come
         self._conn = session.connection()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._error: BaseException | None = None
@@ -196,6 +202,7 @@ class TransferWriter:
         """Queue a chunk of checked rows (returns at once)."""
         if len(block):
             self._queue.put(block)
+            self.edges.add(block)
 
     def close(self) -> int:
         """Wait until every queued row is written; re-raise what failed on the writer thread. Returns the rows."""
