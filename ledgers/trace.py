@@ -38,11 +38,14 @@ from nofei.flows.graph import flow_edges, is_fate
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
 from nofei.storage import flowdata
+from nofei.storage.manifests import lines_of
 from nofei.storage.repo import find_unit_row
 from nofei.storage.tables import LedgerRow, ManifestLineRow, ManifestRow, StockEntryRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
-from .manifests import _current, _lines, _shipper, readable
+from .manifests.common import current as _current
+from .manifests.common import readable
+from .manifests.common import shipper_of as _shipper
 from .trace_view import visible_trace
 
 # Hops listed per code and direction, largest mass first; the rest is summed in ``hops_omitted``. A backward
@@ -360,7 +363,7 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
     per_code: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     shipped: dict[str, float] = defaultdict(float)
     first_hops: list[dict[str, Any]] = []
-    for ln in _lines(uow, row.id or 0):
+    for ln in lines_of(uow.session, row.id or 0):
         delivered = ln.quantity_kg if row.status == "in_transit" else (ln.received_kg or 0)
         shipped[ln.waste_code] += ln.quantity_kg
         if row.status != "submitted" and delivered > 0:
