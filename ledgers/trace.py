@@ -253,10 +253,10 @@ def _forward(m: _Model, start: dict[str, float], max_hops: int) -> dict[str, Any
         _add_fates(m.fate, w.entries, fates)
         _pass_on(w, m, m.fate)
     out, total = w.result(m, max_hops, backward=False)
+    terminals: list[dict[str, Any]] = [{"unit": u, "fate": f, "mass_t": round(v / 1000, 3), "share": _share(v, total)}
+                                       for (u, f), v in w.ends.items() if v > _SHOWN_KG]
     out.update({"fates": {k: round(v / 1000, 3) for k, v in fates.items()},
-                "terminals": sorted(({"unit": u, "fate": f, "mass_t": round(v / 1000, 3), "share": _share(v, total)}
-                                     for (u, f), v in w.ends.items() if v > _SHOWN_KG), key=lambda e: -e["mass_t"]),
-                "awaiting_ledger": pending})
+                "terminals": sorted(terminals, key=lambda e: -e["mass_t"]), "awaiting_ledger": pending})
     return _ordered(out, FORWARD_KEYS)
 
 
