@@ -70,13 +70,19 @@ def _ends(uow: UnitOfWork, row: ManifestRow) -> tuple[UnitRow | None, UnitRow | 
     return ends.get(row.receiver_code), ends.get(row.carrier_code) if row.carrier_code else None
 
 
+def _place(code: str | None, u: UnitRow | None) -> M.PartyPlace:
+    return code, (u.district if u else None), (u.park if u else None)
+
+
 def readable(uow: UnitOfWork, actor: Actor, row: ManifestRow) -> bool:
-    """``repo.may_read`` with the parties looked up: the one visibility rule of a manifest for pages, API and
+    """``M.may_read`` with the parties looked up: the one visibility rule of a manifest for pages, API and
     trace."""
     if actor.is_admin:
         return True
+    shipper = shipper_of(uow, row)
     receiver, carrier = _ends(uow, row)
-    return repo.may_read(actor, shipper_of(uow, row), row.receiver_code, receiver, row.carrier_code, carrier)
+    return M.may_read(actor, (_place(shipper.credit_code, shipper), _place(row.receiver_code, receiver),
+                              _place(row.carrier_code, carrier)))
 
 
 def readable_current(uow: UnitOfWork, actor: Actor, number: str) -> ManifestRow:

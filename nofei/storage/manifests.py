@@ -4,8 +4,9 @@ The use cases in ``ledgers.manifests`` read and write manifests only through the
 database (an index, a dialect, a schema) touches this module and no use case. Rows are the typed table
 classes of ``nofei.storage.tables``; joined reads return small frozen records.
 
-"What this actor may see" has one definition, ``nofei.access.Actor.can_view_unit_at`` applied to the parties
-of a manifest (``may_read``); ``visible_clause`` is the same rule written in SQL for lists, counts and exports.
+"What this actor may see" has one definition, ``nofei.domain.manifests.may_read`` (``Actor.can_view_unit_at``
+applied to the parties of a manifest); ``visible_clause`` is the same rule written in SQL for lists, counts and
+exports.
 """
 
 from __future__ import annotations
@@ -34,21 +35,9 @@ from nofei.storage.tables import (
 )
 
 
-# --- visibility: one rule, in Python and in SQL ----------------------------------------------------------
-def may_read(actor: Actor, shipper: UnitRow, receiver_code: str, receiver: UnitRow | None,
-             carrier_code: str | None, carrier: UnitRow | None) -> bool:
-    """An actor reads a manifest when it may read one of its parties (shipper, receiver or carrier): admins
-    all; a regulator when a party is registered in its district or park (issue 13: the carrier's office reads
-    what its carriers move); an enterprise when one of its units is a party."""
-    if actor.is_admin:
-        return True
-    parties = ((shipper.credit_code, shipper), (receiver_code, receiver), (carrier_code, carrier))
-    return any(actor.can_view_unit_at(code, u.district if u else None, u.park if u else None)
-               for code, u in parties if code)
-
-
+# --- visibility: the SQL form of the one rule ----------------------------------------------------------
 def visible_clause(actor: Actor, s: Any, r: Any, c: Any) -> ColumnElement[bool]:
-    """``may_read`` as a WHERE clause over a manifest joined to its shipper ``s``, receiver ``r`` and carrier
+    """``nofei.domain.manifests.may_read`` as a WHERE clause over a manifest joined to its shipper ``s``, receiver ``r`` and carrier
     ``c`` (aliases of ``unit``; the receiver and carrier joined outer)."""
     if actor.sees_all():
         return true()
