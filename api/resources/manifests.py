@@ -13,8 +13,18 @@ from marshmallow import Schema, fields, validate
 from api import deps, schemas
 from api.schemas import DecimalString, ErrorSchema, PageArgs, page_schema
 from imports import XLSX_MIME, ReadLimits, gate
-from ledgers import manifests as svc
-from ledgers.manifests import Correction, ManifestFilter, NewManifest, Receipt, Rejection, Shipment, lifecycle, queries
+from ledgers.manifests import (
+    CST,
+    EXPORT_COLUMNS,
+    Correction,
+    ManifestFilter,
+    NewManifest,
+    Receipt,
+    Rejection,
+    Shipment,
+    lifecycle,
+    queries,
+)
 from nofei.domain.manifests import LATE_ENTRY_WORKING_DAYS, MISMATCH_KINDS, STATUSES
 from nofei.errors import PermissionDenied
 from nofei.text import neutralise_cell_text
@@ -64,7 +74,7 @@ class ManifestShipIn(Schema):
     driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
     permit_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64),
                               metadata={"description": "营运证件号 (第十一条)"})
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=CST,
                                  metadata={"description": "departure (event) time; " + TIME_RULES})
 
 
@@ -86,7 +96,7 @@ class ManifestReceiveLineIn(Schema):
 
 class ManifestReceiveIn(Schema):
     lines = fields.List(fields.Nested(ManifestReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=CST,
                                  metadata={"description": "when the receipt was confirmed; " + TIME_RULES})
     accepted_on = fields.Date(load_default=None, allow_none=True, metadata={"description": (
         "接受日期: the day the waste was accepted (default: the date of ``time``, Beijing). Refused before the "
@@ -100,7 +110,7 @@ class ManifestRejectIn(Schema):
                         metadata={"description": "accepted part per line (partial); absent: everything refused"})
     destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                                 metadata={"description": "where the refused waste goes; default back to the shipper"})
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=CST,
                                  metadata={"description": "when the load was refused; " + TIME_RULES})
     accepted_on = fields.Date(load_default=None, allow_none=True,
                               metadata={"description": "接受日期 of the part accepted (as for receive)"})
@@ -256,8 +266,8 @@ def list_(args):
 
 
 def _export(rows: list[dict[str, str | int]], fmt: str) -> Response:
-    keys = [k for k, _ in svc.EXPORT_COLUMNS]
-    heads = [h for _, h in svc.EXPORT_COLUMNS]
+    keys = [k for k, _ in EXPORT_COLUMNS]
+    heads = [h for _, h in EXPORT_COLUMNS]
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)

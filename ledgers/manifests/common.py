@@ -22,7 +22,8 @@ from .results import Event, History, Line, Manifest, Party, Version
 __all__ = ["CST", "HAZ_STREAMS", "as_aware", "local_date"]
 
 HAZ_STREAMS = ("hazardous", "medical")
-"""Manifest times without an offset are Beijing time; working days are counted on Beijing dates."""
+"""The streams a transfer manifest is for. Manifest times without an offset are Beijing time (``CST``);
+working days are counted on Beijing dates (``local_date``)."""
 
 
 def now() -> datetime:
