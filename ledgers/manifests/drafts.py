@@ -14,7 +14,7 @@ from nofei.storage.uow import UnitOfWork
 
 from .commands import NewManifest
 from .common import as_aware, now, view
-from .lifecycle import _create
+from .lifecycle import create_row
 from .queries import own_shipper
 from .results import Draft, Manifest
 
@@ -70,7 +70,7 @@ def submit_draft(*, uow: UnitOfWork, actor: Actor, draft_id: int, cmd: NewManife
     """提交联单 from a draft (its saved fields, or ``cmd`` when given): numbered, ``submitted``, draft removed."""
     with uow:
         row = _draft(uow, actor, draft_id)
-        m = _create(uow, actor, cmd if cmd is not None else NewManifest.from_mapping(row.data))
+        m = create_row(uow, actor, cmd if cmd is not None else NewManifest.from_mapping(row.data))
         repo.delete(uow.session, row)
         out = view(uow, m)
         uow.commit()

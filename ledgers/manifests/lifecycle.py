@@ -44,6 +44,8 @@ def _write(uow: UnitOfWork, actor: Actor, *, shipper: UnitRow, receiver: str, ca
            planned_date: date | None, lines: tuple[LineValues, ...] | list[LineValues],
            status: str = "submitted", parent: str | None = None, reason: str | None = None,
            number: str | None = None, version: int = 1, **extra: Any) -> ManifestRow:
+    """A new manifest version and its lines: a fresh number from the shipper's district, unless ``number`` is
+    given (a correction keeps it, one version up)."""
     t = now()
     assert planned_date is not None  # checked before anything is written
     if number is None:
@@ -56,7 +58,9 @@ def _write(uow: UnitOfWork, actor: Actor, *, shipper: UnitRow, receiver: str, ca
 
 
 # --- create --------------------------------------------------------------------------------------
-def _create(uow: UnitOfWork, actor: Actor, cmd: NewManifest) -> ManifestRow:
+def create_row(uow: UnitOfWork, actor: Actor, cmd: NewManifest) -> ManifestRow:
+    """提交联单 without committing: checked, numbered, written, its history entry and audit (the import and a
+    draft's submission create several or delete the draft in the same transaction)."""
     problems, v = validate_new_manifest(uow, actor, cmd)
     if v.shipper is not None and not actor.can_submit_for(v.shipper.credit_code):
         raise PermissionDenied("只有移出单位可创建联单 (only the shipper may create its manifest)", code="not_your_unit")
@@ -76,7 +80,7 @@ def _create(uow: UnitOfWork, actor: Actor, cmd: NewManifest) -> ManifestRow:
 def create(*, uow: UnitOfWork, actor: Actor, cmd: NewManifest) -> Manifest:
     """Create a manifest (status ``submitted``) with a fresh 14-digit number; the shipper or an admin."""
     with uow:
-        row = _create(uow, actor, cmd)
+        row = create_row(uow, actor, cmd)
         out = view(uow, row)
         uow.commit()
         return out
@@ -107,7 +111,7 @@ def import_manifests(*, uow: UnitOfWork, actor: Actor, items: list[tuple[NewMani
             problems += [_pinned(p, refs) for p in ps]
         if problems:
             raise InputRejected("联单导入失败 (manifest import rejected)", problems=problems)
-        numbers = tuple(_create(uow, actor, cmd).number for cmd, _refs in items)
+        numbers = tuple(create_row(uow, actor, cmd).number for cmd, _refs in items)
         uow.commit()
         return ImportResult(numbers)
 
