@@ -26,15 +26,12 @@ The filter reads only the result's public fields, so a rewritten trace computati
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from nofei.access import Actor, visible_units
-from nofei.storage.tables import UnitRow
+from nofei.storage.trace import unit_places
 
 HIDDEN_ZH = "其他单位（不可见）"
 HIDDEN_FATE = "hidden"
@@ -59,17 +56,6 @@ def _codes(result: dict[str, Any]) -> set[str]:
 
 def _parts(result: dict[str, Any]) -> list[dict[str, Any]]:
     return list(result.get("forward", [])) + list(result.get("backward", [])) + list(result.get("traces", []))
-
-
-def unit_places(session: Session, codes: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
-    """code -> (district, park) of registered units; (None, None) for codes no unit has."""
-    codes = sorted(set(codes))
-    out: dict[str, tuple[str | None, str | None]] = {c: (None, None) for c in codes}
-    for i in range(0, len(codes), 900):
-        for cc, d, p in session.execute(select(col(UnitRow.credit_code), col(UnitRow.district), col(UnitRow.park))
-                                        .where(col(UnitRow.credit_code).in_(codes[i:i + 900]))):
-            out[cc] = (d, p)
-    return out
 
 
 def restrict_trace(result: dict[str, Any], actor: Actor, visible: set[str]) -> dict[str, Any]:
@@ -100,36 +86,73 @@ def restrict_trace(result: dict[str, Any], actor: Actor, visible: set[str]) -> d
     return out
 
 
+def _anonymous(hidden: list[dict[str, Any]], side: str) -> dict[str, Any]:
+    """The one entry that stands for every end at a unit outside V (their sums: nothing new is revealed)."""
+    anon: dict[str, Any] = {"unit": None, "name": HIDDEN_ZH, "mass_t": round(sum(e["mass_t"] for e in hidden), 3),
+                            "share": round(sum(e.get("share", 0) for e in hidden), 6)}
+    if side == "terminals":
+        anon["fate"] = HIDDEN_FATE
+    return anon
+
+
+def _visible_fates(t: dict[str, Any], ends: list[dict[str, Any]], shown: list[dict[str, Any]],
+                   hidden: list[dict[str, Any]]) -> dict[str, float]:
+    """U/D/S/X at visible units, what the propagation itself left unresolved, and ``hidden``."""
+    fates = {k: 0.0 for k in t["fates"]}
+    for e in shown:
+        if e.get("unit") is not None:
+            fates[e["fate"]] = fates.get(e["fate"], 0.0) + e["mass_t"]
+    # what the propagation itself left unresolved (a closed loop cut) is no unit's: it stays in X
+    fates["X"] = fates.get("X", 0.0) + max(0.0, t["fates"].get("X", 0.0) - sum(
+        e["mass_t"] for e in ends if e.get("fate") == "X"))
+    fates[HIDDEN_FATE] = sum(e["mass_t"] for e in hidden)
+    return {k: round(v, 3) for k, v in fates.items()}
+
+
+def _cut_hops(t: dict[str, Any], visible: set[str], direction: str) -> tuple[list[dict[str, Any]], set[str]]:
+    """The hops with an end in V, and the named units outside V whose onward (forward) or upstream (backward)
+    part of the trace is hidden."""
+    kept, cut = [], set()
+    for h in t.get("hops", []):
+        if h["from"] in visible or h["to"] in visible:
+            kept.append(h)
+        else:
+            cut.add(h["from"] if direction == "forward" else h["to"])
+    return kept, cut
+
+
 def _restrict_part(t: dict[str, Any], visible: set[str], direction: str) -> tuple[dict[str, Any], set[str]]:
     ft = dict(t)
-    kept = [h for h in t.get("hops", []) if h["from"] in visible or h["to"] in visible]
-    dropped = [h for h in t.get("hops", []) if not (h["from"] in visible or h["to"] in visible)]
-    ft["hops"] = kept
-    # named units outside V whose onward (forward) or upstream (backward) part of the trace is hidden
-    cut = {h["from"] if direction == "forward" else h["to"] for h in dropped}
+    ft["hops"], cut = _cut_hops(t, visible, direction)
     side = "terminals" if "terminals" in t else "producers"
     ends = t.get(side, [])
     hidden = [e for e in ends if e.get("unit") not in visible]
     cut |= {e["unit"] for e in hidden if e.get("unit")}
-    shown = [e for e in ends if e.get("unit") in visible]
-    if hidden:
-        anon: dict[str, Any] = {"unit": None, "name": HIDDEN_ZH, "mass_t": round(sum(e["mass_t"] for e in hidden), 3),
-                                "share": round(sum(e.get("share", 0) for e in hidden), 6)}
-        if side == "terminals":
-            anon["fate"] = HIDDEN_FATE
-        shown.append(anon)
+    shown = [e for e in ends if e.get("unit") in visible] + ([_anonymous(hidden, side)] if hidden else [])
     ft[side] = shown
     if "fates" in t:
-        fates = {k: 0.0 for k in t["fates"]}
-        for e in shown:
-            if e.get("unit") is not None:
-                fates[e["fate"]] = fates.get(e["fate"], 0.0) + e["mass_t"]
-        # what the propagation itself left unresolved (a closed loop cut) is no unit's: it stays in X
-        fates["X"] = fates.get("X", 0.0) + max(0.0, t["fates"].get("X", 0.0) - sum(
-            e["mass_t"] for e in ends if e.get("fate") == "X"))
-        fates[HIDDEN_FATE] = sum(e["mass_t"] for e in hidden)
-        ft["fates"] = {k: round(v, 3) for k, v in fates.items()}
+        ft["fates"] = _visible_fates(t, ends, shown, hidden)
     return ft, cut - visible
+
+
+def _kept_link(ln: dict[str, Any], unit_of: Any, visible: set[str]) -> bool:
+    su, tu = unit_of(ln["source"]), unit_of(ln["target"])
+    if su is not None and tu is not None:
+        return su in visible or tu in visible  # a hop: kept like the hop
+    return (su or tu) in visible  # a fate or origin of one unit: only a unit in V shows its own
+
+
+def _hidden_nodes(beyond: dict[str, set[str]], keep: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """One ``hidden|<code>`` node per code, linked from every named unit outside V the trace went on beyond."""
+    nodes, links = [], []
+    for code, units in sorted(beyond.items()):
+        present = [u for u in sorted(units) if f"{u}|{code}" in keep]
+        if not present:
+            continue
+        hid = f"{HIDDEN_FATE}|{code}"
+        nodes.append({"id": hid, "kind": HIDDEN_FATE, "name": HIDDEN_ZH, "waste_code": code})
+        links += [{"source": f"{u}|{code}", "target": hid, "mass_t": None, "direction": "hidden"} for u in present]
+    return nodes, links
 
 
 def _restrict_graph(g: dict[str, Any], visible: set[str], named: set[str],
@@ -140,27 +163,12 @@ def _restrict_graph(g: dict[str, Any], visible: set[str], named: set[str],
         n = nodes.get(nid)
         return n.get("unit") if n is not None and n.get("kind") == "unit" else None
 
-    links = []
-    for ln in g.get("links", []):
-        su, tu = unit_of(ln["source"]), unit_of(ln["target"])
-        if su is not None and tu is not None:
-            ok = su in visible or tu in visible  # a hop: kept like the hop
-        else:
-            ok = (su or tu) in visible  # a fate or origin of one unit: only a unit in V shows its own
-        if ok:
-            links.append(ln)
+    links = [ln for ln in g.get("links", []) if _kept_link(ln, unit_of, visible)]
     keep: set[str] = {i for ln in links for i in (ln["source"], ln["target"])}
     keep |= {i for i, n in nodes.items() if n.get("kind") == "unit" and n.get("unit") in named}
     out_nodes = [n for i, n in nodes.items() if i in keep and (n.get("kind") != "unit" or n.get("unit") in named)]
-    for code, units in sorted(beyond.items()):
-        present = [u for u in sorted(units) if f"{u}|{code}" in keep]
-        if not present:
-            continue
-        hid = f"{HIDDEN_FATE}|{code}"
-        out_nodes.append({"id": hid, "kind": HIDDEN_FATE, "name": HIDDEN_ZH, "waste_code": code})
-        for u in present:
-            links.append({"source": f"{u}|{code}", "target": hid, "mass_t": None, "direction": "hidden"})
-    return {**g, "nodes": out_nodes, "links": links}
+    more_nodes, more_links = _hidden_nodes(beyond, keep)
+    return {**g, "nodes": out_nodes + more_nodes, "links": links + more_links}
 
 
 def visible_trace(session: Session, actor: Actor, result: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,18 @@ from marshmallow import Schema, fields, validate
 from api import deps, schemas
 from api.schemas import DecimalString, ErrorSchema, PageArgs, page_schema
 from imports import XLSX_MIME, ReadLimits, gate
-from ledgers import manifests as svc
+from ledgers.manifests import (
+    CST,
+    EXPORT_COLUMNS,
+    Correction,
+    ManifestFilter,
+    NewManifest,
+    Receipt,
+    Rejection,
+    Shipment,
+    lifecycle,
+    queries,
+)
 from nofei.domain.manifests import LATE_ENTRY_WORKING_DAYS, MISMATCH_KINDS, STATUSES
 from nofei.errors import PermissionDenied
 from nofei.text import neutralise_cell_text
@@ -63,7 +74,7 @@ class ManifestShipIn(Schema):
     driver = fields.String(required=True, validate=validate.Length(min=1, max=64))
     permit_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64),
                               metadata={"description": "营运证件号 (第十一条)"})
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=CST,
                                  metadata={"description": "departure (event) time; " + TIME_RULES})
 
 
@@ -85,7 +96,7 @@ class ManifestReceiveLineIn(Schema):
 
 class ManifestReceiveIn(Schema):
     lines = fields.List(fields.Nested(ManifestReceiveLineIn), required=True, validate=validate.Length(min=1, max=100))
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=CST,
                                  metadata={"description": "when the receipt was confirmed; " + TIME_RULES})
     accepted_on = fields.Date(load_default=None, allow_none=True, metadata={"description": (
         "接受日期: the day the waste was accepted (default: the date of ``time``, Beijing). Refused before the "
@@ -99,7 +110,7 @@ class ManifestRejectIn(Schema):
                         metadata={"description": "accepted part per line (partial); absent: everything refused"})
     destination = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                                 metadata={"description": "where the refused waste goes; default back to the shipper"})
-    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=svc.CST,
+    time = schemas.AwareDateTime(load_default=None, allow_none=True, default_timezone=CST,
                                  metadata={"description": "when the load was refused; " + TIME_RULES})
     accepted_on = fields.Date(load_default=None, allow_none=True,
                               metadata={"description": "接受日期 of the part accepted (as for receive)"})
@@ -214,10 +225,10 @@ class ManifestImportOut(Schema):
     numbers = fields.List(fields.String())
 
 
-def _filters(args: dict[str, Any]) -> dict[str, Any]:
-    return {"status": args.get("status"), "unit": args.get("unit"), "code": args.get("code"),
-            "date_from": args.get("from_"), "date_to": args.get("to"), "region": args.get("region"),
-            "party": args.get("party")}
+def _filters(args: dict[str, Any]) -> ManifestFilter:
+    return ManifestFilter(status=args.get("status"), unit=args.get("unit"), code=args.get("code"),
+                          date_from=args.get("from_"), date_to=args.get("to"), region=args.get("region"),
+                          party=args.get("party"))
 
 
 @blp.route("", methods=["POST"])
@@ -229,7 +240,7 @@ def _filters(args: dict[str, Any]) -> dict[str, Any]:
 def create(data):
     """Create a manifest (the shipper, or an admin): a 14-digit number and status ``submitted``."""
     with deps.uow() as uow:
-        return svc.create_manifest(uow=uow, actor=deps.actor(), data=data)
+        return lifecycle.create(uow=uow, actor=deps.actor(), cmd=NewManifest.from_mapping(data)).as_dict()
 
 
 @blp.route("", methods=["GET"])
@@ -246,17 +257,17 @@ def list_(args):
     actor = deps.actor()
     if args["format"] in ("csv", "xlsx"):
         with deps.uow() as uow:
-            rows = list(svc.export_rows(uow=uow, actor=actor, **_filters(args)))
+            rows = queries.export_rows(uow=uow, actor=actor, filters=_filters(args))
         return _export(rows, args["format"])
     with deps.uow() as uow:
-        items, total = svc.list_manifests(uow=uow, actor=actor, page=args["page"], per_page=args["per_page"],
-                                          **_filters(args))
-        return deps.page(items, total, args["page"], args["per_page"])
+        got = queries.search(uow=uow, actor=actor, filters=_filters(args), page=args["page"],
+                             per_page=args["per_page"])
+        return deps.page([m.as_dict() for m in got.items], got.total, args["page"], args["per_page"])
 
 
-def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
-    keys = [k for k, _ in svc.EXPORT_COLUMNS]
-    heads = [h for _, h in svc.EXPORT_COLUMNS]
+def _export(rows: list[dict[str, str | int]], fmt: str) -> Response:
+    keys = [k for k, _ in EXPORT_COLUMNS]
+    heads = [h for _, h in EXPORT_COLUMNS]
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -288,12 +299,13 @@ def _export(rows: list[dict[str, Any]], fmt: str) -> Response:
 def get(number: str):
     """One manifest with its history, versions and follow-on manifests."""
     with deps.uow() as uow:
-        return svc.get_manifest(uow=uow, actor=deps.actor(), number=number)
+        return queries.get(uow=uow, actor=deps.actor(), number=number).as_dict()
 
 
-def _step(fn, number: str, data: dict[str, Any]):
+def _step(fn, number: str, cmd: Any):
+    """One lifecycle step with its typed command; the typed result as the ``ManifestOut`` mapping."""
     with deps.uow() as uow:
-        return fn(uow=uow, actor=deps.actor(), number=number, data=data)
+        return fn(uow=uow, actor=deps.actor(), number=number, cmd=cmd).as_dict()
 
 
 @blp.route(f"/{NUMBER}/ship", methods=["POST"])
@@ -304,7 +316,7 @@ def _step(fn, number: str, data: dict[str, Any]):
 @blp.alt_response(409, description="step out of order (names the current status)")
 def ship(data, number: str):
     """The carrier (the shipper when none is named) picks up: vehicle, driver, time → ``in_transit``."""
-    return _step(svc.ship_manifest, number, data)
+    return _step(lifecycle.ship, number, Shipment.from_mapping(data))
 
 
 @blp.route(f"/{NUMBER}/receive", methods=["POST"])
@@ -317,7 +329,7 @@ def receive(data, number: str):
     """The receiver confirms received quantity and method per line and the 接受日期 (``accepted_on``) →
     ``received``; discrepancies (a local setting: 5 % and 0.1 t) and 第十八条 mismatch kinds are recorded per line.
     A load returned to its shipper is received back into its storage (method ``S``)."""
-    return _step(svc.receive_manifest, number, data)
+    return _step(lifecycle.receive, number, Receipt.from_mapping(data))
 
 
 @blp.route(f"/{NUMBER}/reject", methods=["POST"])
@@ -329,7 +341,7 @@ def receive(data, number: str):
 def reject(data, number: str):
     """The receiver refuses all (``rejected``) or part (``partially_received``); a follow-on manifest carries the
     refused waste back to the shipper or to ``destination``."""
-    return _step(svc.reject_manifest, number, data)
+    return _step(lifecycle.reject, number, Rejection.from_mapping(data))
 
 
 @blp.route(f"/{NUMBER}/correct", methods=["POST"])
@@ -340,7 +352,7 @@ def reject(data, number: str):
 @blp.alt_response(409, description="step out of order")
 def correct(data, number: str):
     """The shipper corrects a manifest before it arrives: a new version; the old one is kept in ``versions``."""
-    return _step(svc.correct_manifest, number, data)
+    return _step(lifecycle.correct, number, Correction.from_mapping(data))
 
 
 # --- bulk import (xlsx): read by imports.manifest_reader in the parse worker (imports.gate) ----------------
@@ -365,5 +377,6 @@ def import_(**_kw):
     f = request.files.get("file")
     data = f.read(limits.max_upload_bytes + 1) if f is not None else request.get_data()
     items = gate.read_manifests(data, limits)
+    cmds = [(NewManifest.from_mapping(i), dict(i.get("_refs") or {})) for i in items]
     with deps.uow() as uow:
-        return svc.import_manifests(uow=uow, actor=actor, items=items)
+        return lifecycle.import_manifests(uow=uow, actor=actor, items=cmds).as_dict()

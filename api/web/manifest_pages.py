@@ -14,8 +14,18 @@ from typing import Any
 from flask import abort, redirect, render_template, request, url_for
 
 from api.web import actor, bp, require_roles, uow
-from ledgers import manifests as svc
+from ledgers.manifests import (
+    ManifestFilter,
+    NewManifest,
+    Receipt,
+    Rejection,
+    Shipment,
+    drafts,
+    lifecycle,
+    queries,
+)
 from nofei.domain import manifests as M  # noqa: N812
+from nofei.domain.calendar import CST
 from nofei.errors import InputRejected, NofeiError
 
 MAX_LINES = 20
@@ -99,7 +109,71 @@ def _t(v: Any) -> str:
 
 def _carriers() -> list[dict[str, Any]]:
     with uow() as u:
-        return svc.carriers(uow=u)
+        return [c.as_dict() for c in queries.carriers(uow=u)]
+
+
+def _post_new(draft_id: int | None) -> tuple[Any, dict[str, Any], list[dict[str, Any]], int]:
+    """保存草稿 or 提交联单: (a redirect when done, the form's values, problems, status)."""
+    values = _manifest_data(request.form)
+    action = request.form.get("action") or "submit"
+    form = {**values, "lines": _form_lines(request.form)}
+    try:
+        with uow() as u:
+            if action == "save":
+                d = drafts.save_draft(uow=u, actor=actor(), data=values, draft_id=draft_id)
+                return redirect(url_for("web.manifest_new", draft=d.id, saved=1)), form, [], 200
+            cmd = NewManifest.from_mapping(values)
+            if draft_id:
+                m = drafts.submit_draft(uow=u, actor=actor(), draft_id=draft_id, cmd=cmd)
+            else:
+                m = lifecycle.create(uow=u, actor=actor(), cmd=cmd)
+        return redirect(url_for("web.manifest", number=m.number, done="submitted")), form, [], 200
+    except InputRejected as e:
+        return None, form, _problems(e), 422
+    except NofeiError as e:
+        from api.errors import status_for
+
+        return None, form, _problems(e), status_for(e)
+
+
+def _start_form(draft_id: int | None) -> tuple[dict[str, Any], str | None]:
+    """The form on a GET: a saved draft, a copy of the last manifest ("复制上一份联单"), or a blank one."""
+    if draft_id:
+        with uow() as u:
+            form = drafts.get_draft(uow=u, actor=actor(), draft_id=draft_id).as_dict()
+        return form, ("草稿已保存（尚未提交，未分配联单编号）。" if request.args.get("saved") else None)
+    if request.args.get("copy"):
+        with uow() as u:
+            last = queries.last_manifest(uow=u, actor=actor(), shipper=request.args.get("shipper") or None,
+                                         receiver=request.args.get("receiver") or None)
+        if last is None:
+            return {"lines": []}, "还没有可复制的联单。"
+        return _from_manifest(last.as_dict()), f"已复制联单 {last.number}，请核对数量和日期后提交。"
+    return {"lines": [], "planned_date": date.today().isoformat(), "receiver": request.args.get("receiver") or ""}, None
+
+
+def _form_rows(form: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int]:
+    """The form's line rows (at least one blank to add), the waste code the receiver search uses (the GET's, or
+    the first line's) and how many rows are shown."""
+    lines = list(form.get("lines") or [])
+    code = (request.args.get("code") or "").strip() or (lines[0].get("waste_code") if lines else "") or ""
+    if code and not lines:
+        lines = [{"waste_code": code}]
+    n = max(len(lines) + 1, min(request.args.get("n", 3, type=int), MAX_LINES), 1)
+    lines = (lines + [{} for _ in range(n)])[:n]
+    for ln in lines:
+        ln["info"] = code_info(ln.get("waste_code"))
+    return lines, code, n
+
+
+def _receivers(code: str, q: str, chosen: str) -> list[dict[str, Any]]:
+    """Receivers whose permit covers ``code`` today (by ``q``), with the one already chosen first if it is not
+    among them."""
+    with uow() as u:
+        found = queries.receivers_for(uow=u, code=code or None, q=q or None, on=date.today())
+        if chosen and chosen not in {r.credit_code for r in found}:
+            found = queries.receivers_for(uow=u, code=None, q=chosen) + found
+    return [r.as_dict() for r in found]
 
 
 @bp.route("/manifests/new", methods=["GET", "POST"])
@@ -112,56 +186,14 @@ def manifest_new() -> Any:
     status = 200
     draft_id = request.values.get("draft", type=int)
     if request.method == "POST":
-        values = _manifest_data(request.form)
-        action = request.form.get("action") or "submit"
-        try:
-            with uow() as u:
-                if action == "save":
-                    d = svc.save_draft(uow=u, actor=actor(), data=values, draft_id=draft_id)
-                    return redirect(url_for("web.manifest_new", draft=d["id"], saved=1))
-                if draft_id:
-                    m = svc.submit_draft(uow=u, actor=actor(), draft_id=draft_id, data=values)
-                else:
-                    m = svc.create_manifest(uow=u, actor=actor(), data=values)
-            return redirect(url_for("web.manifest", number=m["number"], done="submitted"))
-        except InputRejected as e:
-            problems, status = _problems(e), 422
-        except NofeiError as e:
-            from api.errors import status_for
-
-            problems, status = _problems(e), status_for(e)
-        form = {**values, "lines": _form_lines(request.form)}
-    elif draft_id:
-        with uow() as u:
-            form = svc.get_draft(uow=u, actor=actor(), draft_id=draft_id)
-        if request.args.get("saved"):
-            notice = "草稿已保存（尚未提交，未分配联单编号）。"
-    elif request.args.get("copy"):
-        with uow() as u:
-            last = svc.last_manifest(uow=u, actor=actor(), shipper=request.args.get("shipper") or None,
-                                     receiver=request.args.get("receiver") or None)
-        if last is None:
-            form, notice = {"lines": []}, "还没有可复制的联单。"
-        else:
-            form, notice = _from_manifest(last), f"已复制联单 {last['number']}，请核对数量和日期后提交。"
+        done, form, problems, status = _post_new(draft_id)
+        if done is not None:
+            return done
     else:
-        form = {"lines": [], "planned_date": date.today().isoformat(),
-                "receiver": request.args.get("receiver") or ""}
-    # the receiver search (GET): code and name; the code defaults to the form's first line
-    lines = list(form.get("lines") or [])
-    code = (request.args.get("code") or "").strip() or (lines[0].get("waste_code") if lines else "") or ""
+        form, notice = _start_form(draft_id)
+    lines, code, n = _form_rows(form)
     q = (request.args.get("q") or "").strip()
-    if code and not lines:
-        lines = [{"waste_code": code}]
-    n = max(len(lines) + 1, min(request.args.get("n", 3, type=int), MAX_LINES), 1)
-    lines = (lines + [{} for _ in range(n)])[:n]
-    for ln in lines:
-        ln["info"] = code_info(ln.get("waste_code"))
-    with uow() as u:
-        receivers = svc.receivers_for(uow=u, code=code or None, q=q or None, on=date.today())
-        chosen = str(form.get("receiver") or "")
-        if chosen and chosen not in {r["credit_code"] for r in receivers}:
-            receivers = svc.receivers_for(uow=u, code=None, q=chosen) + receivers
+    receivers = _receivers(code, q, str(form.get("receiver") or ""))
     return render_template("manifest_new.html", form=form, lines=lines, receivers=receivers, code=code, q=q,
                            carriers=_carriers(), units=_my_units(), codes=_hazardous_codes(), methods=_methods(),
                            problems=problems, notice=notice, draft_id=draft_id, more=min(n + 2, MAX_LINES)), status
@@ -171,7 +203,7 @@ def manifest_new() -> Any:
 @require_roles("enterprise", "admin")
 def manifest_draft_delete(draft_id: int) -> Any:
     with uow() as u:
-        svc.delete_draft(uow=u, actor=actor(), draft_id=draft_id)
+        drafts.delete_draft(uow=u, actor=actor(), draft_id=draft_id)
     return redirect(url_for("web.manifests_party", party="shipper"))
 
 
@@ -191,11 +223,13 @@ def manifests_party(party: str) -> Any:
         status = "in_transit"
     page = max(1, request.args.get("page", 1, type=int))
     with uow() as u:
-        counts = svc.status_counts(uow=u, actor=actor(), party=party)
-        items, total = svc.list_manifests(uow=u, actor=actor(), status=status, party=party, page=page, per_page=50)
-        drafts = svc.list_drafts(uow=u, actor=actor()) if party == "shipper" else []
+        counts = queries.status_counts(uow=u, actor=actor(), party=party)
+        got = queries.search(uow=u, actor=actor(), filters=ManifestFilter(status=status, party=party), page=page,
+                             per_page=50)
+        saved = [d.as_dict() for d in drafts.list_drafts(uow=u, actor=actor())] if party == "shipper" else []
+    items, total = [m.as_dict() for m in got.items], got.total
     return render_template("manifests_party.html", party=party, title=PARTY_TITLES[party], counts=counts,
-                           items=items, total=total, status=status, page=page, drafts=drafts,
+                           items=items, total=total, status=status, page=page, drafts=saved,
                            status_zh=M.STATUS_ZH)
 
 
@@ -203,7 +237,7 @@ def _manifest_or_404(number: str) -> dict[str, Any]:
     if not M.is_well_formed_number(number):
         abort(404)
     with uow() as u:
-        return svc.get_manifest(uow=u, actor=actor(), number=number)
+        return queries.get(uow=u, actor=actor(), number=number).as_dict()
 
 
 def my_parties(m: dict[str, Any]) -> set[str]:
@@ -218,7 +252,7 @@ def my_parties(m: dict[str, Any]) -> set[str]:
 
 
 def _now_local() -> str:
-    return datetime.now(svc.CST).strftime("%Y-%m-%dT%H:%M")
+    return datetime.now(CST).strftime("%Y-%m-%dT%H:%M")
 
 
 def _local_time(raw: str | None) -> datetime | None:
@@ -229,7 +263,7 @@ def _local_time(raw: str | None) -> datetime | None:
         t = datetime.fromisoformat(raw)
     except ValueError:
         raise InputRejected("时间格式无效", problems=[]) from None
-    return t if t.tzinfo else t.replace(tzinfo=svc.CST)
+    return t if t.tzinfo else t.replace(tzinfo=CST)
 
 
 @bp.route("/manifests/<number>/ship", methods=["GET", "POST"])
@@ -247,9 +281,9 @@ def manifest_ship(number: str) -> Any:
             if not form["permit_no"]:
                 raise InputRejected("请填写营运证件号", problems=[])
             with uow() as u:
-                svc.ship_manifest(uow=u, actor=actor(), number=number, data={
-                    "vehicle": form["vehicle"], "driver": form["driver"], "permit_no": form["permit_no"],
-                    "time": _local_time(form["time"])})
+                lifecycle.ship(uow=u, actor=actor(), number=number, cmd=Shipment(
+                    vehicle=form["vehicle"], driver=form["driver"], permit_no=form["permit_no"],
+                    time=_local_time(form["time"])))
             return redirect(url_for("web.manifest", number=number, done="shipped"))
         except NofeiError as e:
             from api.errors import status_for
@@ -297,13 +331,13 @@ def manifest_receive(number: str) -> Any:
             accepted = (request.form.get("accepted_on") or "").strip() or None
             with uow() as u:
                 if kind == "reject":
-                    out = svc.reject_manifest(uow=u, actor=actor(), number=number, data={
+                    out = lifecycle.reject(uow=u, actor=actor(), number=number, cmd=Rejection.from_mapping({
                         "reason": (request.form.get("reason") or "").strip(), "time": t, "accepted_on": accepted,
-                        "lines": _receipt_lines(m, request.form, reject=True)})
+                        "lines": _receipt_lines(m, request.form, reject=True)}))
                     return redirect(url_for("web.manifest", number=number, done="rejected",
-                                            follow=(out.get("follow_ons") or [""])[0]))
-                svc.receive_manifest(uow=u, actor=actor(), number=number, data={
-                    "time": t, "accepted_on": accepted, "lines": _receipt_lines(m, request.form, reject=False)})
+                                            follow=(out.follow_ons or ("",))[0]))
+                lifecycle.receive(uow=u, actor=actor(), number=number, cmd=Receipt.from_mapping({
+                    "time": t, "accepted_on": accepted, "lines": _receipt_lines(m, request.form, reject=False)}))
             return redirect(url_for("web.manifest", number=number, done="received"))
         except NofeiError as e:
             from api.errors import status_for

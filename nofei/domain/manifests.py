@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal, TypeGuard
 
+from nofei.access import Actor
 from nofei.domain.calendar import DEFAULT_EXTRA_WORKDAYS as DEFAULT_EXTRA_WORKDAYS
 from nofei.domain.calendar import DEFAULT_HOLIDAYS as DEFAULT_HOLIDAYS
 from nofei.domain.calendar import CalendarNotCovered as CalendarNotCovered
@@ -90,6 +91,18 @@ def parties_of_actor(units: Iterable[str], *, shipper: str, receiver: str, carri
     if (carrier or shipper) in us:
         out.add("carrier")
     return out
+
+
+PartyPlace = tuple[str | None, str | None, str | None]
+"""A party of a manifest for the visibility rule: credit code, district, park (None, None when unregistered)."""
+
+
+def may_read(actor: Actor, parties: Iterable[PartyPlace]) -> bool:
+    """Who sees a manifest — the one definition (its SQL form is ``nofei.storage.manifests.visible_clause``):
+    an actor reads it when it may read one of its parties (shipper, receiver, carrier): admins all; a regulator
+    when a party is registered in its district or park (issue 13: the carrier's office reads what its carriers
+    move); an enterprise when one of its units is a party."""
+    return actor.is_admin or any(actor.can_view_unit_at(c, d, p) for c, d, p in parties if c)
 
 
 # --- discrepancy --------------------------------------------------------------------------
