@@ -461,7 +461,7 @@ def trace_manifest(*, uow: UnitOfWork, actor: Actor, number: str, cache: bool = 
             backward.append(b)
         out = {"number": number, "year": year, "status": row.status, "shipper": shipper,
                "receiver": row.receiver_code, "manifest_hops": first_hops, "forward": forward, "backward": backward}
-        return visible_trace(uow.session, actor, _finish(uow, parts, out))
+        return visible_trace(uow, actor, _finish(uow, parts, out))
 
 
 def _codes_asked(uow: UnitOfWork, waste_code: str) -> set[str]:
@@ -511,4 +511,4 @@ def trace_unit(*, uow: UnitOfWork, actor: Actor, credit_code: str, direction: st
             walk = _forward if direction == "forward" and placed else _backward
             parts.append((direction, walk(m, {cc: mass}, max_hops)))
         out = {"unit": cc, "year": year, "direction": direction, "traces": [t for _d, t in parts]}
-        return visible_trace(uow.session, actor, _finish(uow, parts, out))
+        return visible_trace(uow, actor, _finish(uow, parts, out))

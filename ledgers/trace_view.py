@@ -28,10 +28,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from nofei.access import Actor, visible_units
 from nofei.storage.trace import unit_places
+from nofei.storage.uow import UnitOfWork
 
 HIDDEN_ZH = "其他单位（不可见）"
 HIDDEN_FATE = "hidden"
@@ -171,8 +170,8 @@ def _restrict_graph(g: dict[str, Any], visible: set[str], named: set[str],
     return {**g, "nodes": out_nodes + more_nodes, "links": links + more_links}
 
 
-def visible_trace(session: Session, actor: Actor, result: dict[str, Any]) -> dict[str, Any]:
+def visible_trace(uow: UnitOfWork, actor: Actor, result: dict[str, Any]) -> dict[str, Any]:
     """``restrict_trace`` with V looked up: the one call every trace result goes through."""
     if actor.sees_all():
         return result
-    return restrict_trace(result, actor, visible_units(actor, unit_places(session, _codes(result))))
+    return restrict_trace(result, actor, visible_units(actor, unit_places(uow.session, _codes(result))))
