@@ -11,6 +11,7 @@ totals — both are sums), ``counts()``, ``insert_tuples()`` and ``distinct()``.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -76,17 +77,22 @@ class EdgeSums:
 
     def add(self, block: TransferBlock) -> None:
         d, sums = block.direction, self.sums
-        out = d == "out"
-        for stream, code, cp, method, kg, no in zip(block.streams, block.codes, block.counterparts,
-                                                     block.planned_methods, block.qty_kg, block.manifests, strict=True):
-            s = sums.get((d, stream, code, cp, method))
+        keys: list[EdgeKey] = list(zip(repeat(d, len(block)), block.streams, block.codes, block.counterparts,
+                                       block.planned_methods, strict=True))
+        kg: dict[EdgeKey, int] = defaultdict(int)
+        for k, q in zip(keys, block.qty_kg, strict=True):  # the one Python-level pass; the counts below run in C
+            kg[k] += q
+        rows = Counter(keys)
+        # the same test as the SQL of nofei.storage.flowstore.wellformed: 14 ASCII digits after trimming spaces
+        wf = Counter(k for k, no in zip(keys, block.manifests, strict=True) if no is not None and is_well_formed_number(no.strip(" "))
+                     ) if d == "out" else Counter()
+        for k, q in kg.items():
+            s = sums.get(k)
             if s is None:
-                s = sums[(d, stream, code, cp, method)] = [0, 0, 0]
-            s[0] += kg
-            s[1] += 1
-            # the same test as the SQL of nofei.storage.flowstore.wellformed: 14 ASCII digits after trimming spaces
-            if out and no is not None and is_well_formed_number(no.strip(" ")):
-                s[2] += 1
+                s = sums[k] = [0, 0, 0]
+            s[0] += q
+            s[1] += rows[k]
+            s[2] += wf[k]
 
     def rows(self) -> list[tuple[str, str, str, str, str | None, int, int, int]]:
         """(direction, stream, code, counterpart, method, kg, rows, well-formed rows) per edge."""
