@@ -113,8 +113,7 @@ def _contrib(key: str, data: StreamYearData, fate: FateResult, i: int) -> tuple[
     if key in ("general_industrial_intensity", "industrial_solid_waste_intensity"):
         return g, None
     if key == "medical_central_disposal_rate":
-        c = fate.exact_central[i] if fate.exact_central is not None else float(fate.central[i])
-        return round(a * c), a
+        return fate.central_kg(i, a), a
     if key in FILM_CODES:
         return nd.transferred + nd.own_u + nd.own_d, g
     if key == "kitchen_waste_utilisation_rate":
