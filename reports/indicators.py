@@ -10,6 +10,8 @@ city-wide published indicators and the fates and balances of their own units; an
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -76,13 +78,42 @@ def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, Fate
     return out
 
 
+# The computed figures per (year, region, the streams' model objects, the other inputs). The flow model's
+# objects are replaced, never changed, when a write reaches them (``flowdata.year_flows``, stamped by
+# ``flow_change``), so their identity is the as-of stamp of the figures; the entry holds them, so an id is
+# never reused while it is cached. After a write only the streams it touched are recomputed (their per-region
+# views are memoised on the fates, ``nofei.flows.indicators.stream_view``).
+_FIGURES: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any]]] = OrderedDict()
+_FIGURES_LOCK = threading.Lock()
+FIGURES_CACHE_SIZE = 256
+
+
 def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[str, Any]]:
     streams = _streams(uow, year)
-    figs = compute(streams, region=region, year=year, catalogue=uow.catalogue,
-                   value_added=flowdata.value_added(uow.session, year, region),
-                   medical_institutions=flowdata.medical_institutions(uow.session, year, region),
-                   hw01_holders=flowdata.hw01_permit_holders(uow.session, year))
+    cat = uow.catalogue
+    va = flowdata.value_added(uow.session, year, region)
+    med = flowdata.medical_institutions(uow.session, year, region)
+    holders = frozenset(flowdata.hw01_permit_holders(uow.session, year))
+    held = tuple(x for s in NEEDED_STREAMS for x in streams[s])
+    key = (year, region, tuple(id(x) for x in held), va, med, holders, cat.targets)
+    with _FIGURES_LOCK:
+        hit = _FIGURES.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], held, strict=True)):
+            _FIGURES.move_to_end(key)
+            return hit[1], streams
+    figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
+                   hw01_holders=holders)
+    with _FIGURES_LOCK:
+        _FIGURES[key] = (held, figs)
+        while len(_FIGURES) > FIGURES_CACHE_SIZE:
+            _FIGURES.popitem(last=False)
     return figs, streams
+
+
+def clear_figures() -> None:
+    """Forget the computed figures (tests, benchmarks)."""
+    with _FIGURES_LOCK:
+        _FIGURES.clear()
 
 
 # --- GET /indicators ---------------------------------------------------------------------

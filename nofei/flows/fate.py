@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -43,7 +43,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import splu
 
-from nofei.flows.graph import build_flow_graph
+from nofei.flows.graph import Attestation
 from nofei.flows.model import NodeKey, StreamYearData
 
 U, D, S, X, L = 0, 1, 2, 3, 4  # L: trapped (folded into X in results)
@@ -311,11 +311,85 @@ def _chain_from_graph(g: nx.DiGraph) -> _Chain:
     return _Chain(keys, gen, drawn, np.asarray(out, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
 
 
-def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_LIMIT) -> FateResult:
-    """Fate attribution for one (stream, year), always derived from the flow graph (``nofei.flows.graph``):
-    given the year's data, the graph is built first (see module docstring)."""
-    graph = source if isinstance(source, nx.DiGraph) else build_flow_graph(source)
-    ch = _chain_from_graph(graph)
+def chain_from_data(data: StreamYearData, manifests: Iterable[Attestation] = ()) -> _Chain:
+    """The chain ``_chain_from_graph(build_flow_graph(data, manifests))`` gives, read straight from the data
+    the graph is built from, edge for edge in the same order: the edges that carry flow (``kg`` > 0) between
+    nodes, and per node its kg to U, D, S and X, a refused load sent back on the shipper's own edge
+    (``nofei.flows.graph._refuse``). Building the networkx graph of a code is left to whoever reads it
+    (Sankey, traces, lineage); the fates need only these arrays (tests hold the two equal)."""
+    nodes = data.nodes
+    keys = list(nodes)
+    index = {k: i for i, k in enumerate(keys)}
+    n = len(keys)
+    gen = np.fromiter((nd.generated for nd in nodes.values()), dtype=np.int64, count=n)
+    drawn = np.fromiter((nd.drawn for nd in nodes.values()), dtype=np.int64, count=n)
+    rw = np.zeros((n, 4), dtype=np.int64)
+    succ: list[list[list[int]]] = [[] for _ in range(n)]  # per node [target, kg] in the graph's edge order
+    lost: list[dict[str, int] | None] = [None] * n
+    for i, nd in enumerate(nodes.values()):
+        rw[i, U], rw[i, D], rw[i, S] = nd.own_u, nd.own_d, nd.stored
+        code = nd.code
+        xs = 0
+        for recv, kg in nd.transfers.items():
+            if kg <= 0:
+                continue
+            j = index.get((recv, code))
+            if j is None:
+                lo = lost[i]
+                if lo is None:
+                    lo = lost[i] = {}
+                lo[recv] = lo.get(recv, 0) + kg
+                xs += kg
+            else:
+                succ[i].append([j, kg])
+        rw[i, X] = xs
+    for a in manifests:  # graph.attest → _refuse: what a refusing receiver was declared goes back to the shipper
+        if a.rejected <= 0 or a.receiver == a.shipper:
+            continue
+        i2 = index.get((a.shipper, a.code))
+        if i2 is None:
+            continue
+        j2 = index.get((a.receiver, a.code))
+        if j2 is None:
+            lo = lost[i2]
+            declared = lo.get(a.receiver, 0) if lo is not None else 0
+            r = min(declared, a.rejected)
+            if r <= 0 or lo is None:
+                continue
+            lo[a.receiver] = declared - r
+            rw[i2, X] -= r
+        else:
+            e = next((x for x in succ[i2] if x[0] == j2), None)
+            r = min(e[1], a.rejected) if e is not None else 0
+            if r <= 0 or e is None:
+                continue
+            e[1] -= r
+        back = next((x for x in succ[i2] if x[0] == i2), None)
+        if back is None:
+            succ[i2].append([i2, r])
+        else:
+            back[1] += r
+    src: list[int] = []
+    dst: list[int] = []
+    w: list[int] = []
+    for i, out in enumerate(succ):
+        for j, kg in out:
+            if kg > 0:
+                src.append(i)
+                dst.append(j)
+                w.append(kg)
+    wa = np.asarray(w, dtype=np.int64)
+    sa = np.asarray(src, dtype=np.int64)
+    outflow = rw.sum(axis=1) + (np.bincount(sa, weights=wa, minlength=n).astype(np.int64) if len(wa) else 0)
+    return _Chain(keys, gen, drawn, np.asarray(outflow, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+
+
+def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_LIMIT,
+              manifests: Iterable[Attestation] = ()) -> FateResult:
+    """Fate attribution for one (stream, year), derived from the flow graph (``nofei.flows.graph``): from the
+    graph itself, or — the same chain, edge for edge (``chain_from_data``) — from the data and attestations the
+    graph is built from, without building it (see module docstring)."""
+    ch = _chain_from_graph(source) if isinstance(source, nx.DiGraph) else chain_from_data(source, manifests)
     keys = ch.keys
     n = len(keys)
     index = {k: i for i, k in enumerate(keys)}

@@ -106,8 +106,7 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
             .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur).group_by(L.c.unit_id, ST.c.stream)):
         b = builders.get(stream)
         if b is not None:
-            for lid in str(ids).split(","):
-                b.ledger(code_of[uid], int(lid))
+            b.data.ledgers.setdefault(code_of[uid], set()).update(int(lid) for lid in str(ids).split(","))
     if not found:
         return {s: b.build() for s, b in builders.items()}
 
@@ -136,13 +135,16 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
             k2 = (u, stream, code)
             into[k2] = into.get(k2, 0) + int(qty)
     cat = catalogue.for_year(year)
-    exempt: dict[tuple[str, str], bool] = {}
+    exempt: dict[tuple[str, bool], bool] = {}
     for (olid, ostream, ocode, ocp), (oqty, on, ogood) in out.items():
         if ostream in builders:
-            # a group is one unit and one code, so the 豁免清单 decides for all its rows at once
-            ex = exempt.get((olid, ocode))
+            # a group is one unit and one code, so the 豁免清单 decides for all its rows at once; it depends on
+            # the code and on whether the unit is a small clinic only
+            info = units.get(olid)
+            ek = (ocode, bool(info and info.small_clinic))
+            ex = exempt.get(ek)
             if ex is None:
-                ex = exempt[(olid, ocode)] = manifest_exempt(cat, ocode, units.get(olid))
+                ex = exempt[ek] = manifest_exempt(cat, ocode, info)
             builders[ostream].transfer_out(olid, ocode, ocp, int(oqty), rows=0 if ex else on,
                                            wellformed=0 if ex else int(ogood))
     for (ilid, istream, icode), iqty in into.items():
@@ -205,20 +207,42 @@ class _Year:
     value: dict[str, StreamModel]
 
 
+class CodeModel:
+    """One waste code of a stream's year: its fates (from the chain of its graph, ``fate.chain_from_data``) and its
+    networkx graph, built on first read (the indicators never need it). Never changed once built."""
+
+    def __init__(self, data: StreamYearData, attested: list[Attestation], exact_limit: int) -> None:
+        self.data = data
+        self.attested = attested
+        self.fate = attribute(data, exact_limit=exact_limit, manifests=attested)
+        self._graph: nx.DiGraph | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        with self._lock:
+            if self._graph is None:
+                self._graph = build_flow_graph(self.data, self.attested)
+            return self._graph
+
+    def __iter__(self) -> Any:  # (graph, fate), as the code models once were
+        return iter((self.graph, self.fate))
+
+
 class StreamModel:
     """One stream's year: its data, its fates and its graph (networkx), unpacked as ``(data, graph, fate)``.
 
-    Kept per waste code (a transfer joins nodes of one code only): a write rebuilds the graphs and fates of
-    the codes it touches, the stream's fates are the codes' stacked (``fate.concat``), and the stream's graph
-    is composed from the codes' graphs when something first reads it (the indicators need only data and fates).
+    Kept per waste code (a transfer joins nodes of one code only): a write rebuilds the fates of the codes it
+    touches, the stream's fates are the codes' stacked (``fate.concat``), and the stream's graph is composed
+    from the codes' graphs when something first reads it (the indicators need only data and fates).
     """
 
-    def __init__(self, data: StreamYearData, codes: dict[str, tuple[nx.DiGraph, FateResult]],
+    def __init__(self, data: StreamYearData, codes: dict[str, CodeModel],
                  exact_limit: int = EXACT_LIMIT) -> None:
         self.data = data
         self.exact_limit = exact_limit
         self.codes = dict(sorted(codes.items()))
-        self.fate = concat([f for _g, f in self.codes.values()]) if self.codes else attribute(build_flow_graph(data))
+        self.fate = concat([c.fate for c in self.codes.values()]) if self.codes else attribute(data)
         self._graph: nx.DiGraph | None = None
         self._lock = threading.Lock()
 
@@ -228,7 +252,8 @@ class StreamModel:
             if self._graph is None:
                 g = build_flow_graph(StreamYearData(self.data.stream, self.data.year, {}, self.data.units,
                                                     self.data.ledgers, self.data.manifest_rows))
-                for cg, _f in self.codes.values():
+                for c in self.codes.values():
+                    cg = c.graph
                     g.add_nodes_from(cg.nodes(data=True))
                     g.add_edges_from(cg.edges(data=True))
                 self._graph = g
@@ -241,12 +266,10 @@ class StreamModel:
         return self.graph if i == 1 else (self.data, None, self.fate)[i]
 
 
-def _code_model(d: StreamYearData, code: str, attested: list[Attestation], exact_limit: int,
-                ) -> tuple[nx.DiGraph, FateResult]:
+def _code_model(d: StreamYearData, code: str, attested: list[Attestation], exact_limit: int) -> CodeModel:
     sub = StreamYearData(d.stream, d.year, {k: v for k, v in d.nodes.items() if k[1] == code}, d.units, d.ledgers,
                          d.manifest_rows)
-    g = build_flow_graph(sub, [a for a in attested if a.code == code])
-    return g, attribute(g, exact_limit=exact_limit)
+    return CodeModel(sub, [a for a in attested if a.code == code], exact_limit)
 
 
 def _exact_limit(d: StreamYearData) -> int:

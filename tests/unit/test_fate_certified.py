@@ -92,3 +92,45 @@ def test_certified_figures_equal_the_fractions(cy, scale):
                         "X": round(m * (eb[3] + eb[4]))}
                 assert fr.node_fates_kg(i, m) == want
                 assert fr.central_kg(i, m) == round(m * fr.exact_central[i])
+
+
+@st.composite
+def data_and_attestations(draw):
+    """A random one-code stream (transfers among units, to unregistered receivers and to the sender itself) and
+    attestations on random (shipper, receiver) pairs: partial receipts, refusals, returns."""
+    from nofei.flows.graph import Attestation
+
+    n = draw(st.integers(1, 6))
+    units = [f"U{i}" for i in range(n)]
+    others = units + ["OUT1", "OUT2"]
+    nodes = {}
+    for u in units:
+        tr = {r: draw(st.integers(0, 40)) for r in draw(st.lists(st.sampled_from(others), max_size=4, unique=True))}
+        nodes[(u, "SW01")] = NodeFlows(u, "SW01", generated=draw(st.integers(0, 90)), own_u=draw(st.integers(0, 9)),
+                                       own_d=draw(st.integers(0, 9)), open=draw(st.integers(0, 9)),
+                                       close=draw(st.integers(0, 9)), transfers=tr)
+    atts = []
+    for _ in range(draw(st.integers(0, 6))):
+        a = Attestation(draw(st.sampled_from(units + ["GHOST"])), draw(st.sampled_from(others)), "SW01")
+        status = draw(st.sampled_from(["received", "rejected", "in_transit"]))
+        q = draw(st.integers(0, 50))
+        rej = draw(st.integers(0, q)) if status != "in_transit" else 0
+        a.add(status, q, q - rej, rej, "20250101000001", follow_on=draw(st.booleans()))
+        atts.append(a)
+    return StreamYearData("general_industrial", 2025, nodes, {u: UnitInfo(u, "", "630102") for u in units}), atts
+
+
+@settings(max_examples=300, deadline=None)
+@given(data_and_attestations())
+def test_the_chain_read_from_the_data_is_the_chain_of_the_graph(da):
+    from nofei.flows.fate import _chain_from_graph, chain_from_data
+    from nofei.flows.graph import build_flow_graph
+
+    d, atts = da
+    a = chain_from_data(d, atts)
+    b = _chain_from_graph(build_flow_graph(d, atts))
+    assert a.keys == b.keys
+    for f in ("generated", "drawn", "outflow", "src", "dst", "w", "rw"):
+        assert np.array_equal(getattr(a, f), getattr(b, f)), f
+    fa, fb = attribute(d, manifests=atts), attribute(build_flow_graph(d, atts))
+    assert fa.method == fb.method and np.array_equal(fa.B, fb.B)
