@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from nofei.catalogue import STREAMS, Catalogue
 from nofei.flows.fate import EXACT_LIMIT, FateResult, attribute, concat
 from nofei.flows.graph import Attestation, build_flow_graph
-from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
+from nofei.flows.model import NodeFlows, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore
 from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
@@ -86,11 +86,12 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
     # latest ("YYYY-MM|kg" strings order by month), folded in SQL: one row per node instead of one per month
     first = func.min(L.c.month + literal("|") + cast(ST.c.open_kg, String))
     last = func.max(L.c.month + literal("|") + cast(ST.c.close_kg, String))
-    q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last)
+    q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last,
+                _id_list(session, ST.c.ledger_id))
          .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur)
          .group_by(L.c.unit_id, ST.c.stream, ST.c.code))
     found = False
-    for uid, stream, code, g, f, la in session.execute(q).all():
+    for uid, stream, code, g, f, la, ids in session.execute(q).all():
         b = builders.get(stream)
         if b is None:
             continue
@@ -101,12 +102,8 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
         b.stock(u, fm, code, int(fo), int(g), int(lc) if fm == lm else 0)
         if lm != fm:
             b.stock(u, lm, code, 0, 0, int(lc))
-    for uid, stream, ids in session.execute(
-            select(L.c.unit_id, ST.c.stream, _id_list(session, ST.c.ledger_id))
-            .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur).group_by(L.c.unit_id, ST.c.stream)):
-        b = builders.get(stream)
-        if b is not None:
-            b.data.ledgers.setdefault(code_of[uid], set()).update(int(lid) for lid in str(ids).split(","))
+        # the ledger versions behind the unit's nodes of the stream: those with stock rows of it
+        b.data.ledgers.setdefault(u, set()).update(int(lid) for lid in str(ids).split(","))
     if not found:
         return {s: b.build() for s, b in builders.items()}
 
@@ -118,38 +115,38 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
             builders[trow[1]].treatment(code_of[trow[0]], trow[2], catalogue.method_class(trow[3]) == "utilisation",
                                         int(trow[4]))
 
-    out: dict[tuple[str, str, str, str], list[int]] = {}
-    into: dict[tuple[str, str, str], int] = {}
-    for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(session, year, unit_ids).all():
-        u = code_of[xuid]
-        if direction == "out":
-            k = (u, stream, code, counterpart)
-            a = out.get(k)
-            if a is None:
-                out[k] = [int(qty), int(n), int(good or 0)]
-            else:
-                a[0] += int(qty)
-                a[1] += int(n)
-                a[2] += int(good or 0)
-        else:
-            k2 = (u, stream, code)
-            into[k2] = into.get(k2, 0) + int(qty)
+    # flow_year_edge holds one row per (unit, direction, stream, code, counterpart): folded into the nodes as
+    # StreamYearBuilder.transfer_out / transfer_in would, without a call per row
     cat = catalogue.for_year(year)
     exempt: dict[tuple[str, bool], bool] = {}
-    for (olid, ostream, ocode, ocp), (oqty, on, ogood) in out.items():
-        if ostream in builders:
+    nodes_of = {st: b.data.nodes for st, b in builders.items()}
+    mrows_of = {st: b.data.manifest_rows for st, b in builders.items()}
+    for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(session, year, unit_ids).all():
+        nodes = nodes_of.get(stream)
+        if nodes is None:
+            continue
+        u = code_of[xuid]
+        nd = nodes.get((u, code))
+        if nd is None:
+            nd = nodes[(u, code)] = NodeFlows(u, code)
+        if direction == "out":
             # a group is one unit and one code, so the 豁免清单 decides for all its rows at once; it depends on
             # the code and on whether the unit is a small clinic only
-            info = units.get(olid)
-            ek = (ocode, bool(info and info.small_clinic))
+            info = units.get(u)
+            ek = (code, bool(info and info.small_clinic))
             ex = exempt.get(ek)
             if ex is None:
-                ex = exempt[ek] = manifest_exempt(cat, ocode, info)
-            builders[ostream].transfer_out(olid, ocode, ocp, int(oqty), rows=0 if ex else on,
-                                           wellformed=0 if ex else int(ogood))
-    for (ilid, istream, icode), iqty in into.items():
-        if istream in builders:
-            builders[istream].transfer_in(ilid, icode, int(iqty))
+                ex = exempt[ek] = manifest_exempt(cat, code, info)
+            rows, ok = (0, 0) if ex else (int(n), int(good or 0))
+            nd.transfers[counterpart] = nd.transfers.get(counterpart, 0) + int(qty)
+            nd.transfer_rows[counterpart] = nd.transfer_rows.get(counterpart, 0) + rows
+            m = mrows_of[stream].get(u)
+            if m is None:
+                m = mrows_of[stream][u] = [0, 0]
+            m[0] += rows
+            m[1] += ok
+        else:
+            nd.received += int(qty)
     datas: dict[str, StreamYearData] = {s: b.build() for s, b in builders.items()}
     for d in datas.values():
         d.nodes = dict(sorted(d.nodes.items()))
