@@ -83,7 +83,7 @@ def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, Fate
 # ``flow_change``), so their identity is the as-of stamp of the figures; the entry holds them, so an id is
 # never reused while it is cached. After a write only the streams it touched are recomputed (their per-region
 # views are memoised on the fates, ``nofei.flows.indicators.stream_view``).
-_FIGURES: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any]]] = OrderedDict()
+_FIGURES: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any], Any]] = OrderedDict()
 _FIGURES_LOCK = threading.Lock()
 FIGURES_CACHE_SIZE = 256
 
@@ -104,10 +104,42 @@ def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[s
     figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
                    hw01_holders=holders)
     with _FIGURES_LOCK:
-        _FIGURES[key] = (held, figs)
+        _FIGURES[key] = (held, figs, cat)
         while len(_FIGURES) > FIGURES_CACHE_SIZE:
             _FIGURES.popitem(last=False)
     return figs, streams
+
+
+REWARM = 8  # figure sets (year, region, inputs) recomputed after a write-through refresh, most recent first
+
+
+def _held(value: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(x for s in NEEDED_STREAMS for x in (value[s].data, value[s].fate))
+
+
+def _rewarm(year: int, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """``flowdata.AFTER_REFRESH`` hook: the figures cached for the old model, recomputed for the new one (only the
+    touched streams' views are new work), so the reads after a write find them."""
+    if any(s not in old or s not in new for s in NEEDED_STREAMS):
+        return
+    before, after = _held(old), _held(new)
+    if all(a is b for a, b in zip(before, after, strict=True)):
+        return
+    with _FIGURES_LOCK:
+        todo = [(k, v) for k, v in _FIGURES.items()
+                if k[0] == year and all(a is b for a, b in zip(v[0], before, strict=True))][-REWARM:]
+    streams = {s: (new[s].data, new[s].fate) for s in NEEDED_STREAMS}
+    for k, (_held_old, _figs, cat) in todo:
+        _y, region, _ids, va, med, holders, targets = k
+        figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
+                       hw01_holders=holders)
+        with _FIGURES_LOCK:
+            _FIGURES[(year, region, tuple(id(x) for x in after), va, med, holders, targets)] = (after, figs, cat)
+            while len(_FIGURES) > FIGURES_CACHE_SIZE:
+                _FIGURES.popitem(last=False)
+
+
+flowdata.AFTER_REFRESH.append(_rewarm)
 
 
 def clear_figures() -> None:

@@ -574,8 +574,8 @@ def concat(parts: list[FateResult]) -> FateResult:
         res.rounds_B = np.concatenate([p.rounds_B for p in parts if p.rounds_B is not None])
         res.rounds_central = np.concatenate([p.rounds_central for p in parts if p.rounds_central is not None])
 
-        def exact() -> tuple[list[tuple[Fraction, ...]], list[Fraction]]:
+        def stacked() -> tuple[list[tuple[Fraction, ...]], list[Fraction]]:
             return ([row for p in parts for row in (p.exact_B or [])],
                     [c for p in parts for c in (p.exact_central or [])])
-        res.exact_fn = exact
+        res.exact_fn = stacked
     return res

@@ -89,7 +89,7 @@ _ZERO_ATTESTED = {k: 0 for k in ATTESTED}
 
 
 def _edge(kg: int, rows: int = 0) -> dict[str, Any]:
-    d = {"kg": kg, "declared": kg, "weight": kg / 1000, "rows": rows}
+    d: dict[str, Any] = {"kg": kg, "declared": kg, "weight": kg / 1000, "rows": rows}
     d.update(_ZERO_ATTESTED)
     d["manifests"] = []
     return d

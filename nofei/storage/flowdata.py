@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy import String, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from nofei.catalogue import STREAMS, Catalogue
-from nofei.flows.fate import EXACT_LIMIT, FateResult, attribute, concat
+from nofei.flows.fate import EXACT_LIMIT, attribute, concat
 from nofei.flows.graph import Attestation, build_flow_graph
 from nofei.flows.model import NodeFlows, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore
@@ -77,7 +78,10 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
     partial reload merged into a year gives exactly the data of a whole load.
     """
     units = units if units is not None else load_units(session)
-    code_of = {r.id: r.credit_code for r in session.execute(select(UN.c.id, UN.c.credit_code))}
+    uq = select(UN.c.id, UN.c.credit_code)
+    if unit_ids is not None:
+        uq = uq.where(UN.c.id.in_(unit_ids))  # the rows read below are those units' own
+    code_of = {r.id: r.credit_code for r in session.execute(uq)}
     builders = {s: StreamYearBuilder(s, year, units) for s in STREAMS}
     cur = and_(L.c.year == year, L.c.is_current.is_(True))
     if unit_ids is not None:
@@ -202,6 +206,7 @@ class _Year:
     units: dict[str, UnitInfo]
     attested: dict[str, list[Attestation]]
     value: dict[str, StreamModel]
+    catalogue: Catalogue | None = None
 
 
 class CodeModel:
@@ -283,6 +288,8 @@ def _model(datas: dict[str, StreamYearData], attested: dict[str, list[Attestatio
     and fates are rebuilt and the rest kept from ``old``."""
     value = dict(old or {})
     for s, d in datas.items():
+        if touched is not None and s in value and s not in touched:
+            continue  # its data is the model's (``_refresh`` replaces the data of touched streams only)
         codes = sorted({k[1] for k in d.nodes})
         lim = _exact_limit(d)
         if touched is None or s not in value or lim != value[s].exact_limit:
@@ -323,7 +330,9 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
         for s in attested:
             old_by = _by_code(hit.attested.get(s, []))
             new_by = _by_code(attested[s])
-            touched.setdefault(s, set()).update(c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c))
+            changed = {c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c)}
+            if changed:  # a stream whose attestations did not change keeps its model (and its memoised views)
+                touched.setdefault(s, set()).update(changed)
     datas = {s: v.data for s, v in hit.value.items()}
     if unit_ids:
         units = hit.units  # the registry is as it was (same ukey)
@@ -337,7 +346,7 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
             elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
                 datas[s] = _merge(datas[s], d, ccs)
                 touched.setdefault(s, set())
-    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value))
+    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value), catalogue)
 
 
 def _by_code(items: list[Attestation]) -> dict[str, list[tuple[Any, ...]]]:
@@ -378,7 +387,7 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
         units = load_units(session)
         datas = load_year(session, year, catalogue, units)
         attested = load_attestations(session, year, catalogue)
-        entry = _Year(stamp, ukey, units, attested, _model(datas, attested))
+        entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
     with _LOCK:
         _CACHE[key] = entry
         while len(_CACHE) > CACHE_SIZE:
@@ -387,6 +396,47 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
     # them again (B2: ~0.4 s, several times per refresh); frozen objects are still freed by reference counting
     gc.freeze()
     return entry.value
+
+
+WRITE_THROUGH = True
+"""After a write commits, the writing process brings its cached model of the year up to date at once (the
+same incremental ``_refresh`` a read would do), so the reads that follow find it fresh."""
+AFTER_REFRESH: list[Callable[[int, dict[str, StreamModel], dict[str, StreamModel]], None]] = []
+"""Called with (year, old model, new model) after a write-through refresh (``reports.indicators`` recomputes the
+figures it had cached for the old model)."""
+
+
+def _after_write(engine: Any, years: set[int]) -> None:
+    """``flowstore.AFTER_COMMIT`` hook: refresh the cached years of this database that a commit changed, only
+    incrementally (a change that needs a whole reload is left to the next read), and only if no one replaced
+    the entry meanwhile (compare and set)."""
+    if not WRITE_THROUGH:
+        return
+    url = engine.url.render_as_string(hide_password=True)
+    with _LOCK:
+        todo = [(k, e) for k, e in _CACHE.items() if k[0] == url and k[1] in years and e.catalogue is not None]
+    done = False
+    for key, hit in todo:
+        year = int(key[1])
+        with Session(engine) as s:
+            stamp = flowstore.latest_change(s, year)
+            if stamp is None or stamp == hit.stamp or version_key(s, year) != hit.ukey or hit.catalogue is None:
+                continue
+            entry = _refresh(s, hit, year, hit.catalogue, stamp)
+        if entry is None:
+            continue
+        with _LOCK:
+            if _CACHE.get(key) is not hit:
+                continue
+            _CACHE[key] = entry
+        done = True
+        for fn in list(AFTER_REFRESH):
+            fn(year, hit.value, entry.value)
+    if done:
+        gc.freeze()
+
+
+flowstore.AFTER_COMMIT.append(_after_write)
 
 
 def stream_year(session: Session, stream: str, year: int, *, catalogue: Catalogue | None = None,
