@@ -15,7 +15,8 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,6 +208,20 @@ def version_key(session: Session, year: int) -> tuple[Any, ...]:
     return tuple(str(x) for x in uv)
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic collection while a model is built: it allocates ~10⁶ long-lived objects, and every generation-2
+    pass would walk all of them again (reference counting still frees garbage; the model holds no cycles that
+    need the collector). The collector's state is restored after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 @dataclass
 class _Year:
     """A cached year: its stamp (``flow_change``), the registry key, and per stream (data, graph, fate)."""
@@ -392,12 +407,13 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
             _CACHE.move_to_end(key)
     if hit is not None and hit.ukey == ukey and hit.stamp == stamp and stamp is not None:
         return hit.value
-    entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
-    if entry is None:
-        units = load_units(session)
-        datas = load_year(session, year, catalogue, units)
-        attested = load_attestations(session, year, catalogue)
-        entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
+    with _no_cyclic_gc():
+        entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
+        if entry is None:
+            units = load_units(session)
+            datas = load_year(session, year, catalogue, units)
+            attested = load_attestations(session, year, catalogue)
+            entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
     with _LOCK:
         _CACHE[key] = entry
         while len(_CACHE) > CACHE_SIZE:
@@ -432,7 +448,8 @@ def _after_write(engine: Any, years: set[int]) -> None:
             stamp = flowstore.latest_change(s, year)
             if stamp is None or stamp == hit.stamp or version_key(s, year) != hit.ukey or hit.catalogue is None:
                 continue
-            entry = _refresh(s, hit, year, hit.catalogue, stamp)
+            with _no_cyclic_gc():
+                entry = _refresh(s, hit, year, hit.catalogue, stamp)
         if entry is None:
             continue
         with _LOCK:
