@@ -78,14 +78,27 @@ def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, Fate
     return out
 
 
-# The computed figures per (year, region, the streams' model objects, the other inputs). The flow model's
-# objects are replaced, never changed, when a write reaches them (``flowdata.year_flows``, stamped by
-# ``flow_change``), so their identity is the as-of stamp of the figures; the entry holds them, so an id is
-# never reused while it is cached. After a write only the streams it touched are recomputed (their per-region
-# views are memoised on the fates, ``nofei.flows.indicators.stream_view``).
+# The computed figures per (year, region, the other inputs), each with the model objects they were computed from.
+# The flow model's objects are replaced, never changed, when a write reaches them (``flowdata.year_flows``,
+# stamped by ``flow_change``), so their identity is the as-of stamp of the figures: a hit needs the very same
+# objects, and a recomputation replaces the entry (one per key, so no old model is kept alive here). After a
+# write only the streams it touched are recomputed (their per-region views are memoised on the fates,
+# ``nofei.flows.indicators.stream_view``).
 _FIGURES: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any], Any]] = OrderedDict()
 _FIGURES_LOCK = threading.Lock()
 FIGURES_CACHE_SIZE = 256
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
+def _put(key: tuple[Any, ...], value: tuple[tuple[Any, ...], list[Any], Any]) -> None:
+    with _FIGURES_LOCK:
+        _FIGURES[key] = value
+        _FIGURES.move_to_end(key)
+        while len(_FIGURES) > FIGURES_CACHE_SIZE:
+            _FIGURES.popitem(last=False)
 
 
 def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[str, Any]]:
@@ -95,18 +108,15 @@ def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[s
     med = flowdata.medical_institutions(uow.session, year, region)
     holders = frozenset(flowdata.hw01_permit_holders(uow.session, year))
     held = tuple(x for s in NEEDED_STREAMS for x in streams[s])
-    key = (year, region, tuple(id(x) for x in held), va, med, holders, cat.targets)
+    key = (year, region, va, med, holders, cat.targets)
     with _FIGURES_LOCK:
         hit = _FIGURES.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], held, strict=True)):
+        if hit is not None and _same(hit[0], held):
             _FIGURES.move_to_end(key)
             return hit[1], streams
     figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
                    hw01_holders=holders)
-    with _FIGURES_LOCK:
-        _FIGURES[key] = (held, figs, cat)
-        while len(_FIGURES) > FIGURES_CACHE_SIZE:
-            _FIGURES.popitem(last=False)
+    _put(key, (held, figs, cat))
     return figs, streams
 
 
@@ -123,20 +133,16 @@ def _rewarm(year: int, old: dict[str, Any], new: dict[str, Any]) -> None:
     if any(s not in old or s not in new for s in NEEDED_STREAMS):
         return
     before, after = _held(old), _held(new)
-    if all(a is b for a, b in zip(before, after, strict=True)):
+    if _same(before, after):
         return
     with _FIGURES_LOCK:
-        todo = [(k, v) for k, v in _FIGURES.items()
-                if k[0] == year and all(a is b for a, b in zip(v[0], before, strict=True))][-REWARM:]
+        todo = [(k, v) for k, v in _FIGURES.items() if k[0] == year and _same(v[0], before)][-REWARM:]
     streams = {s: (new[s].data, new[s].fate) for s in NEEDED_STREAMS}
-    for k, (_held_old, _figs, cat) in todo:
-        _y, region, _ids, va, med, holders, targets = k
+    for k, (_old_held, _figs, cat) in todo:
+        _y, region, va, med, holders, _targets = k
         figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
                        hw01_holders=holders)
-        with _FIGURES_LOCK:
-            _FIGURES[(year, region, tuple(id(x) for x in after), va, med, holders, targets)] = (after, figs, cat)
-            while len(_FIGURES) > FIGURES_CACHE_SIZE:
-                _FIGURES.popitem(last=False)
+        _put(k, (after, figs, cat))
 
 
 flowdata.AFTER_REFRESH.append(_rewarm)
