@@ -11,7 +11,7 @@ city-wide published indicators and the fates and balances of their own units; an
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,7 @@ from nofei.flows.model import StreamYearData
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
 from nofei.storage import flowdata
+from nofei.storage.cache import StampedCache
 from nofei.storage.repo import unit_row
 from nofei.storage.uow import UnitOfWork
 
@@ -78,27 +79,19 @@ def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, Fate
     return out
 
 
-# The computed figures per (year, region, the other inputs), each with the model objects they were computed from.
-# The flow model's objects are replaced, never changed, when a write reaches them (``flowdata.year_flows``,
-# stamped by ``flow_change``), so their identity is the as-of stamp of the figures: a hit needs the very same
-# objects, and a recomputation replaces the entry (one per key, so no old model is kept alive here). After a
-# write only the streams it touched are recomputed (their per-region views are memoised on the fates,
-# ``nofei.flows.indicators.stream_view``).
-_FIGURES: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any], Any]] = OrderedDict()
-_FIGURES_LOCK = threading.Lock()
-FIGURES_CACHE_SIZE = 256
+# The computed figures per (year, region, the other inputs), on the one process cache kind
+# (``nofei.storage.cache``). The flow model's objects are replaced, never changed, when a write reaches them
+# (``flowdata.year_flows``, stamped by ``flow_change``), so their identities are the as-of stamp of the
+# figures; the entry holds the objects themselves, so an id cannot be reused while it is kept. One entry per
+# key: a recomputation replaces it, so no superseded model is kept alive here. After a write only the streams
+# it touched are recomputed (their per-region views are memoised on the fates, ``stream_view``).
+_FIGURES: StampedCache[tuple[tuple[Any, ...], list[Any], Any]] = StampedCache("indicator figures", 256)
+_RECENT: deque[tuple[Any, ...]] = deque(maxlen=8)  # the keys read last: recomputed after a write-through
+_RECENT_LOCK = threading.Lock()
 
 
-def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
-
-
-def _put(key: tuple[Any, ...], value: tuple[tuple[Any, ...], list[Any], Any]) -> None:
-    with _FIGURES_LOCK:
-        _FIGURES[key] = value
-        _FIGURES.move_to_end(key)
-        while len(_FIGURES) > FIGURES_CACHE_SIZE:
-            _FIGURES.popitem(last=False)
+def _stamp(held: tuple[Any, ...]) -> tuple[int, ...]:
+    return tuple(id(x) for x in held)
 
 
 def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[str, Any]]:
@@ -109,18 +102,17 @@ def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[s
     holders = frozenset(flowdata.hw01_permit_holders(uow.session, year))
     held = tuple(x for s in NEEDED_STREAMS for x in streams[s])
     key = (year, region, va, med, holders, cat.targets)
-    with _FIGURES_LOCK:
-        hit = _FIGURES.get(key)
-        if hit is not None and _same(hit[0], held):
-            _FIGURES.move_to_end(key)
-            return hit[1], streams
+    with _RECENT_LOCK:
+        if key in _RECENT:
+            _RECENT.remove(key)
+        _RECENT.append(key)
+    hit = _FIGURES.get(key, _stamp(held))
+    if hit is not None:
+        return hit[1], streams
     figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
                    hw01_holders=holders)
-    _put(key, (held, figs, cat))
+    _FIGURES.put(key, _stamp(held), (held, figs, cat))
     return figs, streams
-
-
-REWARM = 8  # figure sets (year, region, inputs) recomputed after a write-through refresh, most recent first
 
 
 def _held(value: dict[str, Any]) -> tuple[Any, ...]:
@@ -128,21 +120,24 @@ def _held(value: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _rewarm(year: int, old: dict[str, Any], new: dict[str, Any]) -> None:
-    """``flowdata.AFTER_REFRESH`` hook: the figures cached for the old model, recomputed for the new one (only the
-    touched streams' views are new work), so the reads after a write find them."""
+    """``flowdata.AFTER_REFRESH`` hook: the figures last read for the old model, recomputed for the new one (only
+    the touched streams' views are new work), so the reads after a write find them."""
     if any(s not in old or s not in new for s in NEEDED_STREAMS):
         return
-    before, after = _held(old), _held(new)
-    if _same(before, after):
+    before, after = _stamp(_held(old)), _held(new)
+    if before == _stamp(after):
         return
-    with _FIGURES_LOCK:
-        todo = [(k, v) for k, v in _FIGURES.items() if k[0] == year and _same(v[0], before)][-REWARM:]
+    with _RECENT_LOCK:
+        keys = [k for k in _RECENT if k[0] == year]
     streams = {s: (new[s].data, new[s].fate) for s in NEEDED_STREAMS}
-    for k, (_old_held, _figs, cat) in todo:
+    for k in keys:
+        e = _FIGURES.entry(k)
+        if e is None or e.stamp != before:
+            continue
         _y, region, va, med, holders, _targets = k
-        figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
-                       hw01_holders=holders)
-        _put(k, (after, figs, cat))
+        figs = compute(streams, region=region, year=year, catalogue=e.value[2], value_added=va,
+                       medical_institutions=med, hw01_holders=holders)
+        _FIGURES.put(k, _stamp(after), (after, figs, e.value[2]))
 
 
 flowdata.AFTER_REFRESH.append(_rewarm)
@@ -150,8 +145,7 @@ flowdata.AFTER_REFRESH.append(_rewarm)
 
 def clear_figures() -> None:
     """Forget the computed figures (tests, benchmarks)."""
-    with _FIGURES_LOCK:
-        _FIGURES.clear()
+    _FIGURES.clear()
 
 
 # --- GET /indicators ---------------------------------------------------------------------
