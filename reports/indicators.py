@@ -10,6 +10,8 @@ city-wide published indicators and the fates and balances of their own units; an
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,7 @@ from nofei.flows.model import StreamYearData
 from nofei.problems import Problem
 from nofei.quantity import kg_to_t_float
 from nofei.storage import flowdata
+from nofei.storage.cache import StampedCache
 from nofei.storage.repo import unit_row
 from nofei.storage.uow import UnitOfWork
 
@@ -76,13 +79,73 @@ def _streams(uow: UnitOfWork, year: int) -> dict[str, tuple[StreamYearData, Fate
     return out
 
 
+# The computed figures per (year, region, the other inputs), on the one process cache kind
+# (``nofei.storage.cache``). The flow model's objects are replaced, never changed, when a write reaches them
+# (``flowdata.year_flows``, stamped by ``flow_change``), so their identities are the as-of stamp of the
+# figures; the entry holds the objects themselves, so an id cannot be reused while it is kept. One entry per
+# key: a recomputation replaces it, so no superseded model is kept alive here. After a write only the streams
+# it touched are recomputed (their per-region views are memoised on the fates, ``stream_view``).
+_FIGURES: StampedCache[tuple[tuple[Any, ...], list[Any], Any]] = StampedCache("indicator figures", 256)
+_RECENT: deque[tuple[Any, ...]] = deque(maxlen=8)  # the keys read last: recomputed after a write-through
+_RECENT_LOCK = threading.Lock()
+
+
+def _stamp(held: tuple[Any, ...]) -> tuple[int, ...]:
+    return tuple(id(x) for x in held)
+
+
 def _figures(uow: UnitOfWork, year: int, region: str) -> tuple[list[Any], dict[str, Any]]:
     streams = _streams(uow, year)
-    figs = compute(streams, region=region, year=year, catalogue=uow.catalogue,
-                   value_added=flowdata.value_added(uow.session, year, region),
-                   medical_institutions=flowdata.medical_institutions(uow.session, year, region),
-                   hw01_holders=flowdata.hw01_permit_holders(uow.session, year))
+    cat = uow.catalogue
+    va = flowdata.value_added(uow.session, year, region)
+    med = flowdata.medical_institutions(uow.session, year, region)
+    holders = frozenset(flowdata.hw01_permit_holders(uow.session, year))
+    held = tuple(x for s in NEEDED_STREAMS for x in streams[s])
+    key = (year, region, va, med, holders, cat.targets)
+    with _RECENT_LOCK:
+        if key in _RECENT:
+            _RECENT.remove(key)
+        _RECENT.append(key)
+    hit = _FIGURES.get(key, _stamp(held))
+    if hit is not None:
+        return hit[1], streams
+    figs = compute(streams, region=region, year=year, catalogue=cat, value_added=va, medical_institutions=med,
+                   hw01_holders=holders)
+    _FIGURES.put(key, _stamp(held), (held, figs, cat))
     return figs, streams
+
+
+def _held(value: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(x for s in NEEDED_STREAMS for x in (value[s].data, value[s].fate))
+
+
+def _rewarm(year: int, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """``flowdata.AFTER_REFRESH`` hook: the figures last read for the old model, recomputed for the new one (only
+    the touched streams' views are new work), so the reads after a write find them."""
+    if any(s not in old or s not in new for s in NEEDED_STREAMS):
+        return
+    before, after = _stamp(_held(old)), _held(new)
+    if before == _stamp(after):
+        return
+    with _RECENT_LOCK:
+        keys = [k for k in _RECENT if k[0] == year]
+    streams = {s: (new[s].data, new[s].fate) for s in NEEDED_STREAMS}
+    for k in keys:
+        e = _FIGURES.entry(k)
+        if e is None or e.stamp != before:
+            continue
+        _y, region, va, med, holders, _targets = k
+        figs = compute(streams, region=region, year=year, catalogue=e.value[2], value_added=va,
+                       medical_institutions=med, hw01_holders=holders)
+        _FIGURES.put(k, _stamp(after), (after, figs, e.value[2]))
+
+
+flowdata.AFTER_REFRESH.append(_rewarm)
+
+
+def clear_figures() -> None:
+    """Forget the computed figures (tests, benchmarks)."""
+    _FIGURES.clear()
 
 
 # --- GET /indicators ---------------------------------------------------------------------
@@ -113,8 +176,7 @@ def _contrib(key: str, data: StreamYearData, fate: FateResult, i: int) -> tuple[
     if key in ("general_industrial_intensity", "industrial_solid_waste_intensity"):
         return g, None
     if key == "medical_central_disposal_rate":
-        c = fate.exact_central[i] if fate.exact_central is not None else float(fate.central[i])
-        return round(a * c), a
+        return fate.central_kg(i, a), a
     if key in FILM_CODES:
         return nd.transferred + nd.own_u + nd.own_d, g
     if key == "kitchen_waste_utilisation_rate":

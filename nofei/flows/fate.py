@@ -13,9 +13,13 @@ How it is computed (and how exact it is):
   absorbing into ``X`` — waste that circulates without a recorded end is unresolved. This keeps
   ``I − Q`` non-singular, so there is never a hang or a singular-matrix crash, and every row of
   ``B`` still sums to 1 (Σ fates = Σ A).
-* On an **acyclic** graph of at most ``exact_limit`` edges, ``B`` is computed exactly with
-  ``fractions.Fraction`` in one reverse-topological pass; region totals are exact sums of
-  ``A_i · B_i,k`` rounded once, half-even, to whole kilograms.
+* On an **acyclic** graph of at most ``exact_limit`` edges (method "exact") every figure is the exact
+  rational ``A_i · B_i,k`` (or its region sum) rounded once, half-even, to whole kilograms. It is computed in
+  float64 by one reverse-topological pass that also counts, per node, the roundings behind each value; all
+  terms are non-negative, so the relative error is at most ``γ_n = n·u / (1 − n·u)`` (Higham, *Accuracy and
+  Stability*, §3.1) and a rounded figure whose error interval holds no half-integer is exactly what the
+  Fractions give. Only a figure that is not so certified (a tie such as 2.5 kg, or a value within the bound
+  of one) is computed with ``fractions.Fraction`` (the exact pass runs lazily, once, when first needed).
 * Otherwise ``B`` is computed in float64 with one sparse LU factorisation of ``I − Q`` (scipy
   SuperLU) solved for the five fate columns (``method`` "levels"). Region totals are
   float sums of ``A_i · B_i,k`` rounded half-even to whole kilograms (error far below 1 kg for
@@ -26,9 +30,12 @@ Rates are then computed exactly (``Decimal``) from those integer kilograms.
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -36,11 +43,35 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.sparse.linalg import splu
 
-from nofei.flows.graph import build_flow_graph
+from nofei.flows.graph import Attestation
 from nofei.flows.model import NodeKey, StreamYearData
 
 U, D, S, X, L = 0, 1, 2, 3, 4  # L: trapped (folded into X in results)
 EXACT_LIMIT = 5_000  # edges: Fractions cost ~30 µs per edge; beyond this the float solve is used
+_U64 = 2.0 ** -53  # unit roundoff of float64
+
+
+def _gamma(n: int) -> float:
+    """``γ_n``: the relative error bound of ``n`` roundings on non-negative terms (∞ when meaningless)."""
+    nu = n * _U64
+    return nu / (1.0 - nu) if nu < 0.5 else math.inf
+
+
+def certified_round(value: float, rounds: int) -> int | None:
+    """``round(exact)`` half-even when ``value`` is within ``γ_rounds`` (relative) of the exact non-negative
+    ``exact`` and that error interval holds no half-integer (so every value in it rounds alike); else ``None``.
+    The interval is widened by a few ulps to cover the check's own arithmetic."""
+    if not math.isfinite(value):
+        return None
+    a = abs(value)
+    delta = 2.0 * _gamma(rounds) * a + 4.0 * math.ulp(a) + 1e-300
+    if not math.isfinite(delta) or delta >= 0.25:
+        return None
+    lo, hi = value - delta - 0.5, value + delta - 0.5
+    m = math.floor(lo)
+    if m != math.floor(hi) or lo == m:
+        return None
+    return int(m) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +107,33 @@ class FateResult:
     trapped: list[NodeKey] = field(default_factory=list)
     loops: list[list[NodeKey]] = field(default_factory=list)
     method: str = "sparse"
-    exact_B: list[tuple[Fraction, ...]] | None = None
-    exact_central: list[Fraction] | None = None
+    # method "exact": the roundings behind each float B[i, k] and central[i] (see the module docstring), and
+    # how to get the Fractions when a figure is not certified by them
+    rounds_B: np.ndarray | None = None
+    rounds_central: np.ndarray | None = None
+    exact_fn: Callable[[], tuple[list[tuple[Fraction, ...]], list[Fraction]]] | None = None
+    _exact: tuple[list[tuple[Fraction, ...]], list[Fraction]] | None = None
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False)  # per-region views (nofei.flows.indicators)
+
+    @property
+    def exact_B(self) -> list[tuple[Fraction, ...]] | None:  # noqa: N802
+        """``B`` as Fractions (method "exact" only; computed on first use)."""
+        e = self._exact_pair()
+        return None if e is None else e[0]
+
+    @property
+    def exact_central(self) -> list[Fraction] | None:
+        e = self._exact_pair()
+        return None if e is None else e[1]
+
+    def _exact_pair(self) -> tuple[list[tuple[Fraction, ...]], list[Fraction]] | None:
+        if self._exact is None and self.exact_fn is not None:
+            self._exact = self.exact_fn()  # idempotent: two threads may both compute it, both get the same
+        return self._exact
+
+    @property
+    def is_exact(self) -> bool:
+        return self.method == "exact"
 
     @property
     def attributable(self) -> np.ndarray:
@@ -98,7 +154,14 @@ class FateResult:
     def node_fates_kg(self, i: int, mass: int | None = None) -> dict[str, int]:
         """``mass`` (default ``A_i``) of node ``i`` split over U/D/S/X, each rounded half-even to kg."""
         m = int(self.generated[i] + self.drawn[i]) if mass is None else mass
-        if self.exact_B is not None:
+        if self.is_exact and self.rounds_B is not None:
+            b = self.B[i]
+            r = int(self.rounds_B[i]) + 1
+            got = [certified_round(m * float(b[k]), r) for k in (U, D, S, X)]
+            xl = certified_round(m * float(b[X] + b[L]), r + 1) if b[L] > 0 else got[3]
+            if all(v is not None for v in got) and xl is not None:
+                return {"U": int(got[0] or 0), "D": int(got[1] or 0), "S": int(got[2] or 0), "X": int(xl)}
+        if self.is_exact and self.exact_B is not None:
             eb = self.exact_B[i]
             return {"U": round(m * eb[U]), "D": round(m * eb[D]), "S": round(m * eb[S]),
                     "X": round(m * (eb[X] + eb[L]))}
@@ -106,13 +169,48 @@ class FateResult:
         return {"U": round(m * float(b[U])), "D": round(m * float(b[D])), "S": round(m * float(b[S])),
                 "X": round(m * float(b[X] + b[L]))}
 
+    def central_kg(self, i: int, mass: int) -> int:
+        """``mass · Σ_j≠i P_ij (B_jU + B_jD)`` of node ``i`` rounded half-even to kg (exact for method "exact")."""
+        if self.is_exact and self.rounds_central is not None:
+            got = certified_round(mass * float(self.central[i]), int(self.rounds_central[i]) + 1)
+            if got is not None:
+                return got
+            ec = self.exact_central
+            if ec is not None:
+                return round(mass * ec[i])
+        return round(mass * float(self.central[i]))
+
+    def _certified_totals(self, idx: np.ndarray, a: np.ndarray, dr: np.ndarray) -> tuple[list[int], int, int, int] | None:
+        """The rounded region totals from the float B when each is certified exact (see ``certified_round``)."""
+        if self.rounds_B is None or self.rounds_central is None:
+            return None
+        n = len(idx)
+        if n == 0:
+            return [0] * 5, 0, 0, 0
+        af = a.astype(np.float64)
+        dfl = dr.astype(np.float64)
+        bsub = self.B[idx]
+        rb = int(self.rounds_B[idx].max()) + 1 + n  # one product and n − 1 additions more (any order)
+        rc = int(self.rounds_central[idx].max()) + 1 + n
+        fl = (af @ bsub).tolist()
+        vals = [certified_round(v, rb) for v in fl]
+        pu = certified_round(float(dfl @ bsub[:, U]), rb)
+        pd = certified_round(float(dfl @ bsub[:, D]), rb)
+        cen = certified_round(float(af @ self.central[idx]), rc)
+        if any(v is None for v in vals) or pu is None or pd is None or cen is None:
+            return None
+        return [int(v or 0) for v in vals], pu, pd, cen
+
     def totals(self, idx: np.ndarray | list[int]) -> RegionFate:
         """Region totals over producer node indices ``idx`` (each total rounded once to kg)."""
         idx = np.asarray(idx, dtype=np.int64)
         g = self.generated[idx]
         dr = self.drawn[idx]
         a = g + dr
-        if self.exact_B is not None and self.exact_central is not None:
+        cert = self._certified_totals(idx, a, dr) if self.is_exact else None
+        if cert is not None:
+            vals, prior_u, prior_d, central = cert
+        elif self.is_exact and self.exact_B is not None and self.exact_central is not None:
             eb, ec = self.exact_B, self.exact_central
             tot = [Fraction(0)] * 5
             pu = pd = cen = Fraction(0)
@@ -213,11 +311,85 @@ def _chain_from_graph(g: nx.DiGraph) -> _Chain:
     return _Chain(keys, gen, drawn, np.asarray(out, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
 
 
-def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_LIMIT) -> FateResult:
-    """Fate attribution for one (stream, year), always derived from the flow graph (``nofei.flows.graph``):
-    given the year's data, the graph is built first (see module docstring)."""
-    graph = source if isinstance(source, nx.DiGraph) else build_flow_graph(source)
-    ch = _chain_from_graph(graph)
+def chain_from_data(data: StreamYearData, manifests: Iterable[Attestation] = ()) -> _Chain:
+    """The chain ``_chain_from_graph(build_flow_graph(data, manifests))`` gives, read straight from the data
+    the graph is built from, edge for edge in the same order: the edges that carry flow (``kg`` > 0) between
+    nodes, and per node its kg to U, D, S and X, a refused load sent back on the shipper's own edge
+    (``nofei.flows.graph._refuse``). Building the networkx graph of a code is left to whoever reads it
+    (Sankey, traces, lineage); the fates need only these arrays (tests hold the two equal)."""
+    nodes = data.nodes
+    keys = list(nodes)
+    index = {k: i for i, k in enumerate(keys)}
+    n = len(keys)
+    gen = np.fromiter((nd.generated for nd in nodes.values()), dtype=np.int64, count=n)
+    drawn = np.fromiter((nd.drawn for nd in nodes.values()), dtype=np.int64, count=n)
+    rw = np.zeros((n, 4), dtype=np.int64)
+    succ: list[list[list[int]]] = [[] for _ in range(n)]  # per node [target, kg] in the graph's edge order
+    lost: list[dict[str, int] | None] = [None] * n
+    for i, nd in enumerate(nodes.values()):
+        rw[i, U], rw[i, D], rw[i, S] = nd.own_u, nd.own_d, nd.stored
+        code = nd.code
+        xs = 0
+        for recv, kg in nd.transfers.items():
+            if kg <= 0:
+                continue
+            j = index.get((recv, code))
+            if j is None:
+                lo = lost[i]
+                if lo is None:
+                    lo = lost[i] = {}
+                lo[recv] = lo.get(recv, 0) + kg
+                xs += kg
+            else:
+                succ[i].append([j, kg])
+        rw[i, X] = xs
+    for a in manifests:  # graph.attest → _refuse: what a refusing receiver was declared goes back to the shipper
+        if a.rejected <= 0 or a.receiver == a.shipper:
+            continue
+        i2 = index.get((a.shipper, a.code))
+        if i2 is None:
+            continue
+        j2 = index.get((a.receiver, a.code))
+        if j2 is None:
+            lo = lost[i2]
+            declared = lo.get(a.receiver, 0) if lo is not None else 0
+            r = min(declared, a.rejected)
+            if r <= 0 or lo is None:
+                continue
+            lo[a.receiver] = declared - r
+            rw[i2, X] -= r
+        else:
+            e = next((x for x in succ[i2] if x[0] == j2), None)
+            r = min(e[1], a.rejected) if e is not None else 0
+            if r <= 0 or e is None:
+                continue
+            e[1] -= r
+        back = next((x for x in succ[i2] if x[0] == i2), None)
+        if back is None:
+            succ[i2].append([i2, r])
+        else:
+            back[1] += r
+    src: list[int] = []
+    dst: list[int] = []
+    w: list[int] = []
+    for i, out in enumerate(succ):
+        for j, kg in out:
+            if kg > 0:
+                src.append(i)
+                dst.append(j)
+                w.append(kg)
+    wa = np.asarray(w, dtype=np.int64)
+    sa = np.asarray(src, dtype=np.int64)
+    outflow = rw.sum(axis=1) + (np.bincount(sa, weights=wa, minlength=n).astype(np.int64) if len(wa) else 0)
+    return _Chain(keys, gen, drawn, np.asarray(outflow, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+
+
+def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_LIMIT,
+              manifests: Iterable[Attestation] = ()) -> FateResult:
+    """Fate attribution for one (stream, year), derived from the flow graph (``nofei.flows.graph``): from the
+    graph itself, or — the same chain, edge for edge (``chain_from_data``) — from the data and attestations the
+    graph is built from, without building it (see module docstring)."""
+    ch = _chain_from_graph(source) if isinstance(source, nx.DiGraph) else chain_from_data(source, manifests)
     keys = ch.keys
     n = len(keys)
     index = {k: i for i, k in enumerate(keys)}
@@ -262,22 +434,21 @@ def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_L
                      B=np.zeros((n, 5)), central=np.zeros(n), Q=Q,
                      trapped=[keys[i] for i in trapped_idx], loops=loops)
     if acyclic and len(src) <= exact_limit:
-        _exact_pass(res, ch, ok, src, dst, w)
+        _float_pass(res, ch, ok, src, dst, w)
+        res.exact_fn = lambda: _exact_pass(ch, ok, src, dst, w)
         res.method = "exact"
     else:
         res.B = _sparse_solve(Q, R)
         res.method = "levels"
-    if res.exact_B is None:
+    if not res.is_exact:
         off = src != dst
         Qoff = sparse.csr_matrix((w[off] / denom[src[off]], (src[off], dst[off])), shape=(n, n))
         res.central = Qoff @ (res.B[:, U] + res.B[:, D]) if n else np.zeros(0)
     return res
 
 
-def _exact_pass(res: FateResult, ch: _Chain, ok: np.ndarray, src: np.ndarray, dst: np.ndarray,
-                w: np.ndarray) -> None:
-    """Reverse-topological pass with Fractions (acyclic graph only)."""
-    n = len(ch.keys)
+def _topo(n: int, src: np.ndarray, dst: np.ndarray, w: np.ndarray) -> tuple[list[list[tuple[int, int]]], list[int]]:
+    """Successors (node, kg) per node and a topological order (acyclic graph)."""
     succ: list[list[tuple[int, int]]] = [[] for _ in range(n)]
     indeg = [0] * n
     for a, b, kg in zip(src.tolist(), dst.tolist(), w.tolist(), strict=True):
@@ -292,6 +463,60 @@ def _exact_pass(res: FateResult, ch: _Chain, ok: np.ndarray, src: np.ndarray, ds
             indeg[j] -= 1
             if indeg[j] == 0:
                 dq.append(j)
+    return succ, order
+
+
+def _float_pass(res: FateResult, ch: _Chain, ok: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                w: np.ndarray) -> None:
+    """The exact pass's arithmetic in float64 (acyclic graph only), counting the roundings behind each value:
+    ``B_i = R_i / O_i + Σ_j (T_ij / O_i) · B_j`` has one rounding per quotient and product and one per addition,
+    over non-negative terms, so its relative error is at most ``γ`` of that count (module docstring)."""
+    n = len(ch.keys)
+    succ, order = _topo(n, src, dst, w)
+    eb: list[list[float]] = [[0.0] * 5 for _ in range(n)]
+    ec = [0.0] * n
+    rb = [0] * n
+    rc = [0] * n
+    rw = ch.rw.tolist()
+    outs = ch.outflow.tolist()
+    for i in reversed(order):
+        if not ok[i]:
+            eb[i] = [0.0, 0.0, 0.0, 0.0, 1.0]
+            continue
+        o = outs[i]
+        r = rw[i]
+        acc = [r[0] / o, r[1] / o, r[2] / o, r[3] / o, 0.0]
+        cen = 0.0
+        worst = 0
+        worst_c = 0
+        for j, kg in succ[i]:
+            p = kg / o
+            bj = eb[j]
+            acc[0] += p * bj[0]
+            acc[1] += p * bj[1]
+            acc[2] += p * bj[2]
+            acc[3] += p * bj[3]
+            acc[4] += p * bj[4]
+            cen += p * (bj[0] + bj[1])
+            if rb[j] > worst:
+                worst = rb[j]
+        d = len(succ[i])
+        worst_c = worst + 1
+        eb[i] = acc
+        rb[i] = worst + 2 + d + 1  # quotient, product, the d additions and the R term
+        rc[i] = worst_c + 2 + d
+        ec[i] = cen
+    res.B = np.array(eb, dtype=np.float64).reshape(n, 5)
+    res.central = np.array(ec, dtype=np.float64)
+    res.rounds_B = np.array(rb, dtype=np.int64)
+    res.rounds_central = np.array(rc, dtype=np.int64)
+
+
+def _exact_pass(ch: _Chain, ok: np.ndarray, src: np.ndarray, dst: np.ndarray,
+                w: np.ndarray) -> tuple[list[tuple[Fraction, ...]], list[Fraction]]:
+    """Reverse-topological pass with Fractions (acyclic graph only): ``B`` and the central shares exactly."""
+    n = len(ch.keys)
+    succ, order = _topo(n, src, dst, w)
     zero = Fraction(0)
     eb: list[tuple[Fraction, ...]] = [(zero,) * 5] * n
     ec: list[Fraction] = [zero] * n
@@ -312,10 +537,7 @@ def _exact_pass(res: FateResult, ch: _Chain, ok: np.ndarray, src: np.ndarray, ds
             cen += p * (bj[U] + bj[D])
         eb[i] = tuple(acc)
         ec[i] = cen
-    res.exact_B = eb
-    res.exact_central = ec
-    res.B = np.array([[float(v) for v in row] for row in eb], dtype=np.float64).reshape(n, 5)
-    res.central = np.array([float(v) for v in ec], dtype=np.float64)
+    return eb, ec
 
 
 def _sparse_solve(Q: sparse.csr_matrix, R: np.ndarray) -> np.ndarray:
@@ -337,7 +559,7 @@ def concat(parts: list[FateResult]) -> FateResult:
     if len(parts) == 1:
         return parts[0]
     keys = [k for p in parts for k in p.keys]
-    exact = bool(parts) and all(p.exact_B is not None for p in parts)
+    exact = bool(parts) and all(p.is_exact and p.rounds_B is not None for p in parts)
     res = FateResult(
         keys=keys, index={k: i for i, k in enumerate(keys)},
         generated=np.concatenate([p.generated for p in parts]) if parts else np.zeros(0, dtype=np.int64),
@@ -349,6 +571,11 @@ def concat(parts: list[FateResult]) -> FateResult:
         trapped=[k for p in parts for k in p.trapped], loops=[lp for p in parts for lp in p.loops],
         method="exact" if exact else "levels")
     if exact:
-        res.exact_B = [row for p in parts for row in (p.exact_B or [])]
-        res.exact_central = [c for p in parts for c in (p.exact_central or [])]
+        res.rounds_B = np.concatenate([p.rounds_B for p in parts if p.rounds_B is not None])
+        res.rounds_central = np.concatenate([p.rounds_central for p in parts if p.rounds_central is not None])
+
+        def stacked() -> tuple[list[tuple[Fraction, ...]], list[Fraction]]:
+            return ([row for p in parts for row in (p.exact_B or [])],
+                    [c for p in parts for c in (p.exact_central or [])])
+        res.exact_fn = stacked
     return res

@@ -85,9 +85,14 @@ class Attestation:
                 "manifests": list(self.manifests)}
 
 
+_ZERO_ATTESTED = {k: 0 for k in ATTESTED}
+
+
 def _edge(kg: int, rows: int = 0) -> dict[str, Any]:
-    return {"kg": kg, "declared": kg, "weight": kg / 1000, "rows": rows, **{k: 0 for k in ATTESTED},
-            "manifests": []}
+    d: dict[str, Any] = {"kg": kg, "declared": kg, "weight": kg / 1000, "rows": rows}
+    d.update(_ZERO_ATTESTED)
+    d["manifests"] = []
+    return d
 
 
 def build_flow_graph(data: StreamYearData, manifests: Iterable[Attestation] = ()) -> nx.DiGraph:
@@ -101,15 +106,18 @@ def build_flow_graph(data: StreamYearData, manifests: Iterable[Attestation] = ()
     for f in FATES:
         g.add_node(f, fate=True)
     nodes = data.nodes
+    edges: list[tuple[Any, Any, dict[str, Any]]] = []
+    attrs: list[tuple[Any, dict[str, Any]]] = []
     for key, n in nodes.items():
         u = data.unit(n.unit)
-        g.add_node(key, fate=False, unit=n.unit, code=n.code, generated=n.generated, received=n.received,
-                   own_u=n.own_u, own_d=n.own_d, open=n.open, close=n.close, stored=n.stored, drawn=n.drawn,
-                   outflow=n.outflow, district=u.district, park=u.park, roles=u.roles, name=u.name,
-                   ledgers=data.ledgers.get(n.unit, set()))
-    edges: list[tuple[Any, Any, dict[str, Any]]] = []
-    for key, n in nodes.items():
-        for fate, kg in (("U", n.own_u), ("D", n.own_d), ("S", n.stored)):
+        stored = n.stored
+        attrs.append((key, {"fate": False, "unit": n.unit, "code": n.code, "generated": n.generated,
+                            "received": n.received, "own_u": n.own_u, "own_d": n.own_d, "open": n.open,
+                            "close": n.close, "stored": stored, "drawn": n.drawn,
+                            "outflow": n.own_u + n.own_d + sum(n.transfers.values()) + stored,
+                            "district": u.district, "park": u.park, "roles": u.roles, "name": u.name,
+                            "ledgers": data.ledgers.get(n.unit, set())}))
+        for fate, kg in (("U", n.own_u), ("D", n.own_d), ("S", stored)):
             if kg > 0:
                 edges.append((key, fate, _edge(kg)))
         lost: dict[str, int] = {}
@@ -127,6 +135,7 @@ def build_flow_graph(data: StreamYearData, manifests: Iterable[Attestation] = ()
             x["receivers"] = lost
             x["attested"] = {}
             edges.append((key, "X", x))
+    g.add_nodes_from(attrs)
     g.add_edges_from(edges)
     for a in manifests:
         attest(g, a)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any
 
 import numpy as np
 
@@ -124,26 +125,52 @@ def rate(numerator: int, denominator: int) -> Decimal | None:
 
 @dataclass
 class StreamView:
-    """One stream's data and fates restricted to the producers of a region."""
+    """One stream's data and fates restricted to the producers of a region.
+
+    Views are memoised on their ``FateResult`` (``fate.memo``, per data object, region and filter), and what
+    they derive (producer and downstream units, ledgers) on the view, so a read after a write recomputes
+    only the streams the write touched: the fates of the others are the same objects."""
 
     data: StreamYearData
     fate: FateResult
     region_units: set[str]
     idx: np.ndarray  # producer node indices (G > 0) of the region's units
     totals: RegionFate
+    _memo: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def producer_units(self) -> set[str]:
-        return {self.fate.keys[i][0] for i in self.idx.tolist()}
+        got = self._memo.get("producers")
+        if got is None:
+            keys = self.fate.keys
+            got = self._memo["producers"] = {keys[i][0] for i in self.idx.tolist()}
+        return got
 
     def downstream_units(self) -> set[str]:
-        mask = self.fate.reachable(self.idx)
-        return {self.fate.keys[i][0] for i in np.nonzero(mask)[0].tolist()}
+        got = self._memo.get("downstream")
+        if got is None:
+            mask = self.fate.reachable(self.idx)
+            keys = self.fate.keys
+            got = self._memo["downstream"] = {keys[i][0] for i in np.nonzero(mask)[0].tolist()}
+        return got
 
     def ledgers_of(self, units: set[str]) -> set[int]:
         out: set[int] = set()
+        led = self.data.ledgers
         for u in units:
-            out |= self.data.ledgers.get(u, set())
+            got = led.get(u)
+            if got:
+                out |= got
         return out
+
+    def who(self, downstream: bool = True) -> tuple[set[str], set[int]]:
+        """The units behind a figure of the view (its producers) and the ledgers behind it (theirs and, with
+        ``downstream``, those of every unit their waste reached)."""
+        k = ("who", downstream)
+        got = self._memo.get(k)
+        if got is None:
+            units = self.producer_units()
+            got = self._memo[k] = (units, self.ledgers_of(units | self.downstream_units() if downstream else units))
+        return got
 
 
 def region_units(data: StreamYearData, region: str) -> set[str]:
@@ -152,21 +179,60 @@ def region_units(data: StreamYearData, region: str) -> set[str]:
         {n.unit for n in data.nodes.values()} if region == CITY else set())
 
 
+@dataclass
+class _Regions:
+    """The units and producer nodes of one (data, fate) grouped by region, from one pass over each."""
+
+    units: dict[str, set[str]]
+    producers: dict[str, list[int]]
+
+
+def _regions(data: StreamYearData, fate: FateResult) -> _Regions:
+    memo = fate.memo.get("regions")
+    if memo is not None and memo[0] is data:
+        return memo[1]
+    units: dict[str, set[str]] = {CITY: set(data.units) | {n.unit for n in data.nodes.values()}}
+    for cc, u in data.units.items():
+        units.setdefault(u.district, set()).add(cc)
+        if u.park is not None:
+            units.setdefault(u.park, set()).add(cc)
+    prods: dict[str, list[int]] = {}
+    keys = fate.keys
+    for i in fate.producers().tolist():
+        info = data.units.get(keys[i][0])
+        if info is not None:
+            prods.setdefault(info.district, []).append(i)
+            if info.park is not None and info.park != info.district:
+                prods.setdefault(info.park, []).append(i)
+    out = _Regions(units, prods)
+    fate.memo["regions"] = (data, out)
+    return out
+
+
 def stream_view(data: StreamYearData, fate: FateResult, region: str, *, unit_types: Iterable[str] | None = None,
                 code: str | None = None) -> StreamView:
     """The producers of ``region`` — only units of ``unit_types`` and nodes of ``code`` when given (the
     industrial producers of the hazardous indicators, the 地膜 or 棚膜 users of the film indicators)."""
-    units = region_units(data, region)
-    if unit_types is None and code is None:
-        idx = fate.producers(None if region == CITY else units)
+    types = None if unit_types is None else tuple(sorted(set(unit_types)))
+    key = ("view", region, types, code)
+    memo = fate.memo.get(key)
+    if memo is not None and memo[0] is data:
+        return memo[1]
+    reg = _regions(data, fate)
+    units = set(reg.units.get(region, ())) if region != CITY else set(reg.units[CITY])
+    if region == CITY:
+        idx = fate.producers()
     else:
-        if unit_types is not None:
-            types = set(unit_types)
-            units = {u for u in units if data.unit(u).unit_type in types}
-        idx = fate.producers(units)
-        if code is not None:
-            idx = np.array([i for i in idx.tolist() if fate.keys[i][1] == code], dtype=np.int64)
-    return StreamView(data, fate, units, idx, fate.totals(idx))
+        idx = np.array(sorted(reg.producers.get(region, ())), dtype=np.int64)
+    if types is not None:
+        units = {u for u in units if data.unit(u).unit_type in types}
+        keys = fate.keys
+        idx = np.array([i for i in idx.tolist() if keys[i][0] in units], dtype=np.int64)
+    if code is not None:
+        idx = np.array([i for i in idx.tolist() if fate.keys[i][1] == code], dtype=np.int64)
+    view = StreamView(data, fate, units, idx, fate.totals(idx))
+    fate.memo[key] = (data, view)
+    return view
 
 
 def key_view(key: str, streams: Mapping[str, tuple[StreamYearData, FateResult]], region: str,
@@ -233,8 +299,7 @@ def compute(streams: Mapping[str, tuple[StreamYearData, FateResult]], *, region:
     figs: list[Figure] = []
 
     def who(v: StreamView, downstream: bool = True) -> tuple[set[str], set[int]]:
-        units = v.producer_units()
-        return units, v.ledgers_of(units | v.downstream_units() if downstream else units)
+        return v.who(downstream)
 
     def rate_fig(d: IndicatorDef, num: int, den: int, w: tuple[set[str], set[int]], empty: str) -> Figure:
         value = rate(num, den)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +25,9 @@ from sqlalchemy import String, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from nofei.catalogue import STREAMS, Catalogue
-from nofei.flows.fate import EXACT_LIMIT, FateResult, attribute, concat
+from nofei.flows.fate import EXACT_LIMIT, attribute, concat
 from nofei.flows.graph import Attestation, build_flow_graph
-from nofei.flows.model import StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
+from nofei.flows.model import NodeFlows, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore
 from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
@@ -53,10 +55,20 @@ ML = table_of(ManifestLineRow)
 
 
 def _id_list(session: Session, col: Any) -> Any:
-    """The distinct ids of a group as one comma-separated text, per dialect."""
+    """The distinct ids of a group: an integer array on PostgreSQL, one comma-separated text on SQLite."""
     if is_postgres(session):
-        return func.string_agg(func.distinct(cast(col, String)), literal(","))
+        return func.array_agg(func.distinct(col))
     return func.group_concat(func.distinct(col))
+
+
+def _ids(v: Any) -> list[int]:
+    return [int(x) for x in v] if isinstance(v, list | tuple) else [int(x) for x in str(v).split(",")]
+
+
+def _bytewise(session: Session, expr: Any) -> Any:
+    """``expr`` compared byte by byte ("YYYY-MM|kg" keys need no locale rules; PostgreSQL's default collation
+    made the min/max of the stock fold several times slower)."""
+    return expr.collate("C") if is_postgres(session) else expr
 
 
 def load_units(session: Session) -> dict[str, UnitInfo]:
@@ -77,20 +89,24 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
     partial reload merged into a year gives exactly the data of a whole load.
     """
     units = units if units is not None else load_units(session)
-    code_of = {r.id: r.credit_code for r in session.execute(select(UN.c.id, UN.c.credit_code))}
+    uq = select(UN.c.id, UN.c.credit_code)
+    if unit_ids is not None:
+        uq = uq.where(UN.c.id.in_(unit_ids))  # the rows read below are those units' own
+    code_of = {r.id: r.credit_code for r in session.execute(uq)}
     builders = {s: StreamYearBuilder(s, year, units) for s in STREAMS}
     cur = and_(L.c.year == year, L.c.is_current.is_(True))
     if unit_ids is not None:
         cur = and_(cur, L.c.unit_id.in_(unit_ids))
     # per (unit, code): Σ generated, and the opening stock of the earliest month and the closing stock of the
     # latest ("YYYY-MM|kg" strings order by month), folded in SQL: one row per node instead of one per month
-    first = func.min(L.c.month + literal("|") + cast(ST.c.open_kg, String))
-    last = func.max(L.c.month + literal("|") + cast(ST.c.close_kg, String))
-    q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last)
+    first = func.min(_bytewise(session, L.c.month + literal("|") + cast(ST.c.open_kg, String)))
+    last = func.max(_bytewise(session, L.c.month + literal("|") + cast(ST.c.close_kg, String)))
+    q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last,
+                _id_list(session, ST.c.ledger_id))
          .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur)
          .group_by(L.c.unit_id, ST.c.stream, ST.c.code))
     found = False
-    for uid, stream, code, g, f, la in session.execute(q).all():
+    for uid, stream, code, g, f, la, ids in session.execute(q).all():
         b = builders.get(stream)
         if b is None:
             continue
@@ -101,13 +117,8 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
         b.stock(u, fm, code, int(fo), int(g), int(lc) if fm == lm else 0)
         if lm != fm:
             b.stock(u, lm, code, 0, 0, int(lc))
-    for uid, stream, ids in session.execute(
-            select(L.c.unit_id, ST.c.stream, _id_list(session, ST.c.ledger_id))
-            .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur).group_by(L.c.unit_id, ST.c.stream)):
-        b = builders.get(stream)
-        if b is not None:
-            for lid in str(ids).split(","):
-                b.ledger(code_of[uid], int(lid))
+        # the ledger versions behind the unit's nodes of the stream: those with stock rows of it
+        b.data.ledgers.setdefault(u, set()).update(_ids(ids))
     if not found:
         return {s: b.build() for s, b in builders.items()}
 
@@ -119,35 +130,38 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
             builders[trow[1]].treatment(code_of[trow[0]], trow[2], catalogue.method_class(trow[3]) == "utilisation",
                                         int(trow[4]))
 
-    out: dict[tuple[str, str, str, str], list[int]] = {}
-    into: dict[tuple[str, str, str], int] = {}
-    for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(session, year, unit_ids).all():
-        u = code_of[xuid]
-        if direction == "out":
-            k = (u, stream, code, counterpart)
-            a = out.get(k)
-            if a is None:
-                out[k] = [int(qty), int(n), int(good or 0)]
-            else:
-                a[0] += int(qty)
-                a[1] += int(n)
-                a[2] += int(good or 0)
-        else:
-            k2 = (u, stream, code)
-            into[k2] = into.get(k2, 0) + int(qty)
+    # flow_year_edge holds one row per (unit, direction, stream, code, counterpart): folded into the nodes as
+    # StreamYearBuilder.transfer_out / transfer_in would, without a call per row
     cat = catalogue.for_year(year)
-    exempt: dict[tuple[str, str], bool] = {}
-    for (olid, ostream, ocode, ocp), (oqty, on, ogood) in out.items():
-        if ostream in builders:
-            # a group is one unit and one code, so the 豁免清单 decides for all its rows at once
-            ex = exempt.get((olid, ocode))
+    exempt: dict[tuple[str, bool], bool] = {}
+    nodes_of = {st: b.data.nodes for st, b in builders.items()}
+    mrows_of = {st: b.data.manifest_rows for st, b in builders.items()}
+    for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(session, year, unit_ids).all():
+        nodes = nodes_of.get(stream)
+        if nodes is None:
+            continue
+        u = code_of[xuid]
+        nd = nodes.get((u, code))
+        if nd is None:
+            nd = nodes[(u, code)] = NodeFlows(u, code)
+        if direction == "out":
+            # a group is one unit and one code, so the 豁免清单 decides for all its rows at once; it depends on
+            # the code and on whether the unit is a small clinic only
+            info = units.get(u)
+            ek = (code, bool(info and info.small_clinic))
+            ex = exempt.get(ek)
             if ex is None:
-                ex = exempt[(olid, ocode)] = manifest_exempt(cat, ocode, units.get(olid))
-            builders[ostream].transfer_out(olid, ocode, ocp, int(oqty), rows=0 if ex else on,
-                                           wellformed=0 if ex else int(ogood))
-    for (ilid, istream, icode), iqty in into.items():
-        if istream in builders:
-            builders[istream].transfer_in(ilid, icode, int(iqty))
+                ex = exempt[ek] = manifest_exempt(cat, code, info)
+            rows, ok = (0, 0) if ex else (int(n), int(good or 0))
+            nd.transfers[counterpart] = nd.transfers.get(counterpart, 0) + int(qty)
+            nd.transfer_rows[counterpart] = nd.transfer_rows.get(counterpart, 0) + rows
+            m = mrows_of[stream].get(u)
+            if m is None:
+                m = mrows_of[stream][u] = [0, 0]
+            m[0] += rows
+            m[1] += ok
+        else:
+            nd.received += int(qty)
     datas: dict[str, StreamYearData] = {s: b.build() for s, b in builders.items()}
     for d in datas.values():
         d.nodes = dict(sorted(d.nodes.items()))
@@ -194,6 +208,20 @@ def version_key(session: Session, year: int) -> tuple[Any, ...]:
     return tuple(str(x) for x in uv)
 
 
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic collection while a model is built: it allocates ~10⁶ long-lived objects, and every generation-2
+    pass would walk all of them again (reference counting still frees garbage; the model holds no cycles that
+    need the collector). The collector's state is restored after."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 @dataclass
 class _Year:
     """A cached year: its stamp (``flow_change``), the registry key, and per stream (data, graph, fate)."""
@@ -203,22 +231,45 @@ class _Year:
     units: dict[str, UnitInfo]
     attested: dict[str, list[Attestation]]
     value: dict[str, StreamModel]
+    catalogue: Catalogue | None = None
+
+
+class CodeModel:
+    """One waste code of a stream's year: its fates (from the chain of its graph, ``fate.chain_from_data``) and its
+    networkx graph, built on first read (the indicators never need it). Never changed once built."""
+
+    def __init__(self, data: StreamYearData, attested: list[Attestation], exact_limit: int) -> None:
+        self.data = data
+        self.attested = attested
+        self.fate = attribute(data, exact_limit=exact_limit, manifests=attested)
+        self._graph: nx.DiGraph | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        with self._lock:
+            if self._graph is None:
+                self._graph = build_flow_graph(self.data, self.attested)
+            return self._graph
+
+    def __iter__(self) -> Any:  # (graph, fate), as the code models once were
+        return iter((self.graph, self.fate))
 
 
 class StreamModel:
     """One stream's year: its data, its fates and its graph (networkx), unpacked as ``(data, graph, fate)``.
 
-    Kept per waste code (a transfer joins nodes of one code only): a write rebuilds the graphs and fates of
-    the codes it touches, the stream's fates are the codes' stacked (``fate.concat``), and the stream's graph
-    is composed from the codes' graphs when something first reads it (the indicators need only data and fates).
+    Kept per waste code (a transfer joins nodes of one code only): a write rebuilds the fates of the codes it
+    touches, the stream's fates are the codes' stacked (``fate.concat``), and the stream's graph is composed
+    from the codes' graphs when something first reads it (the indicators need only data and fates).
     """
 
-    def __init__(self, data: StreamYearData, codes: dict[str, tuple[nx.DiGraph, FateResult]],
+    def __init__(self, data: StreamYearData, codes: dict[str, CodeModel],
                  exact_limit: int = EXACT_LIMIT) -> None:
         self.data = data
         self.exact_limit = exact_limit
         self.codes = dict(sorted(codes.items()))
-        self.fate = concat([f for _g, f in self.codes.values()]) if self.codes else attribute(build_flow_graph(data))
+        self.fate = concat([c.fate for c in self.codes.values()]) if self.codes else attribute(data)
         self._graph: nx.DiGraph | None = None
         self._lock = threading.Lock()
 
@@ -228,7 +279,8 @@ class StreamModel:
             if self._graph is None:
                 g = build_flow_graph(StreamYearData(self.data.stream, self.data.year, {}, self.data.units,
                                                     self.data.ledgers, self.data.manifest_rows))
-                for cg, _f in self.codes.values():
+                for c in self.codes.values():
+                    cg = c.graph
                     g.add_nodes_from(cg.nodes(data=True))
                     g.add_edges_from(cg.edges(data=True))
                 self._graph = g
@@ -241,12 +293,10 @@ class StreamModel:
         return self.graph if i == 1 else (self.data, None, self.fate)[i]
 
 
-def _code_model(d: StreamYearData, code: str, attested: list[Attestation], exact_limit: int,
-                ) -> tuple[nx.DiGraph, FateResult]:
+def _code_model(d: StreamYearData, code: str, attested: list[Attestation], exact_limit: int) -> CodeModel:
     sub = StreamYearData(d.stream, d.year, {k: v for k, v in d.nodes.items() if k[1] == code}, d.units, d.ledgers,
                          d.manifest_rows)
-    g = build_flow_graph(sub, [a for a in attested if a.code == code])
-    return g, attribute(g, exact_limit=exact_limit)
+    return CodeModel(sub, [a for a in attested if a.code == code], exact_limit)
 
 
 def _exact_limit(d: StreamYearData) -> int:
@@ -263,6 +313,8 @@ def _model(datas: dict[str, StreamYearData], attested: dict[str, list[Attestatio
     and fates are rebuilt and the rest kept from ``old``."""
     value = dict(old or {})
     for s, d in datas.items():
+        if touched is not None and s in value and s not in touched:
+            continue  # its data is the model's (``_refresh`` replaces the data of touched streams only)
         codes = sorted({k[1] for k in d.nodes})
         lim = _exact_limit(d)
         if touched is None or s not in value or lim != value[s].exact_limit:
@@ -303,7 +355,9 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
         for s in attested:
             old_by = _by_code(hit.attested.get(s, []))
             new_by = _by_code(attested[s])
-            touched.setdefault(s, set()).update(c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c))
+            changed = {c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c)}
+            if changed:  # a stream whose attestations did not change keeps its model (and its memoised views)
+                touched.setdefault(s, set()).update(changed)
     datas = {s: v.data for s, v in hit.value.items()}
     if unit_ids:
         units = hit.units  # the registry is as it was (same ukey)
@@ -317,7 +371,7 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
             elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
                 datas[s] = _merge(datas[s], d, ccs)
                 touched.setdefault(s, set())
-    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value))
+    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value), catalogue)
 
 
 def _by_code(items: list[Attestation]) -> dict[str, list[tuple[Any, ...]]]:
@@ -353,12 +407,13 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
             _CACHE.move_to_end(key)
     if hit is not None and hit.ukey == ukey and hit.stamp == stamp and stamp is not None:
         return hit.value
-    entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
-    if entry is None:
-        units = load_units(session)
-        datas = load_year(session, year, catalogue, units)
-        attested = load_attestations(session, year, catalogue)
-        entry = _Year(stamp, ukey, units, attested, _model(datas, attested))
+    with _no_cyclic_gc():
+        entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
+        if entry is None:
+            units = load_units(session)
+            datas = load_year(session, year, catalogue, units)
+            attested = load_attestations(session, year, catalogue)
+            entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
     with _LOCK:
         _CACHE[key] = entry
         while len(_CACHE) > CACHE_SIZE:
@@ -367,6 +422,48 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
     # them again (B2: ~0.4 s, several times per refresh); frozen objects are still freed by reference counting
     gc.freeze()
     return entry.value
+
+
+WRITE_THROUGH = True
+"""After a write commits, the writing process brings its cached model of the year up to date at once (the
+same incremental ``_refresh`` a read would do), so the reads that follow find it fresh."""
+AFTER_REFRESH: list[Callable[[int, dict[str, StreamModel], dict[str, StreamModel]], None]] = []
+"""Called with (year, old model, new model) after a write-through refresh (``reports.indicators`` recomputes the
+figures it had cached for the old model)."""
+
+
+def _after_write(engine: Any, years: set[int]) -> None:
+    """``flowstore.AFTER_COMMIT`` hook: refresh the cached years of this database that a commit changed, only
+    incrementally (a change that needs a whole reload is left to the next read), and only if no one replaced
+    the entry meanwhile (compare and set)."""
+    if not WRITE_THROUGH:
+        return
+    url = engine.url.render_as_string(hide_password=True)
+    with _LOCK:
+        todo = [(k, e) for k, e in _CACHE.items() if k[0] == url and k[1] in years and e.catalogue is not None]
+    done = False
+    for key, hit in todo:
+        year = int(key[1])
+        with Session(engine) as s:
+            stamp = flowstore.latest_change(s, year)
+            if stamp is None or stamp == hit.stamp or version_key(s, year) != hit.ukey or hit.catalogue is None:
+                continue
+            with _no_cyclic_gc():
+                entry = _refresh(s, hit, year, hit.catalogue, stamp)
+        if entry is None:
+            continue
+        with _LOCK:
+            if _CACHE.get(key) is not hit:
+                continue
+            _CACHE[key] = entry
+        done = True
+        for fn in list(AFTER_REFRESH):
+            fn(year, hit.value, entry.value)
+    if done:
+        gc.freeze()
+
+
+flowstore.AFTER_COMMIT.append(_after_write)
 
 
 def stream_year(session: Session, stream: str, year: int, *, catalogue: Catalogue | None = None,

@@ -8,11 +8,12 @@ whether its cached model is fresh and which units to reload.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, literal, select
+from sqlalchemy import Connection, and_, case, event, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from nofei.storage.tables import (
@@ -60,15 +61,18 @@ def summarise_ledgers(session: Session | Connection, ledger_ids: Iterable[int]) 
         return
     conn = session.connection() if isinstance(session, Session) else session
     dialect = conn.dialect.name
+    years: set[int] = set()
     for k in range(0, len(ids), 900):
         chunk = ids[k:k + 900]
         conn.execute(insert(FE).from_select(_COLS, _summary_select(dialect, TX.c.ledger_id.in_(chunk))))
         units = conn.execute(select(L.c.year, L.c.unit_id).where(L.c.id.in_(chunk)).distinct()).all()
+        years.update(int(y) for y, _u in units)
         _year_edges(conn, units)
         if len(units) > 50:  # a bulk load: reload the years
             note_changes(conn, [(y, "bulk", None) for y in sorted({y for y, _u in units})])
         else:
             note_changes(conn, [(y, "ledger", u) for y, u in units])
+    _watch(session, years)
 
 
 def summarise_version(session: Session, ledger_id: int, year: int, unit_id: int,
@@ -115,11 +119,48 @@ def backfill(conn: Connection) -> None:
     note_changes(conn, [(y, "bulk", None) for y in years])
 
 
+AFTER_COMMIT: list[Callable[[Any, set[int]], None]] = []
+"""Called with (engine, years) once a session's transaction that changed those years' flow graph has committed
+(``nofei.storage.flowdata`` brings its cached model of them up to date there: write-through)."""
+_PENDING = "nofei.flow_years"
+_log = logging.getLogger("nofei.flows")
+
+
+def _watch(session: Session | Connection, years: Iterable[int]) -> None:
+    """Remember the years a session's transaction changes; run ``AFTER_COMMIT`` when it commits."""
+    if not isinstance(session, Session):
+        return
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = set()
+        if not event.contains(session, "after_commit", _after_commit):
+            event.listen(session, "after_commit", _after_commit)
+            event.listen(session, "after_rollback", _after_rollback)
+    pending.update(int(y) for y in years)
+
+
+def _after_commit(session: Session) -> None:
+    years = session.info.pop(_PENDING, None)
+    if not years or not AFTER_COMMIT:
+        return
+    engine = session.get_bind().engine
+    for hook in list(AFTER_COMMIT):
+        try:
+            hook(engine, set(years))
+        except Exception:  # the write is committed; a cache the hook could not warm is refreshed by the next read
+            _log.exception("flow model write-through failed")
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
 def note_changes(session: Session | Connection, changes: list[tuple[int, str, int | None]]) -> None:
     """Record (year, kind, unit id or None) changes of the flow graph, each with a fresh random token."""
     if changes:
         session.execute(insert(FC), [{"year": y, "kind": k, "unit_id": u, "token": uuid.uuid4().hex}
                                      for y, k, u in changes])
+        _watch(session, {y for y, _k, _u in changes})
 
 
 def note_change(session: Session | Connection, year: int, kind: str, unit_id: int | None = None) -> None:

@@ -24,10 +24,11 @@ from ledgers import trace as tr
 from nofei.access import SYSTEM
 from nofei.catalogue import CITY
 from nofei.flows.indicators import NEEDED_STREAMS, compute
-from nofei.storage import flowdata
+from nofei.storage import flowdata, flowstore
 from nofei.storage.engine import make_engine, make_session_factory
 from nofei.storage.uow import UnitOfWork
 from reports.flows import flows
+from reports.indicators import compute_indicators
 from tests.factories import unit_payload
 from tests.flowfactory import draft, store
 
@@ -99,9 +100,14 @@ def test_the_live_model_is_the_model_built_from_scratch(sqlite_template: Path, t
                           treat=[(HW, method, treat)] if treat else [],
                           out=[(HW, r, t) for r, t in outs],
                           into=[(HW, units[rnd.randrange(len(units))], into)] if into else [])
+                cached = any(k[1] == 2024 for k in flowdata._CACHE)
                 with uow() as u:
                     store(u.session, d)
                     u.commit()
+                if cached:  # write-through: the commit brought the cached model up to the new stamp
+                    with sessions() as s_:
+                        stamp = flowstore.latest_change(s_, 2024)
+                    assert [e.stamp for k, e in flowdata._CACHE.items() if k[1] == 2024] == [stamp]
                 months[(cc, month)] = months.get((cc, month), 0) + 1 + extra * 0
             else:
                 _k, a, b, outcome, t = s
@@ -139,6 +145,15 @@ def test_the_live_model_is_the_model_built_from_scratch(sqlite_template: Path, t
                 assert _figures(live, u.session, 2024) == _figures(_scratch(u.session, 2024), u.session, 2024)
                 for stream in NEEDED_STREAMS:
                     assert live[stream].data.nodes == _scratch(u.session, 2024)[stream].data.nodes
+            with uow() as u:  # the read path (cached figures, recomputed after each write) gives the same
+                api = compute_indicators(uow=u, actor=SYSTEM, year=2024)["indicators"]
+                scratch = _scratch(u.session, 2024)
+                want = [f.as_dict() for f in compute(
+                    {s_: (scratch[s_].data, scratch[s_].fate) for s_ in NEEDED_STREAMS}, region=CITY, year=2024,
+                    catalogue=u.catalogue, value_added=flowdata.value_added(u.session, 2024, CITY),
+                    medical_institutions=flowdata.medical_institutions(u.session, 2024, CITY),
+                    hw01_holders=flowdata.hw01_permit_holders(u.session, 2024))]
+                assert api == want
             with uow() as u:
                 sk = flows(uow=u, actor=SYSTEM, year=2024, stream="hazardous")["sankey"]
             inflow: dict[str, float] = {}
