@@ -235,22 +235,15 @@ class _Year:
 
 
 class CodeModel:
-    """One waste code of a stream's year: its fates (from the chain of its graph, ``fate.chain_from_data``) and its
-    networkx graph, built on first read (the indicators never need it). Never changed once built."""
+    """One waste code of a stream's year: its networkx flow graph (``nofei.flows.graph``: nodes (unit, code) and the
+    fates, edges the transfers with what ledgers declared and manifests attest) and the fates attributed on that
+    graph (the sparse chain is read from it, ``fate.attribute``). Never changed once built."""
 
     def __init__(self, data: StreamYearData, attested: list[Attestation], exact_limit: int) -> None:
         self.data = data
         self.attested = attested
-        self.fate = attribute(data, exact_limit=exact_limit, manifests=attested)
-        self._graph: nx.DiGraph | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def graph(self) -> nx.DiGraph:
-        with self._lock:
-            if self._graph is None:
-                self._graph = build_flow_graph(self.data, self.attested)
-            return self._graph
+        self.graph: nx.DiGraph = build_flow_graph(data, attested)
+        self.fate = attribute(self.graph, exact_limit=exact_limit)
 
     def __iter__(self) -> Any:  # (graph, fate), as the code models once were
         return iter((self.graph, self.fate))

@@ -84,7 +84,7 @@ def summarise_version(session: Session, ledger_id: int, year: int, unit_id: int,
     if edges:
         conn.execute(insert(FE), [dict(zip(_COLS, (ledger_id, year, *e), strict=True)) for e in edges])
     _year_edges(conn, [(year, unit_id)])
-    note_changes(conn, [(year, "ledger", unit_id)])
+    note_changes(session, [(year, "ledger", unit_id)])  # the session: write-through after commit (_watch)
 
 
 _YCOLS = ["year", "unit_id", "direction", "stream", "code", "counterpart", "kg", "rows", "wellformed"]
