@@ -281,14 +281,19 @@ def _unregistered_warnings(cols: TransferColumns, registered: dict[str, UnitRow]
     return out
 
 
+def _none_first(combo: tuple[str | None, ...]) -> tuple[str, ...]:
+    """A sort key for (direction, stream, counterpart, code, method): a row without a method sorts first."""
+    return tuple("" if x is None else x for x in combo)
+
+
 def _permit_warnings(uow: UnitOfWork, draft: LedgerDraft, cols: TransferColumns, registered: dict[str, UnitRow],
                      letters: dict[str, dict[str, str]]) -> list[Problem]:
     """For HW and HW01 codes sent to a registered receiver, one warning per (receiver, code, method) that no
     permit of the receiver in force during the month covers. One query for the permits of every receiver."""
-    # a row without a planned method sorts first (None beside a text would make sorted() fail: a 500 on upload)
+    # None beside a text would make sorted() fail (a 500 on upload): _none_first
     combos = sorted((c for c in cols.distinct("direction", "stream", "counterpart", "code", "planned_method")
                      if c[0] == "out" and c[1] in ("hazardous", "medical") and c[2] in registered),
-                    key=lambda c: tuple("" if x is None else x for x in c))
+                    key=_none_first)
     permits = permits_by_unit(uow.session, {int(registered[c[2]].id or 0) for c in combos})
     first, last = month_days(draft.month)
     refs: dict[tuple[Any, ...], SourceRef | None] | None = None

@@ -265,28 +265,28 @@ class Catalogue:
         wc = self.codes.get(up)
         if wc is not None and (prefix_cat is None or wc.category == f"HW{prefix_cat}"):
             return CodeCheck(text, wc.code, wc.stream, True, name_zh=wc.name_zh, hazard=wc.hazard or None)
-        if _SW_OLD.match(up):
-            n = int(up[2:])
-            if 1 <= n <= 59 and n != 8:
-                return CodeCheck(text, up, "general_industrial", up in self.codes)
-            return CodeCheck(text, None, None, False, "unknown_code")
-        m2 = _SW_2024.match(up)
-        if m2:
-            n = int(m2.group(3))
-            if 1 <= n <= 59 and n != 8:
-                return CodeCheck(text, up, "general_industrial", up in self.codes)
-            return CodeCheck(text, None, None, False, "unknown_code")
+        sw = _SW_OLD.match(up) and up[2:] or ((m2 := _SW_2024.match(up)) and m2.group(3))
+        if sw:
+            return self._general_industrial(text, up, int(sw))
         m3 = _HW_FORM.match(up)
         if m3:
-            cat = m3.group(3)
-            if prefix_cat is not None and prefix_cat != cat:
-                return CodeCheck(text, None, None, False, "bad_category")
-            if f"HW{cat}" not in self.hw_categories:
-                return CodeCheck(text, None, None, False, "bad_category")
-            if strict:
-                return CodeCheck(text, None, None, False, "unknown_code")
-            return CodeCheck(text, up, "medical" if cat == "01" else "hazardous", False)
+            return self._hazardous_form(text, up, m3.group(3), prefix_cat, strict=strict)
         return CodeCheck(text, None, None, False, "unknown_code")
+
+    def _general_industrial(self, text: str, up: str, n: int) -> CodeCheck:
+        """An SW code (SW01 or the 2024 form): categories 01–59 but 08 (not in GB 34330's list)."""
+        if 1 <= n <= 59 and n != 8:
+            return CodeCheck(text, up, "general_industrial", up in self.codes)
+        return CodeCheck(text, None, None, False, "unknown_code")
+
+    def _hazardous_form(self, text: str, up: str, cat: str, prefix_cat: str | None, *, strict: bool) -> CodeCheck:
+        """A NNN-NNN-NN code this edition lacks: its category must exist (and match an HWnn prefix); only
+        ``classify_form`` (not strict) accepts it, for a new edition's rows."""
+        if (prefix_cat is not None and prefix_cat != cat) or f"HW{cat}" not in self.hw_categories:
+            return CodeCheck(text, None, None, False, "bad_category")
+        if strict:
+            return CodeCheck(text, None, None, False, "unknown_code")
+        return CodeCheck(text, up, "medical" if cat == "01" else "hazardous", False)
 
     def stream_of(self, code: str) -> Stream | None:
         return self.classify(code).stream
@@ -377,6 +377,32 @@ def parse_exemptions(rows: Iterable[dict[str, str]]) -> tuple[Exemption, ...]:
     )
 
 
+def _row_edition(r: dict[str, str], edition: int | None) -> int | str | None:
+    """The edition a 名录 row belongs to, or the complaint about its ``edition`` column."""
+    text = (r.get("edition") or "").strip()
+    if text and not text.isdigit():
+        return f"bad_edition {text}"
+    row_ed = int(text) if text else None
+    if edition is not None and row_ed is not None and row_ed != edition:
+        return f"edition {row_ed} is not {edition}"
+    return edition if edition is not None else row_ed
+
+
+def _code_row(r: dict[str, str], base: Catalogue, edition: int | None) -> WasteCode | str:
+    """One 名录 row as a code, or the complaint about it."""
+    raw = (r.get("code") or "").strip()
+    ed = _row_edition(r, edition)
+    if isinstance(ed, str):
+        return ed
+    chk = base.classify_form(raw) if ed is not None else base.classify(raw)
+    if chk.error or chk.code is None or chk.stream is None:
+        return f"{chk.error or 'unknown_code'} {raw}"
+    hw = chk.stream in ("hazardous", "medical")
+    cat = r.get("category") or (f"HW{chk.code[-2:]}" if hw else None)
+    return WasteCode(chk.code, (r.get("name_zh") or r.get("name") or "").strip(), chk.stream, cat, "loaded",
+                     (r.get("hazard") or "").strip(), ed if hw else None)
+
+
 def parse_code_list(rows: Iterable[dict[str, str]], base: Catalogue, *, edition: int | None = None
                     ) -> tuple[list[WasteCode], list[str]]:
     """Parse rows of a 名录 CSV (columns ``code``, ``name_zh``, optional ``category``, ``hazard``, ``edition``).
@@ -389,22 +415,9 @@ def parse_code_list(rows: Iterable[dict[str, str]], base: Catalogue, *, edition:
     out: list[WasteCode] = []
     bad: list[str] = []
     for i, r in enumerate(rows, start=2):
-        raw = (r.get("code") or "").strip()
-        row_ed_text = (r.get("edition") or "").strip()
-        if row_ed_text and not row_ed_text.isdigit():
-            bad.append(f"row {i}: bad_edition {row_ed_text}")
-            continue
-        row_ed = int(row_ed_text) if row_ed_text else None
-        if edition is not None and row_ed is not None and row_ed != edition:
-            bad.append(f"row {i}: edition {row_ed} is not {edition}")
-            continue
-        ed = edition if edition is not None else row_ed
-        chk = base.classify_form(raw) if ed is not None else base.classify(raw)
-        if chk.error or chk.code is None or chk.stream is None:
-            bad.append(f"row {i}: {chk.error or 'unknown_code'} {raw}")
-            continue
-        hw = chk.stream in ("hazardous", "medical")
-        cat = r.get("category") or (f"HW{chk.code[-2:]}" if hw else None)
-        out.append(WasteCode(chk.code, (r.get("name_zh") or r.get("name") or "").strip(), chk.stream, cat, "loaded",
-                             (r.get("hazard") or "").strip(), ed if hw else None))
+        got = _code_row(r, base, edition)
+        if isinstance(got, str):
+            bad.append(f"row {i}: {got}")
+        else:
+            out.append(got)
     return out, bad

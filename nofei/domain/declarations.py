@@ -197,23 +197,19 @@ def _t(kg: int) -> str:
     return f"{kg_to_tonnes(kg)}"
 
 
-def decide_tier(year: int, history: Iterable[YearFigures], *, licences: Iterable[str] = ()) -> TierDecision:
-    """The HJ 1259 4.2 tier of a unit for ``year`` from its yearly figures and licences.
-
-    The annual amount is the maximum over the up to three years before ``year`` that have ledgers
-    (4.2.3); with none, the year's own ledgers so far. Own facilities count from the same years."""
+def _window(year: int, history: Iterable[YearFigures]) -> tuple[list[YearFigures], str]:
+    """The years whose amount decides (HJ 1259 4.2.3): up to three before ``year`` with ledgers, else the year's
+    own ledgers so far; and which basis that is."""
     by_year = {f.year: f for f in history}
     window = [by_year[y] for y in range(year - WINDOW_YEARS, year) if y in by_year and by_year[y].months]
     if window:
-        basis = "last_three_years" if len(window) == WINDOW_YEARS else "operating_years"
-    elif year in by_year and by_year[year].months:
-        window, basis = [by_year[year]], "current_year"
-    else:
-        basis = "none"
-    annual = max((f.generated_kg for f in window), default=0)
-    peak = max(window, key=lambda f: (f.generated_kg, f.year)) if window else None
-    own = tuple(sorted({m for f in window for m in f.own_methods}))
-    lic = tuple(sorted(set(licences)))
+        return window, "last_three_years" if len(window) == WINDOW_YEARS else "operating_years"
+    if year in by_year and by_year[year].months:
+        return [by_year[year]], "current_year"
+    return [], "none"
+
+
+def _amount_text(year: int, window: list[YearFigures], basis: str, annual: int) -> str:
     span = "、".join(str(f.year) for f in window)
     basis_zh = {
         "last_three_years": f"近三年（{span}）",
@@ -221,24 +217,33 @@ def decide_tier(year: int, history: Iterable[YearFigures], *, licences: Iterable
         "current_year": f"{year} 年本年台账（此前无台账；nofei 无环评及排污许可核定量）",
         "none": "（无台账）",
     }[basis]
-    amount = (f"{basis_zh}最大年产生量 {_t(annual)} 吨" + (f"（{peak.year} 年）" if peak else ""))
+    peak = max(window, key=lambda f: (f.generated_kg, f.year)) if window else None
+    return f"{basis_zh}最大年产生量 {_t(annual)} 吨" + (f"（{peak.year} 年）" if peak else "")
+
+
+def _rule(annual: int, own: tuple[str, ...], lic: tuple[str, ...], amount: str) -> tuple[str, str, str]:
+    """(tier, rule, why) by HJ 1259 4.2.1: a licence or an own facility makes a unit 重点; else the amount."""
     if lic:
-        tier, rule = "key", "licence"
-        why = f"持有危险废物经营许可证（{'、'.join(lic)}）"
-    elif own:
-        tier, rule = "key", "own_facility"
-        why = f"有自行利用/处置设施（台账利用处置方式 {'、'.join(own)}）"
-    elif annual >= KEY_KG:
-        tier, rule = "key", "amount_key"
-        why = f"{amount} ≥ 100 吨"
-    elif annual >= SIMPLIFIED_KG:
-        tier, rule = "simplified", "amount_simplified"
-        why = f"{amount} ≥ 10 吨且 < 100 吨"
-    else:
-        tier, rule = "registration", "amount_registration"
-        why = f"{amount} < 10 吨"
-    if rule in ("licence", "own_facility"):
-        why += f"；{amount}"
+        return "key", "licence", f"持有危险废物经营许可证（{'、'.join(lic)}）；{amount}"
+    if own:
+        return "key", "own_facility", f"有自行利用/处置设施（台账利用处置方式 {'、'.join(own)}）；{amount}"
+    if annual >= KEY_KG:
+        return "key", "amount_key", f"{amount} ≥ 100 吨"
+    if annual >= SIMPLIFIED_KG:
+        return "simplified", "amount_simplified", f"{amount} ≥ 10 吨且 < 100 吨"
+    return "registration", "amount_registration", f"{amount} < 10 吨"
+
+
+def decide_tier(year: int, history: Iterable[YearFigures], *, licences: Iterable[str] = ()) -> TierDecision:
+    """The HJ 1259 4.2 tier of a unit for ``year`` from its yearly figures and licences.
+
+    The annual amount is the maximum over the up to three years before ``year`` that have ledgers
+    (4.2.3); with none, the year's own ledgers so far. Own facilities count from the same years."""
+    window, basis = _window(year, history)
+    annual = max((f.generated_kg for f in window), default=0)
+    own = tuple(sorted({m for f in window for m in f.own_methods}))
+    lic = tuple(sorted(set(licences)))
+    tier, rule, why = _rule(annual, own, lic, _amount_text(year, window, basis, annual))
     reason = f"{TIER_ZH[tier]}：{why}（HJ 1259—2022 4.2.1、4.2.3）"
     return TierDecision(tier, rule, reason, annual, basis, tuple(window), own, lic)  # type: ignore[arg-type]
 
