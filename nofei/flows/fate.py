@@ -44,7 +44,7 @@ from scipy.sparse import csgraph
 from scipy.sparse.linalg import splu
 
 from nofei.flows.graph import Attestation
-from nofei.flows.model import NodeKey, StreamYearData
+from nofei.flows.model import NodeFlows, NodeKey, StreamYearData
 
 U, D, S, X, L = 0, 1, 2, 3, 4  # L: trapped (folded into X in results)
 EXACT_LIMIT = 5_000  # edges: Fractions cost ~30 µs per edge; beyond this the float solve is used
@@ -284,6 +284,12 @@ class _Chain:
     rw: np.ndarray  # (n, 4) int64 kg to U, D, S, X
 
 
+def _outflow(rw: np.ndarray, src: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """``O_n``: what leaves each node, to the fates and along its edges (kg)."""
+    out = rw.sum(axis=1) + (np.bincount(src, weights=w, minlength=n).astype(np.int64) if len(w) else 0)
+    return np.asarray(out, dtype=np.int64)
+
+
 def _chain_from_graph(g: nx.DiGraph) -> _Chain:
     keys = [k for k, d in g.nodes(data=True) if not d.get("fate")]
     index = {k: i for i, k in enumerate(keys)}
@@ -307,8 +313,99 @@ def _chain_from_graph(g: nx.DiGraph) -> _Chain:
             w.append(kg)
     wa = np.asarray(w, dtype=np.int64)
     sa = np.asarray(src, dtype=np.int64)
-    out = rw.sum(axis=1) + (np.bincount(sa, weights=wa, minlength=n).astype(np.int64) if len(wa) else 0)
-    return _Chain(keys, gen, drawn, np.asarray(out, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+    return _Chain(keys, gen, drawn, _outflow(rw, sa, wa, n), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+
+
+class _ChainBuilder:
+    """``chain_from_data``'s state while it reads a code's data: per node its kg to U, D, S and X, its edges
+    ``[target, kg]`` in the graph's edge order, and what it sent to receivers outside the graph (lost to X)."""
+
+    def __init__(self, data: StreamYearData) -> None:
+        self.nodes = data.nodes
+        self.keys = list(self.nodes)
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        n = len(self.keys)
+        self.rw = np.zeros((n, 4), dtype=np.int64)
+        self.succ: list[list[list[int]]] = [[] for _ in range(n)]
+        self.lost: list[dict[str, int] | None] = [None] * n
+
+    def add_node(self, i: int, nd: NodeFlows) -> None:
+        """Node ``i``'s own U, D and S, and its transfers: an edge to a node of the graph, else lost to X
+        (graph.build_flow_graph)."""
+        self.rw[i, U], self.rw[i, D], self.rw[i, S] = nd.own_u, nd.own_d, nd.stored
+        xs = 0
+        for recv, kg in nd.transfers.items():
+            if kg <= 0:
+                continue
+            j = self.index.get((recv, nd.code))
+            if j is None:
+                lo = self.lost[i]
+                if lo is None:
+                    lo = self.lost[i] = {}
+                lo[recv] = lo.get(recv, 0) + kg
+                xs += kg
+            else:
+                self.succ[i].append([j, kg])
+        self.rw[i, X] = xs
+
+    def refuse(self, a: Attestation) -> None:
+        """graph.attest → _refuse: what a refusing receiver was declared goes back to the shipper."""
+        if a.rejected <= 0 or a.receiver == a.shipper:
+            return
+        i = self.index.get((a.shipper, a.code))
+        if i is None:
+            return
+        j = self.index.get((a.receiver, a.code))
+        r = self._take_lost(i, a.receiver, a.rejected) if j is None else self._take_edge(i, j, a.rejected)
+        if r > 0:
+            self._send_back(i, r)
+
+    def _take_lost(self, i: int, receiver: str, rejected: int) -> int:
+        """Up to ``rejected`` kg taken off what node ``i`` lost to an unknown ``receiver`` (and off its X)."""
+        lo = self.lost[i]
+        declared = lo.get(receiver, 0) if lo is not None else 0
+        r = min(declared, rejected)
+        if r <= 0 or lo is None:
+            return 0
+        lo[receiver] = declared - r
+        self.rw[i, X] -= r
+        return r
+
+    def _take_edge(self, i: int, j: int, rejected: int) -> int:
+        """Up to ``rejected`` kg taken off node ``i``'s edge to node ``j``."""
+        e = next((x for x in self.succ[i] if x[0] == j), None)
+        r = min(e[1], rejected) if e is not None else 0
+        if r <= 0 or e is None:
+            return 0
+        e[1] -= r
+        return r
+
+    def _send_back(self, i: int, r: int) -> None:
+        """``r`` kg onto node ``i``'s edge to itself (made at the end of its edges when it has none)."""
+        back = next((x for x in self.succ[i] if x[0] == i), None)
+        if back is None:
+            self.succ[i].append([i, r])
+        else:
+            back[1] += r
+
+    def chain(self) -> _Chain:
+        """The chain: the edges that still carry flow, in order."""
+        src: list[int] = []
+        dst: list[int] = []
+        w: list[int] = []
+        for i, out in enumerate(self.succ):
+            for j, kg in out:
+                if kg > 0:
+                    src.append(i)
+                    dst.append(j)
+                    w.append(kg)
+        n = len(self.keys)
+        gen = np.fromiter((nd.generated for nd in self.nodes.values()), dtype=np.int64, count=n)
+        drawn = np.fromiter((nd.drawn for nd in self.nodes.values()), dtype=np.int64, count=n)
+        wa = np.asarray(w, dtype=np.int64)
+        sa = np.asarray(src, dtype=np.int64)
+        return _Chain(self.keys, gen, drawn, _outflow(self.rw, sa, wa, n), sa, np.asarray(dst, dtype=np.int64), wa,
+                      self.rw)
 
 
 def chain_from_data(data: StreamYearData, manifests: Iterable[Attestation] = ()) -> _Chain:
@@ -317,71 +414,92 @@ def chain_from_data(data: StreamYearData, manifests: Iterable[Attestation] = ())
     nodes, and per node its kg to U, D, S and X, a refused load sent back on the shipper's own edge
     (``nofei.flows.graph._refuse``). Building the networkx graph of a code is left to whoever reads it
     (Sankey, traces, lineage); the fates need only these arrays (tests hold the two equal)."""
-    nodes = data.nodes
-    keys = list(nodes)
-    index = {k: i for i, k in enumerate(keys)}
-    n = len(keys)
-    gen = np.fromiter((nd.generated for nd in nodes.values()), dtype=np.int64, count=n)
-    drawn = np.fromiter((nd.drawn for nd in nodes.values()), dtype=np.int64, count=n)
-    rw = np.zeros((n, 4), dtype=np.int64)
-    succ: list[list[list[int]]] = [[] for _ in range(n)]  # per node [target, kg] in the graph's edge order
-    lost: list[dict[str, int] | None] = [None] * n
-    for i, nd in enumerate(nodes.values()):
-        rw[i, U], rw[i, D], rw[i, S] = nd.own_u, nd.own_d, nd.stored
-        code = nd.code
-        xs = 0
-        for recv, kg in nd.transfers.items():
-            if kg <= 0:
-                continue
-            j = index.get((recv, code))
-            if j is None:
-                lo = lost[i]
-                if lo is None:
-                    lo = lost[i] = {}
-                lo[recv] = lo.get(recv, 0) + kg
-                xs += kg
-            else:
-                succ[i].append([j, kg])
-        rw[i, X] = xs
-    for a in manifests:  # graph.attest → _refuse: what a refusing receiver was declared goes back to the shipper
-        if a.rejected <= 0 or a.receiver == a.shipper:
-            continue
-        i2 = index.get((a.shipper, a.code))
-        if i2 is None:
-            continue
-        j2 = index.get((a.receiver, a.code))
-        if j2 is None:
-            lo = lost[i2]
-            declared = lo.get(a.receiver, 0) if lo is not None else 0
-            r = min(declared, a.rejected)
-            if r <= 0 or lo is None:
-                continue
-            lo[a.receiver] = declared - r
-            rw[i2, X] -= r
-        else:
-            e = next((x for x in succ[i2] if x[0] == j2), None)
-            r = min(e[1], a.rejected) if e is not None else 0
-            if r <= 0 or e is None:
-                continue
-            e[1] -= r
-        back = next((x for x in succ[i2] if x[0] == i2), None)
-        if back is None:
-            succ[i2].append([i2, r])
-        else:
-            back[1] += r
-    src: list[int] = []
-    dst: list[int] = []
-    w: list[int] = []
-    for i, out in enumerate(succ):
-        for j, kg in out:
-            if kg > 0:
-                src.append(i)
-                dst.append(j)
-                w.append(kg)
-    wa = np.asarray(w, dtype=np.int64)
-    sa = np.asarray(src, dtype=np.int64)
-    outflow = rw.sum(axis=1) + (np.bincount(sa, weights=wa, minlength=n).astype(np.int64) if len(wa) else 0)
-    return _Chain(keys, gen, drawn, np.asarray(outflow, dtype=np.int64), sa, np.asarray(dst, dtype=np.int64), wa, rw)
+    b = _ChainBuilder(data)
+    for i, nd in enumerate(data.nodes.values()):
+        b.add_node(i, nd)
+    for a in manifests:
+        b.refuse(a)
+    return b.chain()
+
+
+@dataclass
+class _Transitions:
+    """The chain as probabilities: which nodes reach a fate (``ok``), the edges kept (those out of trapped nodes
+    are cut), each node's outflow as divisor (1 where it has none), ``Q`` and the trapped nodes' indices."""
+
+    ok: np.ndarray
+    trapped: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    w: np.ndarray
+    denom: np.ndarray
+    Q: sparse.csr_matrix
+
+    @classmethod
+    def of(cls, ch: _Chain) -> _Transitions:
+        n = len(ch.keys)
+        ok = _reaches_fate(ch)
+        keep = ok[ch.src]  # edges out of trapped nodes are cut
+        src, dst, w = ch.src[keep], ch.dst[keep], ch.w[keep]
+        out_f = ch.outflow.astype(np.float64)
+        denom = np.where(out_f > 0, out_f, 1.0)
+        Q = sparse.csr_matrix((w / denom[src], (src, dst)), shape=(n, n))
+        return cls(ok, np.nonzero(~ok)[0], src, dst, w, denom, Q)
+
+    def R(self, ch: _Chain) -> np.ndarray:  # noqa: N802
+        """Node-to-fate probabilities ``R`` (U, D, S, X, trapped); a trapped node is absorbed by "trapped"."""
+        R = np.zeros((len(ch.keys), 5), dtype=np.float64)
+        R[:, :4] = ch.rw / self.denom[:, None]
+        R[self.trapped, :] = 0.0
+        R[self.trapped, L] = 1.0
+        return R
+
+    def acyclic(self) -> bool:
+        """No self-loop and every strongly connected component of ``Q`` a single node."""
+        n = self.Q.shape[0]
+        ncomp = csgraph.connected_components(self.Q, directed=True, connection="strong")[0] if n else 0
+        return bool(ncomp == n and not np.any(self.src == self.dst))
+
+    def central(self, B: np.ndarray) -> np.ndarray:
+        """``Σ_j≠i P_ij (B_jU + B_jD)`` per node (float)."""
+        n = self.Q.shape[0]
+        if n == 0:
+            return np.zeros(0)
+        off = self.src != self.dst
+        src, dst = self.src[off], self.dst[off]
+        Qoff = sparse.csr_matrix((self.w[off] / self.denom[src], (src, dst)), shape=(n, n))
+        return np.asarray(Qoff @ (B[:, U] + B[:, D]))
+
+
+def _reaches_fate(ch: _Chain) -> np.ndarray:
+    """Which nodes reach a fate edge (the others are trapped): a reverse BFS from a virtual sink fed by every exit."""
+    n = len(ch.keys)
+    exits = np.nonzero(ch.rw.sum(axis=1) > 0)[0]
+    rows = np.concatenate([ch.dst, np.full(len(exits), n)])
+    cols = np.concatenate([ch.src, exits])
+    rev = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
+    ok = np.zeros(n, dtype=bool)
+    if n:
+        order = csgraph.breadth_first_order(rev, n, directed=True, return_predecessors=False)
+        ok[order[order < n]] = True
+    return ok
+
+
+def _loops(ch: _Chain, trapped_idx: np.ndarray) -> list[list[NodeKey]]:
+    """The closed loops among the trapped nodes (strongly connected components of more than one node, or a node
+    with an edge to itself), each as its sorted keys."""
+    if not len(trapped_idx):
+        return []
+    n = len(ch.keys)
+    sub = sparse.csr_matrix((np.ones(len(ch.src)), (ch.src, ch.dst)), shape=(n, n))[trapped_idx][:, trapped_idx]
+    nc, lab = csgraph.connected_components(sub, directed=True, connection="strong")
+    diag = sub.diagonal()
+    loops: list[list[NodeKey]] = []
+    for c in range(nc):
+        members = np.nonzero(lab == c)[0]
+        if len(members) > 1 or diag[members[0]] > 0:
+            loops.append(sorted(ch.keys[trapped_idx[m]] for m in members))
+    return loops
 
 
 def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_LIMIT,
@@ -392,58 +510,18 @@ def attribute(source: StreamYearData | nx.DiGraph, *, exact_limit: int = EXACT_L
     ch = _chain_from_graph(source) if isinstance(source, nx.DiGraph) else chain_from_data(source, manifests)
     keys = ch.keys
     n = len(keys)
-    index = {k: i for i, k in enumerate(keys)}
-    out_f = ch.outflow.astype(np.float64)
-
-    # Trapped nodes: cannot reach a fate edge. Reverse BFS from a virtual sink fed by every exit.
-    has_exit = ch.rw.sum(axis=1) > 0
-    exits = np.nonzero(has_exit)[0]
-    rows = np.concatenate([ch.dst, np.full(len(exits), n)])
-    cols = np.concatenate([ch.src, exits])
-    rev = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n + 1, n + 1))
-    ok = np.zeros(n, dtype=bool)
-    if n:
-        order = csgraph.breadth_first_order(rev, n, directed=True, return_predecessors=False)
-        ok[order[order < n]] = True
-    trapped_idx = np.nonzero(~ok)[0]
-
-    keep = ok[ch.src]  # edges out of trapped nodes are cut
-    src, dst, w = ch.src[keep], ch.dst[keep], ch.w[keep]
-    denom = np.where(out_f > 0, out_f, 1.0)
-    Q = sparse.csr_matrix((w / denom[src], (src, dst)), shape=(n, n))
-    R = np.zeros((n, 5), dtype=np.float64)
-    R[:, :4] = ch.rw / denom[:, None]
-    R[trapped_idx, :] = 0.0
-    R[trapped_idx, L] = 1.0
-
-    loops: list[list[NodeKey]] = []
-    if len(trapped_idx):
-        sub = sparse.csr_matrix((np.ones(len(ch.src)), (ch.src, ch.dst)), shape=(n, n))[trapped_idx][:, trapped_idx]
-        nc, lab = csgraph.connected_components(sub, directed=True, connection="strong")
-        diag = sub.diagonal()
-        for c in range(nc):
-            members = np.nonzero(lab == c)[0]
-            if len(members) > 1 or diag[members[0]] > 0:
-                loops.append(sorted(keys[trapped_idx[m]] for m in members))
-
-    self_loops = bool(np.any(src == dst))
-    ncomp, comp = (csgraph.connected_components(Q, directed=True, connection="strong") if n else (0, np.zeros(0)))
-    acyclic = ncomp == n and not self_loops
-
-    res = FateResult(keys=keys, index=index, generated=ch.generated, drawn=ch.drawn, outflow=ch.outflow,
-                     B=np.zeros((n, 5)), central=np.zeros(n), Q=Q,
-                     trapped=[keys[i] for i in trapped_idx], loops=loops)
-    if acyclic and len(src) <= exact_limit:
-        _float_pass(res, ch, ok, src, dst, w)
-        res.exact_fn = lambda: _exact_pass(ch, ok, src, dst, w)
+    t = _Transitions.of(ch)
+    res = FateResult(keys=keys, index={k: i for i, k in enumerate(keys)}, generated=ch.generated, drawn=ch.drawn,
+                     outflow=ch.outflow, B=np.zeros((n, 5)), central=np.zeros(n), Q=t.Q,
+                     trapped=[keys[i] for i in t.trapped], loops=_loops(ch, t.trapped))
+    if t.acyclic() and len(t.src) <= exact_limit:
+        _float_pass(res, ch, t.ok, t.src, t.dst, t.w)
+        res.exact_fn = lambda: _exact_pass(ch, t.ok, t.src, t.dst, t.w)
         res.method = "exact"
     else:
-        res.B = _sparse_solve(Q, R)
+        res.B = _sparse_solve(t.Q, t.R(ch))
+        res.central = t.central(res.B)
         res.method = "levels"
-    if not res.is_exact:
-        off = src != dst
-        Qoff = sparse.csr_matrix((w[off] / denom[src[off]], (src[off], dst[off])), shape=(n, n))
-        res.central = Qoff @ (res.B[:, U] + res.B[:, D]) if n else np.zeros(0)
     return res
 
 
@@ -553,29 +631,50 @@ def _sparse_solve(Q: sparse.csr_matrix, R: np.ndarray) -> np.ndarray:
     return np.asarray(splu(m).solve(np.ascontiguousarray(R)), dtype=np.float64).reshape(n, R.shape[1])
 
 
+def _stacked(arrays: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+    """The arrays one after the other (``empty`` when there are none)."""
+    return np.concatenate(arrays) if arrays else empty
+
+
+def _all_exact(parts: list[FateResult]) -> bool:
+    """The stacked fates are exact when every part is (and there is a part)."""
+    return bool(parts) and all(p.is_exact and p.rounds_B is not None for p in parts)
+
+
+def _stack_exact(res: FateResult, parts: list[FateResult]) -> None:
+    """``res`` given the parts' rounding counts, and their Fractions stacked when first needed."""
+    res.rounds_B = np.concatenate([p.rounds_B for p in parts if p.rounds_B is not None])
+    res.rounds_central = np.concatenate([p.rounds_central for p in parts if p.rounds_central is not None])
+
+    def stacked() -> tuple[list[tuple[Fraction, ...]], list[Fraction]]:
+        return ([row for p in parts for row in (p.exact_B or [])],
+                [c for p in parts for c in (p.exact_central or [])])
+    res.exact_fn = stacked
+
+
+def _stacked_nodes(parts: list[FateResult]) -> FateResult:
+    """The parts' nodes one after the other: keys, per-node arrays and ``B`` stacked, ``Q`` block-diagonal."""
+    keys = [k for p in parts for k in p.keys]
+    no_kg = np.zeros(0, dtype=np.int64)
+    return FateResult(
+        keys=keys, index={k: i for i, k in enumerate(keys)},
+        generated=_stacked([p.generated for p in parts], no_kg), drawn=_stacked([p.drawn for p in parts], no_kg),
+        outflow=_stacked([p.outflow for p in parts], no_kg), B=_stacked([p.B for p in parts], np.zeros((0, 5))),
+        central=_stacked([p.central for p in parts], np.zeros(0)),
+        Q=sparse.block_diag([p.Q for p in parts], format="csr") if parts else sparse.csr_matrix((0, 0)))
+
+
 def concat(parts: list[FateResult]) -> FateResult:
     """One stream's fates from the fates of its codes' graphs (a transfer joins nodes of one code only, so the
     codes' chains are independent blocks: ``B`` of the stream is their rows stacked). Exact when every part is."""
     if len(parts) == 1:
         return parts[0]
-    keys = [k for p in parts for k in p.keys]
-    exact = bool(parts) and all(p.is_exact and p.rounds_B is not None for p in parts)
-    res = FateResult(
-        keys=keys, index={k: i for i, k in enumerate(keys)},
-        generated=np.concatenate([p.generated for p in parts]) if parts else np.zeros(0, dtype=np.int64),
-        drawn=np.concatenate([p.drawn for p in parts]) if parts else np.zeros(0, dtype=np.int64),
-        outflow=np.concatenate([p.outflow for p in parts]) if parts else np.zeros(0, dtype=np.int64),
-        B=np.concatenate([p.B for p in parts]) if parts else np.zeros((0, 5)),
-        central=np.concatenate([p.central for p in parts]) if parts else np.zeros(0),
-        Q=sparse.block_diag([p.Q for p in parts], format="csr") if parts else sparse.csr_matrix((0, 0)),
-        trapped=[k for p in parts for k in p.trapped], loops=[lp for p in parts for lp in p.loops],
-        method="exact" if exact else "levels")
-    if exact:
-        res.rounds_B = np.concatenate([p.rounds_B for p in parts if p.rounds_B is not None])
-        res.rounds_central = np.concatenate([p.rounds_central for p in parts if p.rounds_central is not None])
-
-        def stacked() -> tuple[list[tuple[Fraction, ...]], list[Fraction]]:
-            return ([row for p in parts for row in (p.exact_B or [])],
-                    [c for p in parts for c in (p.exact_central or [])])
-        res.exact_fn = stacked
+    res = _stacked_nodes(parts)
+    res.trapped = [k for p in parts for k in p.trapped]
+    res.loops = [lp for p in parts for lp in p.loops]
+    if _all_exact(parts):
+        res.method = "exact"
+        _stack_exact(res, parts)
+    else:
+        res.method = "levels"
     return res

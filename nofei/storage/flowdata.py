@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from nofei.catalogue import STREAMS, Catalogue
 from nofei.flows.fate import EXACT_LIMIT, attribute, concat
 from nofei.flows.graph import Attestation, build_flow_graph
-from nofei.flows.model import NodeFlows, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
+from nofei.flows.model import NodeFlows, NodeKey, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore
 from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
@@ -78,6 +78,119 @@ def load_units(session: Session) -> dict[str, UnitInfo]:
                                     r.unit_type or "industrial", bool(r.small_clinic)) for r in rows}
 
 
+def _node_of(nodes: dict[NodeKey, NodeFlows], unit: str, code: str) -> NodeFlows:
+    """The node (unit, code), added empty when the year has none yet."""
+    nd = nodes.get((unit, code))
+    if nd is None:
+        nd = nodes[(unit, code)] = NodeFlows(unit, code)
+    return nd
+
+
+class _YearLoad:
+    """``load_year``'s state while it folds the rows of one year (or of some units of it) into every stream's
+    ``StreamYearBuilder``: one method per kind of row (stocks, treatments, edge summaries)."""
+
+    def __init__(self, session: Session, year: int, catalogue: Catalogue, units: dict[str, UnitInfo],
+                 unit_ids: list[int] | None) -> None:
+        self.session, self.year, self.catalogue, self.units, self.unit_ids = session, year, catalogue, units, unit_ids
+        uq = select(UN.c.id, UN.c.credit_code)
+        cur = and_(L.c.year == year, L.c.is_current.is_(True))
+        if unit_ids is not None:  # the rows read below are those units' own
+            uq = uq.where(UN.c.id.in_(unit_ids))
+            cur = and_(cur, L.c.unit_id.in_(unit_ids))
+        self.code_of: dict[int, str] = {r.id: r.credit_code for r in session.execute(uq)}
+        self.current = cur
+        self.builders = {s: StreamYearBuilder(s, year, units) for s in STREAMS}
+
+    def stocks(self) -> bool:
+        """Per (unit, code): Σ generated, and the opening stock of the earliest month and the closing stock of the
+        latest ("YYYY-MM|kg" strings order by month), folded in SQL: one row per node instead of one per month.
+        Whether there was any stock row of a known stream (without, the year is empty)."""
+        session = self.session
+        first = func.min(_bytewise(session, L.c.month + literal("|") + cast(ST.c.open_kg, String)))
+        last = func.max(_bytewise(session, L.c.month + literal("|") + cast(ST.c.close_kg, String)))
+        q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last,
+                    _id_list(session, ST.c.ledger_id))
+             .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(self.current)
+             .group_by(L.c.unit_id, ST.c.stream, ST.c.code))
+        found = False
+        for uid, stream, code, g, f, la, ids in session.execute(q).all():
+            b = self.builders.get(stream)
+            if b is None:
+                continue
+            found = True
+            fm, fo = f.split("|")
+            lm, lc = la.split("|")
+            u = self.code_of[uid]
+            b.stock(u, fm, code, int(fo), int(g), int(lc) if fm == lm else 0)
+            if lm != fm:
+                b.stock(u, lm, code, 0, 0, int(lc))
+            # the ledger versions behind the unit's nodes of the stream: those with stock rows of it
+            b.data.ledgers.setdefault(u, set()).update(_ids(ids))
+        return found
+
+    def treatments(self) -> None:
+        """Σ treated per (unit, code, method), as utilised or disposed by the method's class."""
+        q = (select(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
+             .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(self.current)
+             .group_by(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method))
+        for trow in self.session.execute(q).all():
+            if trow[1] in self.builders:
+                self.builders[trow[1]].treatment(self.code_of[trow[0]], trow[2],
+                                                 self.catalogue.method_class(trow[3]) == "utilisation", int(trow[4]))
+
+    def edges(self) -> None:
+        """flow_year_edge holds one row per (unit, direction, stream, code, counterpart): folded into the nodes as
+        StreamYearBuilder.transfer_out / transfer_in would, without a call per row."""
+        exempt = _Exemptions(self.catalogue.for_year(self.year), self.units)
+        nodes_of = {st: b.data.nodes for st, b in self.builders.items()}
+        mrows_of = {st: b.data.manifest_rows for st, b in self.builders.items()}
+        code_of = self.code_of
+        for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(
+                self.session, self.year, self.unit_ids).all():
+            nodes = nodes_of.get(stream)
+            if nodes is None:
+                continue
+            u = code_of[xuid]
+            nd = nodes.get((u, code)) or _node_of(nodes, u, code)
+            if direction != "out":
+                nd.received += int(qty)
+                continue
+            rows, ok = (0, 0) if exempt.of(u, code) else (int(n), int(good or 0))
+            nd.transfers[counterpart] = nd.transfers.get(counterpart, 0) + int(qty)
+            nd.transfer_rows[counterpart] = nd.transfer_rows.get(counterpart, 0) + rows
+            m = mrows_of[stream].get(u)
+            if m is None:
+                m = mrows_of[stream][u] = [0, 0]
+            m[0] += rows
+            m[1] += ok
+
+    def built(self, *, sort: bool) -> dict[str, StreamYearData]:
+        """Every stream's data; with ``sort`` its nodes sorted by key (so a partial reload merges exactly)."""
+        datas: dict[str, StreamYearData] = {s: b.build() for s, b in self.builders.items()}
+        if sort:
+            for d in datas.values():
+                d.nodes = dict(sorted(d.nodes.items()))
+        return datas
+
+
+class _Exemptions:
+    """Whether a unit's 转出 rows of a code need manifests (the 豁免清单): it depends on the code and on whether
+    the unit is a small clinic only, so it is decided once per (code, small clinic)."""
+
+    def __init__(self, catalogue: Catalogue, units: dict[str, UnitInfo]) -> None:
+        self.catalogue, self.units = catalogue, units
+        self.known: dict[tuple[str, bool], bool] = {}
+
+    def of(self, unit: str, code: str) -> bool:
+        info = self.units.get(unit)
+        key = (code, bool(info and info.small_clinic))
+        ex = self.known.get(key)
+        if ex is None:
+            ex = self.known[key] = manifest_exempt(self.catalogue, code, info)
+        return ex
+
+
 def load_year(session: Session, year: int, catalogue: Catalogue,
               units: dict[str, UnitInfo] | None = None, *, unit_ids: list[int] | None = None,
               ) -> dict[str, StreamYearData]:
@@ -88,84 +201,12 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
     some units (the live model reloads only the units a write touched). Nodes come out sorted by key, so a
     partial reload merged into a year gives exactly the data of a whole load.
     """
-    units = units if units is not None else load_units(session)
-    uq = select(UN.c.id, UN.c.credit_code)
-    if unit_ids is not None:
-        uq = uq.where(UN.c.id.in_(unit_ids))  # the rows read below are those units' own
-    code_of = {r.id: r.credit_code for r in session.execute(uq)}
-    builders = {s: StreamYearBuilder(s, year, units) for s in STREAMS}
-    cur = and_(L.c.year == year, L.c.is_current.is_(True))
-    if unit_ids is not None:
-        cur = and_(cur, L.c.unit_id.in_(unit_ids))
-    # per (unit, code): Σ generated, and the opening stock of the earliest month and the closing stock of the
-    # latest ("YYYY-MM|kg" strings order by month), folded in SQL: one row per node instead of one per month
-    first = func.min(_bytewise(session, L.c.month + literal("|") + cast(ST.c.open_kg, String)))
-    last = func.max(_bytewise(session, L.c.month + literal("|") + cast(ST.c.close_kg, String)))
-    q = (select(L.c.unit_id, ST.c.stream, ST.c.code, func.sum(ST.c.generated_kg), first, last,
-                _id_list(session, ST.c.ledger_id))
-         .select_from(ST.join(L, ST.c.ledger_id == L.c.id)).where(cur)
-         .group_by(L.c.unit_id, ST.c.stream, ST.c.code))
-    found = False
-    for uid, stream, code, g, f, la, ids in session.execute(q).all():
-        b = builders.get(stream)
-        if b is None:
-            continue
-        found = True
-        fm, fo = f.split("|")
-        lm, lc = la.split("|")
-        u = code_of[uid]
-        b.stock(u, fm, code, int(fo), int(g), int(lc) if fm == lm else 0)
-        if lm != fm:
-            b.stock(u, lm, code, 0, 0, int(lc))
-        # the ledger versions behind the unit's nodes of the stream: those with stock rows of it
-        b.data.ledgers.setdefault(u, set()).update(_ids(ids))
-    if not found:
-        return {s: b.build() for s, b in builders.items()}
-
-    q = (select(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method, func.sum(TR.c.qty_kg))
-         .select_from(TR.join(L, TR.c.ledger_id == L.c.id)).where(cur)
-         .group_by(L.c.unit_id, TR.c.stream, TR.c.code, TR.c.method))
-    for trow in session.execute(q).all():
-        if trow[1] in builders:
-            builders[trow[1]].treatment(code_of[trow[0]], trow[2], catalogue.method_class(trow[3]) == "utilisation",
-                                        int(trow[4]))
-
-    # flow_year_edge holds one row per (unit, direction, stream, code, counterpart): folded into the nodes as
-    # StreamYearBuilder.transfer_out / transfer_in would, without a call per row
-    cat = catalogue.for_year(year)
-    exempt: dict[tuple[str, bool], bool] = {}
-    nodes_of = {st: b.data.nodes for st, b in builders.items()}
-    mrows_of = {st: b.data.manifest_rows for st, b in builders.items()}
-    for xuid, direction, stream, code, counterpart, qty, n, good in flowstore.edge_rows(session, year, unit_ids).all():
-        nodes = nodes_of.get(stream)
-        if nodes is None:
-            continue
-        u = code_of[xuid]
-        nd = nodes.get((u, code))
-        if nd is None:
-            nd = nodes[(u, code)] = NodeFlows(u, code)
-        if direction == "out":
-            # a group is one unit and one code, so the 豁免清单 decides for all its rows at once; it depends on
-            # the code and on whether the unit is a small clinic only
-            info = units.get(u)
-            ek = (code, bool(info and info.small_clinic))
-            ex = exempt.get(ek)
-            if ex is None:
-                ex = exempt[ek] = manifest_exempt(cat, code, info)
-            rows, ok = (0, 0) if ex else (int(n), int(good or 0))
-            nd.transfers[counterpart] = nd.transfers.get(counterpart, 0) + int(qty)
-            nd.transfer_rows[counterpart] = nd.transfer_rows.get(counterpart, 0) + rows
-            m = mrows_of[stream].get(u)
-            if m is None:
-                m = mrows_of[stream][u] = [0, 0]
-            m[0] += rows
-            m[1] += ok
-        else:
-            nd.received += int(qty)
-    datas: dict[str, StreamYearData] = {s: b.build() for s, b in builders.items()}
-    for d in datas.values():
-        d.nodes = dict(sorted(d.nodes.items()))
-    return datas
+    load = _YearLoad(session, year, catalogue, units if units is not None else load_units(session), unit_ids)
+    if not load.stocks():
+        return load.built(sort=False)
+    load.treatments()
+    load.edges()
+    return load.built(sort=True)
 
 
 def load_attestations(session: Session, year: int, catalogue: Catalogue) -> dict[str, list[Attestation]]:
@@ -331,6 +372,43 @@ def _merge(old: StreamYearData, new: StreamYearData, units: set[str]) -> StreamY
     return out
 
 
+def _units_to_reload(changes: list[tuple[str, int | None]] | None) -> list[int] | None:
+    """The ids of the units whose ledgers the changes name, sorted; ``None`` when one of them needs a whole reload
+    (the log no longer holds the stamp, a bulk load, a ledger change that names no unit)."""
+    if changes is None or any(k == "bulk" or (k == "ledger" and u is None) for k, u in changes):
+        return None
+    return sorted({u for k, u in changes if k == "ledger" and u is not None})
+
+
+def _attestation_changes(old: dict[str, list[Attestation]], new: dict[str, list[Attestation]]) -> dict[str, set[str]]:
+    """Per stream, the codes whose attestations differ between ``old`` and ``new``; a stream whose attestations did
+    not change is left out (it keeps its model and its memoised views)."""
+    touched: dict[str, set[str]] = {}
+    for s in new:
+        old_by = _by_code(old.get(s, []))
+        new_by = _by_code(new[s])
+        changed = {c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c)}
+        if changed:
+            touched[s] = changed
+    return touched
+
+
+def _reload_units(session: Session, year: int, catalogue: Catalogue, hit: _Year, unit_ids: list[int],
+                  datas: dict[str, StreamYearData], touched: dict[str, set[str]]) -> None:
+    """The units ``unit_ids`` reloaded into ``datas``; ``touched`` gains, per stream, the codes they had or have
+    (a stream that only changed its ledgers or manifest counts is touched with no code)."""
+    ccs = {str(c) for c in session.execute(select(UN.c.credit_code).where(UN.c.id.in_(unit_ids))).scalars()}
+    fresh = load_year(session, year, catalogue, hit.units, unit_ids=unit_ids)  # the registry is as it was (same ukey)
+    for s, d in fresh.items():
+        gone = {k[1] for k in datas[s].nodes if k[0] in ccs}
+        if d.nodes or gone:
+            datas[s] = _merge(datas[s], d, ccs)
+            touched.setdefault(s, set()).update(gone | {k[1] for k in d.nodes})
+        elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
+            datas[s] = _merge(datas[s], d, ccs)
+            touched.setdefault(s, set())
+
+
 def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stamp: tuple[int, str] | None,
              ) -> _Year | None:
     """The cached year brought up to ``stamp`` by reloading only the units the changes name (and the
@@ -338,32 +416,17 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
     if hit.stamp is None or stamp is None:
         return None
     changes = flowstore.changes_since(session, year, hit.stamp)
-    if changes is None or any(k == "bulk" or (k == "ledger" and u is None) for k, u in changes):
+    unit_ids = _units_to_reload(changes)
+    if changes is None or unit_ids is None:
         return None
-    unit_ids = sorted({u for k, u in changes if k == "ledger" and u is not None})
     attested = hit.attested
     touched: dict[str, set[str]] = {}
     if any(k == "manifest" for k, _u in changes):
         attested = load_attestations(session, year, catalogue)
-        for s in attested:
-            old_by = _by_code(hit.attested.get(s, []))
-            new_by = _by_code(attested[s])
-            changed = {c for c in set(old_by) | set(new_by) if old_by.get(c) != new_by.get(c)}
-            if changed:  # a stream whose attestations did not change keeps its model (and its memoised views)
-                touched.setdefault(s, set()).update(changed)
+        touched = _attestation_changes(hit.attested, attested)
     datas = {s: v.data for s, v in hit.value.items()}
     if unit_ids:
-        units = hit.units  # the registry is as it was (same ukey)
-        ccs = {str(c) for c in session.execute(select(UN.c.credit_code).where(UN.c.id.in_(unit_ids))).scalars()}
-        fresh = load_year(session, year, catalogue, units, unit_ids=unit_ids)
-        for s, d in fresh.items():
-            gone = {k[1] for k in datas[s].nodes if k[0] in ccs}
-            if d.nodes or gone:
-                datas[s] = _merge(datas[s], d, ccs)
-                touched.setdefault(s, set()).update(gone | {k[1] for k in d.nodes})
-            elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
-                datas[s] = _merge(datas[s], d, ccs)
-                touched.setdefault(s, set())
+        _reload_units(session, year, catalogue, hit, unit_ids, datas, touched)
     return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value), catalogue)
 
 
