@@ -47,6 +47,7 @@ class StampedCache(Generic[V]):
         self.name, self.size = name, size
         self._d: OrderedDict[Hashable, Entry[V]] = OrderedDict()
         self._lock = threading.Lock()
+        self._flights: dict[Hashable, threading.Lock] = {}
         with _ALL_LOCK:
             _ALL.add(self)
 
@@ -81,6 +82,22 @@ class StampedCache(Generic[V]):
         if hit is not None and stamp is not None and hit.stamp == stamp:
             return hit.value
         return self.put(key, stamp, build())
+
+    def items(self) -> list[tuple[Hashable, Entry[V]]]:
+        """A snapshot of the kept entries, oldest use first."""
+        with self._lock:
+            return list(self._d.items())
+
+    def flight(self, key: Hashable) -> threading.Lock:
+        """The lock a builder of ``key`` holds (single flight): a second thread that finds the value stale waits
+        for the build in progress and then reads its result, instead of building the same value beside it."""
+        with self._lock:
+            lock = self._flights.get(key)
+            if lock is None:
+                if len(self._flights) > 4 * self.size:  # forget the locks of keys long gone (none is held)
+                    self._flights = {k: v for k, v in self._flights.items() if k in self._d or v.locked()}
+                lock = self._flights[key] = threading.Lock()
+            return lock
 
     def discard(self, key: Hashable) -> None:
         with self._lock:

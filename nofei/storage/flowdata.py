@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import networkx as nx
 from sqlalchemy import String, and_, cast, func, literal, select
@@ -29,6 +28,7 @@ from nofei.flows.fate import EXACT_LIMIT, attribute, concat
 from nofei.flows.graph import Attestation, build_flow_graph
 from nofei.flows.model import NodeFlows, NodeKey, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore
+from nofei.storage.cache import StampedCache
 from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
     LedgerRow,
@@ -41,8 +41,6 @@ from nofei.storage.tables import (
     table_of,
 )
 
-_CACHE: OrderedDict[tuple[Any, ...], _Year] = OrderedDict()
-_LOCK = threading.Lock()
 CACHE_SIZE = 6  # years
 
 L = table_of(LedgerRow)
@@ -457,27 +455,43 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
     key = (bind.engine.url.render_as_string(hide_password=True), year, catalogue.c1_class, catalogue.edition_for(year))
     stamp = flowstore.latest_change(session, year)
     ukey = version_key(session, year)
-    with _LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-    if hit is not None and hit.ukey == ukey and hit.stamp == stamp and stamp is not None:
+    hit = _kept(key)
+    if _fresh(hit, stamp, ukey):
         return hit.value
-    with _no_cyclic_gc():
-        entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
-        if entry is None:
-            units = load_units(session)
-            datas = load_year(session, year, catalogue, units)
-            attested = load_attestations(session, year, catalogue)
-            entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
-    with _LOCK:
-        _CACHE[key] = entry
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    with _FLOWS.flight(key):  # one build per year at a time: a second reader waits for it, then reads its result
+        hit = _kept(key)
+        if hit is not None and hit.stamp != stamp:
+            stamp = flowstore.latest_change(session, year)  # built meanwhile, maybe at a newer change
+        if _fresh(hit, stamp, ukey):
+            return hit.value
+        with _no_cyclic_gc():
+            entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
+            if entry is None:
+                units = load_units(session)
+                datas = load_year(session, year, catalogue, units)
+                attested = load_attestations(session, year, catalogue)
+                entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
+        _FLOWS.put(key, _KEEP, entry)
     # the model is millions of long-lived objects: without this every full collection of the cyclic GC walks
     # them again (B2: ~0.4 s, several times per refresh); frozen objects are still freed by reference counting
     gc.freeze()
     return entry.value
+
+
+_FLOWS: StampedCache[_Year] = StampedCache("flow model", CACHE_SIZE)
+"""The flow models by (database, year, C1 class, edition). A ``_Year`` carries its own stamp and unit-registry key
+(both checked by ``_fresh``), so the cache's stamp is a constant: an entry is kept until evicted or replaced."""
+_KEEP = "kept"
+
+
+def _kept(key: tuple[Any, ...]) -> _Year | None:
+    e = _FLOWS.entry(key)
+    return e.value if e is not None else None
+
+
+def _fresh(hit: _Year | None, stamp: tuple[int, str] | None, ukey: tuple[Any, ...]) -> TypeGuard[_Year]:
+    """The kept model is the year as of ``stamp`` (its newest flow change) with the same units registered."""
+    return hit is not None and hit.ukey == ukey and hit.stamp == stamp and stamp is not None
 
 
 WRITE_THROUGH = True
@@ -495,28 +509,36 @@ def _after_write(engine: Any, years: set[int]) -> None:
     if not WRITE_THROUGH:
         return
     url = engine.url.render_as_string(hide_password=True)
-    with _LOCK:
-        todo = [(k, e) for k, e in _CACHE.items() if k[0] == url and k[1] in years and e.catalogue is not None]
+    todo = [(k, e.value) for k, e in _FLOWS.items() if isinstance(k, tuple) and k[0] == url and k[1] in years
+            and e.value.catalogue is not None]
     done = False
     for key, hit in todo:
-        year = int(key[1])
-        with Session(engine) as s:
-            stamp = flowstore.latest_change(s, year)
-            if stamp is None or stamp == hit.stamp or version_key(s, year) != hit.ukey or hit.catalogue is None:
-                continue
-            with _no_cyclic_gc():
-                entry = _refresh(s, hit, year, hit.catalogue, stamp)
+        with _FLOWS.flight(key):  # readers of this year wait for the refresh instead of building it beside it
+            entry = _write_through(engine, key, hit)
         if entry is None:
             continue
-        with _LOCK:
-            if _CACHE.get(key) is not hit:
-                continue
-            _CACHE[key] = entry
         done = True
         for fn in list(AFTER_REFRESH):
-            fn(year, hit.value, entry.value)
+            fn(int(key[1]), hit.value, entry.value)
     if done:
         gc.freeze()
+
+
+def _write_through(engine: Any, key: tuple[Any, ...], hit: _Year) -> _Year | None:
+    """The incremental refresh of one kept year after a commit, or None (replaced meanwhile, or it needs a
+    whole reload, which is left to the next read)."""
+    if _kept(key) is not hit or hit.catalogue is None:
+        return None
+    year = int(key[1])
+    with Session(engine) as s:
+        stamp = flowstore.latest_change(s, year)
+        if stamp is None or stamp == hit.stamp or version_key(s, year) != hit.ukey:
+            return None
+        with _no_cyclic_gc():
+            entry = _refresh(s, hit, year, hit.catalogue, stamp)
+    if entry is not None:
+        _FLOWS.put(key, _KEEP, entry)
+    return entry
 
 
 flowstore.AFTER_COMMIT.append(_after_write)
@@ -529,8 +551,7 @@ def stream_year(session: Session, stream: str, year: int, *, catalogue: Catalogu
 
 
 def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
+    _FLOWS.clear()
 
 
 def value_added(session: Session, year: int, region: str) -> Any:

@@ -100,14 +100,14 @@ def test_the_live_model_is_the_model_built_from_scratch(sqlite_template: Path, t
                           treat=[(HW, method, treat)] if treat else [],
                           out=[(HW, r, t) for r, t in outs],
                           into=[(HW, units[rnd.randrange(len(units))], into)] if into else [])
-                cached = any(k[1] == 2024 for k in flowdata._CACHE)
+                cached = any(k[1] == 2024 for k, _e in flowdata._FLOWS.items())
                 with uow() as u:
                     store(u.session, d)
                     u.commit()
                 if cached:  # write-through: the commit brought the cached model up to the new stamp
                     with sessions() as s_:
                         stamp = flowstore.latest_change(s_, 2024)
-                    assert [e.stamp for k, e in flowdata._CACHE.items() if k[1] == 2024] == [stamp]
+                    assert [e.value.stamp for k, e in flowdata._FLOWS.items() if k[1] == 2024] == [stamp]
                 months[(cc, month)] = months.get((cc, month), 0) + 1 + extra * 0
             else:
                 _k, a, b, outcome, t = s

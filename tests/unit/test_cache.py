@@ -113,3 +113,36 @@ def test_the_flow_stamp_does_not_repeat_after_the_ids_restart(uow_factory):
     assert before is not None and after is not None
     assert after[0] == before[0] and after != before
     assert c.get(2025, after) is None
+
+
+def test_single_flight_one_build_while_others_wait():
+    """Readers that find a value stale while it is being built wait for that build and read its result."""
+    import threading
+    import time
+
+    from nofei.storage.cache import StampedCache
+
+    c: StampedCache[int] = StampedCache("flight", 4)
+    builds: list[int] = []
+
+    def read(stamp: int) -> int:
+        hit = c.get("year", stamp)
+        if hit is not None:
+            return hit
+        with c.flight("year"):
+            hit = c.get("year", stamp)  # built meanwhile by the thread we waited for
+            if hit is not None:
+                return hit
+            builds.append(stamp)
+            time.sleep(0.05)
+            return c.put("year", stamp, stamp * 10)
+
+    got: list[int] = []
+    ts = [threading.Thread(target=lambda: got.append(read(7))) for _ in range(6)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert builds == [7] and got == [70] * 6
+    assert c.flight("year") is c.flight("year") and c.flight("year") is not c.flight("other")
+    assert [k for k, _e in c.items()] == ["year"]
