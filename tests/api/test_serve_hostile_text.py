@@ -26,8 +26,9 @@ from sqlalchemy import create_engine, text
 from nofei.storage.tables import metadata
 from tests.conftest import PG_URL
 from tests.factories import unit_payload
+from tests.ports import block
 
-PORTS = range(18120, 18130)  # this suite's range on the shared machine
+PORTS = block(1)  # this run's ports for these servers (tests/ports.py)
 
 
 @dataclass
@@ -91,7 +92,7 @@ def server(tmp_path_factory, pg_engine) -> Iterator[Server]:
         _stop(proc)
         proc = None
     if proc is None or srv is None:
-        pytest.skip("could not start nofei serve on a port in 18120-18129: " + log.read_text()[-500:])
+        pytest.skip(f"could not start nofei serve on a port in {PORTS.start}-{PORTS.stop - 1}: " + log.read_text()[-500:])
     try:
         yield srv
     finally:

@@ -1,5 +1,5 @@
-"""A real ``nofei serve`` (waitress) in a subprocess for the hostile-file tests: a free port in
-18110-18119 (or any free port), SQLite, an admin token, and the server's and its workers' memory."""
+"""A real ``nofei serve`` (waitress) in a subprocess for the hostile-file tests: one of this
+run's ports (tests/ports.py; else any free port), SQLite, an admin token, and the server's and its workers' memory."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.ports import block
+
 NOFEI = [sys.executable, "-m", "api.cli"]
 
 
 def free_port() -> int:
-    for port in range(18110, 18120):
+    for port in block(0):
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))

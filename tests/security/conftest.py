@@ -1,5 +1,5 @@
-"""A real ``nofei serve`` (waitress, a child process) for the hardening tests of issue 17, on a port of
-18130-18139 and a SQLite file (or the suite's PostgreSQL database when NOFEI_TEST_DATABASE_URL is set)."""
+"""A real ``nofei serve`` (waitress, a child process) for the hardening tests of issue 17, on one of this
+run's ports (tests/ports.py) and a SQLite file (or the suite's PostgreSQL database when NOFEI_TEST_DATABASE_URL is set)."""
 
 from __future__ import annotations
 
@@ -16,23 +16,22 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.ports import block
+
 ROOT = Path(__file__).resolve().parents[2]
-PORTS = range(18130, 18140)
+PORTS = block(2)  # this worker's ten ports for the hardening servers (tests/ports.py)
 
 
 def free_port() -> int:
-    """A free port of the range; xdist workers take disjoint halves (two could otherwise pick one port)."""
-    w = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    n = int(w[2:]) if w[2:].isdigit() else 0
-    ports = [p for i, p in enumerate(PORTS) if i % 2 == n % 2]
-    for p in ports:
+    """A free port of this worker's block (tests/ports.py: no other run or worker uses it)."""
+    for p in PORTS:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", p))
             except OSError:
                 continue
             return p
-    raise RuntimeError("no free port in 18130-18139")
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 class Served:
