@@ -159,7 +159,9 @@ def generate(url: str, n_manifests: int, seed: int = 3) -> dict[str, int]:
         counts["treatment_entry"] = _copy(conn, "treatment_entry", ["ledger_id", "code", "stream", "method", "qty_kg",
                                                                       "product", "note"],
                                           treat)
-        conn.execute("SELECT setval(pg_get_serial_sequence('manifest', 'id'), (SELECT max(id) FROM manifest))")
+        for table in ("unit", "ledger", "manifest", "manifest_line", "transfer_entry"):  # ids COPYed: move the sequences on
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                         f"(SELECT coalesce(max(id), 1) FROM {table}))")
         conn.commit()
         conn.autocommit = True
         conn.execute("ANALYZE")

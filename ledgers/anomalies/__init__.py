@@ -11,7 +11,8 @@ Kinds (issue 5 §2–§4), one module per family:
 - ``permits``: ``permit_not_covering`` — a receiver whose permits do not cover the code or method;
   ``over_capacity`` — a receiver that took more than its permitted yearly capacity;
 - ``reconciliation``: 转出 rows, the manifest and 转入 rows disagree by number and code (ledger-workbook.md
-  "Counterparts"): quantity mismatch, one side missing after the following month, a row citing an unknown number;
+  "Counterparts"): quantity mismatch, one side missing after the following month, a row citing an unknown number
+  — read from the one flow model's per-manifest sides (``nofei.flows.counterparts``);
 - ``unresolved``: ``unresolved_mass`` — 转出 to a unit that is unregistered or reported no ledger of that code in
   the year (fate ``X``, indicators.md §1);
 - ``filing``: ``missing_ledger`` — a month a unit owes (from its ``reports_from``, once the 15th of the next month

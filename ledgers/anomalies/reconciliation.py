@@ -2,60 +2,67 @@
 receiver's 转入 rows disagree by number and code — a quantity mismatch, one side missing after the following
 month, or a row citing an unknown number.
 
-The aggregate over the three sides is one SQL pass in ``nofei.storage.findings.reconciliation_rows`` (per
-manifest number and code, which the flow graph's per-edge attestations do not keep); the rules of the cut-off
-and the mass at stake are in ``nofei.domain.findings``."""
+Read from the one flow model: the manifests' sides are those its edges' attestations are the sums of
+(``nofei.flows.graph.Attestation.sides``); the ledger rows citing numbers are summed per (number, code) by
+``nofei.storage.sides.ledger_sides``; the numbers the model does not hold (a manifest only submitted, or of a
+neighbouring year) are looked up; the rules are ``nofei.flows.counterparts.reason``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
+
 from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.findings import RECONCILIATION_REASONS, following_month_cutoff, reconciliation_mass
-from nofei.storage import findings as repo
-from nofei.storage.findings import ReconciliationRow
+from nofei.flows import counterparts as cp
+from nofei.flows.counterparts import Disagreement
+from nofei.storage import flowdata, sides
 from nofei.storage.uow import UnitOfWork
 
 from .common import Finding, Units, anomaly, ledger_rows
 
 
-class _Ends:
-    """The units at each side of the listed rows, fetched for those rows only (kept out of the aggregate)."""
+def disagreements(uow: UnitOfWork, year: int, as_of: datetime) -> list[Disagreement]:
+    """Every (number, code) of ``year`` whose three sides disagree, judged as of ``as_of``: the model's manifest
+    sides, plus those of the numbers it does not hold that ledger rows cite, against the ledger sides."""
+    ratio, min_kg = uow.rules.discrepancy
+    model = flowdata.manifest_sides(uow.session, year, uow.catalogue)
+    units = model.units.extend()  # the cached model's naming stays as it is
+    led = sides.cited(uow.session, year)
+    cited = np.unique(led.number)
+    missing = np.setdiff1d(cited, np.unique(model.number), assume_unique=True)
+    extra = sides.sides_of_numbers(uow.session, [f"{int(n):014d}" for n in missing], model.codes, units)
+    every = cp.concat([model.named(model.codes, units), extra])
+    return cp.reconcile(every, led, year=year, cutoff=following_month_cutoff(as_of), ratio=M.ratio_fraction(ratio),
+                        min_kg=min_kg)
 
-    def __init__(self, uow: UnitOfWork, year: int, rows: list[ReconciliationRow], units: Units) -> None:
-        self.units = units
-        self.sides = repo.side_units(uow.session, year,
-                                     [r.no for r in rows if r.out_row is not None or r.in_row is not None])
-        self.manifests = repo.manifest_ends(uow.session, [r.mid for r in rows if r.mid is not None])
 
-    def of(self, r: ReconciliationRow) -> list[str]:
-        """Shipper and receiver of the manifest, then the units of the 转出 and 转入 rows."""
-        sid, receiver = self.manifests.get(r.mid, (None, None)) if r.mid is not None else (None, None)
-        us = [self.units.code(sid), receiver, self.units.code(self.sides.get((r.no, r.code, "out"))),
-              self.units.code(self.sides.get((r.no, r.code, "in")))]
-        return [u for u in us if u]
+def _units(d: Disagreement, units: Units) -> list[str]:
+    """Shipper and receiver of the manifest, then the units of the 转出 and 转入 rows."""
+    us = [d.manifest.shipper if d.manifest else None, d.manifest.receiver if d.manifest else None,
+          units.code(d.out.unit_id if d.out else None), units.code(d.into.unit_id if d.into else None)]
+    return [u for u in us if u]
 
 
 def reconciliation(uow: UnitOfWork, year: int, units: Units, as_of: datetime) -> list[Finding]:
     """One finding per (number, code) whose sides disagree, judged as of ``as_of``."""
-    ratio, min_kg = uow.rules.discrepancy
-    rows = repo.reconciliation_rows(uow.session, year, following_month_cutoff(as_of), M.ratio_fraction(ratio),
-                                    min_kg)
-    ends = _Ends(uow, year, rows, units)
-    where = ledger_rows(uow, [x for r in rows for x in (r.out_row, r.in_row) if x is not None], units)
+    found = disagreements(uow, year, as_of)
+    where = ledger_rows(uow, [s.row for d in found for s in (d.out, d.into) if s is not None], units)
     out = []
-    for r in rows:
-        if r.reason == "unknown_number":
+    for d in found:
+        rows = [where[s.row] for s in (d.out, d.into) if s is not None and s.row in where]
+        if d.reason == "unknown_number":
             # a row citing an unknown number is an event of its ledger's month: listed in that year, never another
-            lr = where.get(r.out_row or r.in_row or 0) or {}
-            if not str(lr.get("month", "")).startswith(str(year)):
+            cited = d.out or d.into
+            first = where.get(cited.row) if cited is not None else None
+            if not str((first or {}).get("month", "")).startswith(str(year)):
                 continue
-        sides = {"out": r.out_kg, "manifest_shipped": r.shipped, "manifest_received": r.received, "in": r.in_kg}
+        sides_kg = {"out": d.out_kg, "manifest_shipped": d.shipped, "manifest_received": d.received, "in": d.in_kg}
         out.append(anomaly(
-            "reconciliation", units=ends.of(r),
-            mass_kg=reconciliation_mass(r.reason, r.out_kg, r.shipped, r.received, r.in_kg), waste_code=r.code,
-            manifests=[r.no] if r.shipped is not None else [],
-            ledger_rows=[where[x] for x in (r.out_row, r.in_row) if x is not None and x in where],
-            message=f"联单 {r.no} {r.code}：{RECONCILIATION_REASONS[r.reason]}",
-            detail={"reason": r.reason, "sides_kg": sides, "number_cited": r.no}))
+            "reconciliation", units=_units(d, units),
+            mass_kg=reconciliation_mass(d.reason, d.out_kg, d.shipped, d.received, d.in_kg), waste_code=d.code,
+            manifests=[d.number] if d.manifest is not None else [], ledger_rows=rows,
+            message=f"联单 {d.number} {d.code}：{RECONCILIATION_REASONS[d.reason]}",
+            detail={"reason": d.reason, "sides_kg": sides_kg, "number_cited": d.number}))
     return out

@@ -130,7 +130,8 @@ def event(uow: UnitOfWork, actor: Actor, row: ManifestRow, action: str, from_sta
     repo.add(uow.session, ManifestEventRow(manifest_id=row.id or 0, time=time or now(), actor=actor.label,
                                            action=action, from_status=from_status, to_status=row.status, detail=d,
                                            event_time=event_time))
-    flowstore.note_change(uow.session, row.planned_date.year, "manifest")  # the year's flow graph changed
+    # the year's flow graph changed: the live model reads this shipper's manifests again
+    flowstore.note_change(uow.session, row.planned_date.year, "manifest", row.shipper_id)
 
 
 # --- the typed view of a stored manifest -----------------------------------------------------------------

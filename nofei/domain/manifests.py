@@ -112,12 +112,19 @@ def is_discrepancy(shipped_kg: int, received_kg: int, *, ratio: Decimal | str = 
     A LOCAL SETTING (DISCREPANCY_RATIO, DISCREPANCY_MIN_KG; default 5 % and 0.1 t, ledger-workbook.md
     "Counterparts"): 第十八条 names the mismatch but sets no tolerance (official-check.md §2).
     Exact: integer kilograms against a Decimal ratio, no floats."""
-    diff = abs(int(received_kg) - int(shipped_kg))
-    return diff > int(min_kg) and Decimal(diff) > Decimal(str(ratio)) * Decimal(int(shipped_kg))
+    return discrepant(int(received_kg), int(shipped_kg), ratio_fraction(ratio), int(min_kg))
+
+
+def discrepant(kg: int, against: int, ratio: tuple[int, int], min_kg: int) -> bool:
+    """``is_discrepancy`` with the ratio as an integer fraction (p, q): ``kg`` differs from ``against`` by more than
+    ``min_kg`` and by more than p/q of ``against`` (``diff*q > p*against``; exact, and cheap enough to run over
+    a million manifests in the reconciliation)."""
+    diff = abs(kg - against)
+    return diff > min_kg and diff * ratio[1] > ratio[0] * against
 
 
 def ratio_fraction(ratio: Decimal | str) -> tuple[int, int]:
-    """``ratio`` as an integer fraction (p, q), for the same rule written in SQL: ``diff*q > p*shipped``."""
+    """``ratio`` as an integer fraction (p, q), the form ``discrepant`` takes."""
     d = Decimal(str(ratio))
     n, q = d.as_integer_ratio()
     return int(n), int(q)

@@ -3,8 +3,8 @@
 Everything is aggregated in SQL so that a city-wide year of a million manifests lists in seconds; each query
 returns typed rows (``NamedTuple``) that ``ledgers.anomalies`` turns into findings. PostgreSQL-only tuning
 lives here and nowhere else: planner settings local to the read (``tuned``), ``= ANY(array)`` instead of
-chunked ``IN`` lists, the int4 sums of the reconciliation, and the second connection that runs the
-reconciliation beside the other kinds (``run_beside``).
+chunked ``IN`` lists, and the second connection that runs the reconciliation (read from the flow model,
+``ledgers.anomalies.reconciliation``) beside the other kinds (``run_beside``).
 """
 
 from __future__ import annotations
@@ -19,22 +19,15 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import (
     ARRAY,
     Integer,
-    String,
     and_,
     any_,
     bindparam,
     case,
-    cast,
     func,
-    literal,
-    literal_column,
-    null,
     or_,
     select,
-    union_all,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlmodel import col
 
@@ -53,10 +46,11 @@ from nofei.storage.tables import (
 from nofei.storage.uow import UnitOfWork
 
 T = TypeVar("T")
-_LO_MASK = (1 << 30) - 1  # low half of a kilogram sum split for PostgreSQL (see _KgSums)
 # PostgreSQL, for this read only: JIT compiling cost 0.1-0.3 s per large aggregate here and never paid back, and
 # parallel workers gathering ~2 M partial groups made the reconciliation slower (B3, EXPLAIN ANALYZE)
-_PG_LOCAL = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+# work_mem: the reconciliation's ledger sides group ~1 M (number, code) pairs; at the default 4 MB the hash spilled
+# to disk in 117 batches (B3)
+_PG_LOCAL = {"jit": "off", "max_parallel_workers_per_gather": "0", "work_mem": "256MB"}
 
 
 # --- typed rows -----------------------------------------------------------------------------------------------
@@ -154,21 +148,6 @@ class Declared(NamedTuple):
     kg: int
     n: int
     first: int
-
-
-class ReconciliationRow(NamedTuple):
-    """One (number, code) whose three sides disagree, with each side's sum (None: the side is absent)."""
-
-    no: str
-    code: str
-    out_kg: int | None
-    out_row: int | None
-    in_kg: int | None
-    in_row: int | None
-    shipped: int | None
-    received: int | None
-    mid: int | None
-    reason: str
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -381,186 +360,6 @@ def declared_deliveries(session: Session, year: int, streams: Collection[str]) -
             .group_by(col(TransferEntryRow.counterpart), col(TransferEntryRow.code), col(TransferEntryRow.planned_method)))
     for r in session.execute(stmt):
         yield Declared(r.counterpart, r.code, r.planned_method, int(r.kg or 0), int(r.n), r.first)
-
-
-# --- three-way reconciliation ------------------------------------------------------------------------------------
-_FLAGS = ("f_shipped", "f_arrived", "f_in_year", "f_shipped_before", "f_received_before", "f_transfer")
-_SIDES = ("out_kg", "in_kg", "shipped", "received")
-
-
-def _flag(cond: Any) -> Any:
-    return case((cond, 1), else_=0)
-
-
-class _KgSums:
-    """How the reconciliation sums kilograms.
-
-    ``plain`` (SQLite): SUM of the column. On PostgreSQL SUM(bigint) keeps a palloc'd 128-bit state per group,
-    which dominates grouping ~1 M groups (B3: 712 MB of hash table); SUM(int4) keeps a plain int8 state, so the
-    kilograms are summed as int4 (``int4``: the cast fails on a row of 2^31 kg or more) or exactly as int4 high
-    and low 30-bit halves (``split``: sum(hi) * 2^30 + sum(lo))."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.width = 2 if mode == "split" else 1  # columns per kilogram sum
-        self.names = {side: [f"{side}_{i}" for i in range(self.width)] for side in _SIDES}
-
-    def parts(self, column: Any, when: Any | None = None) -> list[Any]:
-        if self.mode == "plain":
-            parts = [column]
-        elif self.mode == "int4":
-            parts = [cast(column, Integer)]
-        else:
-            parts = [cast(column.op(">>")(literal_column("30")), Integer), cast(column.op("&")(_LO_MASK), Integer)]
-        return parts if when is None else [case((when, x)) for x in parts]
-
-    def labelled(self, side: str, column: Any, when: Any) -> list[Any]:
-        return [c.label(n) for c, n in zip(self.parts(column, when), self.names[side], strict=True)]
-
-    def total(self, u: Any, side: str) -> Any:
-        cols = [u.c[n] for n in self.names[side]]
-        if len(cols) == 1:
-            return func.sum(cols[0]).label(side)
-        return (func.sum(cols[0]) * (_LO_MASK + 1) + func.sum(cols[1])).label(side)
-
-
-class _Window(NamedTuple):
-    """The year and the instant before which a side must have been written."""
-
-    year: int
-    cutoff: datetime
-
-
-def _manifest_flags(pg: bool, w: _Window, shipper: Any) -> tuple[list[Any], tuple[str, ...]]:
-    """A number is one current manifest, so its status and times enter the GROUP BY as 0/1 flags (MIN per flag);
-    on PostgreSQL the six travel as one bit mask whose BIT_AND is the per-flag MIN."""
-    # a load a rejection sends back to its own shipper is no 转出 of the shipper's (flow model: it returns to the
-    # shipper's node), so its ledger side is not missing
-    transfer = or_(col(ManifestRow.parent_number).is_(None), col(ManifestRow.receiver_code) != col(shipper.credit_code))
-    # a follow-on of a refusal (the return) leaves from the refusing receiver's gate: no shipper 转出 is expected
-    # for it (the shipper's 转出 cites the original), so it never counts as "out_missing" (issue 16)
-    shipped_before = and_(col(ManifestRow.shipped_at) < w.cutoff, col(ManifestRow.parent_number).is_(None))
-    flags = [_flag(col(ManifestRow.status) != "submitted"),
-             _flag(col(ManifestRow.status).in_(["received", "partially_received"])),
-             _flag(and_(col(ManifestRow.planned_date) >= date(w.year, 1, 1),
-                        col(ManifestRow.planned_date) <= date(w.year, 12, 31))),
-             _flag(shipped_before), _flag(col(ManifestRow.received_at) < w.cutoff), _flag(transfer)]
-    if not pg:
-        return flags, _FLAGS
-    bits = flags[0]
-    for i, f in enumerate(flags[1:], start=1):
-        bits = bits + (1 << i) * f
-    return [bits], ("fbits",)
-
-
-def _three_sides(pg: bool, kg: _KgSums, w: _Window) -> Any:
-    """The ledger rows and the manifest lines as one UNION ALL keyed by (number, code)."""
-    T = TransferEntryRow  # noqa: N806
-    is_out, is_in = col(T.direction) == "out", col(T.direction) == "in"
-    Sh = aliased(UnitRow)  # noqa: N806
-    manifest_flags, flag_cols = _manifest_flags(pg, w, Sh)
-    nothing = null()
-    ledger_side = (
-        select(col(T.manifest_no).label("no"), col(T.code).label("code"),
-               *kg.labelled("out_kg", col(T.qty_kg), is_out), case((is_out, col(T.id))).label("out_row"),
-               *kg.labelled("in_kg", col(T.qty_kg), is_in), case((is_in, col(T.id))).label("in_row"),
-               *(nothing.label(c) for c in (*kg.names["shipped"], *kg.names["received"], "mid", *flag_cols)))
-        .join(LedgerRow, col(LedgerRow.id) == col(T.ledger_id))
-        .where(col(LedgerRow.is_current).is_(True), col(LedgerRow.year).in_([w.year, w.year + 1]),
-               col(T.direction).in_(["out", "in"]), func.length(col(T.manifest_no)) == 14))
-    lo, hi = f"{w.year - 1}0000000000", f"{w.year + 1}9999999999"
-    manifest_side = (
-        select(col(ManifestRow.number), col(ManifestLineRow.waste_code), *([nothing] * (2 * kg.width + 2)),
-               *kg.parts(col(ManifestLineRow.quantity_kg)), *kg.parts(func.coalesce(col(ManifestLineRow.received_kg), 0)),
-               col(ManifestRow.id), *manifest_flags)
-        .join(ManifestLineRow, col(ManifestLineRow.manifest_id) == col(ManifestRow.id))
-        .join(Sh, col(Sh.id) == col(ManifestRow.shipper_id))
-        .where(col(ManifestRow.is_current).is_(True), col(ManifestRow.number) >= lo, col(ManifestRow.number) <= hi))
-    return union_all(ledger_side, manifest_side).subquery()
-
-
-def _reason(g: Any, p: int, q: int, min_kg: int) -> Any:
-    """Why a (number, code) disagrees, first match wins; NULL when the three sides agree."""
-    def differs(a: Any, b: Any) -> Any:
-        d = func.abs(a - b)
-        return and_(d > min_kg, d * q > b * p)
-
-    has_m, has_o, has_i = g.c.mid.is_not(None), g.c.out_row.is_not(None), g.c.in_row.is_not(None)
-    shipped, arrived, in_year = g.c.f_shipped == 1, g.c.f_arrived == 1, g.c.f_in_year == 1
-    return case(
-        (and_(~has_m, or_(has_o, has_i)), literal("unknown_number")),
-        (and_(has_m, has_o, shipped, differs(g.c.out_kg, g.c.shipped)), literal("out_vs_manifest")),
-        (and_(has_m, has_i, arrived, differs(g.c.in_kg, g.c.received)), literal("in_vs_manifest")),
-        (and_(has_m, ~has_o, in_year, shipped, g.c.f_shipped_before == 1, g.c.f_transfer == 1),
-         literal("out_missing")),
-        (and_(has_m, ~has_i, in_year, arrived, g.c.received > 0, g.c.f_received_before == 1), literal("in_missing")),
-        else_=literal(None))
-
-
-def _reconciliation_statement(pg: bool, mode: str, w: _Window, p: int, q: int, min_kg: int) -> Any:
-    """One pass: the three sides as one UNION ALL keyed by (number, code), one GROUP BY with per-side sums.
-
-    Equivalent to a FULL OUTER JOIN of the three per-side aggregates (a side is present when its group has one
-    of its rows), but the database groups 3 M narrow rows once instead of aggregating each side and joining
-    twice on COALESCEd keys."""
-    kg = _KgSums(mode)
-    u = _three_sides(pg, kg, w)
-    if pg:
-        fcols = [func.bit_and(u.c.fbits).op(">>")(i).op("&")(1).label(c) for i, c in enumerate(_FLAGS)]
-    else:
-        fcols = [func.min(u.c[c]).label(c) for c in _FLAGS]
-    g = (select(u.c.no, u.c.code, kg.total(u, "out_kg"), func.min(u.c.out_row).label("out_row"),
-                kg.total(u, "in_kg"), func.min(u.c.in_row).label("in_row"),
-                kg.total(u, "shipped"), kg.total(u, "received"), func.min(u.c.mid).label("mid"), *fcols)
-         .group_by(u.c.no, u.c.code).subquery())
-    stmt = select(g, _reason(g, p, q, min_kg).label("reason")).subquery()
-    return select(stmt).where(stmt.c.reason.is_not(None))
-
-
-def reconciliation_rows(session: Session, year: int, cutoff: datetime, ratio: tuple[int, int],
-                        min_kg: int) -> list[ReconciliationRow]:
-    """The (number, code) pairs of ``year`` whose 转出, manifest and 转入 disagree by more than ``ratio`` (p/q) and
-    ``min_kg``, or miss a side that should have been written before ``cutoff``, or cite an unknown number."""
-    p, q = ratio
-    w = _Window(year, cutoff)
-    if not is_postgres(session):
-        rows = list(session.execute(_reconciliation_statement(False, "plain", w, p, q, min_kg)))
-    else:
-        try:  # a row of 2^31 kg or more fails the int4 cast: then the exact, slower split sums
-            with session.begin_nested():
-                rows = list(session.execute(_reconciliation_statement(True, "int4", w, p, q, min_kg)))
-        except DBAPIError as e:
-            if getattr(e.orig, "sqlstate", None) != "22003":  # numeric_value_out_of_range
-                raise
-            rows = list(session.execute(_reconciliation_statement(True, "split", w, p, q, min_kg)))
-    return [ReconciliationRow(r.no, r.code, _int(r.out_kg), r.out_row, _int(r.in_kg), r.in_row, _int(r.shipped),
-                              _int(r.received), r.mid, r.reason) for r in rows]
-
-
-def side_units(session: Session, year: int, numbers: Iterable[str]) -> dict[tuple[str, str, str], int]:
-    """(number, code, direction) → the smallest unit id among the ledger rows of that side (as the grouping would
-    give), for the listed numbers only: kept out of the million-group aggregate."""
-    T = TransferEntryRow  # noqa: N806
-    out: dict[tuple[str, str, str], int] = {}
-    for where in _id_filters(session, col(T.manifest_no), numbers, String):
-        for no, code, direction, uid in session.execute(
-                select(col(T.manifest_no), col(T.code), col(T.direction), func.min(col(LedgerRow.unit_id)))
-                .join(LedgerRow, col(LedgerRow.id) == col(T.ledger_id))
-                .where(where, col(LedgerRow.is_current).is_(True), col(LedgerRow.year).in_([year, year + 1]),
-                       col(T.direction).in_(["out", "in"]), func.length(col(T.manifest_no)) == 14)
-                .group_by(col(T.manifest_no), col(T.code), col(T.direction))):
-            out[(str(no), code, direction)] = uid
-    return out
-
-
-def manifest_ends(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, str]]:
-    """manifest id → (shipper id, receiver's credit code)."""
-    out: dict[int, tuple[int, str]] = {}
-    for where in _id_filters(session, col(ManifestRow.id), ids):
-        for mid, shipper_id, rc in session.execute(
-                select(col(ManifestRow.id), col(ManifestRow.shipper_id), col(ManifestRow.receiver_code)).where(where)):
-            out[int(mid or 0)] = (shipper_id, rc)
-    return out
 
 
 # --- tuning of the whole read -------------------------------------------------------------------------------------

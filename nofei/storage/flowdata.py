@@ -24,10 +24,12 @@ from sqlalchemy import String, and_, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from nofei.catalogue import STREAMS, Catalogue
+from nofei.flows import counterparts
+from nofei.flows.counterparts import ManifestSides
 from nofei.flows.fate import EXACT_LIMIT, attribute, concat
-from nofei.flows.graph import Attestation, build_flow_graph
+from nofei.flows.graph import Attestation, build_flow_graph, fold
 from nofei.flows.model import NodeFlows, NodeKey, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
-from nofei.storage import flowstore
+from nofei.storage import flowstore, sides
 from nofei.storage.cache import StampedCache
 from nofei.storage.engine import is_postgres
 from nofei.storage.tables import (
@@ -207,32 +209,35 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
     return load.built(sort=True)
 
 
-def load_attestations(session: Session, year: int, catalogue: Catalogue) -> dict[str, list[Attestation]]:
-    """What the current manifests of ``year`` (by planned date) attest, per stream and (shipper, receiver, code).
-
-    One GROUP BY over the manifest lines; a manifest only ``submitted`` has moved nothing yet."""
-    from datetime import date
-
-    follow = MF.c.parent_number.is_not(None)
-    q = (select(UN.c.credit_code, MF.c.receiver_code, ML.c.waste_code, MF.c.status, follow.label("follow"),
-                func.sum(ML.c.quantity_kg), func.sum(func.coalesce(ML.c.received_kg, 0)),
-                func.sum(func.coalesce(ML.c.rejected_kg, 0)), func.count(func.distinct(MF.c.id)), func.min(MF.c.number))
-         .select_from(ML.join(MF, ML.c.manifest_id == MF.c.id).join(UN, UN.c.id == MF.c.shipper_id))
-         .where(MF.c.is_current.is_(True), MF.c.status != "submitted", MF.c.planned_date >= date(year, 1, 1),
-                MF.c.planned_date <= date(year, 12, 31))
-         .group_by(UN.c.credit_code, MF.c.receiver_code, ML.c.waste_code, MF.c.status, follow))
-    found: dict[tuple[str, str, str], Attestation] = {}
+def load_manifests(session: Session, year: int, catalogue: Catalogue, *,
+                   previous: tuple[ManifestSides, dict[str, list[Attestation]]] | None = None,
+                   shipper_ids: list[int] | None = None) -> tuple[ManifestSides, dict[str, list[Attestation]]]:
+    """The current manifests of ``year`` (by planned date): their sides (``nofei.storage.sides``), and what those
+    that moved attest per stream and (shipper, receiver, code), folded from the sides (``graph.fold``) — so the
+    reconciliation reads the same manifests the graph's edges sum. With ``previous`` and ``shipper_ids`` only those
+    shippers' manifests are read again (a manifest step names its shipper); the rest is kept."""
     out: dict[str, list[Attestation]] = {s: [] for s in STREAMS}
-    for shipper, receiver, code, status, fol, qty, rec, rej, n, first in session.execute(q):
-        stream = catalogue.stream_of(code)
-        if stream not in out:
-            continue
-        a = found.get((shipper, receiver, code))
-        if a is None:
-            a = found[(shipper, receiver, code)] = Attestation(shipper, receiver, code)
+    if previous is not None and shipper_ids is not None:
+        old, old_attested = previous
+        ccs = {str(c) for c in session.execute(select(UN.c.credit_code).where(UN.c.id.in_(shipper_ids))).scalars()}
+        new = sides.manifest_sides(session, year, shipper_ids=shipper_ids, units=old.units.extend())
+        m = counterparts.replace_shippers(old, ccs, new)
+        for s, items in old_attested.items():
+            out[s] = [a for a in items if a.shipper not in ccs]
+        folded = fold(new)
+    else:
+        m = sides.manifest_sides(session, year)
+        folded = fold(m)
+    for a in folded:
+        stream = catalogue.stream_of(a.code)
+        if stream in out:
             out[stream].append(a)
-        a.add(status, int(qty or 0), int(rec or 0), int(rej or 0), first, follow_on=bool(fol), count=int(n))
-    return out
+    return m, out
+
+
+def load_attestations(session: Session, year: int, catalogue: Catalogue) -> dict[str, list[Attestation]]:
+    """What the current manifests of ``year`` attest, per stream (``load_manifests``)."""
+    return load_manifests(session, year, catalogue)[1]
 
 
 def load_stream_year(session: Session, stream: str, year: int, catalogue: Catalogue,
@@ -271,6 +276,7 @@ class _Year:
     attested: dict[str, list[Attestation]]
     value: dict[str, StreamModel]
     catalogue: Catalogue | None = None
+    manifests: ManifestSides | None = None  # the sides the attestations are folded from (``load_manifests``)
 
 
 class CodeModel:
@@ -417,15 +423,19 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
     unit_ids = _units_to_reload(changes)
     if changes is None or unit_ids is None:
         return None
-    attested = hit.attested
+    attested, manifests = hit.attested, hit.manifests
     touched: dict[str, set[str]] = {}
     if any(k == "manifest" for k, _u in changes):
-        attested = load_attestations(session, year, catalogue)
+        shippers = {u for k, u in changes if k == "manifest"}
+        previous = (hit.manifests, hit.attested) if hit.manifests is not None and None not in shippers else None
+        manifests, attested = load_manifests(session, year, catalogue, previous=previous,
+                                             shipper_ids=sorted(u for u in shippers if u is not None))
         touched = _attestation_changes(hit.attested, attested)
     datas = {s: v.data for s, v in hit.value.items()}
     if unit_ids:
         _reload_units(session, year, catalogue, hit, unit_ids, datas, touched)
-    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value), catalogue)
+    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value), catalogue,
+                 manifests)
 
 
 def _by_code(items: list[Attestation]) -> dict[str, list[tuple[Any, ...]]]:
@@ -442,7 +452,12 @@ def _attest_key(items: list[Attestation]) -> list[tuple[Any, ...]]:
 
 def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = None,
                ) -> dict[str, StreamModel]:
-    """``{stream: (data, graph, fate)}`` of a year: the one flow model, kept live.
+    """``{stream: (data, graph, fate)}`` of a year: the one flow model, kept live (see ``_year``)."""
+    return _year(session, year, catalogue).value
+
+
+def _year(session: Session, year: int, catalogue: Catalogue | None = None) -> _Year:
+    """The cached year of the one flow model, brought up to date.
 
     One cache per process, keyed by database and year; fresh while the year's newest ``flow_change`` is the
     one it was built at (one index look-up per read). After a write only the units it names are reloaded
@@ -457,25 +472,25 @@ def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = Non
     ukey = version_key(session, year)
     hit = _kept(key)
     if _fresh(hit, stamp, ukey):
-        return hit.value
+        return hit
     with _FLOWS.flight(key):  # one build per year at a time: a second reader waits for it, then reads its result
         hit = _kept(key)
         if hit is not None and hit.stamp != stamp:
             stamp = flowstore.latest_change(session, year)  # built meanwhile, maybe at a newer change
         if _fresh(hit, stamp, ukey):
-            return hit.value
+            return hit
         with _no_cyclic_gc():
             entry = _refresh(session, hit, year, catalogue, stamp) if hit is not None and hit.ukey == ukey else None
             if entry is None:
                 units = load_units(session)
                 datas = load_year(session, year, catalogue, units)
-                attested = load_attestations(session, year, catalogue)
-                entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue)
+                manifests, attested = load_manifests(session, year, catalogue)
+                entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue, manifests)
         _FLOWS.put(key, _KEEP, entry)
     # the model is millions of long-lived objects: without this every full collection of the cyclic GC walks
     # them again (B2: ~0.4 s, several times per refresh); frozen objects are still freed by reference counting
     gc.freeze()
-    return entry.value
+    return entry
 
 
 _FLOWS: StampedCache[_Year] = StampedCache("flow model", CACHE_SIZE)
@@ -643,3 +658,10 @@ def unit_month_rows(session: Session, unit_id: int, year: int, catalogue: Catalo
     for month, code, direction, qty in session.execute(xq):
         slot(month, code)["received" if direction == "in" else "transferred"] += int(qty)
     return [rows[k] for k in sorted(rows)]
+
+
+def manifest_sides(session: Session, year: int, catalogue: Catalogue | None = None) -> ManifestSides:
+    """The manifests' sides the year's model holds: those its edges' attestations are folded from (and those of a
+    shipper without a ledger of the code, whose attestation has no edge yet)."""
+    m = _year(session, year, catalogue).manifests
+    return m if m is not None else sides.manifest_sides(session, year)
