@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import numpy as np
-
 from nofei.domain import manifests as M  # noqa: N812
 from nofei.domain.findings import RECONCILIATION_REASONS, following_month_cutoff, reconciliation_mass
 from nofei.flows import counterparts as cp
@@ -30,9 +28,7 @@ def disagreements(uow: UnitOfWork, year: int, as_of: datetime) -> list[Disagreem
     model = flowdata.manifest_sides(uow.session, year, uow.catalogue)
     units = model.units.extend()  # the cached model's naming stays as it is
     led = sides.cited(uow.session, year)
-    cited = np.unique(led.number)
-    missing = np.setdiff1d(cited, np.unique(model.number), assume_unique=True)
-    extra = sides.sides_of_numbers(uow.session, [f"{int(n):014d}" for n in missing], model.codes, units)
+    extra = sides.sides_of_numbers(uow.session, cp.cited_elsewhere(led, model), model.codes, units)
     every = cp.concat([model.named(model.codes, units), extra])
     return cp.reconcile(every, led, year=year, cutoff=following_month_cutoff(as_of), ratio=M.ratio_fraction(ratio),
                         min_kg=min_kg)

@@ -199,6 +199,19 @@ def manifest_sides(rows: Iterable[ManifestRowIn | Sequence[Any]], codes: Names |
     return ManifestSides(codes, units, *(a[order] for a in arrays))
 
 
+def _distinct_sorted(a: np.ndarray) -> np.ndarray:
+    return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
+
+
+def cited_elsewhere(led: LedgerSides, m: ManifestSides) -> list[str]:
+    """The well-formed numbers the ledger sides cite that no side of ``m`` has (both are sorted by key, so by
+    number: no hashing of a million numbers)."""
+    cited, held = _distinct_sorted(led.key >> _CODE_BITS), _distinct_sorted(m.key >> _CODE_BITS)
+    pos = np.minimum(np.searchsorted(held, cited), max(len(held) - 1, 0))
+    found = (held[pos] == cited) if len(held) else np.zeros(len(cited), dtype=np.bool_)
+    return [f"{int(n):014d}" for n in cited[~found]]
+
+
 def replace_shippers(old: ManifestSides, shippers: Iterable[str], new: ManifestSides) -> ManifestSides:
     """``old`` with every side of ``shippers`` replaced by ``new``'s (the live model after a manifest step reloads
     the sides of the shippers it names only); ``new`` is named by ``old``'s namings extended."""

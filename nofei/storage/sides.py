@@ -45,8 +45,10 @@ CHUNK = 200_000  # rows converted at a time: bounds the Python objects alive whi
 
 
 def _chunks(session: Session, stmt: Any) -> Iterator[Sequence[Any]]:
-    """The rows of ``stmt`` in chunks of ``CHUNK`` (a server-side cursor on PostgreSQL)."""
-    yield from session.execute(stmt.execution_options(yield_per=CHUNK)).partitions()
+    """The rows of ``stmt`` made into Python rows ``CHUNK`` at a time. Not a server-side cursor: PostgreSQL plans a
+    cursor for its first rows (``cursor_tuple_fraction``) and fetched B3's ledger sides in 8,000 round trips,
+    2.5 s slower than one buffered result."""
+    yield from session.execute(stmt).partitions(CHUNK)
 
 
 def _kg(col: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
+from nofei.domain.calendar import to_cst
 from nofei.domain.manifests import WorkCalendar
 from tests.api.test_manifest_api import CODE, _create
 from tests.api.test_manifest_api import world as world  # noqa: F401 - the fixture
@@ -83,7 +84,8 @@ def test_receipt_overdue_counts_from_the_acceptance_date(client, world, admin): 
     for no in (on_time, late):
         assert _ship(client, world, no, _iso(shipped)).status_code == 200
     assert _receive(client, world, on_time).status_code == 200
-    assert _receive(client, world, late, accepted_on=shipped.date().isoformat()).status_code == 200
+    # the 接受日期 of the late one is the shipping day on China Standard Time (16:00-24:00 UTC is the next day there)
+    assert _receive(client, world, late, accepted_on=to_cst(shipped).date().isoformat()).status_code == 200
     year = date.today().year
     got = client.get(f"/api/v1/anomalies?year={year}&kind=receipt_overdue", headers=admin).json["items"]
     assert {a["manifests"][0] for a in got} == set()  # planned 2024: not this year's

@@ -176,3 +176,12 @@ def test_replacing_shippers_and_numbers_keeps_the_rest():
     assert [(int(k) >> 12, got_l.of(i, "out"), got_l.of(i, "in")) for i, k in enumerate(got_l.key)] == [
         (int(N1), cp.LedgerSide(9, 4, 8), cp.LedgerSide(9, 5, 9)), (20240000000002, cp.LedgerSide(6, 2, 7), None)]
     assert got_l.odd == {}
+
+
+def test_numbers_cited_that_the_model_does_not_hold():
+    m = cp.manifest_sides([side(N1), side("20240000000005", code="900-201-08", mid=5)])
+    led = cp.ledger_sides([(int(n), None, HW, 1, 1, 1, 0, -1, -1) for n in
+                           ("20230000000001", N1, "20240000000005", "20250000000009")])
+    assert cp.cited_elsewhere(led, m) == ["20230000000001", "20250000000009"]
+    assert cp.cited_elsewhere(led, m.take(np.array([], dtype=np.int64))) == [
+        "20230000000001", N1, "20240000000005", "20250000000009"]
