@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from nofei.catalogue import Catalogue
+from nofei.domain.calendar import CST
 from nofei.domain.manifests import WorkCalendar
 from tests.api.test_web_pages import csrf_of, sign_in
 from tests.factories import register
@@ -119,7 +120,7 @@ def test_three_parties_move_a_load_on_the_pages(app, world):
     assert ">确认接收</button>" in page and ">拒收</button>" in page
     r = recv.post(f"/manifests/{no}/receive", data={
         "csrf_token": csrf_of(page), "action": "receive", "received-1": "9.1", "method-1": "D10",
-        "mismatch-1": "packaging", "accepted_on": date.today().isoformat(), "time": ""})
+        "mismatch-1": "packaging", "accepted_on": datetime.now(CST).date().isoformat(), "time": ""})  # today on CST
     assert r.status_code == 302, r.get_data(as_text=True)
     view = recv.get(f"/manifests/{no}").get_data(as_text=True)
     assert "已接收" in view and "包装方式不符" in view and ">打印联单</a>" in view
