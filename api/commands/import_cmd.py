@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from api.cli import SYSTEM, Ctx, pass_ctx
+from nofei.domain.calendar import today_cst
 from nofei.errors import NofeiError
 
 
@@ -22,7 +23,6 @@ def register(cli: click.Group) -> None:
     def import_ledgers(ctx: Ctx, files: tuple[Path, ...], dry_run: bool, as_json: bool) -> None:
         """Import monthly ledger workbooks as admin; prints a receipt or every error per file and
         exits 1 when any file is rejected."""
-        from datetime import date
 
         from api.uploads import import_workbook
         from imports import ReadLimits
@@ -35,7 +35,7 @@ def register(cli: click.Group) -> None:
             try:
                 rc = import_workbook(uow=ctx.uow(), actor=SYSTEM, data=data, filename=path.name,
                                      content_type=mimetypes.guess_type(path.name)[0] or "", limits=limits,
-                                     today=date.today(), dry_run=dry_run)
+                                     today=today_cst(), dry_run=dry_run)
             except NofeiError as e:
                 rejected += 1
                 if as_json:

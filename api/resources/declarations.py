@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -14,6 +13,7 @@ from api import deps
 from imports import XLSX_MIME
 from ledgers import declarations as svc
 from nofei.access import Actor
+from nofei.domain.calendar import today_cst
 from nofei.domain.declarations import TIERS
 from nofei.errors import NotFound
 
@@ -28,7 +28,7 @@ def _t() -> fields.Decimal:
 
 
 class YearArgs(Schema):
-    year = fields.Integer(load_default=lambda: date.today().year, validate=validate.Range(min=2000, max=2100))
+    year = fields.Integer(load_default=lambda: today_cst().year, validate=validate.Range(min=2000, max=2100))
 
 
 class TierYear(Schema):

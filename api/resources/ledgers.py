@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 from flask import Response, current_app, request
@@ -16,6 +15,7 @@ from api.schemas import ErrorSchema, PageArgs, ProblemSchema, page_schema
 from api.uploads import import_workbook
 from imports import XLSX_MIME, ReadLimits, gate, write_template
 from ledgers import ledger as uc
+from nofei.domain.calendar import today_cst
 from nofei.domain.units import normalise_credit_code
 from nofei.errors import InputRejected, LedgerRejected, PermissionDenied
 from nofei.problems import Problem
@@ -161,7 +161,7 @@ def _upload() -> tuple[bytes, str, str]:
 def _read(data: bytes, filename: str):
     with deps.uow() as u:  # a short transaction for the catalogue; parsing holds no database lock
         cat = u.catalogue
-    return gate.read_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=date.today())
+    return gate.read_ledger(data, filename=filename, catalogue=cat, limits=_limits(), today=today_cst())
 
 
 def _no_regulators() -> None:
@@ -216,7 +216,7 @@ def upload(_files: dict[str, Any], args: dict[str, Any]):
     data, filename, ctype = _upload()
     dry = bool(args.get("dry_run")) or request.form.get("dry_run", "").lower() in ("1", "true", "yes")
     rc = import_workbook(uow=deps.uow(), actor=deps.actor(), data=data, filename=filename, content_type=ctype,
-                         limits=_limits(), today=date.today(), dry_run=dry)
+                         limits=_limits(), today=today_cst(), dry_run=dry)
     return rc, (200 if rc["duplicate"] or dry else 201)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Response
@@ -14,6 +13,7 @@ from imports import XLSX_MIME
 from ledgers.anomalies import list_anomalies
 from nofei.access import Actor
 from nofei.catalogue import CITY
+from nofei.domain.calendar import today_cst
 from nofei.storage.uow import UnitOfWork
 from reports.annual import build_annual_report
 
@@ -60,7 +60,7 @@ def render(report: dict[str, Any], fmt: str, *, lineage_base: str = "/lineage") 
 
 
 class AnnualReportArgs(Schema):
-    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=date.today().year + 1))
+    year = fields.Integer(required=True, validate=validate.Range(min=2000, max=today_cst().year + 1))
     region = fields.String(load_default=CITY, validate=validate.Length(min=1, max=32),
                            metadata={"enum": schemas.REGIONS, "description": "district code (630100 = the city) or park code"})
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx", "html"]))

@@ -8,7 +8,7 @@ receiver is a GET form, adding lines is a GET link, every step is a POST form wi
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import abort, redirect, render_template, request, url_for
@@ -25,7 +25,7 @@ from ledgers.manifests import (
     queries,
 )
 from nofei.domain import manifests as M  # noqa: N812
-from nofei.domain.calendar import CST
+from nofei.domain.calendar import CST, today_cst
 from nofei.errors import InputRejected, NofeiError
 
 MAX_LINES = 20
@@ -94,7 +94,7 @@ def _manifest_data(form: Any) -> dict[str, Any]:
 def _from_manifest(m: dict[str, Any]) -> dict[str, Any]:
     """A manifest's fields as the form's values ("复制上一份联单": same receiver, carrier, codes, packaging)."""
     return {"shipper": m["shipper"]["credit_code"], "receiver": m["receiver"]["credit_code"],
-            "carrier": (m.get("carrier") or {}).get("credit_code"), "planned_date": date.today().isoformat(),
+            "carrier": (m.get("carrier") or {}).get("credit_code"), "planned_date": today_cst().isoformat(),
             "lines": [{"waste_code": ln["waste_code"], "quantity_t": _t(ln["quantity_t"]),
                        "packaging": ln.get("packaging") or "", "container_count": ln.get("container_count") or "",
                        "planned_method": ln.get("planned_method") or ""} for ln in m.get("lines") or []]}
@@ -149,7 +149,7 @@ def _start_form(draft_id: int | None) -> tuple[dict[str, Any], str | None]:
         if last is None:
             return {"lines": []}, "还没有可复制的联单。"
         return _from_manifest(last.as_dict()), f"已复制联单 {last.number}，请核对数量和日期后提交。"
-    return {"lines": [], "planned_date": date.today().isoformat(), "receiver": request.args.get("receiver") or ""}, None
+    return {"lines": [], "planned_date": today_cst().isoformat(), "receiver": request.args.get("receiver") or ""}, None
 
 
 def _form_rows(form: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int]:
@@ -170,7 +170,7 @@ def _receivers(code: str, q: str, chosen: str) -> list[dict[str, Any]]:
     """Receivers whose permit covers ``code`` today (by ``q``), with the one already chosen first if it is not
     among them."""
     with uow() as u:
-        found = queries.receivers_for(uow=u, code=code or None, q=q or None, on=date.today())
+        found = queries.receivers_for(uow=u, code=code or None, q=q or None, on=today_cst())
         if chosen and chosen not in {r.credit_code for r in found}:
             found = queries.receivers_for(uow=u, code=None, q=chosen) + found
     return [r.as_dict() for r in found]
@@ -346,7 +346,7 @@ def manifest_receive(number: str) -> Any:
     for ln in m["lines"]:
         ln["info"] = code_info(ln["waste_code"])
     return render_template("manifest_receive.html", m=m, problems=problems, values=values, methods=_methods(),
-                           mismatch_kinds=M.MISMATCH_KINDS, today=date.today().isoformat(), now=_now_local(),
+                           mismatch_kinds=M.MISMATCH_KINDS, today=today_cst().isoformat(), now=_now_local(),
                            can=("receiver" in my_parties(m) and m["status"] == "in_transit"),
                            return_method=(M.RETURN_METHOD, M.RETURN_METHOD_ZH)), status
 

@@ -25,6 +25,12 @@ CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 """China Standard Time, UTC+8 all year (no daylight saving since 1991): Xining's clock on every page and export."""
 
 
+def today_cst() -> date:
+    """Today's date in China Standard Time — the date the users live by (the server's clock runs on UTC: from
+    16:00 UTC it is already the next day in Xining)."""
+    return datetime.now(CST).date()
+
+
 def to_cst(moment: datetime) -> datetime:
     """``moment`` on China Standard Time; a naive value is taken as UTC (the database stores UTC)."""
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(CST)

@@ -8,15 +8,22 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 
+from nofei.domain.calendar import CST
 from tests.e2e.test_browser import _issue, pytestmark, shot, sign_in  # noqa: F401 - pytestmark marks this module
 
 CODE = "900-041-49"
 PHONE = {"width": 390, "height": 844}
+
+
+def _today() -> date:
+    """Today where the users are (China Standard Time): after 16:00 UTC it is already tomorrow there, and a
+    receipt accepted "today" by the UTC date would be before its shipping."""
+    return datetime.now(CST).date()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +83,7 @@ def submit_manifest(page: Any, world: dict[str, Any], qty: str = "9.5") -> str:
     assert "湟中危废处置中心" in options and "城北再生公司" not in options  # only permits covering HW49
     page.get_by_label("接收单位").select_option(world["site"])
     page.get_by_label("承运单位").select_option(world["truck"])
-    page.get_by_label("计划转移日期").fill(date.today().isoformat())
+    page.get_by_label("计划转移日期").fill(_today().isoformat())
     assert page.get_by_label("废物代码", exact=True).first.input_value() == CODE
     page.get_by_label("数量（吨）").first.fill(qty)
     page.get_by_label("包装方式").first.fill("铁桶")
@@ -121,7 +128,7 @@ def test_three_parties_move_a_load_from_submission_to_receipt(browser: Any, worl
     form = receiver.locator("#receive-form")
     form.get_by_label("实收量（吨）").fill("9.42")
     form.get_by_label("利用处置方式").select_option("D10")
-    form.get_by_label("接受日期").fill(date.today().isoformat())
+    form.get_by_label("接受日期").fill(_today().isoformat())
     receiver.get_by_role("button", name="确认接收").click()
     receiver.wait_for_selector("#done")
     fits_phone(receiver)
@@ -170,7 +177,7 @@ def test_a_refused_load_returns_and_the_regulator_sees_no_anomaly(browser: Any, 
     shot(producer, "24-return-received")
 
     regulator = session(browser, world, "regulator")
-    regulator.goto(f"{world['url']}/anomalies?year={date.today().year}")
+    regulator.goto(f"{world['url']}/anomalies?year={_today().year}")
     body = regulator.locator("main").inner_text()
     assert no not in body and back not in body
 
