@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -199,8 +199,9 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
 
     Stocks and treatments from their tables, transfers from the per-ledger edge summaries (``flow_edge``,
     written with each version: ~10x fewer rows than ``transfer_entry``). ``unit_ids`` limits the load to
-    some units (the live model reloads only the units a write touched). Nodes come out sorted by key, so a
-    partial reload merged into a year gives exactly the data of a whole load.
+    some units (the live model reloads only the units a write touched). Nodes come out sorted by key; a
+    partial reload merged into a year (``_merge``) gives the same nodes in another order, and the same model (each
+    part sorts its own).
     """
     load = _YearLoad(session, year, catalogue, units if units is not None else load_units(session), unit_ids)
     if not load.stocks():
@@ -393,16 +394,23 @@ def _attestation_pairs(old: list[Attestation], new: list[Attestation]) -> set[tu
     return {p for p in ko.keys() | kn.keys() if ko.get(p) != kn.get(p)}
 
 
-def _merge(old: StreamYearData, new: StreamYearData, units: set[str]) -> StreamYearData:
-    """``old`` with the nodes, ledgers and manifest counts of ``units`` replaced by those of ``new``."""
-    nodes = {k: v for k, v in old.nodes.items() if k[0] not in units}
+def _merge(old: StreamYearData, new: StreamYearData, units: set[str],
+           had: Iterable[NodeKey] | None = None) -> StreamYearData:
+    """``old`` with the nodes, ledgers and manifest counts of ``units`` replaced by those of ``new``. ``had``: the
+    nodes ``units`` had in ``old`` (the model knows them; else they are looked for). Copied, not filtered: the
+    write costs the stream's dicts copied in C, not a pass in Python (the reloaded nodes come last, so a merged
+    year's nodes are those of a whole load in another order)."""
+    nodes = dict(old.nodes)
+    for k in (had if had is not None else [k for k in old.nodes if k[0] in units]):
+        nodes.pop(k, None)
     nodes.update(new.nodes)
-    out = StreamYearData(old.stream, old.year, dict(sorted(nodes.items())), new.units,
-                         {u: v for u, v in old.ledgers.items() if u not in units},
-                         {u: v for u, v in old.manifest_rows.items() if u not in units})
-    out.ledgers.update(new.ledgers)
-    out.manifest_rows.update(new.manifest_rows)
-    return out
+    ledgers, rows = dict(old.ledgers), dict(old.manifest_rows)
+    for u in units:
+        ledgers.pop(u, None)
+        rows.pop(u, None)
+    ledgers.update(new.ledgers)
+    rows.update(new.manifest_rows)
+    return StreamYearData(old.stream, old.year, nodes, new.units, ledgers, rows)
 
 
 def _units_to_reload(changes: list[tuple[str, int | None]] | None) -> list[int] | None:
@@ -434,12 +442,14 @@ def _reload_units(session: Session, year: int, catalogue: Catalogue, hit: _Year,
     ccs = {str(c) for c in session.execute(select(UN.c.credit_code).where(UN.c.id.in_(unit_ids))).scalars()}
     fresh = load_year(session, year, catalogue, hit.units, unit_ids=unit_ids)  # the registry is as it was (same ukey)
     for s, d in fresh.items():
-        gone = {k[1] for k in datas[s].nodes if k[0] in ccs}
+        m = hit.value.get(s)  # the units' old nodes, from the codes' node index (not a pass over the stream)
+        had = [(u, c) for c, cm in m.codes.items() for u in ccs if (u, c) in cm.nodes] if m is not None else None
+        gone = {k[1] for k in had} if had is not None else {k[1] for k in datas[s].nodes if k[0] in ccs}
         if d.nodes or gone:
-            datas[s] = _merge(datas[s], d, ccs)
+            datas[s] = _merge(datas[s], d, ccs, had)
             touched.setdefault(s, set()).update(gone | {k[1] for k in d.nodes})
         elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
-            datas[s] = _merge(datas[s], d, ccs)
+            datas[s] = _merge(datas[s], d, ccs, had)
             touched.setdefault(s, set())
     return ccs
 
