@@ -502,7 +502,8 @@ def _year(session: Session, year: int, catalogue: Catalogue | None = None) -> _Y
 
     One cache per process, keyed by database and year; fresh while the year's newest ``flow_change`` is the
     one it was built at (one index look-up per read). After a write only the units it names are reloaded
-    and only the streams they touch are rebuilt; after a manifest step, the year's attestations. The stamp
+    and, of the streams they touch, only the connected components of the codes' graphs that the write reaches
+    are rebuilt (``nofei.flows.components``); after a manifest step, the year's attestations. The stamp
     carries a random token, so a database emptied and refilled (ids restarted) is never mistaken for the
     cached one, and another process's writes are seen on the next read. Built outside the lock (two threads
     may build the same year once each; the last one stays), entries are replaced, never changed in place."""
