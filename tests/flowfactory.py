@@ -12,12 +12,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from nofei.catalogue import Catalogue
 from nofei.domain.ledger import LedgerDraft, StockLine, TransferLine, TreatmentLine, balance_problems
 from nofei.domain.units import make_credit_code
+from nofei.flows.graph import node_link
 from nofei.quantity import tonnes_to_kg
 from nofei.storage import ledgerstore
 from nofei.storage.tables import UnitRow
@@ -138,3 +140,48 @@ def small_city() -> list[LedgerDraft]:
         draft(KP, "2025-07", stocks=[("CC01", 0, 0, 0)], into=[("CC01", K, 100)],
               treat=[("CC01", "R3", 70), ("CC01", "D1", 30)]),
     ]
+
+
+# --- comparing flow models ---------------------------------------------------------------
+def normal_graph(g: Any) -> tuple[Any, ...]:
+    """A graph's node-link JSON in a canonical order (graphs equal up to ordering compare equal)."""
+    nl = node_link(g)
+    return (nl["graph"], sorted((n["id"], repr(sorted(n.items()))) for n in nl["nodes"]),
+            sorted((lk["source"], lk["target"], repr(sorted(lk.items()))) for lk in nl["links"]))
+
+
+def same_fate(f: Any, h: Any) -> None:
+    """Two fate attributions are the same to the last bit."""
+    assert f.keys == h.keys and f.index == h.index and f.method == h.method
+    for name in ("generated", "drawn", "outflow", "B", "central", "rounds_B", "rounds_central"):
+        x, y = getattr(f, name), getattr(h, name)
+        assert (x is None and y is None) or np.array_equal(x, y), name
+    assert (f.Q != h.Q).nnz == 0 and f.Q.shape == h.Q.shape
+    assert f.trapped == h.trapped and f.loops == h.loops
+    if f.is_exact:
+        assert f.exact_B == h.exact_B and f.exact_central == h.exact_central
+
+
+def _akey(a: Any) -> tuple[str, str, str]:
+    return (a.shipper, a.receiver, a.code)
+
+
+def same_model(live: dict[str, Any], scratch: dict[str, Any]) -> None:
+    """A live flow model (``flowdata._model``) is one built from scratch: data, components, parts, fates, graphs."""
+    assert live.keys() == scratch.keys()
+    for s, m in live.items():
+        w = scratch[s]
+        assert m.data.nodes == w.data.nodes and m.exact_limit == w.exact_limit and m.edges == w.edges
+        assert m.codes.keys() == w.codes.keys()
+        for c, cm in m.codes.items():
+            cw = w.codes[c]
+            assert cm.comp_of == cw.comp_of and cm.members == cw.members and cm.senders == cw.senders
+            assert cm.edges == cw.edges and cm.nodes == cw.nodes
+            assert sorted(cm.parts) == sorted(cw.parts)
+            for k, p in cm.parts.items():
+                assert list(p.data.nodes) == list(cw.parts[k].data.nodes)
+                # the same attestations (a manifest step re-folds its shipper's last: the list's order may differ
+                # across shippers, never within one, and each edge has one shipper)
+                assert sorted(p.attested, key=_akey) == sorted(cw.parts[k].attested, key=_akey)
+        same_fate(m.fate, w.fate)
+        assert normal_graph(m.graph) == normal_graph(w.graph)

@@ -657,7 +657,7 @@ def _stacked_nodes(parts: list[FateResult]) -> FateResult:
     keys = [k for p in parts for k in p.keys]
     no_kg = np.zeros(0, dtype=np.int64)
     return FateResult(
-        keys=keys, index={k: i for i, k in enumerate(keys)},
+        keys=keys, index=dict(zip(keys, range(len(keys)), strict=True)),
         generated=_stacked([p.generated for p in parts], no_kg), drawn=_stacked([p.drawn for p in parts], no_kg),
         outflow=_stacked([p.outflow for p in parts], no_kg), B=_stacked([p.B for p in parts], np.zeros((0, 5))),
         central=_stacked([p.central for p in parts], np.zeros(0)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -25,9 +25,10 @@ from sqlalchemy.orm import Session
 
 from nofei.catalogue import STREAMS, Catalogue
 from nofei.flows import counterparts
+from nofei.flows.components import CodeModel, Part, code_models, compose, edge_count
 from nofei.flows.counterparts import ManifestSides
 from nofei.flows.fate import EXACT_LIMIT, attribute, concat
-from nofei.flows.graph import Attestation, build_flow_graph, fold
+from nofei.flows.graph import Attestation, fold
 from nofei.flows.model import NodeFlows, NodeKey, StreamYearBuilder, StreamYearData, UnitInfo, manifest_exempt
 from nofei.storage import flowstore, sides
 from nofei.storage.cache import StampedCache
@@ -198,8 +199,9 @@ def load_year(session: Session, year: int, catalogue: Catalogue,
 
     Stocks and treatments from their tables, transfers from the per-ledger edge summaries (``flow_edge``,
     written with each version: ~10x fewer rows than ``transfer_entry``). ``unit_ids`` limits the load to
-    some units (the live model reloads only the units a write touched). Nodes come out sorted by key, so a
-    partial reload merged into a year gives exactly the data of a whole load.
+    some units (the live model reloads only the units a write touched). Nodes come out sorted by key; a
+    partial reload merged into a year (``_merge``) gives the same nodes in another order, and the same model (each
+    part sorts its own).
     """
     load = _YearLoad(session, year, catalogue, units if units is not None else load_units(session), unit_ids)
     if not load.stocks():
@@ -279,27 +281,13 @@ class _Year:
     manifests: ManifestSides | None = None  # the sides the attestations are folded from (``load_manifests``)
 
 
-class CodeModel:
-    """One waste code of a stream's year: its networkx flow graph (``nofei.flows.graph``: nodes (unit, code) and the
-    fates, edges the transfers with what ledgers declared and manifests attest) and the fates attributed on that
-    graph (the sparse chain is read from it, ``fate.attribute``). Never changed once built."""
-
-    def __init__(self, data: StreamYearData, attested: list[Attestation], exact_limit: int) -> None:
-        self.data = data
-        self.attested = attested
-        self.graph: nx.DiGraph = build_flow_graph(data, attested)
-        self.fate = attribute(self.graph, exact_limit=exact_limit)
-
-    def __iter__(self) -> Any:  # (graph, fate), as the code models once were
-        return iter((self.graph, self.fate))
-
-
 class StreamModel:
     """One stream's year: its data, its fates and its graph (networkx), unpacked as ``(data, graph, fate)``.
 
-    Kept per waste code (a transfer joins nodes of one code only): a write rebuilds the fates of the codes it
-    touches, the stream's fates are the codes' stacked (``fate.concat``), and the stream's graph is composed
-    from the codes' graphs when something first reads it (the indicators need only data and fates).
+    Kept per waste code and, within a code, per part (whole weakly connected components of the code's graph,
+    ``nofei.flows.components``): a write rebuilds the parts whose components it touches, the stream's fates are
+    the parts' stacked (``fate.concat``, codes in order, parts in order), and the stream's graph is composed from
+    the parts' graphs when something first reads it (the indicators need only data and fates).
     """
 
     def __init__(self, data: StreamYearData, codes: dict[str, CodeModel],
@@ -307,21 +295,20 @@ class StreamModel:
         self.data = data
         self.exact_limit = exact_limit
         self.codes = dict(sorted(codes.items()))
-        self.fate = concat([c.fate for c in self.codes.values()]) if self.codes else attribute(data)
+        self.edges = sum(c.edges for c in self.codes.values())
+        parts = self.parts()
+        self.fate = concat([p.fate for p in parts]) if parts else attribute(data)
         self._graph: nx.DiGraph | None = None
         self._lock = threading.Lock()
+
+    def parts(self) -> list[Part]:
+        return [p for c in self.codes.values() for p in c.ordered_parts()]
 
     @property
     def graph(self) -> nx.DiGraph:
         with self._lock:
             if self._graph is None:
-                g = build_flow_graph(StreamYearData(self.data.stream, self.data.year, {}, self.data.units,
-                                                    self.data.ledgers, self.data.manifest_rows))
-                for c in self.codes.values():
-                    cg = c.graph
-                    g.add_nodes_from(cg.nodes(data=True))
-                    g.add_edges_from(cg.edges(data=True))
-                self._graph = g
+                self._graph = compose(self.data, self.parts())
             return self._graph
 
     def __iter__(self) -> Any:
@@ -331,49 +318,99 @@ class StreamModel:
         return self.graph if i == 1 else (self.data, None, self.fate)[i]
 
 
-def _code_model(d: StreamYearData, code: str, attested: list[Attestation], exact_limit: int) -> CodeModel:
-    sub = StreamYearData(d.stream, d.year, {k: v for k, v in d.nodes.items() if k[1] == code}, d.units, d.ledgers,
-                         d.manifest_rows)
-    return CodeModel(sub, [a for a in attested if a.code == code], exact_limit)
-
-
-def _exact_limit(d: StreamYearData) -> int:
+def _exact_limit(d: StreamYearData | int) -> int:
     """The stream decides exactness as a whole (``fate.EXACT_LIMIT`` flow edges, acyclic), as one graph would:
-    per code, the same limit when the stream is within it, else 0 (float)."""
-    edges = sum(1 for n in d.nodes.values() for kg in n.transfers.values() if kg > 0)
+    per part, the same limit when the stream is within it, else 0 (float). ``d``: the data, or its edge count."""
+    edges = d if isinstance(d, int) else sum(edge_count(n) for n in d.nodes.values())
     return EXACT_LIMIT if edges <= EXACT_LIMIT else 0
 
 
 def _model(datas: dict[str, StreamYearData], attested: dict[str, list[Attestation]],
-           touched: dict[str, set[str]] | None = None, old: dict[str, StreamModel] | None = None,
+           touched: dict[str, set[str]] | None = None, old: dict[str, StreamModel] | None = None, *,
+           units: set[str] | frozenset[str] = frozenset(), old_attested: dict[str, list[Attestation]] | None = None,
            ) -> dict[str, StreamModel]:
-    """The model of every stream from its data; with ``touched`` (stream -> codes) only those codes' graphs
-    and fates are rebuilt and the rest kept from ``old``."""
+    """The model of every stream from its data; with ``touched`` (stream -> codes), ``units`` (the reloaded units)
+    and ``old_attested`` (the attestations ``old`` was built with) only the parts of those codes whose components
+    the write reached are rebuilt, the rest kept from ``old``."""
     value = dict(old or {})
     for s, d in datas.items():
         if touched is not None and s in value and s not in touched:
             continue  # its data is the model's (``_refresh`` replaces the data of touched streams only)
-        codes = sorted({k[1] for k in d.nodes})
+        atts = attested.get(s, [])
+        prev = value.get(s) if touched is not None else None
+        if prev is not None and touched is not None:
+            got = _refreshed(prev, d, touched[s], set(units), atts, (old_attested or {}).get(s, atts))
+            if got is not None:
+                value[s] = got
+                continue
         lim = _exact_limit(d)
-        if touched is None or s not in value or lim != value[s].exact_limit:
-            value[s] = StreamModel(d, {c: _code_model(d, c, attested.get(s, []), lim) for c in codes}, lim)
-        elif s in touched:
-            prev = value[s].codes
-            value[s] = StreamModel(d, {c: prev[c] if c in prev and c not in touched[s]
-                                       else _code_model(d, c, attested.get(s, []), lim) for c in codes}, lim)
+        value[s] = StreamModel(d, code_models(d, atts, lim), lim)
     return value
 
 
-def _merge(old: StreamYearData, new: StreamYearData, units: set[str]) -> StreamYearData:
-    """``old`` with the nodes, ledgers and manifest counts of ``units`` replaced by those of ``new``."""
-    nodes = {k: v for k, v in old.nodes.items() if k[0] not in units}
-    nodes.update(new.nodes)
-    out = StreamYearData(old.stream, old.year, dict(sorted(nodes.items())), new.units,
-                         {u: v for u, v in old.ledgers.items() if u not in units},
-                         {u: v for u, v in old.manifest_rows.items() if u not in units})
-    out.ledgers.update(new.ledgers)
-    out.manifest_rows.update(new.manifest_rows)
+def _refreshed(prev: StreamModel, d: StreamYearData, codes: set[str], units: set[str], attested: list[Attestation],
+               old_attested: list[Attestation]) -> StreamModel | None:
+    """``prev`` brought to the data ``d``: the codes ``codes`` refreshed part by part; ``None`` when the stream's
+    exactness limit changes with the write (then it is built whole, as before)."""
+    edges = prev.edges
+    for c in codes:
+        nodes = prev.codes[c].nodes if c in prev.codes else {}
+        for u in units:
+            before, after = nodes.get((u, c)), d.nodes.get((u, c))
+            edges += (edge_count(after) if after is not None else 0) - (edge_count(before) if before is not None else 0)
+    lim = _exact_limit(edges)
+    if lim != prev.exact_limit:
+        return None
+    new_by, old_by = _of_codes(attested, codes), _of_codes(old_attested, codes)
+    out = dict(prev.codes)
+    for c in codes:
+        atts = new_by.get(c, [])
+        cm = out.get(c)
+        if cm is None:  # a new code: its nodes are the reloaded units'
+            nodes = {(u, c): d.nodes[(u, c)] for u in sorted(units) if (u, c) in d.nodes}
+            if nodes:
+                out[c] = CodeModel(c, d, nodes, atts, lim)
+            continue
+        got = cm.refreshed(d, units, atts, _attestation_pairs(old_by.get(c, []), atts))
+        if got.nodes:
+            out[c] = got
+        else:
+            del out[c]
+    return StreamModel(d, out, lim)
+
+
+def _of_codes(items: list[Attestation], codes: set[str]) -> dict[str, list[Attestation]]:
+    out: dict[str, list[Attestation]] = {}
+    for a in items:
+        if a.code in codes:
+            out.setdefault(a.code, []).append(a)
     return out
+
+
+def _attestation_pairs(old: list[Attestation], new: list[Attestation]) -> set[tuple[str, str]]:
+    """The (shipper, receiver) of one code whose attestation differs between ``old`` and ``new``."""
+    ko = {(a.shipper, a.receiver): _attest_key([a]) for a in old}
+    kn = {(a.shipper, a.receiver): _attest_key([a]) for a in new}
+    return {p for p in ko.keys() | kn.keys() if ko.get(p) != kn.get(p)}
+
+
+def _merge(old: StreamYearData, new: StreamYearData, units: set[str],
+           had: Iterable[NodeKey] | None = None) -> StreamYearData:
+    """``old`` with the nodes, ledgers and manifest counts of ``units`` replaced by those of ``new``. ``had``: the
+    nodes ``units`` had in ``old`` (the model knows them; else they are looked for). Copied, not filtered: the
+    write costs the stream's dicts copied in C, not a pass in Python (the reloaded nodes come last, so a merged
+    year's nodes are those of a whole load in another order)."""
+    nodes = dict(old.nodes)
+    for k in (had if had is not None else [k for k in old.nodes if k[0] in units]):
+        nodes.pop(k, None)
+    nodes.update(new.nodes)
+    ledgers, rows = dict(old.ledgers), dict(old.manifest_rows)
+    for u in units:
+        ledgers.pop(u, None)
+        rows.pop(u, None)
+    ledgers.update(new.ledgers)
+    rows.update(new.manifest_rows)
+    return StreamYearData(old.stream, old.year, nodes, new.units, ledgers, rows)
 
 
 def _units_to_reload(changes: list[tuple[str, int | None]] | None) -> list[int] | None:
@@ -398,19 +435,23 @@ def _attestation_changes(old: dict[str, list[Attestation]], new: dict[str, list[
 
 
 def _reload_units(session: Session, year: int, catalogue: Catalogue, hit: _Year, unit_ids: list[int],
-                  datas: dict[str, StreamYearData], touched: dict[str, set[str]]) -> None:
+                  datas: dict[str, StreamYearData], touched: dict[str, set[str]]) -> set[str]:
     """The units ``unit_ids`` reloaded into ``datas``; ``touched`` gains, per stream, the codes they had or have
-    (a stream that only changed its ledgers or manifest counts is touched with no code)."""
+    (a stream that only changed its ledgers or manifest counts is touched with no code). Returns their credit
+    codes."""
     ccs = {str(c) for c in session.execute(select(UN.c.credit_code).where(UN.c.id.in_(unit_ids))).scalars()}
     fresh = load_year(session, year, catalogue, hit.units, unit_ids=unit_ids)  # the registry is as it was (same ukey)
     for s, d in fresh.items():
-        gone = {k[1] for k in datas[s].nodes if k[0] in ccs}
+        m = hit.value.get(s)  # the units' old nodes, from the codes' node index (not a pass over the stream)
+        had = [(u, c) for c, cm in m.codes.items() for u in ccs if (u, c) in cm.nodes] if m is not None else None
+        gone = {k[1] for k in had} if had is not None else {k[1] for k in datas[s].nodes if k[0] in ccs}
         if d.nodes or gone:
-            datas[s] = _merge(datas[s], d, ccs)
+            datas[s] = _merge(datas[s], d, ccs, had)
             touched.setdefault(s, set()).update(gone | {k[1] for k in d.nodes})
         elif d.ledgers or d.manifest_rows or any(u in datas[s].ledgers for u in ccs):
-            datas[s] = _merge(datas[s], d, ccs)
+            datas[s] = _merge(datas[s], d, ccs, had)
             touched.setdefault(s, set())
+    return ccs
 
 
 def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stamp: tuple[int, str] | None,
@@ -432,9 +473,9 @@ def _refresh(session: Session, hit: _Year, year: int, catalogue: Catalogue, stam
                                              shipper_ids=sorted(u for u in shippers if u is not None))
         touched = _attestation_changes(hit.attested, attested)
     datas = {s: v.data for s, v in hit.value.items()}
-    if unit_ids:
-        _reload_units(session, year, catalogue, hit, unit_ids, datas, touched)
-    return _Year(stamp, hit.ukey, hit.units, attested, _model(datas, attested, touched, hit.value), catalogue,
+    ccs = _reload_units(session, year, catalogue, hit, unit_ids, datas, touched) if unit_ids else set()
+    return _Year(stamp, hit.ukey, hit.units, attested,
+                 _model(datas, attested, touched, hit.value, units=ccs, old_attested=hit.attested), catalogue,
                  manifests)
 
 
@@ -447,7 +488,7 @@ def _by_code(items: list[Attestation]) -> dict[str, list[tuple[Any, ...]]]:
 
 def _attest_key(items: list[Attestation]) -> list[tuple[Any, ...]]:
     return sorted((a.shipper, a.receiver, a.code, a.shipped, a.received, a.rejected, a.in_transit, a.returned,
-                   a.manifest_count) for a in items)
+                   a.manifest_count, tuple(a.manifests)) for a in items)
 
 
 def year_flows(session: Session, year: int, *, catalogue: Catalogue | None = None,
@@ -461,7 +502,8 @@ def _year(session: Session, year: int, catalogue: Catalogue | None = None) -> _Y
 
     One cache per process, keyed by database and year; fresh while the year's newest ``flow_change`` is the
     one it was built at (one index look-up per read). After a write only the units it names are reloaded
-    and only the streams they touch are rebuilt; after a manifest step, the year's attestations. The stamp
+    and, of the streams they touch, only the connected components of the codes' graphs that the write reaches
+    are rebuilt (``nofei.flows.components``); after a manifest step, the year's attestations. The stamp
     carries a random token, so a database emptied and refilled (ids restarted) is never mistaken for the
     cached one, and another process's writes are seen on the next read. Built outside the lock (two threads
     may build the same year once each; the last one stays), entries are replaced, never changed in place."""

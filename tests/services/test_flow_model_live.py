@@ -168,3 +168,116 @@ def test_the_live_model_is_the_model_built_from_scratch(sqlite_template: Path, t
     finally:
         flowdata.clear_cache()
         engine.dispose()
+
+
+# --- disjoint groups that merge and split --------------------------------------------------
+CODES = (HW, "900-199-08")
+GROUPS = 3  # each: two producers, a collector, a disposer; flows stay within a group unless a step joins them
+
+group_step = st.one_of(
+    # a unit's ledger of a month: which codes it reports (none: it stops), and whether it ships to another group
+    st.tuples(st.just("ledger"), st.integers(0, 4 * GROUPS - 1), st.integers(1, 2),
+              st.sets(st.sampled_from(CODES), max_size=2), st.booleans()),
+    st.tuples(st.just("manifest"), st.integers(0, 4 * GROUPS - 1), st.integers(0, 4 * GROUPS - 1),
+              st.sampled_from(CODES), st.sampled_from(["receive", "reject"])),
+)
+
+
+def _fresh_engine(pg_engine, sqlite_template: Path, tmp_path_factory):
+    """An empty migrated database for one example: the PostgreSQL test database truncated, or a SQLite copy."""
+    if pg_engine is not None:
+        from sqlalchemy import text
+
+        from nofei.storage.tables import metadata
+
+        names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+        with pg_engine.begin() as c:
+            c.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        return make_engine(pg_engine.url.render_as_string(hide_password=False))
+    path = tmp_path_factory.mktemp("groups") / "nofei.db"
+    shutil.copyfile(sqlite_template, path)
+    return make_engine(f"sqlite:///{path}")
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(steps=st.lists(group_step, min_size=4, max_size=12), seed=st.integers(0, 10**6))
+def test_live_equals_scratch_while_disjoint_groups_merge_and_split(pg_engine, sqlite_template: Path,
+                                                                     tmp_path_factory, steps, seed):
+    """Units start and stop reporting a code, transfers and manifests between groups appear and disappear: after
+    every write the live model (refreshed per connected component) is the scratch build — the same components
+    and parts, fates to the last bit, the same graph up to ordering, the same indicators."""
+    import random
+
+    from tests.flowfactory import same_model
+
+    rnd = random.Random(seed)
+    engine = _fresh_engine(pg_engine, sqlite_template, tmp_path_factory)
+    sessions = make_session_factory(engine)
+    flowdata.clear_cache()
+
+    def uow() -> UnitOfWork:
+        return UnitOfWork(sessions)
+
+    roles = [["producer"], ["producer"], ["collector"], ["disposer"]] * GROUPS
+    units = []
+    for r in roles:
+        with uow() as u:
+            units.append(registry.register_unit(uow=u, actor=SYSTEM, data=unit_payload("630104", roles=r))["credit_code"])
+
+    def upload(who: int, month: int, codes: set[str], cross: bool) -> None:
+        cc = units[who]
+        g = who // 4
+        downstream = [units[4 * g + k] for k in (2, 3) if 4 * g + k > who] or [units[4 * g + 3]]
+        lines, treat, outs = [], [], []
+        for code in sorted(codes):
+            sent = [(r, rnd.randint(1, 4)) for r in downstream if r != cc]
+            if cross:  # to a unit of another group (which may or may not report the code)
+                other = units[rnd.choice([i for i in range(len(units)) if i // 4 != g])]
+                sent.append((other, rnd.randint(1, 3)))
+            d_ = rnd.randint(0, 3) if who % 4 == 3 else 0
+            lines.append((code, 0, d_ + sum(t for _r, t in sent), 0))
+            if d_:
+                treat.append((code, "D10", d_))
+            outs += [(code, r, t) for r, t in sent]
+        with uow() as u:
+            store(u.session, draft(cc, f"2024-{month:02d}", stocks=lines, treat=treat, out=outs))
+            u.commit()
+
+    try:
+        for who in range(len(units)):  # most units report most codes in month 1, a few ship across groups
+            upload(who, 1, {c for c in CODES if rnd.random() < 0.7}, rnd.random() < 0.15)
+        with uow() as u:  # the model is cached from here on, so every step's write refreshes it
+            flowdata.year_flows(u.session, 2024, catalogue=u.catalogue)
+        for s in steps:
+            if s[0] == "ledger":
+                _k, who, month, codes, cross = s
+                upload(who, month, codes, cross)
+            else:
+                _k, a, b, code, outcome = s
+                if a == b:
+                    continue
+                with uow() as u:
+                    no = man.create_manifest(uow=u, actor=SYSTEM, data={
+                        "shipper": units[a], "receiver": units[b], "planned_date": date(2024, 6, 3),
+                        "lines": [{"waste_code": code, "quantity_t": "2"}]})["number"]
+                with uow() as u:
+                    man.ship_manifest(uow=u, actor=SYSTEM, number=no, data={"vehicle": "青A1", "driver": "王"})
+                with uow() as u:
+                    if outcome == "receive":
+                        man.receive_manifest(uow=u, actor=SYSTEM, number=no, data={
+                            "lines": [{"line_no": 1, "received_t": "2", "method": "D10"}]})
+                    else:
+                        man.reject_manifest(uow=u, actor=SYSTEM, number=no, data={
+                            "reason": "拒收", "lines": [{"line_no": 1, "received_t": "0", "method": "D10"}]})
+            with uow() as u:
+                global _CAT
+                _CAT = u.catalogue
+                live = flowdata.year_flows(u.session, 2024, catalogue=u.catalogue)
+                scratch = _scratch(u.session, 2024)
+                same_model(live, scratch)
+                assert _figures(live, u.session, 2024) == _figures(scratch, u.session, 2024)
+    finally:
+        flowdata.clear_cache()
+        engine.dispose()
