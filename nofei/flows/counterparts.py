@@ -199,6 +199,11 @@ def manifest_sides(rows: Iterable[ManifestRowIn | Sequence[Any]], codes: Names |
     return ManifestSides(codes, units, *(a[order] for a in arrays))
 
 
+def keys(number: np.ndarray, code_id: np.ndarray) -> np.ndarray:
+    """The (number, code) keys of sides: number * 2^12 + code id."""
+    return (number.astype(np.int64) << _CODE_BITS) | code_id.astype(np.int64)
+
+
 def _distinct_sorted(a: np.ndarray) -> np.ndarray:
     return a[np.concatenate(([True], a[1:] != a[:-1]))] if len(a) else a
 

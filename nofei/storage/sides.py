@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
+import psycopg
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -23,7 +25,9 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal,
     null,
+    or_,
     select,
 )
 from sqlalchemy.orm import Session
@@ -32,13 +36,22 @@ from nofei.flows import counterparts as cp
 from nofei.storage import flowstore
 from nofei.storage.cache import StampedCache
 from nofei.storage.engine import in_chunks, is_postgres
-from nofei.storage.tables import LedgerRow, ManifestLineRow, ManifestRow, TransferEntryRow, UnitRow, table_of
+from nofei.storage.tables import (
+    FlowYearEdgeRow,
+    LedgerRow,
+    ManifestLineRow,
+    ManifestRow,
+    TransferEntryRow,
+    UnitRow,
+    table_of,
+)
 
 MF = table_of(ManifestRow)
 ML = table_of(ManifestLineRow)
 UN = table_of(UnitRow)
 TX = table_of(TransferEntryRow)
 L = table_of(LedgerRow)
+FY = table_of(FlowYearEdgeRow)
 
 
 CHUNK = 200_000  # rows converted at a time: bounds the Python objects alive while a year's sides are read
@@ -105,15 +118,18 @@ def sides_of_numbers(session: Session, numbers: Iterable[str], codes: cp.Names, 
     return cp.manifest_sides(rows, codes, units)
 
 
-def _ledger_select(session: Session, year: int, numbers: Any = None) -> Any:
+def _ledger_select(session: Session, year: int, numbers: Any = None, *, int4: bool = False) -> Any:
     """Per (number, code) cited by current ledger rows of ``year`` and the next (``counterparts.LedgerRowIn``),
-    optionally only the numbers of a subquery."""
+    optionally only the numbers of a subquery. ``int4``: the kilograms summed as int4 (PostgreSQL keeps a plain
+    int8 state per group for SUM(int4), a numeric one for SUM(int8): B3's million groups aggregate in 1.2 s
+    instead of 2.1 s); the cast fails on a row of 2^31 kg or more, and the caller sums again as int8."""
     no = TX.c.manifest_no
     ok = flowstore.wellformed(session.get_bind().dialect.name, no)
     out, into = TX.c.direction == "out", TX.c.direction == "in"
+    qty = cast(TX.c.qty_kg, Integer) if int4 else TX.c.qty_kg
 
     def side(when: Any) -> list[Any]:
-        return [func.coalesce(_kg(case((when, TX.c.qty_kg))), 0), func.coalesce(func.min(case((when, TX.c.id))), -1),
+        return [func.coalesce(_kg(case((when, qty))), 0), func.coalesce(func.min(case((when, TX.c.id))), -1),
                 func.coalesce(func.min(case((when, L.c.unit_id))), -1)]
 
     q = (select(case((ok, cast(no, BigInteger)), else_=-1), case((ok, null()), else_=no), TX.c.code,
@@ -130,8 +146,54 @@ def ledger_sides(session: Session, year: int, codes: cp.Names = cp.CODES) -> cp.
     load is entered in January) whose rows cite a 14-character number: Σ kg, the first row and unit of each
     direction, in one row per (number, code). (A number outside ``counterparts.number_range`` is loaded too: it
     is an unknown number.)"""
+    if is_postgres(session):
+        return _pg_ledger_sides(session, year, codes)
     parts = [cp.ledger_sides(rows, codes) for rows in _chunks(session, _ledger_select(session, year))]
     return cp.concat_ledger(parts) if parts else cp.ledger_sides([], codes)
+
+
+_BINARY_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
+
+
+def _pg_ledger_sides(session: Session, year: int, codes: cp.Names) -> cp.LedgerSides:
+    """``ledger_sides`` on PostgreSQL: one binary COPY of eight int8 columns per (number, code) read straight into
+    numpy (B3: a million rows took ~4 s as Python rows, the transfer and the parse ~0.3 s this way). Codes are
+    sent as ids of the codes the year's flow summaries name; the few numbers that are not 14 digits, or codes
+    the summaries do not name, are read again as rows. The well-formedness is judged on the groups, not in the
+    WHERE: a regular expression there cost 1.7 s over two million rows and misled the planner into a sort."""
+    try:
+        with session.begin_nested():
+            return _pg_binary_sides(session, year, codes, int4=True)
+    except psycopg.errors.NumericValueOutOfRange:  # a row of 2^31 kg or more: the exact int8 sums
+        return _pg_binary_sides(session, year, codes, int4=False)
+
+
+def _pg_binary_sides(session: Session, year: int, codes: cp.Names, *, int4: bool) -> cp.LedgerSides:
+    q = _ledger_select(session, year, int4=int4)
+    named = session.execute(select(FY.c.code).where(FY.c.year.in_([year, year + 1])).distinct()).scalars().all()
+    ids = {c: codes.of(c) for c in named}
+    cols = list(q.selected_columns)
+    code_id = case(ids, value=TX.c.code, else_=-1) if ids else literal(-1)
+    wide = [cast(cols[0], BigInteger), cast(code_id, BigInteger), *(cast(c, BigInteger) for c in cols[3:])]
+    sql = str(q.with_only_columns(*wide).compile(dialect=session.get_bind().dialect,
+                                                 compile_kwargs={"literal_binds": True}))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None  # a live psycopg connection inside the session's transaction
+    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)") as copy:
+        data = b"".join(bytes(block) for block in copy)
+    fields = [("n", ">i2")] + [x for i in range(8) for x in ((f"len{i}", ">i4"), (f"v{i}", ">i8"))]
+    dt = np.dtype(fields)
+    rows = np.frombuffer(data, dtype=dt, count=(len(data) - _BINARY_HEADER - 2) // dt.itemsize, offset=_BINARY_HEADER)
+    v = [rows[f"v{i}"].astype(np.int64) for i in range(8)]
+    plain = (v[0] >= 0) & (v[1] >= 0)
+    keys = cp.keys(v[0][plain], v[1][plain])
+    order = np.argsort(keys, kind="stable")
+    good = cp.LedgerSides({}, codes, keys[order], *(c[plain][order] for c in v[2:]))
+    if plain.all():
+        return good
+    ok = flowstore.wellformed("postgresql", TX.c.manifest_no)
+    rest = q.where(or_(~ok, TX.c.code.notin_(list(ids)))) if ids else q
+    return cp.concat_ledger([good, cp.ledger_sides(session.execute(rest).all(), codes)])
 
 
 def _cited_by(units: list[int], year: int) -> Any:

@@ -290,7 +290,7 @@ def test_the_cache_keeps_apart_the_day_judged_and_the_rules(uow_factory, sr):
 
 
 def test_reconciliation_sums_are_exact_for_large_quantities(uow_factory, sr):
-    """Sides over 2^31 kg (and split over two rows) are summed exactly (PostgreSQL sums them in 30-bit halves)."""
+    """Sides over 2^31 kg (and split over two rows) are summed exactly (PostgreSQL sums as int8 when a row is past int4)."""
     s, r = sr
     big = 3 * 2**30 + 12_345  # kg: past int4 and with both halves non-zero
     shipped_kg, received_kg = big * 2 // 1000 * 1000, big // 1000 * 1000

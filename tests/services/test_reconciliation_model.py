@@ -144,7 +144,9 @@ class City:
         rows = []
         for no, s, rc, code, qty in picks:
             kg = r.choice([qty, qty, qty + 40, 1_000 * r.randint(1, 30), 50])
-            cited = no if r.random() < 0.85 else no[:-1] + str((int(no[-1]) + 1) % 10)
+            roll = r.random()
+            # the right number; a digit mistyped (unknown); or letters in it (no manifest can have it)
+            cited = no if roll < 0.8 else no[:-1] + str((int(no[-1]) + 1) % 10) if roll < 0.93 else no[:-3] + "ABC"
             rows.append((code, kg, rc if side == "out" else s, cited))
         who = picks[0][1] if side == "out" else picks[0][2]
         v = self.versions[(who, month)] = self.versions.get((who, month), 0) + 1
