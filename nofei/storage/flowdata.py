@@ -528,6 +528,7 @@ def _year(session: Session, year: int, catalogue: Catalogue | None = None) -> _Y
                 datas = load_year(session, year, catalogue, units)
                 manifests, attested = load_manifests(session, year, catalogue)
                 entry = _Year(stamp, ukey, units, attested, _model(datas, attested), catalogue, manifests)
+                sides.prefetch(session, year, len(manifests))
         _FLOWS.put(key, _KEEP, entry)
     # the model is millions of long-lived objects: without this every full collection of the cyclic GC walks
     # them again (B2: ~0.4 s, several times per refresh); frozen objects are still freed by reference counting
