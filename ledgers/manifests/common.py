@@ -130,7 +130,12 @@ def event(uow: UnitOfWork, actor: Actor, row: ManifestRow, action: str, from_sta
     repo.add(uow.session, ManifestEventRow(manifest_id=row.id or 0, time=time or now(), actor=actor.label,
                                            action=action, from_status=from_status, to_status=row.status, detail=d,
                                            event_time=event_time))
-    # the year's flow graph changed: the live model reads this shipper's manifests again
+    manifest_changed(uow, row)
+
+
+def manifest_changed(uow: UnitOfWork, row: ManifestRow) -> None:
+    """The flow graph of the manifest's planned year changed: the live model reads this shipper's manifests of
+    that year again (a correction that moves the planned date notes the year it left too)."""
     flowstore.note_change(uow.session, row.planned_date.year, "manifest", row.shipper_id)
 
 

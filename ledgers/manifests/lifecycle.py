@@ -24,7 +24,17 @@ from nofei.storage.tables import ManifestLineRow, ManifestRow, UnitRow
 from nofei.storage.uow import UnitOfWork
 
 from .commands import Correction, NewLine, NewManifest, Receipt, Rejection, Shipment
-from .common import as_aware, authorise_step, current, event, local_date, now, shipper_of, view
+from .common import (
+    as_aware,
+    authorise_step,
+    current,
+    event,
+    local_date,
+    manifest_changed,
+    now,
+    shipper_of,
+    view,
+)
 from .common import problem as _p
 from .results import ImportResult, Manifest
 from .validation import LineInput, accepted_on, check_time, line_inputs, validate_new_manifest
@@ -352,6 +362,8 @@ def correct(*, uow: UnitOfWork, actor: Actor, number: str, cmd: Correction) -> M
                      driver=cmd.driver or row.driver)
         event(uow, actor, new, "correct", row.status, {"reason": reason, "fields": changed,
                                                         "from_version": row.version})
+        if row.planned_date.year != new.planned_date.year:
+            manifest_changed(uow, row)  # the year it left no longer holds it
         uow.audit(actor, "manifest.correct", f"manifest:{number}",
                   detail={"version": new.version, "fields": changed, "reason": reason}, district=shipper.district)
         out = view(uow, new, history=True)

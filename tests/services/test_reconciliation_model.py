@@ -182,3 +182,26 @@ def test_every_reason_is_reached_by_the_scenarios(uow_factory):
             (city.new_manifest if rnd.random() < 0.55 else city.ledger_rows)()
         reasons |= {v[0] for _k, v in expected(uow_factory)}
     assert reasons == {"unknown_number", "out_vs_manifest", "in_vs_manifest", "out_missing", "in_missing"}
+
+
+def test_a_correction_that_moves_the_planned_year_leaves_the_old_years_model(uow_factory):
+    """The live model of 2024 drops a manifest corrected to 2025 (the old year is noted too), and the 2025 one
+    takes it; both equal the rows."""
+    s, r = unit(uow_factory, "630104"), unit(uow_factory, "630102", PERMIT)
+    with uow_factory() as uow:
+        no = man.create_manifest(uow=uow, actor=SYSTEM, data={
+            "shipper": s, "receiver": r, "planned_date": date(2024, 12, 30),
+            "lines": [{"waste_code": HW, "quantity_t": "4"}]})["number"]
+    ledger(uow_factory, s, "2024-12", stock=[(HW, 0, 0, 0)], out=[(HW, 3_000, r, no)])
+    flowdata.clear_cache()
+    assert got(uow_factory) == expected(uow_factory)  # the 2024 model is built and cached
+    with uow_factory() as uow:
+        assert no in {m.number for m in map(flowdata.manifest_sides(uow.session, 2024).side,
+                                               range(len(flowdata.manifest_sides(uow.session, 2024))))}
+        man.correct_manifest(uow=uow, actor=SYSTEM, number=no, data={"reason": "改期", "planned_date": date(2025, 1, 3)})
+    with uow_factory() as uow:
+        m24, m25 = flowdata.manifest_sides(uow.session, 2024), flowdata.manifest_sides(uow.session, 2025)
+        assert no not in {m24.side(i).number for i in range(len(m24))}
+        assert no in {m25.side(i).number for i in range(len(m25))}
+    assert got(uow_factory) == expected(uow_factory)
+    assert got(uow_factory, 2025) == expected(uow_factory, 2025)
