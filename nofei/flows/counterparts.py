@@ -140,7 +140,8 @@ class ManifestSides:
 
     @property
     def is_return(self) -> np.ndarray:
-        """Follow-ons of a refusal addressed to the shipper itself: the load goes back to the shipper's node."""
+        """Follow-ons of a refusal addressed to the shipper itself: the load goes back to the shipper's node (the
+        array form of ``nofei.domain.manifests.is_return``)."""
         return self.follow_on & (self.receiver == self.shipper)
 
     def side(self, i: int) -> ManifestSide:
@@ -250,10 +251,6 @@ class LedgerSides:
     in_kg: np.ndarray
     in_row: np.ndarray
     in_unit: np.ndarray
-
-    @property
-    def number(self) -> np.ndarray:
-        return self.key >> _CODE_BITS
 
     def columns(self) -> list[np.ndarray]:
         return [self.key, self.out_kg, self.out_row, self.out_unit, self.in_kg, self.in_row, self.in_unit]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nofei.domain.calendar import CST
-from nofei.domain.manifests import discrepant, is_discrepancy
+from nofei.domain.manifests import discrepant, is_discrepancy, is_return
 from nofei.flows import counterparts as cp
 from nofei.flows.graph import Attestation, fold
 
@@ -102,7 +102,9 @@ def test_a_refusal_received_nothing_and_its_follow_on_has_no_shipper_side():
     assert why(back, None, led(10_000)) is None
     onward = side("20240000000003", status="in_transit", follow_on=True, receiver="R2", received=0, got=None)
     assert why(onward) is None
-    assert cp.manifest_sides([back, onward]).is_return.tolist() == [True, False]
+    sides_ = cp.manifest_sides([back, onward])
+    assert sides_.is_return.tolist() == [True, False] == [  # the one rule, as arrays
+        is_return(parent_number="x" if r[6] else None, shipper=r[3], receiver=r[4]) for r in (back, onward)]
 
 
 def test_reconcile_joins_by_number_and_code_within_the_year_range():
